@@ -1,0 +1,195 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package v1alpha1
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Module phases, after systemd's ActiveState.
+const (
+	ModuleActive       = "Active"
+	ModuleActivating   = "Activating"
+	ModuleInactive     = "Inactive"
+	ModuleFailed       = "Failed"
+	ModuleDeactivating = "Deactivating"
+)
+
+// Module is a systemd unit generated from the resource.
+type Module struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       ModuleSpec   `json:"spec"`
+	Status     ModuleStatus `json:"status,omitempty"`
+}
+
+// ModuleSpec describes the unit.
+type ModuleSpec struct {
+	Description      string            `json:"description,omitempty"`
+	Exec             []string          `json:"exec"`
+	WorkingDirectory string            `json:"workingDirectory,omitempty"`
+	User             string            `json:"user,omitempty"`
+	Environment      map[string]string `json:"environment,omitempty"`
+	// Type is systemd's Type= (simple, exec, notify, oneshot, forking; default simple).
+	Type string `json:"type,omitempty"`
+	// Restart is systemd's Restart= (default on-failure).
+	Restart    string           `json:"restart,omitempty"`
+	RestartSec *metav1.Duration `json:"restartSec,omitempty"`
+	After      []string         `json:"after,omitempty"`
+	// Extra passes any other directive through, per section.
+	Extra map[string]map[string]DirectiveValue `json:"extra,omitempty"`
+	// State is Running (default) or Stopped.
+	State string `json:"state,omitempty"`
+	// Enabled starts the unit at boot (default true).
+	Enabled *bool `json:"enabled,omitempty"`
+	// Scope is system (default) or user.
+	Scope string `json:"scope,omitempty"`
+	// UnitName defaults to <name>.service.
+	UnitName string `json:"unitName,omitempty"`
+}
+
+// DirectiveValue is one or more values of a unit directive; YAML strings,
+// numbers and booleans are accepted, and a list repeats the directive.
+type DirectiveValue []string
+
+// UnmarshalJSON accepts a scalar or a list of scalars.
+func (d *DirectiveValue) UnmarshalJSON(b []byte) error {
+	var list []json.RawMessage
+	if err := json.Unmarshal(b, &list); err != nil {
+		list = []json.RawMessage{b}
+	}
+	out := make(DirectiveValue, 0, len(list))
+	for _, raw := range list {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		switch t := v.(type) {
+		case string:
+			out = append(out, t)
+		case float64:
+			out = append(out, strconv.FormatFloat(t, 'f', -1, 64))
+		case bool:
+			out = append(out, map[bool]string{true: "yes", false: "no"}[t])
+		default:
+			return fmt.Errorf("a directive value must be a string, number, boolean or a list of them")
+		}
+	}
+	*d = out
+	return nil
+}
+
+// ModuleStatus mirrors the unit's live state from D-Bus.
+type ModuleStatus struct {
+	CommonStatus `json:",inline"`
+	UnitFile     string       `json:"unitFile,omitempty"`
+	LoadState    string       `json:"loadState,omitempty"`
+	ActiveState  string       `json:"activeState,omitempty"`
+	SubState     string       `json:"subState,omitempty"`
+	MainPID      int          `json:"mainPID,omitempty"`
+	NRestarts    int64        `json:"nRestarts,omitempty"`
+	Result       string       `json:"result,omitempty"`
+	Since        *metav1.Time `json:"since,omitempty"`
+}
+
+var unitNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_.@-]+\.service$`)
+
+// Default fills in the documented defaults.
+func (m *Module) Default() {
+	s := &m.Spec
+	if s.Type == "" {
+		s.Type = "simple"
+	}
+	if s.Restart == "" {
+		s.Restart = "on-failure"
+	}
+	if s.State == "" {
+		s.State = "Running"
+	}
+	if s.Enabled == nil {
+		t := true
+		s.Enabled = &t
+	}
+	if s.Scope == "" {
+		s.Scope = "system"
+	}
+	if s.UnitName == "" && m.Name != "" {
+		s.UnitName = m.Name + ".service"
+	}
+}
+
+// Validate checks a defaulted Module.
+func (m *Module) Validate() field.ErrorList {
+	errs := validateMeta(&m.TypeMeta, &m.ObjectMeta)
+	s := &m.Spec
+	sp := field.NewPath("spec")
+	errs = append(errs, validateArgv(s.Exec, sp.Child("exec"))...)
+	errs = append(errs, validateAbsPath(s.WorkingDirectory, sp.Child("workingDirectory"))...)
+	errs = append(errs, validateEnvKeys(s.Environment, sp.Child("environment"))...)
+	errs = append(errs, oneOf(s.Type, sp.Child("type"), "simple", "exec", "notify", "oneshot", "forking")...)
+	errs = append(errs, oneOf(s.Restart, sp.Child("restart"), "no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always")...)
+	errs = append(errs, validatePositive(s.RestartSec, sp.Child("restartSec"))...)
+	errs = append(errs, oneOf(s.State, sp.Child("state"), "Running", "Stopped")...)
+	errs = append(errs, oneOf(s.Scope, sp.Child("scope"), "system", "user")...)
+	if !unitNameRE.MatchString(s.UnitName) {
+		errs = append(errs, field.Invalid(sp.Child("unitName"), s.UnitName, "must use only [a-zA-Z0-9:_.@-] and end in .service"))
+	}
+	for sec, dirs := range s.Extra {
+		switch sec {
+		case "Unit", "Service", "Install":
+		default:
+			errs = append(errs, field.NotSupported(sp.Child("extra").Key(sec), sec, []string{"Unit", "Service", "Install"}))
+		}
+		for k, vals := range dirs {
+			if k == "" || strings.ContainsAny(k, "=\n\r[] ") {
+				errs = append(errs, field.Invalid(sp.Child("extra").Key(sec).Key(k), k, "not a directive name"))
+			}
+			for _, v := range vals {
+				if strings.ContainsAny(v, "\n\r") {
+					errs = append(errs, field.Invalid(sp.Child("extra").Key(sec).Key(k), v, "must be a single line"))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// oneOf requires s to be one of allowed.
+func oneOf(s string, p *field.Path, allowed ...string) field.ErrorList {
+	for _, a := range allowed {
+		if s == a {
+			return nil
+		}
+	}
+	return field.ErrorList{field.NotSupported(p, s, allowed)}
+}
+
+// GetTypeMeta implements Object.
+func (m *Module) GetTypeMeta() *TypeMeta { return &m.TypeMeta }
+
+// GetObjectMeta implements Object.
+func (m *Module) GetObjectMeta() *ObjectMeta { return &m.ObjectMeta }
+
+// GetCommonStatus implements Object.
+func (m *Module) GetCommonStatus() *CommonStatus { return &m.Status.CommonStatus }
+
+// GetSpec implements Object.
+func (m *Module) GetSpec() any { return &m.Spec }
+
+// GetStatus implements Object.
+func (m *Module) GetStatus() any { return &m.Status }
+
+// WithStatus implements Object.
+func (m *Module) WithStatus(status any) Object {
+	c := *m
+	c.Status = status.(ModuleStatus)
+	return &c
+}

@@ -1,0 +1,340 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package apiserver serves the daemon's HTTP API: the Kubernetes-style
+// resource API (list, get, watch), actions (restart), program logs,
+// /healthz, /readyz, /metrics and the status page. The same handler is
+// served on TCP and on the unix socket; writes over TCP need a bearer token.
+package apiserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/process/logstore"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// BasePath is the prefix of the resource API.
+const BasePath = "/apis/" + v1alpha1.APIVersion
+
+// Processes is what the API needs from the Process controller.
+type Processes interface {
+	RequestRestart(name string) error
+	LogPath(name string) (path string, logStore bool)
+}
+
+// Options configures a Server.
+type Options struct {
+	Store     *resources.Store
+	Processes Processes
+	Gatherer  prometheus.Gatherer
+	Log       logr.Logger
+	// Token, when set, is the bearer token that allows writes over TCP.
+	Token string
+	// Version is reported by /version.
+	Version string
+}
+
+// Server is the API handler.
+type Server struct {
+	opts  Options
+	ready atomic.Bool
+	mux   *http.ServeMux
+}
+
+// New returns the API server; SetReady flips /readyz.
+func New(o Options) *Server {
+	s := &Server{opts: o, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"version": o.Version})
+	})
+	if o.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("GET "+BasePath, s.discovery)
+	s.mux.HandleFunc("GET "+BasePath+"/problems", s.problems)
+	s.mux.HandleFunc("GET "+BasePath+"/{plural}", s.list)
+	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
+	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.write(s.restart))
+	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.processLog)
+	s.mux.HandleFunc("GET /{$}", s.statusPage)
+	return s
+}
+
+// SetReady marks the daemon ready (initial load and adoption done).
+func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve serves l until ctx is done. trusted listeners (the unix socket)
+// may write without a token.
+func (s *Server) Serve(ctx context.Context, l net.Listener, trusted bool) error {
+	h := http.Handler(s)
+	if trusted {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), trustedKey{}, true)))
+		})
+	}
+	srv := &http.Server{Handler: h, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+type trustedKey struct{}
+
+// write guards a mutating handler: the unix socket, or a bearer token.
+func (s *Server) write(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if trusted, _ := r.Context().Value(trustedKey{}).(bool); !trusted {
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if s.opts.Token == "" {
+				writeError(w, http.StatusForbidden, "Forbidden", "writes over TCP are disabled: use the unix socket, or start reconciled with --api-token-file")
+				return
+			}
+			if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) != 1 {
+				writeError(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required for writes over TCP")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "not ready: loading resources", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
+	type res struct {
+		Name       string   `json:"name"`
+		Kind       string   `json:"kind"`
+		Singular   string   `json:"singularName"`
+		ShortNames []string `json:"shortNames,omitempty"`
+	}
+	var out []res
+	for _, k := range v1alpha1.Kinds {
+		out = append(out, res{k.Plural, k.Kind, k.Singular, k.Short})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kind": "APIResourceList", "groupVersion": v1alpha1.APIVersion, "resources": out})
+}
+
+func (s *Server) problems(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"kind": "ProblemList", "items": nonNil(s.opts.Store.Problems())})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// kindOf resolves the {plural} path segment (any accepted spelling).
+func kindOf(w http.ResponseWriter, r *http.Request) (v1alpha1.KindInfo, bool) {
+	ki, ok := v1alpha1.LookupKind(r.PathValue("plural"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("the server does not have a resource type %q", r.PathValue("plural")))
+	}
+	return ki, ok
+}
+
+// List is the body of a list response.
+type List struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Items      []v1alpha1.Object `json:"items"`
+	// Problems are this kind's input problems that are not attached to a
+	// listed resource (a duplicate name, for example).
+	Problems []resources.Problem `json:"problems,omitempty"`
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	ki, ok := kindOf(w, r)
+	if !ok {
+		return
+	}
+	sel, err := labels.Parse(r.URL.Query().Get("labelSelector"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "labelSelector: "+err.Error())
+		return
+	}
+	if r.URL.Query().Get("watch") != "" && r.URL.Query().Get("watch") != "0" && r.URL.Query().Get("watch") != "false" {
+		s.watch(w, r, ki, sel)
+		return
+	}
+	items := []v1alpha1.Object{}
+	for _, o := range s.opts.Store.List(ki.Kind) {
+		if sel.Matches(labels.Set(o.GetObjectMeta().Labels)) {
+			items = append(items, o)
+		}
+	}
+	var probs []resources.Problem
+	for _, p := range s.opts.Store.Problems() {
+		if p.Kind == ki.Kind {
+			probs = append(probs, p)
+		}
+	}
+	writeJSON(w, http.StatusOK, List{APIVersion: v1alpha1.APIVersion, Kind: ki.Kind + "List", Items: items, Problems: probs})
+}
+
+// watch streams ADDED events for what exists, then every change, one JSON
+// object per line, until the client goes away.
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, sel labels.Selector) {
+	events, stop := s.opts.Store.Watch(ki.Kind)
+	defer stop()
+	name := r.URL.Query().Get("fieldSelector")
+	name = strings.TrimPrefix(name, "metadata.name=")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Transfer-Encoding", "chunked")
+	enc := json.NewEncoder(w)
+	fl, _ := w.(http.Flusher)
+	match := func(o v1alpha1.Object) bool {
+		return sel.Matches(labels.Set(o.GetObjectMeta().Labels)) && (name == "" || o.GetObjectMeta().Name == name)
+	}
+	for _, o := range s.opts.Store.List(ki.Kind) {
+		if match(o) {
+			enc.Encode(resources.Event{Type: resources.Added, Object: o})
+		}
+	}
+	if fl != nil {
+		fl.Flush()
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return // too slow: the client lists and watches again
+			}
+			if !match(ev.Object) {
+				continue
+			}
+			if err := enc.Encode(ev); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+	}
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	ki, ok := kindOf(w, r)
+	if !ok {
+		return
+	}
+	o, ok := s.opts.Store.View(ki.Kind, r.PathValue("name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", ki.Singular, r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.opts.Processes.RequestRestart(name); err != nil {
+		if errors.Is(err, resources.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("process %q not found", name))
+			return
+		}
+		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("process %q restart requested", name)})
+}
+
+func (s *Server) processLog(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := s.opts.Store.View(v1alpha1.KindProcess, name); !ok {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("process %q not found", name))
+		return
+	}
+	path, _ := s.opts.Processes.LogPath(name)
+	tail := -1
+	if t := r.URL.Query().Get("tail"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "BadRequest", "tail must be a number")
+			return
+		}
+		tail = n
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if f := r.URL.Query().Get("follow"); f != "" && f != "0" && f != "false" {
+		w.WriteHeader(http.StatusOK)
+		err := logstore.Follow(r.Context(), path, tail, flushWriter{w})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.opts.Log.V(1).Info("log follow ended", "name", name, "error", err.Error())
+		}
+		return
+	}
+	b, err := logstore.Tail(path, tail)
+	if err != nil && !errors.Is(err, errNotExist(err)) {
+		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return
+	}
+	w.Write(b)
+}
+
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// StatusError is the body of an error response, after metav1.Status.
+type StatusError struct {
+	Kind    string `json:"kind"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	Code    int    `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, code int, reason, msg string) {
+	writeJSON(w, code, StatusError{Kind: "Status", Status: "Failure", Reason: reason, Message: msg, Code: code})
+}

@@ -1,0 +1,336 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Command reconciled is the daemon: it watches a directory of resource
+// files and keeps reality in line with them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	flag "github.com/spf13/pflag"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/apiserver"
+	"github.com/reconciled/reconciled/controllers"
+	"github.com/reconciled/reconciled/reconcile"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type flags struct {
+	dir, stateDir, config, listen, socket, status, logFormat, tokenFile string
+	verbosity                                                          int
+	stopOnExit, showVersion                                            bool
+}
+
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/reconciled"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "reconciled")
+	}
+	return "reconciled-state"
+}
+
+func parseFlags(args []string) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("reconciled", flag.ContinueOnError)
+	fs.StringVar(&f.dir, "dir", "./resources", "resource files to watch (recursively)")
+	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "logs, outbox, adoption records, sidecar status")
+	fs.StringVar(&f.config, "config", "", "daemon settings file (netboot, mqtt, logs)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:9470", "HTTP address for the API, /metrics, /healthz, /readyz and the status page (\"\" to disable)")
+	fs.StringVar(&f.socket, "socket", "", "unix-socket API for reconcilectl (default <state-dir>/reconciled.sock)")
+	fs.StringVar(&f.status, "status", "inline", "where status is written: inline, sidecar or none")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 lifecycle, 1 decisions, 5 queue traces)")
+	fs.BoolVar(&f.stopOnExit, "stop-on-exit", false, "stop supervised programs when the daemon exits (default: leave them running, to be adopted)")
+	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
+	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if f.socket == "" {
+		f.socket = filepath.Join(f.stateDir, "reconciled.sock")
+	}
+	return f, nil
+}
+
+func newLogger(format string, verbosity int) (logr.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.Level(-verbosity)}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return logr.Logger{}, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return logr.FromSlogHandler(h), nil
+}
+
+func main() {
+	f, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reconciled:", err)
+		os.Exit(2)
+	}
+	if f.showVersion {
+		fmt.Println("reconciled", version)
+		return
+	}
+	log, err := newLogger(f.logFormat, f.verbosity)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reconciled:", err)
+		os.Exit(2)
+	}
+	if err := run(f, log); err != nil {
+		log.Error(err, "reconciled failed")
+		daemon.SdNotify(false, "STATUS=failed: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(f *flags, log logr.Logger) error {
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	if cfg.Netboot != nil || cfg.MQTT != nil {
+		log.Info("the netboot and mqtt settings are accepted but not served by this version yet")
+	}
+	if err := os.MkdirAll(f.stateDir, 0o750); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	token := ""
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return fmt.Errorf("api token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store, err := resources.NewStore(resources.Options{Dir: f.dir, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources")})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := store.Load(); err != nil {
+		return err
+	}
+	reg.MustRegister(newStoreCollector(store))
+	logUnreconciled(store, log)
+
+	engine := reconcile.NewEngine(reconcile.Options{Log: log.WithName("controller"), Registerer: reg})
+	var logsMax int64
+	if cfg.Logs != nil {
+		logsMax = cfg.Logs.MaxBytes
+	}
+	procs, err := controllers.NewProcessReconciler(controllers.ProcessOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("process"), Registerer: reg, LogMaxBytes: logsMax})
+	if err != nil {
+		return err
+	}
+	adopted, gone := procs.Adopt(log)
+	if err := procs.SetupWithEngine(engine); err != nil {
+		return err
+	}
+	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
+
+	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version})
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+
+	listeners, err := openListeners(f, log)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() { defer wg.Done(); engine.Start(engineCtx) }()
+	storeDone := make(chan struct{})
+	go func() {
+		defer close(storeDone)
+		if err := store.Run(storeCtx); err != nil {
+			log.Error(err, "resource watch stopped")
+			cancel()
+		}
+	}()
+	go procs.Run(ctx)
+	for _, l := range listeners {
+		l := l
+		go func() {
+			if err := api.Serve(ctx, l.Listener, l.trusted); err != nil {
+				log.Error(err, "API listener stopped", "addr", l.Addr().String())
+			}
+		}()
+	}
+	api.SetReady(true)
+	for _, l := range listeners {
+		log.Info("serving API", "addr", l.Addr().String(), "unix", l.trusted)
+	}
+	daemon.SdNotify(false, daemon.SdNotifyReady+"\n"+statusLine(store))
+	go notifyLoop(ctx, store)
+
+	<-ctx.Done()
+	log.Info("shutting down", "stopPrograms", f.stopOnExit)
+	daemon.SdNotify(false, daemon.SdNotifyStopping)
+	stopEngine()
+	wg.Wait()
+	if f.stopOnExit {
+		procs.StopAll(log)
+	}
+	stopStore()
+	<-storeDone
+	procs.Close()
+	os.Remove(f.socket)
+	return nil
+}
+
+type listener struct {
+	net.Listener
+	trusted bool
+}
+
+// openListeners opens the TCP listener (or takes a socket-activated one)
+// and the unix socket.
+func openListeners(f *flags, log logr.Logger) ([]listener, error) {
+	var out []listener
+	activated, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: %w", err)
+	}
+	for _, l := range activated {
+		if l == nil {
+			continue
+		}
+		_, isUnix := l.(*net.UnixListener)
+		out = append(out, listener{l, isUnix})
+		log.Info("using socket-activated listener", "addr", l.Addr().String())
+	}
+	if len(activated) == 0 && f.listen != "" {
+		l, err := net.Listen("tcp", f.listen)
+		if err != nil {
+			return nil, fmt.Errorf("--listen: %w", err)
+		}
+		out = append(out, listener{l, false})
+	}
+	if f.socket != "" {
+		if err := os.MkdirAll(filepath.Dir(f.socket), 0o750); err != nil {
+			return nil, err
+		}
+		if c, err := net.Dial("unix", f.socket); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("--socket %s: another reconciled is serving it", f.socket)
+		}
+		os.Remove(f.socket)
+		l, err := net.Listen("unix", f.socket)
+		if err != nil {
+			return nil, fmt.Errorf("--socket: %w", err)
+		}
+		os.Chmod(f.socket, 0o660)
+		out = append(out, listener{l, true})
+	}
+	return out, nil
+}
+
+// statusLine is the STATUS= text systemctl status shows.
+func statusLine(store *resources.Store) string {
+	counts, invalid := store.Counts()
+	perKind := map[string]int{}
+	for k, n := range counts {
+		perKind[k.Kind] += n
+	}
+	var parts []string
+	for _, k := range v1alpha1.Kinds {
+		if n := perKind[k.Kind]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k.Plural))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no resources")
+	}
+	s := "STATUS=" + strings.Join(parts, ", ")
+	if invalid > 0 {
+		s += fmt.Sprintf(", %d invalid", invalid)
+	}
+	return s
+}
+
+// notifyLoop feeds systemd's watchdog (when WatchdogSec= is set) and keeps
+// STATUS= current.
+func notifyLoop(ctx context.Context, store *resources.Store) {
+	interval := 10 * time.Second
+	wd, _ := daemon.SdWatchdogEnabled(false)
+	if wd > 0 {
+		interval = min(interval, wd/2)
+	} else if os.Getenv("NOTIFY_SOCKET") == "" {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			msg := statusLine(store)
+			if wd > 0 {
+				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+			}
+			if msg != last {
+				daemon.SdNotify(false, msg)
+				last = msg
+			}
+		}
+	}
+}
+
+// logUnreconciled says once per kind that resources of kinds this version
+// does not reconcile yet are only stored.
+func logUnreconciled(store *resources.Store, log logr.Logger) {
+	for _, k := range []string{v1alpha1.KindLink, v1alpha1.KindModule, v1alpha1.KindPiNode, v1alpha1.KindAlertRoute} {
+		var once sync.Once
+		say := func() {
+			once.Do(func() {
+				log.Info("resources of this kind are validated and served but not reconciled by this version yet", "kind", k)
+			})
+		}
+		if len(store.Names(k)) > 0 {
+			say()
+		}
+		store.AddHandler(k, func(string) { say() })
+	}
+}

@@ -1,0 +1,294 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package supervise
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrReaperClosed is returned by Reaper.Watch after Reaper.Close.
+var ErrReaperClosed = errors.New("reaper closed")
+
+// ExitStatus is how a watched process ended.
+type ExitStatus struct {
+	// Known is false when the process was not our child (it was adopted
+	// after a daemon restart): then only the fact of its exit is known.
+	Known bool
+	// ExitCode is the exit code; valid when Known and Signal == 0, and -1
+	// otherwise.
+	ExitCode int
+	// Signal is non-zero when the process was killed by a signal.
+	Signal syscall.Signal
+	// CoreDumped reports that the process dumped core when killed.
+	CoreDumped bool
+	// At is when the reaper noticed the exit.
+	At time.Time
+}
+
+// String returns a description such as "exit status 1",
+// "signal: killed (SIGKILL)" or "exited (status unknown: adopted process)".
+func (e ExitStatus) String() string {
+	switch {
+	case !e.Known:
+		return "exited (status unknown: adopted process)"
+	case e.Signal != 0:
+		s := "signal: " + e.Signal.String() + " (" + SignalName(e.Signal) + ")"
+		if e.CoreDumped {
+			s += " (core dumped)"
+		}
+		return s
+	default:
+		return "exit status " + strconv.Itoa(e.ExitCode)
+	}
+}
+
+// Success reports whether the process is known to have exited with status 0.
+func (e ExitStatus) Success() bool {
+	return e.Known && e.Signal == 0 && e.ExitCode == 0
+}
+
+// watch is one process being waited for.
+type watch struct {
+	pid int
+	fn  func(ExitStatus)
+}
+
+// Reaper waits for many processes at once with one goroutine blocked in
+// epoll_wait(2) over their pidfds, instead of a goroutine (and, while it is
+// blocked in wait, an OS thread) per process.
+//
+// When a pidfd becomes readable the process has exited. For our own children
+// the reaper collects the exit status with waitid(P_PIDFD, WEXITED|WNOHANG),
+// which also reaps the zombie; for processes that are not our children (adopted
+// after a daemon restart) waitid fails with ECHILD and the status is reported
+// with Known == false. Then the pidfd is closed and the callback given to
+// Watch is invoked.
+//
+// Callbacks run one at a time on the reaper goroutine: they must not block
+// (hand the status to a channel with room, or to a queue) and must not call
+// Close, which waits for the reaper goroutine and would deadlock. They may call
+// Watch, Len and Spawn, for example to restart a program.
+//
+// The zero value is not usable; create a Reaper with NewReaper. All methods
+// are safe for concurrent use.
+type Reaper struct {
+	epfd int // epoll instance
+	evfd int // eventfd used to wake the loop for Close
+
+	mu      sync.Mutex
+	closed  bool
+	watches map[int]watch // by pidfd
+	loopErr error         // set by the loop before it exits on an unexpected error
+
+	done chan struct{} // closed when the loop goroutine has returned
+}
+
+// NewReaper creates a Reaper and starts its goroutine. Call Close to stop it.
+func NewReaper() (*Reaper, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	evfd, err := eventfd()
+	if err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(evfd)}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		syscall.Close(evfd)
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("register eventfd with epoll: %w", err)
+	}
+	r := &Reaper{
+		epfd:    epfd,
+		evfd:    evfd,
+		watches: make(map[int]watch),
+		done:    make(chan struct{}),
+	}
+	go r.loop()
+	return r, nil
+}
+
+// Watch arranges for fn to be called, on the reaper goroutine, once the
+// process pid, referred to by pidfd, has exited. If it has already exited, fn
+// is still called. Watch takes ownership of pidfd: the reaper closes it after
+// the exit (or on Close), and Watch closes it itself when it returns an error,
+// except when pidfd is already being watched (that watch keeps it).
+//
+// pid must be the process pidfd refers to; it is used only for error messages.
+func (r *Reaper) Watch(pid, pidfd int, fn func(ExitStatus)) error {
+	if pidfd < 0 {
+		return fmt.Errorf("watch pid %d: invalid pidfd %d", pid, pidfd)
+	}
+	if fn == nil {
+		syscall.Close(pidfd)
+		return fmt.Errorf("watch pid %d: nil callback", pid)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		syscall.Close(pidfd)
+		return fmt.Errorf("watch pid %d: %w", pid, ErrReaperClosed)
+	}
+	if w, ok := r.watches[pidfd]; ok {
+		return fmt.Errorf("watch pid %d: pidfd %d already watched for pid %d", pid, pidfd, w.pid)
+	}
+	// Record the watch before registering the descriptor, so the loop finds
+	// it as soon as it can see an event; both happen under r.mu so that Close
+	// never closes the epoll descriptor under a concurrent EpollCtl.
+	r.watches[pidfd] = watch{pid: pid, fn: fn}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pidfd)}
+	if err := syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, pidfd, &ev); err != nil {
+		delete(r.watches, pidfd)
+		syscall.Close(pidfd)
+		return fmt.Errorf("watch pid %d: register pidfd with epoll: %w", pid, err)
+	}
+	return nil
+}
+
+// Len returns the number of processes being watched.
+func (r *Reaper) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.watches)
+}
+
+// Close stops the reaper goroutine and closes the pidfds of the processes
+// still watched, without reaping them. No callback runs after Close returns;
+// a callback already running when Close is called finishes first. Close must
+// not be called from a callback. Closing a closed Reaper returns nil.
+func (r *Reaper) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		<-r.done
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	var errs []error
+	if _, err := syscall.Write(r.evfd, one[:]); err != nil && err != syscall.EAGAIN {
+		// EAGAIN means the counter is saturated, so the loop is woken anyway.
+		errs = append(errs, fmt.Errorf("wake reaper: %w", err))
+	}
+	<-r.done
+
+	// The loop has returned and Watch sees r.closed: nothing else uses the
+	// descriptors any more.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loopErr != nil {
+		errs = append(errs, r.loopErr)
+	}
+	for fd := range r.watches {
+		syscall.Close(fd)
+		delete(r.watches, fd)
+	}
+	if err := syscall.Close(r.evfd); err != nil {
+		errs = append(errs, fmt.Errorf("close eventfd: %w", err))
+	}
+	if err := syscall.Close(r.epfd); err != nil {
+		errs = append(errs, fmt.Errorf("close epoll: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// loop is the reaper goroutine. It spends its time blocked in epoll_wait: one
+// OS thread for all watched processes.
+func (r *Reaper) loop() {
+	defer close(r.done)
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(r.epfd, events, -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			r.mu.Lock()
+			r.loopErr = fmt.Errorf("epoll_wait: %w", err)
+			r.mu.Unlock()
+			return
+		}
+		for i := range n {
+			fd := int(events[i].Fd)
+			if fd == r.evfd {
+				var buf [8]byte
+				_, _ = syscall.Read(r.evfd, buf[:]) // drain; EAGAIN is fine
+				r.mu.Lock()
+				closed := r.closed
+				r.mu.Unlock()
+				if closed {
+					return
+				}
+				continue
+			}
+			if !r.handle(fd) {
+				return
+			}
+		}
+	}
+}
+
+// handle processes readiness of pidfd. It returns false when the reaper has
+// been closed and the loop must stop without running more callbacks.
+func (r *Reaper) handle(pidfd int) bool {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return false
+	}
+	w, ok := r.watches[pidfd]
+	if !ok {
+		// Not ours (cannot happen: descriptors leave epoll before the map).
+		// Deregister so a level-triggered event does not spin the loop.
+		_ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, pidfd, nil)
+		r.mu.Unlock()
+		return true
+	}
+	delete(r.watches, pidfd)
+	_ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, pidfd, nil)
+	r.mu.Unlock()
+
+	st := reap(pidfd)
+	syscall.Close(pidfd)
+	w.fn(st)
+	return true
+}
+
+// reap collects the exit status of the exited process behind pidfd, reaping
+// it when it is our child.
+func reap(pidfd int) ExitStatus {
+	var info siginfo
+	err := waitidPidfd(pidfd, &info, syscall.WEXITED|syscall.WNOHANG)
+	st := ExitStatus{ExitCode: -1, At: time.Now()}
+	if err != nil || info.signo == 0 {
+		// ECHILD: not our child (adopted), or already reaped by someone else.
+		// signo == 0 (no waitable state although the pidfd reported exit)
+		// is not expected; the exit is all that is known either way.
+		return st
+	}
+	st.Known = true
+	switch info.code() {
+	case cldExited:
+		st.ExitCode = int(info.status)
+	case cldKilled:
+		st.Signal = syscall.Signal(info.status)
+	case cldDumped:
+		st.Signal = syscall.Signal(info.status)
+		st.CoreDumped = true
+	default:
+		st.Known = false
+	}
+	return st
+}

@@ -1,0 +1,193 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/process/supervise"
+)
+
+// record is what a restarted daemon needs to adopt a running program. It
+// lives in <state-dir>/processes/<name>.json from start to exit.
+type record struct {
+	Name         string        `json:"name"`
+	Pid          int           `json:"pid"`
+	Pgid         int           `json:"pgid"`
+	StartTime    uint64        `json:"startTime"`
+	StartedAt    time.Time     `json:"startedAt"`
+	SpecHash     string        `json:"specHash"`
+	RestartedAt  string        `json:"restartedAt,omitempty"`
+	FilesHash    string        `json:"filesHash,omitempty"`
+	UsesLogStore bool          `json:"usesLogStore,omitempty"`
+	Notify       bool          `json:"notify,omitempty"`
+	Ready        bool          `json:"ready,omitempty"`
+	Watchdog     time.Duration `json:"watchdog,omitempty"`
+}
+
+func recordsDir(stateDir string) string { return filepath.Join(stateDir, "processes") }
+
+func (p *proc) record() record {
+	return record{Name: p.name, Pid: p.pid, Pgid: p.pgid, StartTime: p.startTime, StartedAt: p.startedAt,
+		SpecHash: p.specHash, RestartedAt: p.restartedAt, FilesHash: p.filesHash, UsesLogStore: p.usesLogStore,
+		Notify: p.notifySock != nil, Ready: p.ready, Watchdog: p.watchdog}
+}
+
+// writeRecord stores an adoption record (temp + rename; not fsynced: after
+// a machine crash the programs are gone anyway, and after a daemon crash
+// the page cache still has it).
+func writeRecord(stateDir string, rec record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(recordsDir(stateDir), rec.Name+".json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func removeRecord(stateDir, name string) {
+	os.Remove(filepath.Join(recordsDir(stateDir), name+".json"))
+}
+
+// Adopt takes over the programs a previous daemon left running: those in
+// adoption records (checked against pid reuse by start time) and those
+// found by their environment marker. Programs whose record says they ran
+// but that are gone are treated as exited, so they restart per policy.
+// Call it after the store is loaded and before SetupWithEngine.
+func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	entries, _ := os.ReadDir(recordsDir(r.opts.StateDir))
+	marked := scanMarked(EnvMarker + "=" + r.instance + "/")
+	now := time.Now()
+	for _, de := range entries {
+		if !strings.HasSuffix(de.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(recordsDir(r.opts.StateDir), de.Name()))
+		var rec record
+		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Name == "" {
+			log.Info("ignoring unreadable adoption record", "file", de.Name())
+			continue
+		}
+		p := &proc{name: rec.Name, pid: rec.Pid, pgid: rec.Pgid, startTime: rec.StartTime, startedAt: rec.StartedAt,
+			specHash: rec.SpecHash, restartedAt: rec.RestartedAt, filesHash: rec.FilesHash, usesLogStore: rec.UsesLogStore,
+			ready: rec.Ready, watchdog: rec.Watchdog, everStarted: true, running: true, lastWatchdog: now, nextProbeAt: now}
+		r.initAdopted(p)
+		fd, err := supervise.OpenPidFD(rec.Pid, rec.StartTime)
+		if err != nil {
+			p.pendingExit = &supervise.ExitStatus{Known: false, ExitCode: -1, At: now}
+			r.procs[rec.Name] = p
+			gone++
+			continue
+		}
+		for i, m := range marked[rec.Name] {
+			if m.Pid == rec.Pid {
+				marked[rec.Name] = append(marked[rec.Name][:i], marked[rec.Name][i+1:]...)
+				break
+			}
+		}
+		if rec.Notify {
+			if sock, err := r.listenNotify(rec.Name); err == nil {
+				p.notifySock = sock
+			} else {
+				log.Error(err, "cannot reopen notify socket", "name", rec.Name)
+			}
+		}
+		r.procs[rec.Name] = p
+		r.watchPid(p, rec.Pid, fd)
+		r.up.WithLabelValues(rec.Name).Set(1)
+		adopted++
+	}
+	// Programs started by a daemon that died before writing the record.
+	for name, infos := range marked {
+		for _, m := range infos {
+			if existing := r.procs[name]; existing != nil && existing.running && existing.pendingExit == nil {
+				log.Info("killing duplicate of an adopted program", "name", name, "pid", m.Pid)
+				supervise.SignalGroup(m.Pid, syscall.SIGKILL)
+				continue
+			}
+			fd, err := supervise.OpenPidFD(m.Pid, m.StartTime)
+			if err != nil {
+				continue
+			}
+			p := &proc{name: name, pid: m.Pid, pgid: m.Pid, startTime: m.StartTime, startedAt: now, everStarted: true,
+				running: true, lastWatchdog: now, nextProbeAt: now, ready: true}
+			if obj, ok := r.store.Get(v1alpha1.KindProcess, name); ok {
+				pr := obj.(*v1alpha1.Process)
+				p.specHash = specHashOf(pr)
+				p.restartedAt = pr.Annotations[v1alpha1.AnnotationRestartedAt]
+				p.filesHash = hashFiles(pr.Spec.RestartOnChange)
+				p.usesLogStore = pr.Spec.Stdout == "" || pr.Spec.Stderr == ""
+			}
+			r.initAdopted(p)
+			r.procs[name] = p
+			r.watchPid(p, m.Pid, fd)
+			writeRecord(r.opts.StateDir, p.record())
+			adopted++
+		}
+	}
+	return adopted, gone
+}
+
+// initAdopted fills in what the status in the file knows about an adopted
+// program (restart count, last exit).
+func (r *ProcessReconciler) initAdopted(p *proc) {
+	if obj, ok := r.store.Get(v1alpha1.KindProcess, p.name); ok {
+		st := obj.(*v1alpha1.Process).Status
+		p.restarts = st.Restarts
+		p.lastExit = st.LastExit
+	}
+	p.initialized = true
+}
+
+// scanMarked finds process-group leaders whose environment has an entry
+// starting with prefix, keyed by the rest of the entry (the resource name).
+func scanMarked(prefix string) map[string][]supervise.ProcInfo {
+	out := map[string][]supervise.ProcInfo{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	self := os.Getpid()
+	want := []byte(prefix)
+	for _, de := range ents {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + de.Name() + "/environ")
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
+			continue // a child of a supervised program, not the program
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if bytes.HasPrefix(kv, want) {
+				st, err := supervise.ProcStartTime(pid)
+				if err == nil {
+					name := string(kv[len(want):])
+					out[name] = append(out[name], supervise.ProcInfo{Pid: pid, StartTime: st, Pgid: pid})
+				}
+				break
+			}
+		}
+	}
+	return out
+}

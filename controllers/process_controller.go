@@ -1,0 +1,436 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package controllers holds one reconciler per kind. Each wires itself to
+// the engine with SetupWithEngine and acts on the world through its own
+// subpackages (process supervision lives in controllers/process/...).
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/process/logstore"
+	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/reconcile"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// Reasons used in Process conditions and lastExit.
+const (
+	ReasonRunning          = "Running"
+	ReasonStarting         = "Starting"
+	ReasonNotReady         = "NotReady"
+	ReasonBackOff          = "BackOff"
+	ReasonStartFailed      = "StartFailed"
+	ReasonCompleted        = "Completed"
+	ReasonFailed           = "Failed"
+	ReasonStopping         = "Stopping"
+	ReasonStopped          = "Stopped"
+	ReasonSpecChanged      = "SpecChanged"
+	ReasonRestartRequested = "RestartRequested"
+	ReasonFilesChanged     = "FilesChanged"
+	ReasonWatchdogTimeout  = "WatchdogTimeout"
+	ReasonDeleted          = "Deleted"
+)
+
+// EnvMarker is set in every supervised program's environment to
+// "<instance>/<name>" so a restarted daemon can find programs it started
+// even if their adoption record was never written.
+const EnvMarker = "RECONCILED_PROCESS"
+
+// ResourceStore is what controllers need from the resource store.
+type ResourceStore interface {
+	Get(kind, name string) (v1alpha1.Object, bool)
+	Names(kind string) []string
+	UpdateStatus(kind, name string, status any) error
+	AddHandler(kind string, fn func(name string))
+}
+
+var _ ResourceStore = (*resources.Store)(nil)
+
+// ProcessOptions configures a ProcessReconciler.
+type ProcessOptions struct {
+	Store    ResourceStore
+	StateDir string
+	Log      logr.Logger
+	// Registerer receives process metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// LogMaxBytes bounds each log store file (default 10 MiB).
+	LogMaxBytes int64
+	// Workers is the number of concurrent reconciles (default 4).
+	Workers int
+}
+
+// ProcessReconciler supervises Process resources.
+type ProcessReconciler struct {
+	opts     ProcessOptions
+	log      logr.Logger
+	store    ResourceStore
+	logs     *logstore.Store
+	reaper   *supervise.Reaper
+	instance string
+	ctrl     *reconcile.Controller
+	files    *fileWatcher
+
+	restartsTotal *prometheus.CounterVec
+	up            *prometheus.GaugeVec
+
+	mu    sync.Mutex
+	procs map[string]*proc
+}
+
+// NewProcessReconciler prepares the supervisor: the reaper, the log store
+// and the state folders. Call Adopt, then SetupWithEngine.
+func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	abs, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	o.StateDir = abs
+	for _, d := range []string{recordsDir(abs), filepath.Join(abs, "logs")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
+	}
+	if _, err := supervise.RaiseFDLimit(); err != nil {
+		o.Log.Error(err, "cannot raise the open file limit")
+	}
+	reaper, err := supervise.NewReaper()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	r := &ProcessReconciler{
+		opts: o, log: o.Log, store: o.Store, reaper: reaper,
+		logs:     &logstore.Store{Root: filepath.Join(abs, "logs"), MaxBytes: o.LogMaxBytes},
+		instance: hex.EncodeToString(sum[:6]),
+		procs:    map[string]*proc{},
+		restartsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciled_process_restarts_total", Help: "Starts of a Process after its first, by name.",
+		}, []string{"name"}),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "reconciled_process_up", Help: "1 when the Process's program is running, else 0.",
+		}, []string{"name"}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(r.restartsTotal, r.up)
+	}
+	fw, err := newFileWatcher(r.filesChanged)
+	if err != nil {
+		return nil, err
+	}
+	r.files = fw
+	return r, nil
+}
+
+// SetupWithEngine registers the controller and subscribes to store changes.
+func (r *ProcessReconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := e.Register(v1alpha1.KindProcess, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
+	if err != nil {
+		return err
+	}
+	r.ctrl = c
+	r.store.AddHandler(v1alpha1.KindProcess, c.Enqueue)
+	for _, n := range r.store.Names(v1alpha1.KindProcess) {
+		c.Enqueue(n)
+	}
+	r.mu.Lock()
+	for n := range r.procs {
+		c.Enqueue(n) // adopted programs whose resource may be gone
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// Run does the periodic housekeeping that is not tied to one reconcile
+// (log rotation) until ctx is done. Idle cost: one stat per logged program
+// every 10 seconds.
+func (r *ProcessReconciler) Run(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.mu.Lock()
+			var names []string
+			for n, p := range r.procs {
+				if p.usesLogStore {
+					names = append(names, n)
+				}
+			}
+			r.mu.Unlock()
+			for _, n := range names {
+				if _, err := r.logs.Rotate(v1alpha1.KindProcess, n); err != nil && !os.IsNotExist(err) {
+					r.log.Error(err, "log rotation failed", "name", n)
+				}
+			}
+		}
+	}
+}
+
+// LogPath returns the log store file of a Process and whether the Process
+// writes to the log store (it may name its own files instead).
+func (r *ProcessReconciler) LogPath(name string) (string, bool) {
+	if obj, ok := r.store.Get(v1alpha1.KindProcess, name); ok {
+		spec := obj.(*v1alpha1.Process).Spec
+		if spec.Stdout != "" && spec.Stderr != "" {
+			return spec.Stdout, false
+		}
+	}
+	return r.logs.Path(v1alpha1.KindProcess, name), true
+}
+
+// RequestRestart restarts a Process now (a running program is stopped and
+// started again; one waiting in BackOff or finished is started at once).
+func (r *ProcessReconciler) RequestRestart(name string) error {
+	if _, ok := r.store.Get(v1alpha1.KindProcess, name); !ok {
+		return fmt.Errorf("process %q: %w", name, resources.ErrNotFound)
+	}
+	r.mu.Lock()
+	p := r.procs[name]
+	if p == nil {
+		p = &proc{name: name}
+		r.procs[name] = p
+	}
+	p.restartRequested = true
+	r.mu.Unlock()
+	r.enqueue(name)
+	return nil
+}
+
+// filesChanged marks a Process whose restartOnChange files changed.
+func (r *ProcessReconciler) filesChanged(name string) {
+	r.mu.Lock()
+	if p := r.procs[name]; p != nil {
+		p.filesDirty = true
+	}
+	r.mu.Unlock()
+	r.enqueue(name)
+}
+
+func (r *ProcessReconciler) enqueue(name string) {
+	if r.ctrl != nil {
+		r.ctrl.Enqueue(name)
+	}
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	obj, exists := r.store.Get(v1alpha1.KindProcess, req.Name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[req.Name]
+	now := time.Now()
+	if !exists {
+		if p == nil {
+			return reconcile.Result{}, nil
+		}
+		return r.reconcileDeleted(log, p, now), nil
+	}
+	pr := obj.(*v1alpha1.Process)
+	if p == nil {
+		p = &proc{name: req.Name}
+		r.procs[req.Name] = p
+	}
+	if !p.initialized {
+		p.initFromStatus(&pr.Status)
+	}
+	p.gen = pr.Generation
+	specHash := resources.SpecHash(pr)
+	restartedAt := pr.Annotations[v1alpha1.AnnotationRestartedAt]
+	if p.specHash == specUnknown {
+		// Finished before the daemon restarted: that run counts as this spec's.
+		p.specHash, p.restartedAt = specHash, restartedAt
+	}
+	if p.pendingExit != nil {
+		r.handleExit(log, p, pr, now)
+	}
+
+	var wait time.Duration
+	switch {
+	case p.running && p.stopping:
+		wait = r.continueStop(log, p, now)
+	case p.running:
+		if reason := r.restartReason(p, pr, specHash, restartedAt, now); reason != "" {
+			log.Info("restarting program", "reason", reason, "pid", p.pid)
+			p.restartAfterStop = true
+			wait = r.beginStop(log, p, reason, now)
+			break
+		}
+		wait = r.superviseRunning(log, p, pr, now)
+	default:
+		wait = r.reconcileStopped(log, p, pr, specHash, restartedAt, now)
+	}
+	r.writeStatus(log, p, pr)
+	return reconcile.Result{RequeueAfter: wait}, nil
+}
+
+// restartReason says why a running program must be restarted, or "".
+func (r *ProcessReconciler) restartReason(p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) string {
+	switch {
+	case p.specHash != "" && p.specHash != specHash:
+		return ReasonSpecChanged
+	case p.restartRequested || restartedAt != p.restartedAt:
+		return ReasonRestartRequested
+	case p.filesDirty && len(pr.Spec.RestartOnChange) > 0:
+		p.filesDirty = false
+		if h := hashFiles(pr.Spec.RestartOnChange); h != p.filesHash {
+			return ReasonFilesChanged
+		}
+	case p.watchdogLapsed(now):
+		return ReasonWatchdogTimeout
+	}
+	return ""
+}
+
+// reconcileStopped decides whether and when a program that is not running
+// starts, and starts it when the time has come.
+func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) time.Duration {
+	changed := p.specHash != "" && (p.specHash != specHash || restartedAt != p.restartedAt)
+	if p.restartRequested || changed {
+		// A new spec or an explicit restart starts at once, whatever the
+		// backoff or a finished run said.
+		p.done = false
+		p.nextStartAt = now
+	}
+	if p.done {
+		return 0
+	}
+	if now.Before(p.nextStartAt) {
+		return p.nextStartAt.Sub(now)
+	}
+	if err := r.start(log, p, pr, specHash, restartedAt, now); err != nil {
+		log.Error(err, "cannot start program")
+		p.startErr = err.Error()
+		p.lastExit = &v1alpha1.ExitInfo{ExitCode: -1, Reason: ReasonStartFailed, FinishedAt: metav1.NewTime(now)}
+		p.scheduleRestart(pr, now, now)
+		return max(p.nextStartAt.Sub(now), time.Millisecond)
+	}
+	return r.superviseRunning(log, p, pr, now)
+}
+
+// handleExit records a run that ended and decides what comes next.
+func (r *ProcessReconciler) handleExit(log logr.Logger, p *proc, pr *v1alpha1.Process, now time.Time) {
+	st := *p.pendingExit
+	p.pendingExit = nil
+	p.running = false
+	r.up.WithLabelValues(p.name).Set(0)
+	p.closeNotify()
+	removeRecord(r.opts.StateDir, p.name)
+	// Whatever the program left in its group goes with it (like systemd's
+	// control-group kill), so a restart never runs beside a leftover.
+	if supervise.GroupAlive(p.pgid) {
+		supervise.SignalGroup(p.pgid, 9)
+	}
+	info := &v1alpha1.ExitInfo{ExitCode: st.ExitCode, Signal: supervise.SignalName(st.Signal), FinishedAt: metav1.NewTime(st.At), Reason: p.stopReason}
+	if !st.Known {
+		info.ExitCode = -1
+		if info.Reason == "" {
+			info.Reason = "Unknown"
+		}
+	}
+	p.lastExit = info
+	p.ready = false
+	log.V(1).Info("program exited", "pid", p.pid, "status", st.String(), "reason", p.stopReason)
+	stopped := p.stopping
+	p.stopping = false
+	p.stopReason = ""
+	if stopped && p.restartAfterStop {
+		p.restartAfterStop = false
+		p.nextStartAt = now
+		return
+	}
+	success := st.Known && st.Signal == 0 && st.ExitCode == 0
+	switch pr.Spec.RestartPolicy {
+	case v1alpha1.RestartNever:
+		p.done = true
+	case v1alpha1.RestartOnFailure:
+		p.done = success
+	}
+	if p.done {
+		p.succeeded = success
+		return
+	}
+	p.scheduleRestart(pr, p.startedAt, st.At)
+}
+
+// scheduleRestart sets the next start: at once after the first crash of a
+// streak, then after a jittered exponential delay.
+func (p *proc) scheduleRestart(pr *v1alpha1.Process, startedAt, exitAt time.Time) {
+	b := pr.Spec.Backoff
+	if !startedAt.IsZero() && exitAt.Sub(startedAt) >= b.ResetAfter.Duration {
+		p.streak = 0
+	}
+	delay := time.Duration(0)
+	if p.streak > 0 {
+		delay = b.Initial.Duration
+		for i := 1; i < p.streak && delay < b.Max.Duration; i++ {
+			delay *= 2
+		}
+		delay = min(delay, b.Max.Duration)
+		// Jitter 0.9-1.1x so programs that crashed together do not
+		// restart in lockstep.
+		delay = time.Duration(float64(delay) * (0.9 + 0.2*rand.Float64()))
+	}
+	p.streak++
+	p.nextStartAt = exitAt.Add(delay)
+}
+
+// reconcileDeleted stops a program whose resource is gone and cleans up
+// what it owned.
+func (r *ProcessReconciler) reconcileDeleted(log logr.Logger, p *proc, now time.Time) reconcile.Result {
+	if p.pendingExit != nil {
+		st := *p.pendingExit
+		p.pendingExit = nil
+		p.running = false
+		p.closeNotify()
+		if supervise.GroupAlive(p.pgid) {
+			supervise.SignalGroup(p.pgid, 9)
+		}
+		log.V(1).Info("program of deleted resource exited", "status", st.String())
+	}
+	if p.running {
+		if !p.stopping {
+			log.Info("stopping program of deleted resource", "pid", p.pid)
+			return reconcile.Result{RequeueAfter: r.beginStop(log, p, ReasonDeleted, now)}
+		}
+		return reconcile.Result{RequeueAfter: r.continueStop(log, p, now)}
+	}
+	p.closeNotify()
+	removeRecord(r.opts.StateDir, p.name)
+	r.files.set(p.name, nil)
+	if err := r.logs.Remove(v1alpha1.KindProcess, p.name); err != nil {
+		log.Error(err, "cannot remove logs")
+	}
+	r.restartsTotal.DeleteLabelValues(p.name)
+	r.up.DeleteLabelValues(p.name)
+	delete(r.procs, p.name)
+	return reconcile.Result{}
+}
+
+// writeStatus publishes the program's state to the store.
+func (r *ProcessReconciler) writeStatus(log logr.Logger, p *proc, pr *v1alpha1.Process) {
+	st := p.status(pr)
+	if err := r.store.UpdateStatus(v1alpha1.KindProcess, p.name, st); err != nil {
+		log.V(1).Info("status not updated", "error", err.Error())
+	}
+}

@@ -1,0 +1,289 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/process/notify"
+	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// ReasonReadinessProbeFailed marks a running program whose check failed.
+const ReasonReadinessProbeFailed = "ReadinessProbeFailed"
+
+func specHashOf(pr *v1alpha1.Process) string { return resources.SpecHash(pr) }
+
+// listenNotify opens the program's sd_notify socket. Its handler applies
+// READY=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger, WATCHDOG_USEC= and
+// MAINPID= to the program's state. Any process of the program may send
+// (systemd's NotifyAccess=all).
+func (r *ProcessReconciler) listenNotify(name string) (*notify.Socket, error) {
+	var sock *notify.Socket
+	var sockMu sync.Mutex
+	sockMu.Lock()
+	defer sockMu.Unlock()
+	s, err := notify.Listen(r.notifyAddr(name), func(sender int, m notify.Message, err error) {
+		sockMu.Lock()
+		mine := sock
+		sockMu.Unlock()
+		if err != nil {
+			r.log.V(1).Info("bad sd_notify message", "name", name, "sender", sender, "error", err.Error())
+			return
+		}
+		r.mu.Lock()
+		p := r.procs[name]
+		if p == nil || p.notifySock != mine || !p.running {
+			r.mu.Unlock()
+			return
+		}
+		wake := false
+		now := time.Now()
+		if m.Status != nil {
+			p.notifyMsg = *m.Status
+			wake = true
+		}
+		if m.Ready && !p.ready {
+			p.ready, p.readyReason = true, ""
+			p.lastWatchdog = now
+			wake = true
+			writeRecord(r.opts.StateDir, p.record())
+		}
+		if m.Watchdog {
+			p.lastWatchdog = now
+		}
+		if m.WatchdogUSec != nil {
+			p.watchdog = time.Duration(*m.WatchdogUSec) * time.Microsecond
+			p.lastWatchdog = now
+			wake = true
+		}
+		if m.WatchdogTrigger && p.watchdog > 0 {
+			p.lastWatchdog = time.Time{}
+			wake = true
+		}
+		if m.MainPID > 0 && m.MainPID != p.pid {
+			if st, err := supervise.ProcStartTime(m.MainPID); err == nil {
+				if fd, err := supervise.OpenPidFD(m.MainPID, st); err == nil {
+					p.pid, p.startTime = m.MainPID, st
+					r.watchPid(p, m.MainPID, fd)
+					writeRecord(r.opts.StateDir, p.record())
+				}
+			}
+		}
+		r.mu.Unlock()
+		if wake {
+			r.enqueue(name)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	sock = s
+	return s, nil
+}
+
+// runProbe runs one readiness check in its own short-lived goroutine and
+// posts the result back.
+func (r *ProcessReconciler) runProbe(name string, pid int, rd *v1alpha1.Readiness) {
+	err := probe(rd)
+	r.mu.Lock()
+	p := r.procs[name]
+	if p == nil || p.pid != pid || !p.running {
+		if p != nil {
+			p.probing = false
+		}
+		r.mu.Unlock()
+		return
+	}
+	p.probing = false
+	was := p.ready
+	p.ready = err == nil
+	if err != nil {
+		p.readyReason = ReasonReadinessProbeFailed
+		p.notifyMsg = err.Error()
+	} else {
+		p.readyReason, p.notifyMsg = "", ""
+	}
+	changed := was != p.ready
+	r.mu.Unlock()
+	if changed {
+		r.enqueue(name)
+	}
+}
+
+// probe runs one tcp, http or exec check.
+func probe(rd *v1alpha1.Readiness) error {
+	timeout := rd.Timeout.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	switch {
+	case rd.TCP != nil:
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", rd.TCP.Address)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	case rd.HTTP != nil:
+		tr := &http.Transport{DisableKeepAlives: true}
+		if sock := rd.HTTP.UnixSocket; sock != "" {
+			tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", sock)
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, rd.HTTP.URL, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		ok := resp.StatusCode >= 200 && resp.StatusCode < 400
+		if len(rd.HTTP.ExpectStatus) > 0 {
+			ok = slices.Contains(rd.HTTP.ExpectStatus, resp.StatusCode)
+		}
+		if !ok {
+			return fmt.Errorf("unexpected HTTP status %d", resp.StatusCode)
+		}
+		return nil
+	case rd.Exec != nil:
+		out, err := exec.CommandContext(ctx, rd.Exec.Command[0], rd.Exec.Command[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, truncate(string(out), 200))
+		}
+		return nil
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// hashFiles hashes the contents of files ("" for none); a missing or
+// unreadable file hashes as such, so its appearance is a change too.
+func hashFiles(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, p := range paths {
+		fmt.Fprintf(h, "%s\x00", p)
+		if b, err := os.ReadFile(p); err == nil {
+			h.Write(b)
+		} else {
+			h.Write([]byte("\x00missing"))
+		}
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// fileWatcher watches the restartOnChange files of every Process with one
+// inotify instance, watching parent folders so files replaced by rename
+// (editors, config management) are seen.
+type fileWatcher struct {
+	w        *fsnotify.Watcher
+	onChange func(name string)
+	mu       sync.Mutex
+	byName   map[string][]string
+	byPath   map[string]map[string]bool // path -> names
+	dirs     map[string]int
+}
+
+func newFileWatcher(onChange func(string)) (*fileWatcher, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	fw := &fileWatcher{w: w, onChange: onChange, byName: map[string][]string{}, byPath: map[string]map[string]bool{}, dirs: map[string]int{}}
+	go fw.loop()
+	return fw, nil
+}
+
+func (fw *fileWatcher) loop() {
+	for {
+		select {
+		case ev, ok := <-fw.w.Events:
+			if !ok {
+				return
+			}
+			fw.mu.Lock()
+			var names []string
+			for n := range fw.byPath[filepath.Clean(ev.Name)] {
+				names = append(names, n)
+			}
+			fw.mu.Unlock()
+			for _, n := range names {
+				fw.onChange(n)
+			}
+		case _, ok := <-fw.w.Errors:
+			if !ok {
+				return
+			}
+		}
+	}
+}
+
+// set replaces the watched files of one Process (nil: none).
+func (fw *fileWatcher) set(name string, paths []string) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if slices.Equal(fw.byName[name], paths) {
+		return
+	}
+	for _, p := range fw.byName[name] {
+		delete(fw.byPath[p], name)
+		if len(fw.byPath[p]) == 0 {
+			delete(fw.byPath, p)
+		}
+		d := filepath.Dir(p)
+		if fw.dirs[d]--; fw.dirs[d] <= 0 {
+			delete(fw.dirs, d)
+			fw.w.Remove(d)
+		}
+	}
+	delete(fw.byName, name)
+	if len(paths) == 0 {
+		return
+	}
+	fw.byName[name] = slices.Clone(paths)
+	for _, p := range paths {
+		p = filepath.Clean(p)
+		if fw.byPath[p] == nil {
+			fw.byPath[p] = map[string]bool{}
+		}
+		fw.byPath[p][name] = true
+		d := filepath.Dir(p)
+		if fw.dirs[d] == 0 {
+			fw.w.Add(d) // a missing folder is simply not watched
+		}
+		fw.dirs[d]++
+	}
+}
+
+func (fw *fileWatcher) close() { fw.w.Close() }

@@ -1,0 +1,442 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/process/notify"
+	"github.com/reconciled/reconciled/controllers/process/supervise"
+)
+
+// proc is the supervisor's memory of one Process. Guarded by
+// ProcessReconciler.mu.
+type proc struct {
+	name        string
+	initialized bool
+	gen         int64
+
+	// the current (or last) run
+	running      bool
+	pid, pgid    int
+	startTime    uint64
+	startedAt    time.Time
+	specHash     string // spec the run was started with
+	restartedAt  string // annotation value the run was started with
+	filesHash    string // restartOnChange content the run was started with
+	filesDirty   bool
+	usesLogStore bool
+	everStarted  bool
+	restarts     int64
+	pendingExit  *supervise.ExitStatus
+
+	// stopping
+	stopping         bool
+	stopReason       string
+	killAt           time.Time
+	killed           bool
+	restartAfterStop bool
+	restartRequested bool
+
+	// after an exit
+	lastExit    *v1alpha1.ExitInfo
+	streak      int
+	nextStartAt time.Time
+	done        bool // finished for good per restartPolicy
+	succeeded   bool
+	startErr    string
+
+	// readiness
+	ready        bool
+	readyReason  string
+	notifySock   *notify.Socket
+	notifyMsg    string
+	lastWatchdog time.Time
+	watchdog     time.Duration
+	probing      bool
+	nextProbeAt  time.Time
+}
+
+// specUnknown marks a finished run whose spec the daemon did not record.
+const specUnknown = "?"
+
+// initFromStatus carries counters over from the status the daemon wrote
+// before it restarted.
+func (p *proc) initFromStatus(st *v1alpha1.ProcessStatus) {
+	p.initialized = true
+	p.restarts = st.Restarts
+	p.everStarted = st.StartedAt != nil
+	p.lastExit = st.LastExit
+	switch st.Phase {
+	case v1alpha1.ProcessCompleted, v1alpha1.ProcessFailed:
+		if !p.running && p.specHash == "" {
+			// Finished before the restart: stay finished for the same spec.
+			p.done = true
+			p.succeeded = st.Phase == v1alpha1.ProcessCompleted
+			p.specHash = specUnknown
+		}
+	}
+}
+
+func (p *proc) watchdogLapsed(now time.Time) bool {
+	return p.watchdog > 0 && p.ready && now.Sub(p.lastWatchdog) > p.watchdog
+}
+
+func (p *proc) closeNotify() {
+	if p.notifySock != nil {
+		p.notifySock.Close()
+		p.notifySock = nil
+	}
+}
+
+// status renders the Process status from what the supervisor knows.
+func (p *proc) status(pr *v1alpha1.Process) v1alpha1.ProcessStatus {
+	st := v1alpha1.ProcessStatus{Restarts: p.restarts, LastExit: p.lastExit, Message: p.notifyMsg}
+	st.ObservedGeneration = pr.Generation
+	st.Conditions = pr.Status.Conditions
+	if !p.startedAt.IsZero() {
+		t := metav1.NewTime(p.startedAt)
+		st.StartedAt = &t
+	} else {
+		st.StartedAt = pr.Status.StartedAt
+	}
+	cond := v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, ObservedGeneration: pr.Generation}
+	switch {
+	case p.running && p.stopping:
+		st.Phase, cond.Reason, cond.Message = v1alpha1.ProcessStopping, ReasonStopping, p.stopReason
+		st.Pid = p.pid
+	case p.running && !p.ready && pr.Spec.Readiness != nil:
+		st.Phase, cond.Reason, cond.Message = v1alpha1.ProcessStarting, p.readyReasonOr(ReasonStarting), ""
+		st.Pid = p.pid
+	case p.running:
+		st.Phase, cond.Status, cond.Reason = v1alpha1.ProcessRunning, metav1.ConditionTrue, ReasonRunning
+		st.Pid = p.pid
+	case p.done && p.succeeded:
+		st.Phase, cond.Reason = v1alpha1.ProcessCompleted, ReasonCompleted
+	case p.done:
+		st.Phase, cond.Reason = v1alpha1.ProcessFailed, ReasonFailed
+		cond.Message = exitMessage(p.lastExit)
+	case !p.nextStartAt.IsZero() || p.startErr != "":
+		st.Phase, cond.Reason = v1alpha1.ProcessBackOff, ReasonBackOff
+		if p.startErr != "" {
+			cond.Reason, cond.Message = ReasonStartFailed, p.startErr
+		} else {
+			cond.Message = exitMessage(p.lastExit)
+		}
+		t := metav1.NewTime(p.nextStartAt)
+		st.NextRestartAt = &t
+	default:
+		st.Phase, cond.Reason = v1alpha1.ProcessStarting, ReasonStarting
+	}
+	st.SetCondition(cond)
+	return st
+}
+
+func (p *proc) readyReasonOr(def string) string {
+	if p.readyReason != "" {
+		return p.readyReason
+	}
+	return def
+}
+
+func exitMessage(e *v1alpha1.ExitInfo) string {
+	if e == nil {
+		return ""
+	}
+	var s string
+	switch {
+	case e.Signal != "":
+		s = "killed by " + e.Signal
+	case e.ExitCode >= 0:
+		s = fmt.Sprintf("exited with status %d", e.ExitCode)
+	default:
+		s = "exited (status unknown)"
+	}
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+// start launches the program for pr. Called with r.mu held.
+func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) error {
+	spec := &pr.Spec
+	for _, f := range spec.RemoveBeforeStart {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("removeBeforeStart %s: %w", f, err)
+		}
+	}
+	env, cred, err := r.environment(pr)
+	if err != nil {
+		return err
+	}
+	opts := supervise.SpawnOptions{Argv: spec.Command, Dir: spec.WorkingDir, Env: env, Credential: cred, Stdout: spec.Stdout, Stderr: spec.Stderr}
+	p.usesLogStore = spec.Stdout == "" || spec.Stderr == ""
+	if p.usesLogStore {
+		path, err := r.logs.Prepare(v1alpha1.KindProcess, p.name)
+		if err != nil {
+			return fmt.Errorf("log store: %w", err)
+		}
+		if opts.Stdout == "" {
+			opts.Stdout = path
+		}
+		if opts.Stderr == "" {
+			opts.Stderr = path
+		}
+	}
+	p.closeNotify()
+	p.watchdog = 0
+	if rd := spec.Readiness; rd != nil && rd.Notify {
+		sock, err := r.listenNotify(p.name)
+		if err != nil {
+			return fmt.Errorf("notify socket: %w", err)
+		}
+		p.notifySock = sock
+		opts.Env = append(opts.Env, "NOTIFY_SOCKET="+sock.Addr())
+		if spec.Watchdog != nil {
+			p.watchdog = spec.Watchdog.Duration
+			opts.Env = append(opts.Env, "WATCHDOG_USEC="+strconv.FormatInt(spec.Watchdog.Microseconds(), 10))
+		}
+	}
+	filesHash := hashFiles(spec.RestartOnChange)
+	r.files.set(p.name, spec.RestartOnChange)
+	child, err := supervise.Spawn(opts)
+	if err != nil {
+		p.closeNotify()
+		return err
+	}
+	if p.everStarted {
+		p.restarts++
+		r.restartsTotal.WithLabelValues(p.name).Inc()
+	}
+	p.everStarted = true
+	p.running, p.stopping, p.killed = true, false, false
+	p.pid, p.pgid, p.startTime = child.Pid, child.Pid, child.StartTime
+	p.startedAt = now
+	p.specHash, p.restartedAt, p.filesHash, p.filesDirty = specHash, restartedAt, filesHash, false
+	p.restartRequested = false
+	p.ready, p.readyReason, p.notifyMsg, p.startErr = false, "", "", ""
+	p.lastWatchdog = now
+	p.nextStartAt = time.Time{}
+	p.nextProbeAt = now
+	r.up.WithLabelValues(p.name).Set(1)
+	r.watchPid(p, child.Pid, child.PidFD)
+	if err := writeRecord(r.opts.StateDir, p.record()); err != nil {
+		log.Error(err, "cannot write adoption record; the program is still found by its environment marker after a daemon restart")
+	}
+	log.V(1).Info("program started", "pid", child.Pid)
+	return nil
+}
+
+// watchPid hands a pidfd to the reaper; the exit is processed in the next
+// reconcile. Called with r.mu held.
+func (r *ProcessReconciler) watchPid(p *proc, pid, pidfd int) {
+	name := p.name
+	err := r.reaper.Watch(pid, pidfd, func(st supervise.ExitStatus) {
+		r.mu.Lock()
+		if cur := r.procs[name]; cur != nil && cur.running && cur.pid == pid {
+			cur.pendingExit = &st
+		}
+		r.mu.Unlock()
+		r.enqueue(name)
+	})
+	if err != nil {
+		r.log.Error(err, "cannot watch process", "name", name, "pid", pid)
+	}
+}
+
+// environment builds the program's environment (systemd-like minimal
+// base, then spec.env) and credentials.
+func (r *ProcessReconciler) environment(pr *v1alpha1.Process) ([]string, *syscall.Credential, error) {
+	home := "/"
+	u, _ := user.Current()
+	var cred *syscall.Credential
+	if pr.Spec.User != "" {
+		lu, err := lookupUser(pr.Spec.User)
+		if err != nil {
+			return nil, nil, err
+		}
+		if os.Geteuid() != 0 && lu.Uid != strconv.Itoa(os.Geteuid()) {
+			return nil, nil, fmt.Errorf("user %q: running as another user needs a root daemon", pr.Spec.User)
+		}
+		uid, _ := strconv.ParseUint(lu.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(lu.Gid, 10, 32)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if gids, err := lu.GroupIds(); err == nil {
+			for _, g := range gids {
+				if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+					cred.Groups = append(cred.Groups, uint32(n))
+				}
+			}
+		}
+		u = lu
+	}
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	if u != nil {
+		home = u.HomeDir
+		env = append(env, "USER="+u.Username, "LOGNAME="+u.Username)
+	}
+	env = append(env, "HOME="+home, EnvMarker+"="+r.instance+"/"+pr.Name)
+	if lang := os.Getenv("LANG"); lang != "" {
+		env = append(env, "LANG="+lang)
+	}
+	for k, v := range pr.Spec.Env {
+		env = append(env, k+"="+v)
+	}
+	return env, cred, nil
+}
+
+func lookupUser(s string) (*user.User, error) {
+	if _, err := strconv.Atoi(s); err == nil {
+		if u, err := user.LookupId(s); err == nil {
+			return u, nil
+		}
+	}
+	u, err := user.Lookup(s)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w", s, err)
+	}
+	return u, nil
+}
+
+// beginStop sends the stop signal to the program's group and returns how
+// long to wait before escalating to SIGKILL.
+func (r *ProcessReconciler) beginStop(log logr.Logger, p *proc, reason string, now time.Time) time.Duration {
+	obj, ok := r.store.Get(v1alpha1.KindProcess, p.name)
+	sig := syscall.SIGTERM
+	timeout := 10 * time.Second
+	if ok {
+		spec := obj.(*v1alpha1.Process).Spec
+		if s, err := v1alpha1.ParseSignalName(spec.StopSignal); err == nil {
+			sig = s
+		}
+		timeout = spec.StopTimeout.Duration
+	}
+	p.stopping, p.stopReason, p.killed = true, reason, false
+	p.killAt = now.Add(timeout)
+	if err := supervise.SignalGroup(p.pgid, sig); err != nil {
+		log.Error(err, "cannot signal program", "pid", p.pid)
+	}
+	return timeout
+}
+
+// continueStop escalates to SIGKILL once the stop timeout has passed.
+func (r *ProcessReconciler) continueStop(log logr.Logger, p *proc, now time.Time) time.Duration {
+	if now.Before(p.killAt) {
+		return p.killAt.Sub(now)
+	}
+	if !p.killed {
+		log.Info("program did not stop in time; killing its process group", "pid", p.pid)
+		supervise.SignalGroup(p.pgid, syscall.SIGKILL)
+		p.killed = true
+	}
+	return time.Second // the reaper's exit event normally comes first
+}
+
+// superviseRunning checks readiness and the watchdog of a running program
+// and returns when it needs looking at again (0: only on events).
+func (r *ProcessReconciler) superviseRunning(log logr.Logger, p *proc, pr *v1alpha1.Process, now time.Time) time.Duration {
+	var next time.Duration
+	soonest := func(d time.Duration) {
+		if d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	rd := pr.Spec.Readiness
+	switch {
+	case rd == nil:
+		p.ready = true
+	case rd.Notify:
+		if p.watchdog > 0 && p.ready {
+			soonest(p.lastWatchdog.Add(p.watchdog).Sub(now) + time.Millisecond)
+		}
+	default:
+		if !p.probing && !now.Before(p.nextProbeAt) {
+			p.probing = true
+			p.nextProbeAt = now.Add(rd.Period.Duration)
+			go r.runProbe(p.name, p.pid, rd)
+		}
+		soonest(p.nextProbeAt.Sub(now))
+	}
+	return next
+}
+
+// StopAll stops every running program (for --stop-on-exit) and waits until
+// they exited or their stop timeouts passed, writing Stopped statuses.
+func (r *ProcessReconciler) StopAll(log logr.Logger) {
+	r.mu.Lock()
+	now := time.Now()
+	deadline := now
+	for _, p := range r.procs {
+		if p.running {
+			if d := r.beginStop(log, p, ReasonStopped, now); now.Add(d).After(deadline) {
+				deadline = now.Add(d)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for {
+		r.mu.Lock()
+		alive := 0
+		now := time.Now()
+		for _, p := range r.procs {
+			if !p.running {
+				continue
+			}
+			if p.pendingExit != nil {
+				p.running = false
+				p.closeNotify()
+				removeRecord(r.opts.StateDir, p.name)
+				continue
+			}
+			alive++
+			if !now.Before(p.killAt) && !p.killed {
+				supervise.SignalGroup(p.pgid, syscall.SIGKILL)
+				p.killed = true
+			}
+		}
+		r.mu.Unlock()
+		if alive == 0 || now.After(deadline.Add(5*time.Second)) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for exits at shutdown; no queue runs now
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, p := range r.procs {
+		if obj, ok := r.store.Get(v1alpha1.KindProcess, name); ok && !p.running {
+			st := p.status(obj.(*v1alpha1.Process))
+			st.Phase = v1alpha1.ProcessStopped
+			st.Pid = 0
+			st.NextRestartAt = nil
+			st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonStopped, Message: "stopped with the daemon (--stop-on-exit)", ObservedGeneration: obj.GetObjectMeta().Generation})
+			r.store.UpdateStatus(v1alpha1.KindProcess, name, st)
+		}
+	}
+}
+
+// Close releases the reaper and notify sockets. Programs keep running.
+func (r *ProcessReconciler) Close() {
+	r.mu.Lock()
+	for _, p := range r.procs {
+		p.closeNotify()
+	}
+	r.mu.Unlock()
+	r.files.close()
+	r.reaper.Close()
+}
+
+func (r *ProcessReconciler) notifyAddr(name string) string {
+	return "@reconciled/" + r.instance + "/" + strings.ToLower(v1alpha1.KindProcess) + "/" + name
+}

@@ -1,0 +1,289 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package resources
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+)
+
+// Error is a problem with one place in a resource file. Its text is
+// "FILE:LINE: FIELD: MESSAGE" (FIELD omitted when the problem is not about
+// one field), which editors and CI logs turn into links.
+type Error struct {
+	File    string
+	Line    int
+	Field   string
+	Message string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Message)
+	return b.String()
+}
+
+// Document is one resource document decoded from a file.
+type Document struct {
+	// File and Line locate the document (Line of its first key).
+	File string
+	Line int
+	// Kind and Name are read leniently, so they are known (when present in
+	// the file) even for a document that fails to decode.
+	Kind, Name string
+	// Object is the defaulted, validated object; nil when Errs is not empty.
+	Object v1alpha1.Object
+	// SpecHash identifies the spec's content (not its formatting).
+	SpecHash string
+	// HasStatus reports whether the document carried a status block that
+	// decoded cleanly into Object.
+	HasStatus bool
+	// Errs lists every problem found, each with its line.
+	Errs []*Error
+}
+
+// Err joins the document's errors, or returns nil.
+func (d *Document) Err() error {
+	if len(d.Errs) == 0 {
+		return nil
+	}
+	errs := make([]error, len(d.Errs))
+	for i, e := range d.Errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// Identified reports whether the document names a known kind and a name.
+func (d *Document) Identified() bool {
+	_, ok := v1alpha1.LookupKind(d.Kind)
+	return ok && d.Name != "" && d.Kind != ""
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// DecodeFile decodes every document of a resource file. Documents that are
+// empty are skipped. The error is non-nil only when the file as a whole does
+// not parse as YAML (then no documents are returned); problems with single
+// documents are in their Errs.
+func DecodeFile(file string, data []byte) ([]*Document, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []*Document
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			line := 0
+			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+				line, _ = strconv.Atoi(m[1])
+				msg = m[2]
+			}
+			return nil, &Error{File: file, Line: line, Message: "invalid YAML: " + msg}
+		}
+		root := &n
+		if root.Kind == yaml.DocumentNode {
+			if len(root.Content) == 0 {
+				continue
+			}
+			root = root.Content[0]
+		}
+		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			continue
+		}
+		docs = append(docs, decodeDocument(file, root))
+	}
+	return docs, nil
+}
+
+// decodeDocument decodes one document's root node.
+func decodeDocument(file string, root *yaml.Node) *Document {
+	d := &Document{File: file, Line: root.Line}
+	fail := func(line int, field, msg string) {
+		d.Errs = append(d.Errs, &Error{File: file, Line: line, Field: field, Message: msg})
+	}
+	if root.Kind != yaml.MappingNode {
+		fail(root.Line, "", "a resource must be a mapping with apiVersion, kind, metadata and spec")
+		return d
+	}
+	if n := mapValue(root, "kind"); n != nil && n.Kind == yaml.ScalarNode {
+		d.Kind = n.Value
+	}
+	if md := mapValue(root, "metadata"); md != nil {
+		if n := mapValue(md, "name"); n != nil && n.Kind == yaml.ScalarNode {
+			d.Name = n.Value
+		}
+	}
+	ki, ok := v1alpha1.LookupKind(d.Kind)
+	switch {
+	case d.Kind == "":
+		fail(root.Line, "kind", "required: one of "+strings.Join(v1alpha1.KindNames(), ", "))
+		return d
+	case !ok || ki.Kind != d.Kind:
+		fail(lineOf(root, "kind"), "kind", fmt.Sprintf("unknown kind %q: want one of %s", d.Kind, strings.Join(v1alpha1.KindNames(), ", ")))
+		return d
+	}
+	obj := ki.New()
+	dc := &nodeDecoder{file: file}
+	// Decode everything but status strictly; status is the daemon's and is
+	// read leniently so a hand-edited status never blocks the spec.
+	var statusNode *yaml.Node
+	stripped := &yaml.Node{Kind: yaml.MappingNode, Line: root.Line, Column: root.Column}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "status" {
+			statusNode = root.Content[i+1]
+			continue
+		}
+		stripped.Content = append(stripped.Content, root.Content[i], root.Content[i+1])
+	}
+	dc.decode(stripped, reflect.ValueOf(obj).Elem(), "")
+	if len(dc.errs) > 0 {
+		d.Errs = dc.errs
+		return d
+	}
+	if mapValue(root, "spec") == nil {
+		fail(root.Line, "spec", "required")
+		return d
+	}
+	if statusNode != nil {
+		sd := &nodeDecoder{file: file}
+		sd.decode(statusNode, reflect.ValueOf(obj.GetStatus()).Elem(), "status")
+		if len(sd.errs) == 0 {
+			d.HasStatus = true
+		} else {
+			reflect.ValueOf(obj.GetStatus()).Elem().SetZero()
+		}
+	}
+	obj.Default()
+	for _, fe := range obj.Validate() {
+		fail(lineOf(root, fe.Field), fe.Field, fe.ErrorBody())
+	}
+	if len(d.Errs) > 0 {
+		return d
+	}
+	d.Object = obj
+	d.SpecHash = SpecHash(obj)
+	return d
+}
+
+// SpecHash returns a hash of the object's defaulted spec content. Two specs
+// that differ only in formatting, key order or spelled-out defaults hash
+// the same.
+func SpecHash(obj v1alpha1.Object) string {
+	b, err := json.Marshal(obj.GetSpec())
+	if err != nil {
+		panic(fmt.Sprintf("marshal spec: %v", err)) // spec types always marshal
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// mapValue returns the value node of key in a mapping node, or nil.
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+var pathSegRE = regexp.MustCompile(`[^.\[\]]+|\[[^\]]*\]`)
+
+// lineOf returns the line of the deepest node on a field path such as
+// "spec.readiness.exec.command[0]" or "spec.env[FOO]".
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	line := root.Line
+	for _, seg := range pathSegRE.FindAllString(path, -1) {
+		var next *yaml.Node
+		if strings.HasPrefix(seg, "[") {
+			key := strings.TrimSuffix(strings.TrimPrefix(seg, "["), "]")
+			if i, err := strconv.Atoi(key); err == nil && n.Kind == yaml.SequenceNode {
+				if i >= 0 && i < len(n.Content) {
+					next = n.Content[i]
+				}
+			} else if n.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(n.Content); j += 2 {
+					if n.Content[j].Value == key {
+						line = n.Content[j].Line
+						next = n.Content[j+1]
+					}
+				}
+			}
+		} else if n.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(n.Content); j += 2 {
+				if n.Content[j].Value == seg {
+					line = n.Content[j].Line
+					next = n.Content[j+1]
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if n.Kind != yaml.MappingNode && n.Kind != yaml.SequenceNode {
+			line = n.Line
+		}
+	}
+	return line
+}
+
+// DecodeStrict decodes a single-document YAML file into v by its json tags,
+// rejecting unknown fields, duplicate keys and wrong types with file:line.
+// An empty file leaves v unchanged.
+func DecodeStrict(file string, data []byte, v any) error {
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		return &Error{File: file, Line: line, Message: "invalid YAML: " + msg}
+	}
+	if n.Kind == 0 || len(n.Content) == 0 {
+		return nil
+	}
+	d := &nodeDecoder{file: file}
+	d.decode(n.Content[0], reflect.ValueOf(v).Elem(), "")
+	if len(d.errs) > 0 {
+		errs := make([]error, len(d.errs))
+		for i, e := range d.errs {
+			errs[i] = e
+		}
+		return errors.Join(errs...)
+	}
+	return nil
+}

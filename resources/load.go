@@ -1,0 +1,384 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package resources
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+)
+
+// Ignored reports whether a path below the resource directory is skipped:
+// anything that is not .yaml/.yml, hidden files and folders, and editor
+// leftovers (*~, *.swp, *.swx, .#*, #*#, 4913).
+func Ignored(rel string) bool {
+	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+		if strings.HasPrefix(part, ".") && part != "." && part != ".." {
+			return true
+		}
+	}
+	base := filepath.Base(rel)
+	switch {
+	case strings.HasSuffix(base, "~"), strings.HasSuffix(base, ".swp"), strings.HasSuffix(base, ".swx"),
+		strings.HasPrefix(base, "#") && strings.HasSuffix(base, "#"), base == "4913":
+		return true
+	}
+	return !strings.HasSuffix(base, ".yaml") && !strings.HasSuffix(base, ".yml")
+}
+
+// Load reads every resource file below the directory. It fails only when
+// the directory itself cannot be read; problems with single files are
+// reported on their resources and in Problems.
+func (s *Store) Load() error {
+	paths, err := s.scan()
+	if err != nil {
+		return err
+	}
+	// Decode in parallel (the expensive part), apply in order.
+	type result struct {
+		data []byte
+		ok   bool
+		err  error
+	}
+	results := make([]result, len(paths))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				d, ok, err := readFile(paths[i])
+				results[i] = result{d, ok, err}
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, p := range paths {
+		r := results[i]
+		s.apply(p, r.data, r.ok, r.err)
+	}
+	return nil
+}
+
+// scan lists the resource files below the directory.
+func (s *Store) scan() ([]string, error) {
+	if _, err := os.Stat(s.opts.Dir); err != nil {
+		return nil, fmt.Errorf("resource directory: %w", err)
+	}
+	var paths []string
+	err := filepath.WalkDir(s.opts.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == s.opts.Dir {
+				return err
+			}
+			s.log.Error(err, "cannot read path in resource directory", "path", p)
+			return nil
+		}
+		rel, _ := filepath.Rel(s.opts.Dir, p)
+		if d.IsDir() {
+			if rel != "." && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !Ignored(rel) {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	return paths, err
+}
+
+// relist rescans the directory and queues new, changed and vanished files
+// for reloading (through the file queue, so no file is ever applied by two
+// goroutines at once). Used after an inotify overflow and periodically.
+func (s *Store) relist(enqueue func(string)) {
+	paths, err := s.scan()
+	if err != nil {
+		s.log.Error(err, "relist failed")
+		return
+	}
+	seen := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		seen[p] = true
+		enqueue(p)
+	}
+	s.mu.RLock()
+	var gone []string
+	for p := range s.files {
+		if !seen[p] {
+			gone = append(gone, p)
+		}
+	}
+	s.mu.RUnlock()
+	for _, p := range gone {
+		enqueue(p)
+	}
+}
+
+// reloadFile reads one file and applies it to the store.
+func (s *Store) reloadFile(path string) {
+	data, ok, err := readFile(path)
+	s.apply(path, data, ok, err)
+}
+
+// apply makes the store reflect the given content of one file. ok=false
+// means the file no longer exists.
+func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
+	if readErr != nil {
+		s.log.Error(readErr, "cannot read resource file", "path", path)
+		return
+	}
+	var hash [32]byte
+	if ok {
+		hash = hashBytes(data)
+		s.mu.RLock()
+		fs := s.files[path]
+		same := fs != nil && fs.hash == hash
+		s.mu.RUnlock()
+		if same {
+			return // unchanged, or our own status write
+		}
+	}
+	var docs []*Document
+	var parseErr error
+	if ok {
+		docs, parseErr = DecodeFile(path, data)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fst := s.files[path]
+	if !ok {
+		if fst == nil {
+			return
+		}
+		for _, k := range fst.keys {
+			s.deleteLocked(k, "its file was removed")
+		}
+		delete(s.files, path)
+		return
+	}
+	if fst == nil {
+		fst = &fileState{}
+		s.files[path] = fst
+	}
+	fst.hash = hash
+	fst.problems = nil
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+
+	if parseErr != nil {
+		// The file does not parse: keep everything it defined running.
+		e := parseErr.(*Error)
+		for _, k := range fst.keys {
+			s.markInvalidLocked(s.entries[k], []*Error{e}, now)
+		}
+		fst.problems = append(fst.problems, Problem{File: path, Line: e.Line, Reason: v1alpha1.ReasonInvalidSpec, Message: e.Error()})
+		s.log.Info("resource file is invalid; keeping what it defined running", "error", e.Error())
+		return
+	}
+	// A document without kind or name makes the file unusable for
+	// deciding deletions: keep everything, report the document.
+	complete := true
+	for _, d := range docs {
+		if !d.Identified() {
+			complete = false
+			fst.problems = append(fst.problems, Problem{File: path, Line: d.Line, Kind: d.Kind, Name: d.Name, Reason: v1alpha1.ReasonInvalidSpec, Message: d.Err().Error()})
+			s.log.Info("resource document is invalid", "error", d.Err().Error())
+		}
+	}
+	var keys []Key
+	for _, d := range docs {
+		if !d.Identified() {
+			continue
+		}
+		k := Key{d.Kind, d.Name}
+		if e := s.entries[k]; e != nil && e.file != path {
+			fst.problems = append(fst.problems, Problem{File: path, Line: d.Line, Kind: d.Kind, Name: d.Name, Reason: v1alpha1.ReasonDuplicateName,
+				Message: fmt.Sprintf("%s:%d: %s %q is already defined in %s:%d; this definition is ignored", path, d.Line, d.Kind, d.Name, e.file, e.line)})
+			s.log.Info("duplicate resource name; the first definition stays", "kind", d.Kind, "name", d.Name, "file", path, "definedIn", e.file)
+			continue
+		}
+		if slices.Contains(keys, k) {
+			fst.problems = append(fst.problems, Problem{File: path, Line: d.Line, Kind: d.Kind, Name: d.Name, Reason: v1alpha1.ReasonDuplicateName,
+				Message: fmt.Sprintf("%s:%d: %s %q is defined twice in this file; the first definition is used", path, d.Line, d.Kind, d.Name)})
+			continue
+		}
+		keys = append(keys, k)
+		s.upsertLocked(k, d, now)
+	}
+	if complete {
+		for _, k := range fst.keys {
+			if !slices.Contains(keys, k) {
+				s.deleteLocked(k, "it was removed from its file")
+			}
+		}
+		fst.keys = keys
+	} else {
+		for _, k := range keys {
+			if !slices.Contains(fst.keys, k) {
+				fst.keys = append(fst.keys, k)
+			}
+		}
+	}
+}
+
+// upsertLocked creates or updates the entry of one decoded document.
+func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
+	e := s.entries[k]
+	if d.Object == nil {
+		if e == nil {
+			e = &entry{key: k, file: d.File, line: d.Line}
+			s.entries[k] = e
+			s.notifyWatchersLocked(Added, e)
+		}
+		e.line = d.Line
+		s.markInvalidLocked(e, d.Errs, now)
+		return
+	}
+	obj := d.Object
+	meta := obj.GetObjectMeta()
+	fileGen := meta.Generation
+	if e == nil || e.obj == nil {
+		gen := s.gens.resolve(k, d.SpecHash, fileGen)
+		meta.Generation = gen
+		status := s.initialStatus(k, d)
+		obj = obj.WithStatus(status)
+		sj, _ := json.Marshal(status)
+		fsj := sj
+		if !d.HasStatus {
+			fsj = nil
+		}
+		created := e == nil
+		if created {
+			e = &entry{key: k}
+			s.entries[k] = e
+		}
+		*e = entry{key: k, file: d.File, line: d.Line, obj: obj, specHash: d.SpecHash, statusJSON: sj, fileStatusJSON: fsj, fileGen: fileGen}
+		if created {
+			s.notifyWatchersLocked(Added, e)
+		} else {
+			s.notifyWatchersLocked(Modified, e)
+		}
+		s.notifyHandlersLocked(k)
+		return
+	}
+	changed := len(e.invalid) > 0
+	e.invalid = nil
+	e.file, e.line = d.File, d.Line
+	gen := e.obj.GetObjectMeta().Generation
+	if d.SpecHash != e.specHash {
+		gen++
+		changed = true
+		s.gens.set(k, d.SpecHash, gen)
+	}
+	meta.Generation = gen
+	oldMeta := e.obj.GetObjectMeta()
+	if !mapsEqual(oldMeta.Labels, meta.Labels) || !mapsEqual(oldMeta.Annotations, meta.Annotations) {
+		changed = true
+	}
+	// Keep our status; the file's copy of it is ours and only tells us what
+	// the file holds now.
+	e.obj = obj.WithStatus(reflectStatus(e.obj))
+	e.specHash = d.SpecHash
+	e.fileGen = fileGen
+	if d.HasStatus {
+		e.fileStatusJSON, _ = json.Marshal(d.Object.GetStatus())
+	} else {
+		e.fileStatusJSON = nil
+	}
+	if changed {
+		s.notifyWatchersLocked(Modified, e)
+		s.notifyHandlersLocked(k)
+	}
+	// The file may now lack the status we hold (an edit dropped the
+	// block, or a checkout replaced it): write it back.
+	s.writer.markDirty(e)
+}
+
+// markInvalidLocked records decode or validation errors on an entry; the
+// last valid object stays.
+func (s *Store) markInvalidLocked(e *entry, errs []*Error, now metav1.Time) {
+	if e == nil {
+		return
+	}
+	if len(e.invalid) == 0 {
+		e.invalidAt = now
+	}
+	e.invalid = errs
+	s.notifyWatchersLocked(Modified, e)
+	s.notifyHandlersLocked(e.key)
+	s.writer.markDirty(e)
+}
+
+// deleteLocked removes an entry and lets a duplicate waiting for the name
+// take over.
+func (s *Store) deleteLocked(k Key, why string) {
+	e := s.entries[k]
+	if e == nil {
+		return
+	}
+	delete(s.entries, k)
+	s.gens.remove(k)
+	s.writer.forget(e)
+	s.log.V(1).Info("resource deleted", "kind", k.Kind, "name", k.Name, "reason", why)
+	s.notifyWatchersLocked(Deleted, e)
+	s.notifyHandlersLocked(k)
+	for p, f := range s.files {
+		for _, pr := range f.problems {
+			if pr.Reason == v1alpha1.ReasonDuplicateName && pr.Kind == k.Kind && pr.Name == k.Name && p != e.file {
+				f.hash = [32]byte{} // force a real reload
+				if s.reload != nil {
+					s.reload(p)
+				}
+			}
+		}
+	}
+}
+
+// initialStatus is the status a resource starts with when the daemon first
+// sees it: what the file (or sidecar) holds, so counters survive restarts.
+func (s *Store) initialStatus(k Key, d *Document) any {
+	if s.opts.Status == StatusSidecar {
+		if st, ok := s.readSidecar(k); ok {
+			return st
+		}
+		ki, _ := v1alpha1.LookupKind(k.Kind)
+		return reflectStatus(ki.New())
+	}
+	return reflectStatus(d.Object)
+}
+
+// reflectStatus returns the object's status as a value of its Status type.
+func reflectStatus(obj v1alpha1.Object) any {
+	return reflectValue(obj.GetStatus())
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,462 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package resources
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"sigs.k8s.io/yaml"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/resources/yamledit"
+)
+
+// statusWriter writes status out of the request path. Dirty resources are
+// collected and written in batches (group commit: one sync for many
+// files), so a burst of status changes costs a few syncs, not thousands.
+type statusWriter struct {
+	s      *Store
+	mu     sync.Mutex
+	dirty  map[string]bool // inline: file paths; sidecar: Key strings
+	kick   chan struct{}
+	writes int64 // files written, for tests and metrics
+}
+
+func newStatusWriter(s *Store) *statusWriter {
+	return &statusWriter{s: s, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// markDirty schedules an entry's status to be written if it differs from
+// what its file holds. Called with the store lock held.
+func (w *statusWriter) markDirty(e *entry) {
+	if !e.statusSet && len(e.invalid) == 0 {
+		return // nothing of ours to write yet
+	}
+	var key string
+	switch w.s.opts.Status {
+	case StatusInline:
+		key = e.file
+	case StatusSidecar:
+		key = e.key.Kind + "/" + e.key.Name
+	default:
+		return
+	}
+	w.mu.Lock()
+	w.dirty[key] = true
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// forget drops a deleted entry's sidecar status.
+func (w *statusWriter) forget(e *entry) {
+	if w.s.opts.Status == StatusSidecar {
+		os.Remove(w.s.sidecarPath(e.key))
+	}
+}
+
+// run writes batches until ctx is done, then flushes once more.
+func (w *statusWriter) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			w.flush()
+			return
+		case <-w.kick:
+			w.flush()
+		}
+	}
+}
+
+// Flush writes every pending status now. It is for shutdown and tests.
+func (s *Store) Flush() { s.writer.flush() }
+
+// Writes returns how many files the status writer has written.
+func (s *Store) Writes() int64 {
+	s.writer.mu.Lock()
+	defer s.writer.mu.Unlock()
+	return s.writer.writes
+}
+
+func (w *statusWriter) flush() {
+	w.mu.Lock()
+	batch := w.dirty
+	w.dirty = map[string]bool{}
+	w.mu.Unlock()
+	if len(batch) > 0 {
+		var n int
+		if w.s.opts.Status == StatusInline {
+			n = w.flushInline(batch)
+		} else {
+			n = w.flushSidecar(batch)
+		}
+		w.mu.Lock()
+		w.writes += int64(n)
+		w.mu.Unlock()
+	}
+	if err := w.s.gens.save(); err != nil {
+		w.s.log.Error(err, "cannot save generation records")
+	}
+}
+
+// pendingWrite is one file prepared for the rename step.
+type pendingWrite struct {
+	path, tmp string
+	expect    [32]byte // hash of the content the edit was based on
+	out       []byte
+	done      []*entry
+	statuses  [][]byte
+	gens      []int64
+}
+
+func (w *statusWriter) flushInline(batch map[string]bool) int {
+	var pending []*pendingWrite
+	for path := range batch {
+		if p := w.prepareInline(path); p != nil {
+			pending = append(pending, p)
+		}
+	}
+	return w.commit(pending)
+}
+
+// prepareInline computes the new content of one file and writes it to a
+// temp file beside it. It returns nil when nothing needs writing.
+func (w *statusWriter) prepareInline(path string) *pendingWrite {
+	s := w.s
+	s.mu.RLock()
+	fst := s.files[path]
+	if fst == nil {
+		s.mu.RUnlock()
+		return nil
+	}
+	expect := fst.hash
+	type item struct {
+		e      *entry
+		status []byte
+		gen    int64
+		yaml   []byte
+	}
+	var items []item
+	for _, k := range fst.keys {
+		e := s.entries[k]
+		if e == nil || e.file != path || (!e.statusSet && len(e.invalid) == 0) {
+			continue
+		}
+		v := e.view(false)
+		sj, err := json.Marshal(v.GetStatus())
+		if err != nil {
+			continue
+		}
+		gen := int64(0)
+		if e.obj != nil {
+			gen = e.obj.GetObjectMeta().Generation
+		}
+		if bytes.Equal(sj, e.fileStatusJSON) && (gen == 0 || gen == e.fileGen) {
+			continue
+		}
+		y, err := yaml.JSONToYAML(sj)
+		if err != nil {
+			continue
+		}
+		items = append(items, item{e, sj, gen, y})
+	}
+	s.mu.RUnlock()
+	if len(items) == 0 {
+		return nil
+	}
+	data, ok, err := readFile(path)
+	if err != nil || !ok {
+		return nil
+	}
+	if hashBytes(data) != expect {
+		// Edited since we parsed it: load the edit first, write after.
+		w.retryAfterReload(path)
+		return nil
+	}
+	out := data
+	p := &pendingWrite{path: path, expect: expect}
+	for _, it := range items {
+		edited, err := yamledit.SetStatus(out, it.e.key.Kind, it.e.key.Name, it.gen, it.yaml)
+		if err != nil {
+			if !errors.Is(err, yamledit.ErrNotFound) {
+				s.log.Error(err, "cannot write status into resource file; use --status sidecar for files like this", "path", path, "resource", it.e.key.String())
+			}
+			continue
+		}
+		out = edited
+		p.done = append(p.done, it.e)
+		p.statuses = append(p.statuses, it.status)
+		p.gens = append(p.gens, it.gen)
+	}
+	if len(p.done) == 0 {
+		return nil
+	}
+	p.out = out
+	tmp, err := writeTemp(path, out)
+	if err != nil {
+		s.log.Error(err, "cannot write status", "path", path)
+		w.retryLater(path)
+		return nil
+	}
+	p.tmp = tmp
+	return p
+}
+
+// commit makes the prepared temp files durable with as few syncs as
+// possible, then renames each over its target if the target is still what
+// the edit was based on.
+func (w *statusWriter) commit(pending []*pendingWrite) int {
+	if len(pending) == 0 {
+		return 0
+	}
+	syncTemps(pending)
+	s := w.s
+	dirs := map[string]bool{}
+	n := 0
+	for _, p := range pending {
+		// Re-read and compare right before the rename: never overwrite an
+		// edit we have not seen.
+		cur, ok, err := readFile(p.path)
+		if err != nil || !ok || hashBytes(cur) != p.expect {
+			os.Remove(p.tmp)
+			if ok {
+				w.retryAfterReload(p.path)
+			}
+			continue
+		}
+		s.mu.Lock()
+		fst := s.files[p.path]
+		if fst == nil || fst.hash != p.expect {
+			s.mu.Unlock()
+			os.Remove(p.tmp)
+			w.retryAfterReload(p.path)
+			continue
+		}
+		if err := os.Rename(p.tmp, p.path); err != nil {
+			s.mu.Unlock()
+			os.Remove(p.tmp)
+			s.log.Error(err, "cannot replace resource file", "path", p.path)
+			w.retryLater(p.path)
+			continue
+		}
+		fst.hash = hashBytes(p.out)
+		for i, e := range p.done {
+			e.fileStatusJSON = p.statuses[i]
+			if p.gens[i] > 0 {
+				e.fileGen = p.gens[i]
+			}
+		}
+		s.mu.Unlock()
+		dirs[filepath.Dir(p.path)] = true
+		n++
+	}
+	for d := range dirs {
+		syncDir(d)
+	}
+	return n
+}
+
+func (w *statusWriter) retryAfterReload(path string) {
+	if w.s.reload != nil {
+		w.s.reload(path)
+	}
+	w.retryLater(path)
+}
+
+// retryLater re-marks a file dirty after a short pause (the reload that
+// picks up a concurrent edit usually lands first).
+func (w *statusWriter) retryLater(key string) {
+	time.AfterFunc(50*time.Millisecond, func() {
+		w.mu.Lock()
+		w.dirty[key] = true
+		w.mu.Unlock()
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// sidecarDoc is the content of a sidecar status file.
+type sidecarDoc struct {
+	v1alpha1.TypeMeta `json:",inline"`
+	Metadata          v1alpha1.ObjectMeta `json:"metadata"`
+	Status            json.RawMessage     `json:"status"`
+}
+
+func (s *Store) sidecarPath(k Key) string {
+	return filepath.Join(s.opts.StateDir, "status", strings.ToLower(k.Kind), k.Name+".yaml")
+}
+
+func (s *Store) readSidecar(k Key) (any, bool) {
+	b, err := os.ReadFile(s.sidecarPath(k))
+	if err != nil {
+		return nil, false
+	}
+	var doc sidecarDoc
+	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Status) == 0 {
+		return nil, false
+	}
+	ki, _ := v1alpha1.LookupKind(k.Kind)
+	obj := ki.New()
+	if err := json.Unmarshal(doc.Status, obj.GetStatus()); err != nil {
+		return nil, false
+	}
+	return reflectStatus(obj), true
+}
+
+func (w *statusWriter) flushSidecar(batch map[string]bool) int {
+	s := w.s
+	var pending []*pendingWrite
+	for key := range batch {
+		kind, name, _ := strings.Cut(key, "/")
+		k := Key{kind, name}
+		s.mu.RLock()
+		e := s.entries[k]
+		if e == nil {
+			s.mu.RUnlock()
+			continue
+		}
+		v := e.view(false)
+		sj, _ := json.Marshal(v.GetStatus())
+		gen := v.GetObjectMeta().Generation
+		same := bytes.Equal(sj, e.fileStatusJSON) && gen == e.fileGen
+		s.mu.RUnlock()
+		if same {
+			continue
+		}
+		doc := sidecarDoc{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: kind}, Metadata: v1alpha1.ObjectMeta{Name: name, Generation: gen}, Status: sj}
+		b, _ := json.Marshal(doc)
+		y, _ := yaml.JSONToYAML(b)
+		path := s.sidecarPath(k)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			s.log.Error(err, "cannot write sidecar status", "path", path)
+			continue
+		}
+		tmp, err := writeTemp(path, y)
+		if err != nil {
+			s.log.Error(err, "cannot write sidecar status", "path", path)
+			w.retryLater(key)
+			continue
+		}
+		pending = append(pending, &pendingWrite{path: path, tmp: tmp, out: y, done: []*entry{e}, statuses: [][]byte{sj}, gens: []int64{gen}})
+	}
+	syncTemps(pending)
+	dirs := map[string]bool{}
+	for _, p := range pending {
+		if err := os.Rename(p.tmp, p.path); err != nil {
+			os.Remove(p.tmp)
+			continue
+		}
+		s.mu.Lock()
+		p.done[0].fileStatusJSON, p.done[0].fileGen = p.statuses[0], p.gens[0]
+		s.mu.Unlock()
+		dirs[filepath.Dir(p.path)] = true
+	}
+	for d := range dirs {
+		syncDir(d)
+	}
+	return len(pending)
+}
+
+// writeTemp writes data to a hidden temp file beside path with path's mode
+// and owner (or 0644 for a new file), unsynced.
+func writeTemp(path string, data []byte) (string, error) {
+	mode := os.FileMode(0o644)
+	uid, gid := -1, -1
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil && uid >= 0 && os.Geteuid() == 0 {
+		err = f.Chown(uid, gid)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("write temp for %s: %w", path, err)
+	}
+	return tmp, nil
+}
+
+// syncTemps makes temp files durable: one fdatasync each for a few files,
+// one syncfs per filesystem for many (group commit).
+func syncTemps(pending []*pendingWrite) {
+	if len(pending) <= 4 {
+		for _, p := range pending {
+			if f, err := os.Open(p.tmp); err == nil {
+				unix.Fdatasync(int(f.Fd()))
+				f.Close()
+			}
+		}
+		return
+	}
+	seen := map[uint64]bool{}
+	for _, p := range pending {
+		var st unix.Stat_t
+		if unix.Stat(p.tmp, &st) != nil || seen[st.Dev] {
+			continue
+		}
+		seen[st.Dev] = true
+		if f, err := os.Open(filepath.Dir(p.tmp)); err == nil {
+			unix.Syncfs(int(f.Fd()))
+			f.Close()
+		}
+	}
+}
+
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
+}
+
+// writeFileAtomic writes a small state file durably (temp, fsync, rename).
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := writeTemp(path, data)
+	if err != nil {
+		return err
+	}
+	if f, err := os.Open(tmp); err == nil {
+		f.Sync()
+		f.Close()
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	syncDir(filepath.Dir(path))
+	return nil
+}

@@ -1,0 +1,396 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package resources is the file-backed resource store: it decodes resource
+// files strictly, watches the directory, keeps generations, and writes status
+// back into the files without touching any other byte.
+package resources
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+)
+
+// StatusMode says where status is written.
+type StatusMode string
+
+// Status modes (the --status flag).
+const (
+	// StatusInline writes status into the resource's own document.
+	StatusInline StatusMode = "inline"
+	// StatusSidecar writes <state-dir>/status/<kind>/<name>.yaml.
+	StatusSidecar StatusMode = "sidecar"
+	// StatusNone writes nothing.
+	StatusNone StatusMode = "none"
+)
+
+// AnnotationSource is added to objects served by the API (never written to
+// files): the file and line that define the resource.
+const AnnotationSource = "reconciled.dev/source"
+
+// ErrNotFound is returned for a kind and name the store does not hold.
+var ErrNotFound = errors.New("not found")
+
+// Key identifies a resource.
+type Key struct{ Kind, Name string }
+
+func (k Key) String() string { return strings.ToLower(k.Kind) + "/" + k.Name }
+
+// Problem is an input problem not attached to a stored resource: a file
+// that does not parse, a document without kind or name, or a duplicate.
+type Problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Options configures a Store.
+type Options struct {
+	// Dir is the watched resource directory.
+	Dir string
+	// StateDir holds generation records and sidecar status.
+	StateDir string
+	// Status selects inline (default), sidecar or none.
+	Status StatusMode
+	// RelistInterval is the period of the full rescan (default 5m).
+	RelistInterval time.Duration
+	// Log receives store events.
+	Log logr.Logger
+}
+
+// EventType is the kind of change a watcher sees.
+type EventType string
+
+// Watch event types, as in the Kubernetes watch API.
+const (
+	Added    EventType = "ADDED"
+	Modified EventType = "MODIFIED"
+	Deleted  EventType = "DELETED"
+)
+
+// Event is one change seen by a watcher. Object is the API view.
+type Event struct {
+	Type   EventType       `json:"type"`
+	Object v1alpha1.Object `json:"object"`
+}
+
+// Store holds every resource found in the directory.
+type Store struct {
+	opts Options
+	log  logr.Logger
+
+	mu       sync.RWMutex
+	entries  map[Key]*entry
+	files    map[string]*fileState
+	handlers map[string][]func(name string)
+	watchers map[*watcher]struct{}
+	gens     *generations
+
+	writer *statusWriter
+	reload func(path string) // queues a file for reloading; set by Run
+}
+
+type entry struct {
+	key        Key
+	file       string
+	line       int
+	obj        v1alpha1.Object // last valid object with current status; nil if never valid
+	specHash   string
+	statusJSON []byte
+	statusSet  bool // a controller has set status since the daemon started
+	invalid    []*Error
+	invalidAt  metav1.Time
+	// what the file holds, to write only on change
+	fileStatusJSON []byte
+	fileGen        int64
+}
+
+type fileState struct {
+	hash     [32]byte
+	keys     []Key
+	problems []Problem
+}
+
+type watcher struct {
+	kind string
+	ch   chan Event
+}
+
+// NewStore returns an empty store. Load fills it; Run keeps it current.
+func NewStore(opts Options) (*Store, error) {
+	if opts.Status == "" {
+		opts.Status = StatusInline
+	}
+	switch opts.Status {
+	case StatusInline, StatusSidecar, StatusNone:
+	default:
+		return nil, fmt.Errorf("unknown status mode %q (want inline, sidecar or none)", opts.Status)
+	}
+	if opts.RelistInterval == 0 {
+		opts.RelistInterval = 5 * time.Minute
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	gens, err := loadGenerations(filepath.Join(opts.StateDir, "generations.json"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		opts:     opts,
+		log:      opts.Log,
+		entries:  map[Key]*entry{},
+		files:    map[string]*fileState{},
+		handlers: map[string][]func(string){},
+		watchers: map[*watcher]struct{}{},
+		gens:     gens,
+	}
+	s.writer = newStatusWriter(s)
+	return s, nil
+}
+
+// Dir returns the absolute watched directory.
+func (s *Store) Dir() string { return s.opts.Dir }
+
+// AddHandler registers fn to be called with the name of every resource of
+// kind whose spec, metadata or validity changes, or that is deleted. fn must
+// not block (it typically adds to a work queue).
+func (s *Store) AddHandler(kind string, fn func(name string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers[kind] = append(s.handlers[kind], fn)
+}
+
+// Get returns the last valid version of a resource, with its current
+// status, or false when there is none. The object must not be modified.
+func (s *Store) Get(kind, name string) (v1alpha1.Object, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.entries[Key{kind, name}]
+	if e == nil || e.obj == nil {
+		return nil, false
+	}
+	return e.obj, true
+}
+
+// Names returns the names of every valid resource of a kind.
+func (s *Store) Names(kind string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var names []string
+	for k, e := range s.entries {
+		if k.Kind == kind && e.obj != nil {
+			names = append(names, k.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// View returns the API view of a resource: its status with a Ready=False
+// InvalidSpec condition while its file is invalid, and the source
+// annotation. Resources that never decoded are included as bare objects.
+func (s *Store) View(kind, name string) (v1alpha1.Object, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.entries[Key{kind, name}]
+	if e == nil {
+		return nil, false
+	}
+	return e.view(true), true
+}
+
+// List returns the API views of every resource of a kind, sorted by name.
+func (s *Store) List(kind string) []v1alpha1.Object {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []v1alpha1.Object
+	for k, e := range s.entries {
+		if k.Kind == kind {
+			out = append(out, e.view(true))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetObjectMeta().Name < out[j].GetObjectMeta().Name })
+	return out
+}
+
+// Problems returns the input problems not attached to a stored resource.
+func (s *Store) Problems() []Problem {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Problem
+	for _, f := range s.files {
+		out = append(out, f.problems...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return out[i].File < out[j].File
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out
+}
+
+// Counts returns the number of resources per kind and phase ("Invalid" for
+// invalid ones, "" when no status was set), and the number of invalid inputs.
+func (s *Store) Counts() (byKindPhase map[Key]int, invalid int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	byKindPhase = map[Key]int{}
+	for k, e := range s.entries {
+		phase := ""
+		if e.obj != nil {
+			phase = e.obj.GetCommonStatus().Phase
+		}
+		if len(e.invalid) > 0 {
+			phase = "Invalid"
+			invalid++
+		}
+		byKindPhase[Key{k.Kind, phase}]++
+	}
+	for _, f := range s.files {
+		invalid += len(f.problems)
+	}
+	return byKindPhase, invalid
+}
+
+// UpdateStatus replaces a resource's status with status, a value of the
+// kind's Status type. Nothing happens when the content is unchanged;
+// otherwise watchers see MODIFIED and the status is written out
+// asynchronously per the status mode.
+func (s *Store) UpdateStatus(kind, name string, status any) error {
+	b, err := json.Marshal(status)
+	if err != nil {
+		return fmt.Errorf("marshal status of %s/%s: %w", kind, name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[Key{kind, name}]
+	if e == nil || e.obj == nil {
+		return fmt.Errorf("%s/%s: %w", kind, name, ErrNotFound)
+	}
+	e.statusSet = true
+	if bytes.Equal(b, e.statusJSON) {
+		return nil
+	}
+	e.obj = e.obj.WithStatus(status)
+	e.statusJSON = b
+	s.notifyWatchersLocked(Modified, e)
+	s.writer.markDirty(e)
+	return nil
+}
+
+// Watch streams changes of a kind ("" for all) until stop is called. The
+// channel is closed when the watcher falls too far behind; clients list and
+// watch again, as with Kubernetes.
+func (s *Store) Watch(kind string) (events <-chan Event, stop func()) {
+	w := &watcher{kind: kind, ch: make(chan Event, 1024)}
+	s.mu.Lock()
+	s.watchers[w] = struct{}{}
+	s.mu.Unlock()
+	return w.ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.watchers[w]; ok {
+			delete(s.watchers, w)
+			close(w.ch)
+		}
+	}
+}
+
+func (s *Store) notifyWatchersLocked(t EventType, e *entry) {
+	if len(s.watchers) == 0 {
+		return
+	}
+	obj := e.view(true)
+	for w := range s.watchers {
+		if w.kind != "" && w.kind != e.key.Kind {
+			continue
+		}
+		select {
+		case w.ch <- Event{Type: t, Object: obj}:
+		default:
+			delete(s.watchers, w)
+			close(w.ch)
+		}
+	}
+}
+
+func (s *Store) notifyHandlersLocked(k Key) {
+	for _, h := range s.handlers[k.Kind] {
+		h(k.Name)
+	}
+}
+
+// view builds the API (or file) view of an entry; see Store.View.
+func (e *entry) view(withSource bool) v1alpha1.Object {
+	obj := e.obj
+	if obj == nil {
+		ki, _ := v1alpha1.LookupKind(e.key.Kind)
+		obj = ki.New()
+		obj.GetObjectMeta().Name = e.key.Name
+	}
+	if len(e.invalid) == 0 && !withSource {
+		return obj
+	}
+	st := reflect.ValueOf(obj.GetStatus()).Elem().Interface()
+	v := obj.WithStatus(st)
+	if len(e.invalid) > 0 {
+		cs := v.GetCommonStatus()
+		cs.Conditions = slices.Clone(cs.Conditions)
+		msgs := make([]string, len(e.invalid))
+		for i, err := range e.invalid {
+			msgs[i] = err.Error()
+		}
+		cs.SetCondition(v1alpha1.Condition{
+			Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonInvalidSpec,
+			Message: strings.Join(msgs, "; "), LastTransitionTime: e.invalidAt, ObservedGeneration: obj.GetObjectMeta().Generation,
+		})
+	}
+	if withSource {
+		// Copy metadata so the shared object is not modified.
+		meta := *v.GetObjectMeta()
+		ann := make(map[string]string, len(meta.Annotations)+1)
+		for k, val := range meta.Annotations {
+			ann[k] = val
+		}
+		ann[AnnotationSource] = fmt.Sprintf("%s:%d", e.file, e.line)
+		meta.Annotations = ann
+		*v.GetObjectMeta() = meta
+	}
+	return v
+}
+
+// hashBytes is the content hash used to recognise unchanged files and the
+// daemon's own writes.
+func hashBytes(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// readFile reads a resource file; a missing file reports ok=false.
+func readFile(path string) (data []byte, ok bool, err error) {
+	data, err = os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	return data, err == nil, err
+}

@@ -1,0 +1,147 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package resources
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Run watches the directory and applies every change until ctx is done. It
+// also runs the status writer. Call Load first. Run returns when ctx is done
+// and pending status has been written.
+func (s *Store) Run(ctx context.Context) error {
+	w, err := fsnotify.NewBufferedWatcher(4096)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	queue := workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: "files"})
+	defer queue.ShutDown()
+	s.mu.Lock()
+	s.reload = func(p string) { queue.Add(p) }
+	s.mu.Unlock()
+	relist := func() { queue.Add("") } // "" = relist everything
+
+	if err := s.addWatches(w, s.opts.Dir); err != nil {
+		return err
+	}
+	writerDone := make(chan struct{})
+	wctx, cancelWriter := context.WithCancel(context.Background())
+	go func() { s.writer.run(wctx); close(writerDone) }()
+	defer func() { cancelWriter(); <-writerDone }()
+
+	// Files changed between Load and the watches being in place.
+	relist()
+	for i := 0; i < 2; i++ {
+		go func() {
+			for {
+				p, shutdown := queue.Get()
+				if shutdown {
+					return
+				}
+				if p == "" {
+					s.relist(queue.Add)
+				} else {
+					s.reloadFile(p)
+				}
+				queue.Done(p)
+			}
+		}()
+	}
+
+	ticker := time.NewTicker(s.opts.RelistInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			relist()
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				s.log.Info("inotify queue overflowed; rescanning the resource directory")
+			} else {
+				s.log.Error(err, "watch error; rescanning the resource directory")
+			}
+			relist()
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			s.handleEvent(w, ev, queue, relist)
+		}
+	}
+}
+
+func (s *Store) handleEvent(w *fsnotify.Watcher, ev fsnotify.Event, queue workqueue.TypedInterface[string], relist func()) {
+	rel, err := filepath.Rel(s.opts.Dir, ev.Name)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return
+	}
+	if ev.Has(fsnotify.Create) {
+		if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+			if !strings.HasPrefix(filepath.Base(ev.Name), ".") {
+				// A new folder (mkdir -p, git checkout): watch it and read
+				// what is already in it.
+				if err := s.addWatches(w, ev.Name); err != nil {
+					s.log.Error(err, "cannot watch new folder", "path", ev.Name)
+				}
+				relist()
+			}
+			return
+		}
+	}
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		// A folder that went away takes its files with it.
+		prefix := ev.Name + string(filepath.Separator)
+		s.mu.RLock()
+		for p := range s.files {
+			if strings.HasPrefix(p, prefix) {
+				queue.Add(p)
+			}
+		}
+		s.mu.RUnlock()
+	}
+	if Ignored(rel) {
+		return
+	}
+	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
+		return
+	}
+	queue.Add(ev.Name)
+}
+
+// addWatches watches root and every non-hidden folder below it.
+func (s *Store) addWatches(w *fsnotify.Watcher, root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return err
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if err := w.Add(p); err != nil {
+			s.log.Error(err, "cannot watch folder", "path", p)
+		}
+		return nil
+	})
+}
