@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"time"
 )
 
 // generations remembers, per resource, the spec hash behind its generation
@@ -23,12 +24,17 @@ type generations struct {
 }
 
 type genRecord struct {
-	Generation int64  `json:"generation"`
-	SpecHash   string `json:"specHash"`
+	Generation int64     `json:"generation"`
+	SpecHash   string    `json:"specHash"`
+	Created    time.Time `json:"created"`
 }
 
+// loadGenerations reads the records; an empty path keeps them in memory only.
 func loadGenerations(path string) (*generations, error) {
 	g := &generations{path: path, recs: map[string]genRecord{}}
+	if path == "" {
+		return g, nil
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return g, nil
@@ -43,10 +49,10 @@ func loadGenerations(path string) (*generations, error) {
 	return g, nil
 }
 
-// resolve returns the generation for a resource seen for the first time
-// since start: the recorded one (plus one if the spec changed), else the
-// file's, else 1.
-func (g *generations) resolve(k Key, hash string, fileGen int64) int64 {
+// resolve returns the generation and creation time for a resource seen for
+// the first time since start: the recorded generation (plus one if the spec
+// changed), else the file's, else 1.
+func (g *generations) resolve(k Key, hash string, fileGen int64) (int64, time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r, ok := g.recs[k.String()]
@@ -57,17 +63,22 @@ func (g *generations) resolve(k Key, hash string, fileGen int64) int64 {
 	case ok:
 		gen = max(r.Generation, fileGen) + 1
 	}
-	if !ok || r.Generation != gen || r.SpecHash != hash {
-		g.recs[k.String()] = genRecord{gen, hash}
+	created := r.Created
+	if created.IsZero() {
+		created = time.Now().Truncate(time.Second)
+	}
+	if !ok || r.Generation != gen || r.SpecHash != hash || r.Created.IsZero() {
+		g.recs[k.String()] = genRecord{gen, hash, created}
 		g.dirty = true
 	}
-	return gen
+	return gen, created
 }
 
 func (g *generations) set(k Key, hash string, gen int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.recs[k.String()] = genRecord{gen, hash}
+	r := g.recs[k.String()]
+	g.recs[k.String()] = genRecord{gen, hash, r.Created}
 	g.dirty = true
 }
 
@@ -83,7 +94,7 @@ func (g *generations) remove(k Key) {
 // save writes the records atomically when they changed.
 func (g *generations) save() error {
 	g.mu.Lock()
-	if !g.dirty {
+	if !g.dirty || g.path == "" {
 		g.mu.Unlock()
 		return nil
 	}

@@ -170,6 +170,11 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 		if fst == nil {
 			return
 		}
+		// Editors may move a file away and write it anew: delete only if
+		// it is still gone after a grace period.
+		if !s.deletionDue(path, fst) {
+			return
+		}
 		for _, k := range fst.keys {
 			s.deleteLocked(k, "its file was removed")
 		}
@@ -182,6 +187,7 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 	}
 	fst.hash = hash
 	fst.problems = nil
+	fst.unparsable = parseErr != nil
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 
 	if parseErr != nil {
@@ -190,7 +196,9 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 		for _, k := range fst.keys {
 			s.markInvalidLocked(s.entries[k], []*Error{e}, now)
 		}
-		fst.problems = append(fst.problems, Problem{File: path, Line: e.Line, Reason: v1alpha1.ReasonInvalidSpec, Message: e.Error()})
+		if len(fst.keys) == 0 {
+			fst.problems = append(fst.problems, Problem{File: path, Line: e.Line, Reason: v1alpha1.ReasonInvalidSpec, Message: e.Error()})
+		}
 		s.log.Info("resource file is invalid; keeping what it defined running", "error", e.Error())
 		return
 	}
@@ -225,10 +233,24 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 		s.upsertLocked(k, d, now)
 	}
 	if complete {
+		var gone []Key
 		for _, k := range fst.keys {
 			if !slices.Contains(keys, k) {
+				gone = append(gone, k)
+			}
+		}
+		if len(gone) > 0 && !s.deletionDue(path, fst) {
+			// A file being written without rename passes through
+			// truncated states: keep the vanished resources until the
+			// file has settled.
+			for _, k := range gone {
+				keys = append(keys, k)
+			}
+		} else {
+			for _, k := range gone {
 				s.deleteLocked(k, "it was removed from its file")
 			}
+			fst.deleteAfter = time.Time{}
 		}
 		fst.keys = keys
 	} else {
@@ -238,6 +260,34 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 			}
 		}
 	}
+}
+
+// DeleteGrace is how long a resource must stay missing from its file (or
+// its file stay missing) before it is deleted.
+var DeleteGrace = time.Second
+
+// deletionDue reports whether pending deletions of a file may happen now;
+// the first time it arms a timer that reloads the file after DeleteGrace.
+func (s *Store) deletionDue(path string, fst *fileState) bool {
+	now := time.Now()
+	if !fst.deleteAfter.IsZero() && !now.Before(fst.deleteAfter) {
+		return true
+	}
+	if fst.deleteAfter.IsZero() {
+		fst.deleteAfter = now.Add(DeleteGrace)
+		time.AfterFunc(DeleteGrace, func() {
+			s.mu.Lock()
+			if f := s.files[path]; f != nil {
+				f.hash = [32]byte{} // force a real reload
+			}
+			reload := s.reload
+			s.mu.Unlock()
+			if reload != nil {
+				reload(path)
+			}
+		})
+	}
+	return false
 }
 
 // upsertLocked creates or updates the entry of one decoded document.
@@ -257,8 +307,9 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	meta := obj.GetObjectMeta()
 	fileGen := meta.Generation
 	if e == nil || e.obj == nil {
-		gen := s.gens.resolve(k, d.SpecHash, fileGen)
+		gen, firstSeen := s.gens.resolve(k, d.SpecHash, fileGen)
 		meta.Generation = gen
+		meta.CreationTimestamp = &metav1.Time{Time: firstSeen}
 		status := s.initialStatus(k, d)
 		obj = obj.WithStatus(status)
 		sj, _ := json.Marshal(status)
@@ -291,6 +342,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	}
 	meta.Generation = gen
 	oldMeta := e.obj.GetObjectMeta()
+	meta.CreationTimestamp = oldMeta.CreationTimestamp
 	if !mapsEqual(oldMeta.Labels, meta.Labels) || !mapsEqual(oldMeta.Annotations, meta.Annotations) {
 		changed = true
 	}

@@ -139,9 +139,9 @@ func (w *statusWriter) prepareInline(path string) *pendingWrite {
 	s := w.s
 	s.mu.RLock()
 	fst := s.files[path]
-	if fst == nil {
+	if fst == nil || fst.unparsable {
 		s.mu.RUnlock()
-		return nil
+		return nil // a fix of the file marks its resources dirty again
 	}
 	expect := fst.hash
 	type item struct {

@@ -67,7 +67,8 @@ type Problem struct {
 type Options struct {
 	// Dir is the watched resource directory.
 	Dir string
-	// StateDir holds generation records and sidecar status.
+	// StateDir holds generation records and sidecar status; empty keeps
+	// generations in memory (offline use by reconcilectl).
 	StateDir string
 	// Status selects inline (default), sidecar or none.
 	Status StatusMode
@@ -128,6 +129,11 @@ type fileState struct {
 	hash     [32]byte
 	keys     []Key
 	problems []Problem
+	// unparsable is set while the file is not valid YAML: status waits.
+	unparsable bool
+	// deleteAfter is set while resources of the file are missing: they
+	// are deleted if still missing then.
+	deleteAfter time.Time
 }
 
 type watcher struct {
@@ -153,7 +159,13 @@ func NewStore(opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts.Dir = dir
-	gens, err := loadGenerations(filepath.Join(opts.StateDir, "generations.json"))
+	genPath := ""
+	if opts.StateDir != "" {
+		genPath = filepath.Join(opts.StateDir, "generations.json")
+	} else if opts.Status == StatusSidecar {
+		return nil, fmt.Errorf("--status sidecar needs a state dir")
+	}
+	gens, err := loadGenerations(genPath)
 	if err != nil {
 		return nil, err
 	}

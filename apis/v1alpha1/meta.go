@@ -28,6 +28,10 @@ type ObjectMeta struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// Annotations hold free-form data; see AnnotationRestartedAt.
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// CreationTimestamp is when the daemon first saw the resource. It is
+	// kept in the state dir, served by the API and never written to files;
+	// a value in a file is ignored.
+	CreationTimestamp *metav1.Time `json:"creationTimestamp,omitempty"`
 }
 
 // AnnotationRestartedAt restarts a Process (or Module) when its value changes,

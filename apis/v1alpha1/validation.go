@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"golang.org/x/sys/unix"
 )
 
 // duration returns a pointer to a metav1.Duration of d, for defaults.

@@ -29,6 +29,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/controllers"
+	"github.com/reconciled/reconciled/controllers/process/supervise"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -38,8 +39,8 @@ var version = "dev"
 
 type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile string
-	verbosity                                                          int
-	stopOnExit, showVersion                                            bool
+	verbosity                                                           int
+	stopOnExit, showVersion                                             bool
 }
 
 func defaultStateDir() string {
@@ -79,7 +80,13 @@ func parseFlags(args []string) (*flags, error) {
 }
 
 func newLogger(format string, verbosity int) (logr.Logger, error) {
-	opts := &slog.HandlerOptions{Level: slog.Level(-verbosity)}
+	opts := &slog.HandlerOptions{Level: slog.Level(-verbosity), ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		// logr's V(n) is slog level -n: print it as "V1", not "DEBUG+3".
+		if lvl, ok := a.Value.Any().(slog.Level); ok && a.Key == slog.LevelKey && lvl < slog.LevelInfo {
+			a.Value = slog.StringValue(fmt.Sprintf("V%d", -int(lvl)))
+		}
+		return a
+	}}
 	var h slog.Handler
 	switch format {
 	case "text":
@@ -127,6 +134,11 @@ func run(f *flags, log logr.Logger) error {
 	}
 	if err := os.MkdirAll(f.stateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
+	}
+	// Nothing the daemon inherited (a caller's pipe, say) may leak into
+	// supervised programs and be held open by them.
+	if err := supervise.MarkInheritedCloseOnExec(); err != nil {
+		log.Error(err, "cannot mark inherited descriptors close-on-exec")
 	}
 	token := ""
 	if f.tokenFile != "" {

@@ -250,7 +250,8 @@ func (r *Reaper) handle(pidfd int) bool {
 	}
 	w, ok := r.watches[pidfd]
 	if !ok {
-		// Not ours (cannot happen: descriptors leave epoll before the map).
+		// Unknown descriptor (cannot happen: descriptors leave the map and
+		// epoll together, under r.mu).
 		// Deregister so a level-triggered event does not spin the loop.
 		_ = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_DEL, pidfd, nil)
 		r.mu.Unlock()

@@ -1,0 +1,315 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/apiserver"
+	"github.com/reconciled/reconciled/resources"
+)
+
+func newValidate(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate PATH...",
+		Short: "Check resource files offline; prints FILE:LINE: message, exit 1 if anything is invalid",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("validate needs at least one file or folder")
+			}
+			return nil
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			files, err := collectFiles(args)
+			if err != nil {
+				return err
+			}
+			bad, total := 0, 0
+			seen := map[resources.Key]string{}
+			for _, f := range files {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					fmt.Fprintf(g.out, "%s: %v\n", f, err)
+					bad++
+					continue
+				}
+				docs, err := resources.DecodeFile(f, data)
+				if err != nil {
+					fmt.Fprintln(g.out, err)
+					bad++
+					continue
+				}
+				for _, d := range docs {
+					total++
+					for _, e := range d.Errs {
+						fmt.Fprintln(g.out, e)
+					}
+					if len(d.Errs) > 0 {
+						bad++
+						continue
+					}
+					k := resources.Key{Kind: d.Kind, Name: d.Name}
+					here := fmt.Sprintf("%s:%d", d.File, d.Line)
+					if prev, dup := seen[k]; dup {
+						fmt.Fprintf(g.out, "%s: %s: %s %q is already defined at %s\n", here, v1alpha1.ReasonDuplicateName, d.Kind, d.Name, prev)
+						bad++
+						continue
+					}
+					seen[k] = here
+				}
+			}
+			if bad > 0 {
+				fmt.Fprintf(g.errOut, "%d of %d resources invalid\n", bad, total)
+				return exitError{1}
+			}
+			fmt.Fprintf(g.out, "%d resources in %d files are valid\n", total, len(files))
+			return nil
+		},
+	}
+}
+
+// collectFiles expands folders into the resource files the daemon would read.
+func collectFiles(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		fi, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(a, p)
+			if d.IsDir() {
+				if rel != "." && strings.HasPrefix(d.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !resources.Ignored(rel) {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+func newLogs(g *globals) *cobra.Command {
+	var follow bool
+	var tail int
+	cmd := &cobra.Command{
+		Use:   "logs process/NAME",
+		Short: "Print the output of a supervised program",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ki, name, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			if ki.Kind != v1alpha1.KindProcess {
+				return usagef("logs works on processes (modules log to the journal: journalctl -u UNIT)")
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{"tail": {strconv.Itoa(tail)}}
+			if follow {
+				q.Set("follow", "1")
+			}
+			resp, err := c.do(cmd.Context(), http.MethodGet, apiserver.BasePath+"/processes/"+url.PathEscape(name)+"/log?"+q.Encode())
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			_, err = io.Copy(g.out, resp.Body)
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output")
+	cmd.Flags().IntVar(&tail, "tail", -1, "lines of recent output to show (-1: all)")
+	return cmd
+}
+
+func newRestart(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "restart process/NAME",
+		Short: "Restart a supervised program now",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ki, name, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			if ki.Kind != v1alpha1.KindProcess {
+				return usagef("restart of %s is not supported by this version (processes only)", ki.Plural)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.do(cmd.Context(), http.MethodPost, apiserver.BasePath+"/processes/"+url.PathEscape(name)+"/restart")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			fmt.Fprintf(g.out, "process/%s restarted\n", name)
+			return nil
+		},
+	}
+}
+
+func newVersion(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the client and server versions",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(g.out, "Client Version: %s\n", version)
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var v struct{ Version string }
+			if err := c.getJSON(cmd.Context(), "/version", &v); err != nil {
+				fmt.Fprintf(g.out, "Server Version: unavailable (%v)\n", err)
+				return nil
+			}
+			fmt.Fprintf(g.out, "Server Version: %s\n", v.Version)
+			return nil
+		},
+	}
+}
+
+func newDescribe(g *globals) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "describe KIND/NAME",
+		Short: "Show a resource's spec, status and conditions",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ki, name, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			var obj v1alpha1.Object
+			if dir != "" {
+				src, err := newSource(g, dir)
+				if err != nil {
+					return err
+				}
+				objs, _, err := src.list(ki, labels.Everything())
+				if err != nil {
+					return err
+				}
+				for _, o := range objs {
+					if o.GetObjectMeta().Name == name {
+						obj = o
+					}
+				}
+				if obj == nil {
+					return fmt.Errorf("%s %q not found in %s", ki.Singular, name, dir)
+				}
+			} else {
+				c, err := g.client()
+				if err != nil {
+					return err
+				}
+				var raw json.RawMessage
+				if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/"+ki.Plural+"/"+url.PathEscape(name), &raw); err != nil {
+					return err
+				}
+				if obj, err = decodeObject(ki, raw); err != nil {
+					return err
+				}
+			}
+			describe(g.out, ki, obj)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "read resource files from this folder instead of asking the daemon")
+	return cmd
+}
+
+// describe prints a kubectl-describe-like view.
+func describe(w io.Writer, ki v1alpha1.KindInfo, obj v1alpha1.Object) {
+	m := obj.GetObjectMeta()
+	fmt.Fprintf(w, "Name:         %s\nKind:         %s\n", m.Name, ki.Kind)
+	fmt.Fprintf(w, "Generation:   %d\n", m.Generation)
+	if src := m.Annotations[resources.AnnotationSource]; src != "" {
+		fmt.Fprintf(w, "Source:       %s\n", src)
+	}
+	fmt.Fprintf(w, "Labels:       %s\n", kv(m.Labels, ""))
+	fmt.Fprintf(w, "Annotations:  %s\n", kv(m.Annotations, resources.AnnotationSource))
+	cs := obj.GetCommonStatus()
+	fmt.Fprintf(w, "Phase:        %s\n", orNone(phase(obj)))
+	section := func(title string, v any) {
+		b, _ := yaml.Marshal(v)
+		fmt.Fprintf(w, "%s:\n", title)
+		for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+	}
+	section("Spec", obj.GetSpec())
+	st := map[string]any{}
+	b, _ := json.Marshal(obj.GetStatus())
+	json.Unmarshal(b, &st)
+	delete(st, "conditions")
+	section("Status", st)
+	fmt.Fprintln(w, "Conditions:")
+	if len(cs.Conditions) == 0 {
+		fmt.Fprintln(w, "  <none>")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  Type\tStatus\tReason\tAge\tMessage")
+	fmt.Fprintln(tw, "  ----\t------\t------\t---\t-------")
+	for _, c := range cs.Conditions {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, age(&c.LastTransitionTime), c.Message)
+	}
+	tw.Flush()
+}
+
+func kv(m map[string]string, skip string) string {
+	var parts []string
+	for k, v := range m {
+		if k != skip {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if len(parts) == 0 {
+		return "<none>"
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "\n              ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}

@@ -1,0 +1,318 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/apiserver"
+	"github.com/reconciled/reconciled/resources"
+)
+
+type getOptions struct {
+	output, selector, dir string
+	watch                 bool
+}
+
+func newGet(g *globals) *cobra.Command {
+	o := &getOptions{}
+	cmd := &cobra.Command{
+		Use:   "get [KIND[/NAME] | KIND NAME | all]",
+		Short: "List resources with their live status",
+		Example: `  reconcilectl get processes
+  reconcilectl get process/pydecnet -o yaml
+  reconcilectl get all -l site=hecnet
+  reconcilectl get procs -w
+  reconcilectl get links --dir ./resources     # no daemon: read the files`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch o.output {
+			case "", "wide", "yaml", "json", "name":
+			default:
+				return usagef("unknown output format %q (want wide, yaml, json or name)", o.output)
+			}
+			sel, err := labels.Parse(o.selector)
+			if err != nil {
+				return usagef("-l %q: %v", o.selector, err)
+			}
+			kinds, name, err := parseGetArgs(args)
+			if err != nil {
+				return err
+			}
+			if o.watch {
+				if len(kinds) != 1 || o.dir != "" {
+					return usagef("-w watches one kind through the daemon")
+				}
+				return watchKind(cmd, g, o, kinds[0], name)
+			}
+			src, err := newSource(g, o.dir)
+			if err != nil {
+				return err
+			}
+			return getKinds(cmd, g, o, src, kinds, name, sel)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.output, "output", "o", "", "output format: wide, yaml, json or name")
+	f.StringVarP(&o.selector, "selector", "l", "", "label selector (=, ==, !=, in, notin, exists)")
+	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, watch for changes")
+	f.StringVar(&o.dir, "dir", "", "read resource files from this folder instead of asking the daemon")
+	return cmd
+}
+
+func parseGetArgs(args []string) ([]v1alpha1.KindInfo, string, error) {
+	if len(args) == 0 {
+		return nil, "", usagef("you must specify the type of resource to get (%s, or all)", strings.Join(kindChoices(), ", "))
+	}
+	if len(args) > 2 {
+		return nil, "", usagef("too many arguments")
+	}
+	kindArg, name, _ := strings.Cut(args[0], "/")
+	if len(args) == 2 {
+		name = args[1]
+	}
+	if kindArg == "all" {
+		if name != "" {
+			return nil, "", usagef("a name cannot be used with all")
+		}
+		return v1alpha1.Kinds, "", nil
+	}
+	var kinds []v1alpha1.KindInfo
+	for _, k := range strings.Split(kindArg, ",") {
+		ki, ok := v1alpha1.LookupKind(k)
+		if !ok {
+			return nil, "", usagef("unknown resource type %q (want one of %s, or all)", k, strings.Join(kindChoices(), ", "))
+		}
+		kinds = append(kinds, ki)
+	}
+	return kinds, name, nil
+}
+
+// source lists resources from the daemon or straight from files.
+type source interface {
+	list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha1.Object, []problem, error)
+}
+
+func newSource(g *globals, dir string) (source, error) {
+	if dir != "" {
+		st, err := resources.NewStore(resources.Options{Dir: dir, Status: resources.StatusNone, Log: logr.Discard()})
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Load(); err != nil {
+			return nil, err
+		}
+		return dirSource{st}, nil
+	}
+	c, err := g.client()
+	if err != nil {
+		return nil, err
+	}
+	return daemonSource{c}, nil
+}
+
+type daemonSource struct{ c *client }
+
+func (d daemonSource) list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha1.Object, []problem, error) {
+	var l wireList
+	path := apiserver.BasePath + "/" + ki.Plural
+	if !sel.Empty() {
+		path += "?labelSelector=" + url.QueryEscape(sel.String())
+	}
+	if err := d.c.getJSON(bgctx(), path, &l); err != nil {
+		return nil, nil, err
+	}
+	var out []v1alpha1.Object
+	for _, raw := range l.Items {
+		o, err := decodeObject(ki, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, o)
+	}
+	return out, l.Problems, nil
+}
+
+type dirSource struct{ s *resources.Store }
+
+func (d dirSource) list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha1.Object, []problem, error) {
+	var out []v1alpha1.Object
+	for _, o := range d.s.List(ki.Kind) {
+		if sel.Matches(labels.Set(o.GetObjectMeta().Labels)) {
+			out = append(out, o)
+		}
+	}
+	var probs []problem
+	for _, p := range d.s.Problems() {
+		if p.Kind == ki.Kind || (p.Kind == "" && ki.Kind == v1alpha1.Kinds[0].Kind) {
+			probs = append(probs, problem{File: p.File, Line: p.Line, Reason: p.Reason, Message: p.Message})
+		}
+	}
+	return out, probs, nil
+}
+
+func getKinds(cmd *cobra.Command, g *globals, o *getOptions, src source, kinds []v1alpha1.KindInfo, name string, sel labels.Selector) error {
+	var all []v1alpha1.Object
+	printedTables := 0
+	found := false
+	for _, ki := range kinds {
+		objs, probs, err := src.list(ki, sel)
+		if err != nil {
+			return err
+		}
+		for _, p := range probs {
+			fmt.Fprintf(g.errOut, "warning: %s: %s\n", p.Reason, p.Message)
+		}
+		if name != "" {
+			var keep []v1alpha1.Object
+			for _, obj := range objs {
+				if obj.GetObjectMeta().Name == name {
+					keep = append(keep, obj)
+				}
+			}
+			objs = keep
+		}
+		if len(objs) == 0 {
+			continue
+		}
+		found = true
+		switch o.output {
+		case "", "wide":
+			if printedTables > 0 {
+				fmt.Fprintln(g.out)
+			}
+			printTable(g.out, ki, objs, o.output == "wide", len(kinds) > 1, true)
+			printedTables++
+		default:
+			all = append(all, objs...)
+		}
+	}
+	if name != "" && !found {
+		return fmt.Errorf("%s %q not found", kinds[0].Singular, name)
+	}
+	if !found && (o.output == "" || o.output == "wide") {
+		fmt.Fprintln(g.errOut, "No resources found.")
+		return nil
+	}
+	return printObjects(g.out, o.output, all, name != "")
+}
+
+func printObjects(w io.Writer, format string, objs []v1alpha1.Object, single bool) error {
+	var v any = map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}
+	if single && len(objs) == 1 {
+		v = objs[0]
+	}
+	switch format {
+	case "name":
+		for _, obj := range objs {
+			ki, _ := v1alpha1.LookupKind(obj.GetTypeMeta().Kind)
+			fmt.Fprintf(w, "%s/%s\n", ki.Singular, obj.GetObjectMeta().Name)
+		}
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "    ")
+		return enc.Encode(v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+	}
+	return nil
+}
+
+func printTable(w io.Writer, ki v1alpha1.KindInfo, objs []v1alpha1.Object, wide, prefixKind, header bool) {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	cols := columnsFor(ki.Kind, wide)
+	if header {
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.name
+		}
+		fmt.Fprintln(tw, strings.Join(names, "\t"))
+	}
+	for _, obj := range objs {
+		cells := make([]string, len(cols))
+		for i, c := range cols {
+			cells[i] = c.value(obj)
+			if cells[i] == "" {
+				cells[i] = "<none>"
+			}
+		}
+		if prefixKind {
+			cells[0] = ki.Singular + "/" + cells[0]
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	tw.Flush()
+}
+
+// watchKind prints the current rows, then one row per change.
+func watchKind(cmd *cobra.Command, g *globals, o *getOptions, ki v1alpha1.KindInfo, name string) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"watch": {"1"}}
+	if o.selector != "" {
+		q.Set("labelSelector", o.selector)
+	}
+	if name != "" {
+		q.Set("fieldSelector", "metadata.name="+name)
+	}
+	resp, err := c.do(cmd.Context(), http.MethodGet, apiserver.BasePath+"/"+ki.Plural+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	header := true
+	for sc.Scan() {
+		var ev struct {
+			Type   string          `json:"type"`
+			Object json.RawMessage `json:"object"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+		obj, err := decodeObject(ki, ev.Object)
+		if err != nil {
+			return err
+		}
+		switch o.output {
+		case "", "wide":
+			printTable(g.out, ki, []v1alpha1.Object{obj}, o.output == "wide", false, header)
+			header = false
+		case "json":
+			fmt.Fprintf(g.out, "%s\n", sc.Bytes())
+		default:
+			printObjects(g.out, o.output, []v1alpha1.Object{obj}, true)
+			if o.output == "yaml" {
+				fmt.Fprintln(g.out, "---")
+			}
+		}
+		if f, ok := g.out.(*os.File); ok {
+			f.Sync()
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("watch ended: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs when it is missing: Go modules, and the
+# Debian packages the end-to-end tests use as real peers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+go mod download
+need=()
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-test-deps: missing ${need[*]} and not root; install them and rerun" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
+fi

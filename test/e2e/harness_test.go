@@ -1,0 +1,286 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package e2e builds reconciled and reconcilectl and drives them against
+// real programs, only through resource files and the CLI.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binDir     string
+	reconciled string
+	ctlBin     string
+	notifyProg string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "reconciled-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	reconciled = filepath.Join(dir, "reconciled")
+	ctlBin = filepath.Join(dir, "reconcilectl")
+	notifyProg = filepath.Join(dir, "notifyprog")
+	for out, pkg := range map[string]string{reconciled: "../../cmd/reconciled", ctlBin: "../../cmd/reconcilectl", notifyProg: "./testdata/notifyprog"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's resource dir, state dir and daemon.
+type env struct {
+	t      *testing.T
+	dir    string
+	state  string
+	daemon *exec.Cmd
+	log    *bytes.Buffer
+	args   []string
+}
+
+func newEnv(t *testing.T, args ...string) *env {
+	t.Helper()
+	base := t.TempDir()
+	e := &env{t: t, dir: filepath.Join(base, "resources"), state: filepath.Join(base, "state"), args: args}
+	os.MkdirAll(e.dir, 0o755)
+	t.Cleanup(func() {
+		e.stop(syscall.SIGKILL)
+		e.killPrograms()
+		if t.Failed() && e.log != nil {
+			t.Logf("daemon log:\n%s", e.log.String())
+		}
+	})
+	return e
+}
+
+// start runs the daemon and waits until its socket answers.
+func (e *env) start() {
+	e.t.Helper()
+	args := append([]string{"--dir", e.dir, "--state-dir", e.state, "--listen", "", "-v", "1"}, e.args...)
+	cmd := exec.Command(reconciled, args...)
+	if e.log == nil {
+		e.log = &bytes.Buffer{}
+	}
+	cmd.Stdout, cmd.Stderr = e.log, e.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.daemon = cmd
+	e.eventually("daemon answers", func() bool {
+		_, _, code := e.ctlQuiet("get", "processes")
+		return code == 0
+	})
+}
+
+// stop signals the daemon (only the daemon, not its programs) and waits.
+func (e *env) stop(sig syscall.Signal) {
+	if e.daemon == nil || e.daemon.Process == nil {
+		return
+	}
+	e.daemon.Process.Signal(sig)
+	e.daemon.Wait()
+	e.daemon = nil
+}
+
+// killPrograms kills every program this test's daemon started (found by
+// the state dir's marker), so tests never leak processes.
+func (e *env) killPrograms() {
+	for _, pid := range e.markedPids() {
+		syscall.Kill(-pid, syscall.SIGKILL)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// markedPids lists the process-group leaders started by this env's daemon.
+func (e *env) markedPids() []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, de := range ents {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + de.Name() + "/environ")
+		if err != nil || !bytes.Contains(b, []byte("RECONCILED_PROCESS=")) {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + de.Name() + "/cmdline")
+		if !bytes.Contains(cmdline, []byte(e.dir)) && !bytes.Contains(b, []byte("E2E_DIR="+e.dir)) {
+			continue
+		}
+		if pgid, _ := syscall.Getpgid(pid); pgid == pid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func (e *env) ctlQuiet(args ...string) (string, string, int) {
+	all := append([]string{"--socket", filepath.Join(e.state, "reconciled.sock")}, args...)
+	cmd := exec.Command(ctlBin, all...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// ctl runs reconcilectl and fails the test on a non-zero exit.
+func (e *env) ctl(args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.ctlQuiet(args...)
+	if code != 0 {
+		e.t.Fatalf("reconcilectl %s: exit %d: %s%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// process is the subset of a Process object the tests read.
+type process struct {
+	Metadata struct {
+		Name        string            `json:"name"`
+		Generation  int64             `json:"generation"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Status struct {
+		ObservedGeneration int64  `json:"observedGeneration"`
+		Phase              string `json:"phase"`
+		Pid                int    `json:"pid"`
+		Restarts           int64  `json:"restarts"`
+		Message            string `json:"message"`
+		LastExit           *struct {
+			ExitCode int    `json:"exitCode"`
+			Signal   string `json:"signal"`
+			Reason   string `json:"reason"`
+		} `json:"lastExit"`
+		Conditions []struct {
+			Type, Status, Reason, Message string
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+func (p process) ready() (status, reason, message string) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == "Ready" {
+			return c.Status, c.Reason, c.Message
+		}
+	}
+	return "", "", ""
+}
+
+// getProcess reads one Process through `reconcilectl get -o json`.
+func (e *env) getProcess(name string) (process, bool) {
+	out, _, code := e.ctlQuiet("get", "process/"+name, "-o", "json")
+	var p process
+	if code != 0 || json.Unmarshal([]byte(out), &p) != nil {
+		return p, false
+	}
+	return p, true
+}
+
+// waitProcess polls until cond holds for the named Process.
+func (e *env) waitProcess(name, what string, cond func(p process) bool) process {
+	e.t.Helper()
+	var last process
+	e.eventually(name+": "+what, func() bool {
+		p, ok := e.getProcess(name)
+		last = p
+		return ok && cond(p)
+	})
+	return last
+}
+
+const waitTimeout = 30 * time.Second
+
+// eventually polls cond until it holds or a generous timeout passes.
+func (e *env) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	delay := 5 * time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(delay)
+		delay = min(delay*2, 200*time.Millisecond)
+	}
+}
+
+func (e *env) write(name, content string) string {
+	e.t.Helper()
+	p := filepath.Join(e.dir, name)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) read(name string) string {
+	b, _ := os.ReadFile(filepath.Join(e.dir, name))
+	return string(b)
+}
+
+// sleeper is a Process spec for a long-running shell loop that names the
+// test dir in its command line, so leaks are traceable.
+func sleeper(e *env, name, extra string) string {
+	return fmt.Sprintf(`apiVersion: reconciled.dev/v1alpha1
+kind: Process
+metadata:
+  name: %s
+spec:
+  command: ["/bin/sh", "-c", "echo started; exec sleep 1000"]
+  env: {E2E_DIR: %q}
+%s`, name, e.dir, extra)
+}
+
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie is not alive.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
+}
+
+// copies counts the live programs this env's daemon started.
+func (e *env) copies() int {
+	n := 0
+	for _, pid := range e.markedPids() {
+		if alive(pid) {
+			n++
+		}
+	}
+	return n
+}
