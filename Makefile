@@ -49,6 +49,8 @@ fuzz:
 
 # Benchmarks: Go micro-benchmarks, then the end-to-end harness.
 bench: build
+	@command -v supervisord >/dev/null && command -v runsv >/dev/null && command -v gcc >/dev/null || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 supervisor runit gcc >/dev/null; }
 	$(GO) test -run '^$$' -bench . -benchmem ./resources/... ./reconcile/... ./controllers/...
 	$(GO) run ./hack/bench
 

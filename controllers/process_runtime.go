@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,7 +105,8 @@ func (p *proc) closeNotify() {
 func (p *proc) status(pr *v1alpha1.Process) v1alpha1.ProcessStatus {
 	st := v1alpha1.ProcessStatus{Restarts: p.restarts, LastExit: p.lastExit, Message: p.notifyMsg}
 	st.ObservedGeneration = pr.Generation
-	st.Conditions = pr.Status.Conditions
+	// The stored object is shared with readers: never modify its slice.
+	st.Conditions = slices.Clone(pr.Status.Conditions)
 	if !p.startedAt.IsZero() {
 		t := metav1.NewTime(p.startedAt)
 		st.StartedAt = &t

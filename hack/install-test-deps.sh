@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 go mod download
 need=()
 command -v python3 >/dev/null || need+=(python3)
+# The sd_notify e2e test runs a program written against pystemd, unchanged.
+python3 -c 'import pystemd.daemon' 2>/dev/null || need+=(python3-pystemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing ${need[*]} and not root; install them and rerun" >&2

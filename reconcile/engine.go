@@ -64,7 +64,23 @@ type Controller struct {
 type metrics struct {
 	total    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	depth    *prometheus.GaugeVec
+}
+
+// depthCollector reports reconciled_workqueue_depth{kind} from the queues
+// at scrape time, so it is exact whichever way items were added.
+type depthCollector struct {
+	e    *Engine
+	desc *prometheus.Desc
+}
+
+func (d depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- d.desc }
+
+func (d depthCollector) Collect(ch chan<- prometheus.Metric) {
+	d.e.mu.Lock()
+	defer d.e.mu.Unlock()
+	for _, c := range d.e.controllers {
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.GaugeValue, float64(c.queue.Len()), c.kind)
+	}
 }
 
 // NewEngine returns an engine with no controllers.
@@ -77,14 +93,13 @@ func NewEngine(opts Options) *Engine {
 			Name: "reconciled_reconcile_duration_seconds", Help: "Time spent in one reconcile, by kind.",
 			Buckets: []float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5},
 		}, []string{"kind"}),
-		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "reconciled_workqueue_depth", Help: "Objects waiting in the work queue, by kind.",
-		}, []string{"kind"}),
 	}
+	e := &Engine{log: opts.Log, metrics: m}
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(m.total, m.duration, m.depth)
+		opts.Registerer.MustRegister(m.total, m.duration, depthCollector{e: e, desc: prometheus.NewDesc(
+			"reconciled_workqueue_depth", "Objects waiting in the work queue, by kind.", []string{"kind"}, nil)})
 	}
-	return &Engine{log: opts.Log, metrics: m}
+	return e
 }
 
 // Register adds a controller for kind. It must be called before Start.
@@ -149,7 +164,6 @@ func (c *Controller) Kind() string { return c.kind }
 // waiting does nothing; adding one being reconciled runs it once more after.
 func (c *Controller) Enqueue(name string) {
 	c.queue.Add(Request{Name: name})
-	c.e.metrics.depth.WithLabelValues(c.kind).Set(float64(c.queue.Len()))
 }
 
 // EnqueueAfter schedules a reconcile of name after d.
@@ -166,7 +180,12 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(req)
-	c.e.metrics.depth.WithLabelValues(c.kind).Set(float64(c.queue.Len()))
+	if ctx.Err() != nil {
+		// Shutting down: a shut-down queue still hands out the objects
+		// that were waiting. Don't start them with a cancelled context;
+		// reconciles are level-based, the next start picks them up.
+		return false
+	}
 	id := c.e.reconcileID.Add(1)
 	log := c.e.log.WithValues("kind", c.kind, "name", req.Name, "reconcileID", strconv.FormatUint(id, 10))
 	start := time.Now()

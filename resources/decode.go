@@ -77,13 +77,48 @@ func (d *Document) Err() error {
 	return errors.Join(errs...)
 }
 
-// Identified reports whether the document names a known kind and a name.
+// Identified reports whether the document names a known kind, spelled as
+// in files ("Process", not "process"), and a name.
 func (d *Document) Identified() bool {
-	_, ok := v1alpha1.LookupKind(d.Kind)
-	return ok && d.Name != "" && d.Kind != ""
+	ki, ok := v1alpha1.LookupKind(d.Kind)
+	return ok && ki.Kind == d.Kind && d.Name != ""
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlParserProblems are the problems yaml.v3's parser (as opposed to its
+// scanner) reports. For these it prints the 0-based line of the enclosing
+// construct or of the offending token (go-yaml/yaml#205), one less than
+// the line an editor shows.
+var yamlParserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected key":              true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found undefined tag handle":             true,
+	"found duplicate %YAML directive":        true,
+	"found duplicate %TAG directive":         true,
+	"found incompatible YAML document":       true,
+}
+
+// syntaxError turns a yaml.v3 parse error into an Error with a 1-based line.
+func syntaxError(file string, data []byte, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	if yamlParserProblems[msg] {
+		line++ // also when yaml.v3 printed no line: that means line 0
+		// A problem found at the end of the input is on the last line.
+		line = min(line, bytes.Count(bytes.TrimRight(data, " \t\r\n"), []byte("\n"))+1)
+	}
+	return &Error{File: file, Line: line, Message: "invalid YAML: " + msg}
+}
 
 // DecodeFile decodes every document of a resource file. Documents that are
 // empty are skipped. The error is non-nil only when the file as a whole does
@@ -99,13 +134,7 @@ func DecodeFile(file string, data []byte) ([]*Document, error) {
 			break
 		}
 		if err != nil {
-			msg := strings.TrimPrefix(err.Error(), "yaml: ")
-			line := 0
-			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-				line, _ = strconv.Atoi(m[1])
-				msg = m[2]
-			}
-			return nil, &Error{File: file, Line: line, Message: "invalid YAML: " + msg}
+			return nil, syntaxError(file, data, err)
 		}
 		root := &n
 		if root.Kind == yaml.DocumentNode {
@@ -265,13 +294,7 @@ func lineOf(root *yaml.Node, path string) int {
 func DecodeStrict(file string, data []byte, v any) error {
 	var n yaml.Node
 	if err := yaml.Unmarshal(data, &n); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		line := 0
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		}
-		return &Error{File: file, Line: line, Message: "invalid YAML: " + msg}
+		return syntaxError(file, data, err)
 	}
 	if n.Kind == 0 || len(n.Content) == 0 {
 		return nil

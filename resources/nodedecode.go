@@ -19,6 +19,10 @@ import (
 // ("billion laughs") fail fast instead of exhausting memory.
 const maxNodes = 200000
 
+// maxDepth bounds nesting: with a recursive Go type, deep or self-referencing
+// input would otherwise recurse (and build field paths) without end.
+const maxDepth = 1000
+
 // nodeDecoder decodes a yaml.v3 node tree into a Go value strictly, by the
 // value's json tags: unknown and duplicate keys, wrong types and bad values
 // are errors carrying the file, line and field path.
@@ -26,6 +30,10 @@ type nodeDecoder struct {
 	file  string
 	errs  []*Error
 	nodes int
+	depth int
+	// anchors holds the anchored nodes being decoded, to reject an alias
+	// inside an anchor that refers to that anchor.
+	anchors map[*yaml.Node]bool
 }
 
 func (d *nodeDecoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -45,9 +53,26 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		return
 	}
+	if d.depth >= maxDepth {
+		d.fail(n, path, "nested too deeply")
+		return
+	}
+	d.depth++
+	defer func() { d.depth-- }()
 	if n.Kind == yaml.AliasNode {
+		if d.anchors[n.Alias] {
+			d.fail(n, path, "alias *%s refers to its own anchor", n.Value)
+			return
+		}
 		d.decode(n.Alias, v, path)
 		return
+	}
+	if n.Anchor != "" && !d.anchors[n] {
+		if d.anchors == nil {
+			d.anchors = map[*yaml.Node]bool{}
+		}
+		d.anchors[n] = true
+		defer delete(d.anchors, n)
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		v.SetZero()
@@ -114,7 +139,11 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.Set(s)
 	case reflect.String:
-		if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!timestamp" && n.Tag != "!!binary") {
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, "must be a string, not %s", describe(n))
+			return
+		}
+		if n.Tag != "!!str" && n.Tag != "!!timestamp" && n.Tag != "!!binary" {
 			d.fail(n, path, "must be a string, not %s (quote it: %q)", describe(n), n.Value)
 			return
 		}

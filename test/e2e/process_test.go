@@ -6,6 +6,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -163,5 +164,38 @@ spec:
 	// svc kept pinging the watchdog the whole time: never restarted.
 	if p, _ := e.getProcess("svc"); p.Status.Restarts != 0 {
 		t.Fatalf("svc restarted %d times although it pings the watchdog", p.Status.Restarts)
+	}
+}
+
+// A program written against pystemd (seed 003) works unchanged.
+func TestPystemdNotify(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import pystemd.daemon").Run(); err != nil {
+		t.Skip("python3-pystemd is not installed (make test installs it): ", err)
+	}
+	e := newEnv(t)
+	e.start()
+	script := filepath.Join(t.TempDir(), "svc.py")
+	os.WriteFile(script, []byte(`import time, pystemd.daemon
+time.sleep(0.2)
+pystemd.daemon.notify(False, ready=1, status="pystemd says hi")
+while True:
+    time.sleep(0.2)
+    pystemd.daemon.notify(False, watchdog=1)
+`), 0o644)
+	e.write("py.yaml", fmt.Sprintf(`apiVersion: reconciled.dev/v1alpha1
+kind: Process
+metadata: {name: py}
+spec:
+  command: ["python3", %q]
+  env: {E2E_DIR: %q}
+  readiness: {notify: true}
+  watchdog: 2s
+`, script, e.dir))
+	p := e.waitProcess("py", "ready via pystemd", func(p process) bool {
+		st, _, _ := p.ready()
+		return p.Status.Phase == "Running" && st == "True"
+	})
+	if p.Status.Message != "pystemd says hi" {
+		t.Fatalf("message %q", p.Status.Message)
 	}
 }

@@ -1,0 +1,66 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseConfig(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		wantErr string
+	}{
+		"empty":         {in: ""},
+		"netboot":       {in: "netboot:\n  interface: eth1\n  serverIP: 172.16.7.1\n  subnet: 172.16.7.0/24\n  tftpRoot: /srv/netboot\n  httpAddr: \"172.16.7.1:8070\"\n  dhcpPort: 6767\n"},
+		"logs":          {in: "logs: {maxBytes: 1048576}\n"},
+		"unknown field": {in: "netboot:\n  interfce: eth1\n", wantErr: "cfg.yaml:2: netboot.interfce: unknown field (did you mean \"interface\"?)"},
+		"wrong type":    {in: "netboot:\n  dhcpPort: sixty-seven\n", wantErr: "cfg.yaml:2: netboot.dhcpPort: must be an integer"},
+		"syntax":        {in: "netboot: [\n", wantErr: "cfg.yaml:1: invalid YAML"},
+		"negative":      {in: "logs: {maxBytes: -1}\n", wantErr: "logs.maxBytes: must not be negative"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseConfig("cfg.yaml", []byte(tc.in))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// FuzzParseConfig: the daemon config parser never panics and accepts only
+// what re-parses the same way.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"netboot:\n  interface: eth1\n  serverIP: 172.16.7.1\n  subnet: 172.16.7.0/24\n  leaseTime: 1h\n  tftpRoot: /srv/netboot\n  httpAddr: \"172.16.7.1:8070\"\n  dhcpPort: 67\n  tftpPort: 69\n",
+		"mqtt: {broker: \"tcp://127.0.0.1:1883\", username: u, passwordFile: /etc/p, topicPrefix: reconciled, tls: false}\n",
+		"logs: {maxBytes: 10485760}\n",
+		"netboot: &a {interface: eth1}\nmqtt: *a\n",
+		"- a\n- b\n",
+		"netboot:\n  dhcpPort: 99999999999999999999\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig("fuzz.yaml", data)
+		if err != nil {
+			if c != nil {
+				t.Fatal("config returned with an error")
+			}
+			return
+		}
+		if _, err := ParseConfig("fuzz.yaml", data); err != nil {
+			t.Fatalf("accepted once, rejected the second time: %v", err)
+		}
+	})
+}

@@ -1,0 +1,203 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/reconcile"
+)
+
+// fakeStore is an in-memory ResourceStore.
+type fakeStore struct {
+	mu       sync.Mutex
+	objs     map[string]*v1alpha1.Process
+	statuses map[string]v1alpha1.ProcessStatus
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{objs: map[string]*v1alpha1.Process{}, statuses: map[string]v1alpha1.ProcessStatus{}}
+}
+
+func (f *fakeStore) put(p *v1alpha1.Process) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p.Default()
+	f.objs[p.Name] = p
+}
+
+func (f *fakeStore) Get(kind, name string) (v1alpha1.Object, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.objs[name]
+	if !ok {
+		return nil, false
+	}
+	return p.WithStatus(f.statuses[name]), true
+}
+
+func (f *fakeStore) Names(string) []string { return nil }
+
+func (f *fakeStore) UpdateStatus(_, name string, st any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statuses[name] = st.(v1alpha1.ProcessStatus)
+	return nil
+}
+
+func (f *fakeStore) AddHandler(string, func(string)) {}
+
+func (f *fakeStore) status(name string) v1alpha1.ProcessStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.statuses[name]
+}
+
+func newTestReconciler(t *testing.T, st *fakeStore) *ProcessReconciler {
+	t.Helper()
+	r, err := NewProcessReconciler(ProcessOptions{Store: st, StateDir: t.TempDir(), Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		for _, p := range r.procs {
+			if p.running {
+				syscall.Kill(-p.pgid, syscall.SIGKILL)
+			}
+		}
+		r.mu.Unlock()
+		r.Close()
+	})
+	return r
+}
+
+// reconcileUntil calls Reconcile until cond holds (the engine would be
+// woken by the reaper; here the test polls).
+func reconcileUntil(t *testing.T, r *ProcessReconciler, st *fakeStore, name, what string, cond func(v1alpha1.ProcessStatus) bool) v1alpha1.ProcessStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := r.Reconcile(context.Background(), reconcile.Request{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		s := st.status(name)
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; status %+v", what, s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func process(name string, argv ...string) *v1alpha1.Process {
+	return &v1alpha1.Process{
+		TypeMeta:   v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindProcess},
+		ObjectMeta: v1alpha1.ObjectMeta{Name: name, Generation: 1},
+		Spec:       v1alpha1.ProcessSpec{Command: argv},
+	}
+}
+
+func TestReconcileStartsAndRestartsAtOnce(t *testing.T) {
+	st := newFakeStore()
+	st.put(process("p", "/bin/sleep", "100"))
+	r := newTestReconciler(t, st)
+	s := reconcileUntil(t, r, st, "p", "Running", func(s v1alpha1.ProcessStatus) bool { return s.Phase == v1alpha1.ProcessRunning })
+	if s.Pid == 0 || s.ObservedGeneration != 1 || s.Restarts != 0 {
+		t.Fatalf("status %+v", s)
+	}
+	if c := s.Condition(v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("Ready condition %+v", c)
+	}
+	syscall.Kill(s.Pid, syscall.SIGKILL)
+	s2 := reconcileUntil(t, r, st, "p", "restart", func(n v1alpha1.ProcessStatus) bool { return n.Pid != s.Pid && n.Phase == v1alpha1.ProcessRunning })
+	if s2.Restarts != 1 || s2.LastExit == nil || s2.LastExit.Signal != "SIGKILL" || s2.LastExit.ExitCode != -1 {
+		t.Fatalf("after crash: %+v lastExit %+v", s2, s2.LastExit)
+	}
+}
+
+func TestReconcileStartFailureBacksOff(t *testing.T) {
+	st := newFakeStore()
+	st.put(process("missing", "/no/such/program"))
+	r := newTestReconciler(t, st)
+	s := reconcileUntil(t, r, st, "missing", "BackOff", func(s v1alpha1.ProcessStatus) bool { return s.Phase == v1alpha1.ProcessBackOff })
+	c := s.Condition(v1alpha1.ConditionReady)
+	if c == nil || c.Reason != ReasonStartFailed || c.Message == "" {
+		t.Fatalf("Ready %+v, want StartFailed with the error", c)
+	}
+}
+
+func TestScheduleRestartBackoff(t *testing.T) {
+	pr := process("b", "/bin/true")
+	pr.Default()
+	p := &proc{}
+	start := time.Unix(1000, 0)
+	exit := start.Add(time.Second) // short runs: the streak grows
+	var delays []time.Duration
+	for i := 0; i < 12; i++ {
+		p.scheduleRestart(pr, start, exit)
+		delays = append(delays, p.nextStartAt.Sub(exit))
+	}
+	if delays[0] != 0 {
+		t.Fatalf("first restart after %v, want immediately", delays[0])
+	}
+	nominal := 100 * time.Millisecond
+	for i := 1; i < len(delays); i++ {
+		want := min(nominal, time.Minute)
+		lo, hi := time.Duration(float64(want)*0.9), time.Duration(float64(want)*1.1)
+		if delays[i] < lo || delays[i] > hi {
+			t.Fatalf("restart %d after %v, want %v..%v (all: %v)", i, delays[i], lo, hi, delays)
+		}
+		nominal *= 2
+	}
+	// A run longer than resetAfter ends the streak: immediate again.
+	p.scheduleRestart(pr, start, start.Add(11*time.Minute))
+	if d := p.nextStartAt.Sub(start.Add(11 * time.Minute)); d != 0 {
+		t.Fatalf("after a long run restart in %v, want 0", d)
+	}
+}
+
+func TestStatusPhases(t *testing.T) {
+	pr := process("s", "/bin/true")
+	pr.Spec.Readiness = &v1alpha1.Readiness{Notify: true}
+	pr.Default()
+	now := time.Now()
+	tests := map[string]struct {
+		p         proc
+		phase     string
+		readyTrue bool
+	}{
+		"starting until ready": {p: proc{running: true, pid: 5}, phase: v1alpha1.ProcessStarting},
+		"running when ready":   {p: proc{running: true, pid: 5, ready: true}, phase: v1alpha1.ProcessRunning, readyTrue: true},
+		"stopping":             {p: proc{running: true, pid: 5, stopping: true, ready: true}, phase: v1alpha1.ProcessStopping},
+		"backoff":              {p: proc{nextStartAt: now.Add(time.Second)}, phase: v1alpha1.ProcessBackOff},
+		"completed":            {p: proc{done: true, succeeded: true}, phase: v1alpha1.ProcessCompleted},
+		"failed":               {p: proc{done: true}, phase: v1alpha1.ProcessFailed},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := tc.p.status(pr)
+			if s.Phase != tc.phase {
+				t.Fatalf("phase %s, want %s", s.Phase, tc.phase)
+			}
+			c := s.Condition(v1alpha1.ConditionReady)
+			if c == nil || (c.Status == metav1.ConditionTrue) != tc.readyTrue || c.Reason == "" {
+				t.Fatalf("Ready %+v", c)
+			}
+			if tc.phase == v1alpha1.ProcessBackOff && s.NextRestartAt == nil {
+				t.Fatal("BackOff without nextRestartAt")
+			}
+		})
+	}
+}

@@ -1,0 +1,187 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// raw collects per-scenario details for the raw output file.
+var raw bytes.Buffer
+
+func logf(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	fmt.Fprintln(os.Stderr, s)
+	raw.WriteString(s + "\n")
+}
+
+type bench struct {
+	bin, work, blip string
+}
+
+// daemon is one running reconciled.
+type daemon struct {
+	cmd   *exec.Cmd
+	dir   string
+	state string
+	http  *http.Client
+	start time.Time
+}
+
+func (b *bench) newDirs(name string) (dir, state string) {
+	base, err := os.MkdirTemp(b.work, name+"-")
+	check(err)
+	dir, state = filepath.Join(base, "res"), filepath.Join(base, "state")
+	check(os.MkdirAll(dir, 0o755))
+	return dir, state
+}
+
+func (b *bench) startDaemon(dir, state string) *daemon {
+	cmd := exec.Command(b.bin, "--dir", dir, "--state-dir", state, "--listen", "", "--stop-on-exit")
+	logFile, err := os.Create(filepath.Join(filepath.Dir(state), "daemon.log"))
+	check(err)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	d := &daemon{cmd: cmd, dir: dir, state: state, start: time.Now()}
+	check(cmd.Start())
+	sock := filepath.Join(state, "reconciled.sock")
+	d.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dd net.Dialer
+		return dd.DialContext(ctx, "unix", sock)
+	}}}
+	return d
+}
+
+// stop stops the daemon and its programs (--stop-on-exit) and waits.
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// metric returns the sum of a metric's samples whose labels contain all
+// the given label pairs, from /metrics over the unix socket.
+func (d *daemon) metric(name string, labels ...string) (float64, bool) {
+	resp, err := d.http.Get("http://d/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sum, found := 0.0, false
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, name) || (len(l) > len(name) && l[len(name)] != '{' && l[len(name)] != ' ') {
+			continue
+		}
+		ok := true
+		for _, lb := range labels {
+			if !strings.Contains(l, lb) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(l)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
+
+// rssMiB is the daemon's resident memory.
+func (d *daemon) rssMiB() float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// cpuSeconds is the daemon's user+system CPU time so far.
+func (d *daemon) cpuSeconds() float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// waitFiles polls until every file under dir contains want, returning when
+// that first held.
+func waitFiles(dir, want string, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok := true
+		filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+			if err != nil || de.IsDir() || !ok {
+				return nil
+			}
+			b, _ := os.ReadFile(p)
+			if !bytes.Contains(b, []byte(want)) {
+				ok = false
+			}
+			return nil
+		})
+		if ok {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("not every file shows %q after %s", want, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+func writeProcess(dir, name, cmd, extra string) {
+	content := fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata:\n  name: %s\nspec:\n  command: %s\n%s", name, cmd, extra)
+	check(os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(content), 0o644))
+}
+
+func copyFile(w io.Writer, path string) {
+	f, err := os.Open(path)
+	if err == nil {
+		io.Copy(w, f)
+		f.Close()
+	}
+}

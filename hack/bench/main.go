@@ -1,0 +1,130 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Command bench measures reconciled end to end and, where a peer exists,
+// the peer in the same run, then prints one table. Run it with `make bench`
+// (it needs bin/reconciled from `make build`; supervisord and runit come
+// from Debian: apt-get install supervisor runit).
+//
+//	go run ./hack/bench [-quick] [-out bench/]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// row is one line of the result table.
+type row struct {
+	what, ours, peer, ratio, target string
+}
+
+var (
+	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
+	outDir = flag.String("out", "bench", "folder for the raw output")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle)")
+)
+
+func main() {
+	flag.Parse()
+	root, err := filepath.Abs(".")
+	check(err)
+	bin := filepath.Join(root, "bin", "reconciled")
+	if _, err := os.Stat(bin); err != nil {
+		fatalf("build first: make build (%v)", err)
+	}
+	work, err := os.MkdirTemp("", "reconciled-bench-")
+	check(err)
+	defer os.RemoveAll(work)
+	blip := filepath.Join(work, "blip")
+	if out, err := exec.Command("gcc", "-O2", "-o", blip, filepath.Join(root, "hack", "bench", "blip", "blip.c")).CombinedOutput(); err != nil {
+		fatalf("compile blip: %v\n%s", err, out)
+	}
+	b := &bench{bin: bin, work: work, blip: blip}
+	want := func(name string) bool { return *only == "" || strings.Contains(","+*only+",", ","+name+",") }
+	var rows []row
+	if want("edit") {
+		for _, n := range sizes(1000, 10000) {
+			rows = append(rows, b.editLatency(n)...)
+		}
+	}
+	if want("crash") {
+		rows = append(rows, b.crashRestart()...)
+	}
+	if want("cold") {
+		rows = append(rows, b.coldStartSleepers(scale(2000)), b.coldStartTrue(scale(10000)))
+	}
+	if want("idle") {
+		rows = append(rows, b.idle(scale(1000))...)
+	}
+	table := render(rows)
+	fmt.Print(table)
+	host, _ := os.Hostname()
+	header := fmt.Sprintf("# reconciled bench %s on %s (%d CPUs, %s/%s, %s)\n", time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel())
+	check(os.MkdirAll(*outDir, 0o755))
+	name := filepath.Join(*outDir, time.Now().UTC().Format("2006-01-02T150405")+"-"+host+".txt")
+	check(os.WriteFile(name, []byte(header+table+"\nraw:\n"+raw.String()), 0o644))
+	fmt.Println("raw output:", name)
+}
+
+func sizes(ns ...int) []int {
+	if *quick {
+		return []int{ns[0] / 10}
+	}
+	return ns
+}
+
+func scale(n int) int {
+	if *quick {
+		return n / 10
+	}
+	return n
+}
+
+func render(rows []row) string {
+	var sb strings.Builder
+	tw := tabwriter.NewWriter(&sb, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHAT\tRECONCILED\tPEER\tRATIO\tTARGET")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.what, r.ours, dash(r.peer), dash(r.ratio), dash(r.target))
+	}
+	tw.Flush()
+	return sb.String()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if _, v, ok := strings.Cut(l, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown CPU"
+}
+
+func check(err error) {
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
