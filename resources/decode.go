@@ -196,6 +196,10 @@ func decodeDocument(file string, root *yaml.Node) *Document {
 		d.Errs = dc.errs
 		return d
 	}
+	if mapValue(root, "apiVersion") == nil {
+		fail(root.Line, "apiVersion", "required: "+v1alpha1.APIVersion)
+		return d
+	}
 	if mapValue(root, "spec") == nil {
 		fail(root.Line, "spec", "required")
 		return d

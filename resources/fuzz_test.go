@@ -292,6 +292,7 @@ func FuzzDecodeStrict(f *testing.F) {
 		"port: 99999\nsize: -1\nratio: .nan\nname: 3\nprot: 1\nname: dup\n",
 		"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nany: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
 		"netboot:\n  interface: eth1\n  serverIP: 172.16.7.1\n",
+		"any: !!binary aGVsbG8=\nname: !!str 1\ntags: !!seq [a]\nenv: !!map {a: !foo b}\nport: !!int 0x1F\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -38,12 +39,17 @@ func (s *Store) Run(ctx context.Context) error {
 	writerDone := make(chan struct{})
 	wctx, cancelWriter := context.WithCancel(context.Background())
 	go func() { s.writer.run(wctx); close(writerDone) }()
-	defer func() { cancelWriter(); <-writerDone }()
+	// Stop the file workers before the writer's final flush, so that no
+	// file is applied after Run returns and what they applied is written.
+	var workers sync.WaitGroup
+	defer func() { queue.ShutDown(); workers.Wait(); cancelWriter(); <-writerDone }()
 
 	// Files changed between Load and the watches being in place.
 	relist()
 	for i := 0; i < 2; i++ {
+		workers.Add(1)
 		go func() {
+			defer workers.Done()
 			for {
 				p, shutdown := queue.Get()
 				if shutdown {
