@@ -32,6 +32,7 @@ type record struct {
 	FilesHash    string        `json:"filesHash,omitempty"`
 	UsesLogStore bool          `json:"usesLogStore,omitempty"`
 	Notify       bool          `json:"notify,omitempty"`
+	NotifyAddr   string        `json:"notifyAddr,omitempty"`
 	Ready        bool          `json:"ready,omitempty"`
 	Watchdog     time.Duration `json:"watchdog,omitempty"`
 }
@@ -41,7 +42,7 @@ func recordsDir(stateDir string) string { return filepath.Join(stateDir, "proces
 func (p *proc) record() record {
 	return record{Name: p.name, Pid: p.pid, Pgid: p.pgid, StartTime: p.startTime, StartedAt: p.startedAt,
 		SpecHash: p.specHash, RestartedAt: p.restartedAt, FilesHash: p.filesHash, UsesLogStore: p.usesLogStore,
-		Notify: p.notifySock != nil, Ready: p.ready, Watchdog: p.watchdog}
+		Notify: p.notifySock != nil, NotifyAddr: p.notifyAddr, Ready: p.ready, Watchdog: p.watchdog}
 }
 
 // writeRecord stores an adoption record (temp + rename; not fsynced: after
@@ -102,9 +103,10 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 				break
 			}
 		}
-		if rec.Notify {
-			if sock, err := r.listenNotify(rec.Name); err == nil {
-				p.notifySock = sock
+		if rec.Notify && rec.NotifyAddr != "" {
+			// The program holds this address in NOTIFY_SOCKET: bind it again.
+			if sock, err := r.listenNotify(rec.Name, rec.NotifyAddr); err == nil {
+				p.notifySock, p.notifyAddr = sock, rec.NotifyAddr
 			} else {
 				log.Error(err, "cannot reopen notify socket", "name", rec.Name)
 			}

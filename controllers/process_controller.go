@@ -56,6 +56,7 @@ type ResourceStore interface {
 	Get(kind, name string) (v1alpha1.Object, bool)
 	Names(kind string) []string
 	UpdateStatus(kind, name string, status any) error
+	UpdateTransientStatus(kind, name string, status any, settle time.Duration) error
 	AddHandler(kind string, fn func(name string))
 }
 
@@ -169,14 +170,14 @@ func (r *ProcessReconciler) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.mu.Lock()
 			var names []string
-			for n, p := range r.procs {
-				if p.usesLogStore {
-					names = append(names, n)
+			for _, p := range r.allProcs() {
+				p.mu.Lock()
+				if p.usesLogStore && !p.deleted {
+					names = append(names, p.name)
 				}
+				p.mu.Unlock()
 			}
-			r.mu.Unlock()
 			for _, n := range names {
 				if _, err := r.logs.Rotate(v1alpha1.KindProcess, n); err != nil && !os.IsNotExist(err) {
 					r.log.Error(err, "log rotation failed", "name", n)
@@ -204,25 +205,59 @@ func (r *ProcessReconciler) RequestRestart(name string) error {
 	if _, ok := r.store.Get(v1alpha1.KindProcess, name); !ok {
 		return fmt.Errorf("process %q: %w", name, resources.ErrNotFound)
 	}
-	r.mu.Lock()
-	p := r.procs[name]
-	if p == nil {
-		p = &proc{name: name}
-		r.procs[name] = p
-	}
+	p := r.lookup(name, true)
+	p.mu.Lock()
 	p.restartRequested = true
-	r.mu.Unlock()
+	p.mu.Unlock()
 	r.enqueue(name)
 	return nil
 }
 
+// lookup returns the proc of name, creating it when create is set. It takes
+// only the map lock. Lock order: p.mu may be held while taking r.mu, never
+// the other way round.
+func (r *ProcessReconciler) lookup(name string, create bool) *proc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[name]
+	if p == nil && create {
+		p = &proc{name: name}
+		r.procs[name] = p
+	}
+	return p
+}
+
+// lockProc returns the proc of name with its lock held, or nil.
+func (r *ProcessReconciler) lockProc(name string) *proc {
+	p := r.lookup(name, false)
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	if p.deleted {
+		p.mu.Unlock()
+		return nil
+	}
+	return p
+}
+
+// allProcs snapshots the procs.
+func (r *ProcessReconciler) allProcs() []*proc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*proc, 0, len(r.procs))
+	for _, p := range r.procs {
+		out = append(out, p)
+	}
+	return out
+}
+
 // filesChanged marks a Process whose restartOnChange files changed.
 func (r *ProcessReconciler) filesChanged(name string) {
-	r.mu.Lock()
-	if p := r.procs[name]; p != nil {
+	if p := r.lockProc(name); p != nil {
 		p.filesDirty = true
+		p.mu.Unlock()
 	}
-	r.mu.Unlock()
 	r.enqueue(name)
 }
 
@@ -236,21 +271,25 @@ func (r *ProcessReconciler) enqueue(name string) {
 func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	obj, exists := r.store.Get(v1alpha1.KindProcess, req.Name)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := r.procs[req.Name]
+	p := r.lookup(req.Name, exists)
+	if p == nil {
+		return reconcile.Result{}, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deleted {
+		// Deleted by an earlier reconcile; a new resource of the same
+		// name gets a fresh proc on the next event.
+		if exists {
+			r.enqueue(req.Name)
+		}
+		return reconcile.Result{}, nil
+	}
 	now := time.Now()
 	if !exists {
-		if p == nil {
-			return reconcile.Result{}, nil
-		}
 		return r.reconcileDeleted(log, p, now), nil
 	}
 	pr := obj.(*v1alpha1.Process)
-	if p == nil {
-		p = &proc{name: req.Name}
-		r.procs[req.Name] = p
-	}
 	if !p.initialized {
 		p.initFromStatus(&pr.Status)
 	}
@@ -423,14 +462,29 @@ func (r *ProcessReconciler) reconcileDeleted(log logr.Logger, p *proc, now time.
 	}
 	r.restartsTotal.DeleteLabelValues(p.name)
 	r.up.DeleteLabelValues(p.name)
-	delete(r.procs, p.name)
+	p.deleted = true
+	r.mu.Lock()
+	if r.procs[p.name] == p {
+		delete(r.procs, p.name)
+	}
+	r.mu.Unlock()
 	return reconcile.Result{}
 }
+
+// transientSettle is how long a Stopping status must last before it is
+// written to the resource file (the API shows it at once).
+const transientSettle = 100 * time.Millisecond
 
 // writeStatus publishes the program's state to the store.
 func (r *ProcessReconciler) writeStatus(log logr.Logger, p *proc, pr *v1alpha1.Process) {
 	st := p.status(pr)
-	if err := r.store.UpdateStatus(v1alpha1.KindProcess, p.name, st); err != nil {
+	update := r.store.UpdateStatus
+	if st.Phase == v1alpha1.ProcessStopping {
+		update = func(kind, name string, status any) error {
+			return r.store.UpdateTransientStatus(kind, name, status, transientSettle)
+		}
+	}
+	if err := update(v1alpha1.KindProcess, p.name, st); err != nil {
 		log.V(1).Info("status not updated", "error", err.Error())
 	}
 }

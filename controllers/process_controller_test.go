@@ -54,6 +54,10 @@ func (f *fakeStore) UpdateStatus(_, name string, st any) error {
 	return nil
 }
 
+func (f *fakeStore) UpdateTransientStatus(kind, name string, st any, _ time.Duration) error {
+	return f.UpdateStatus(kind, name, st)
+}
+
 func (f *fakeStore) AddHandler(string, func(string)) {}
 
 func (f *fakeStore) status(name string) v1alpha1.ProcessStatus {
@@ -174,16 +178,16 @@ func TestStatusPhases(t *testing.T) {
 	pr.Default()
 	now := time.Now()
 	tests := map[string]struct {
-		p         proc
+		p         *proc
 		phase     string
 		readyTrue bool
 	}{
-		"starting until ready": {p: proc{running: true, pid: 5}, phase: v1alpha1.ProcessStarting},
-		"running when ready":   {p: proc{running: true, pid: 5, ready: true}, phase: v1alpha1.ProcessRunning, readyTrue: true},
-		"stopping":             {p: proc{running: true, pid: 5, stopping: true, ready: true}, phase: v1alpha1.ProcessStopping},
-		"backoff":              {p: proc{nextStartAt: now.Add(time.Second)}, phase: v1alpha1.ProcessBackOff},
-		"completed":            {p: proc{done: true, succeeded: true}, phase: v1alpha1.ProcessCompleted},
-		"failed":               {p: proc{done: true}, phase: v1alpha1.ProcessFailed},
+		"starting until ready": {p: &proc{running: true, pid: 5}, phase: v1alpha1.ProcessStarting},
+		"running when ready":   {p: &proc{running: true, pid: 5, ready: true}, phase: v1alpha1.ProcessRunning, readyTrue: true},
+		"stopping":             {p: &proc{running: true, pid: 5, stopping: true, ready: true}, phase: v1alpha1.ProcessStopping},
+		"backoff":              {p: &proc{nextStartAt: now.Add(time.Second)}, phase: v1alpha1.ProcessBackOff},
+		"completed":            {p: &proc{done: true, succeeded: true}, phase: v1alpha1.ProcessCompleted},
+		"failed":               {p: &proc{done: true}, phase: v1alpha1.ProcessFailed},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

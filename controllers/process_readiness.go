@@ -35,12 +35,12 @@ func specHashOf(pr *v1alpha1.Process) string { return resources.SpecHash(pr) }
 // READY=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger, WATCHDOG_USEC= and
 // MAINPID= to the program's state. Any process of the program may send
 // (systemd's NotifyAccess=all).
-func (r *ProcessReconciler) listenNotify(name string) (*notify.Socket, error) {
+func (r *ProcessReconciler) listenNotify(name, addr string) (*notify.Socket, error) {
 	var sock *notify.Socket
 	var sockMu sync.Mutex
 	sockMu.Lock()
 	defer sockMu.Unlock()
-	s, err := notify.Listen(r.notifyAddr(name), func(sender int, m notify.Message, err error) {
+	s, err := notify.Listen(addr, func(sender int, m notify.Message, err error) {
 		sockMu.Lock()
 		mine := sock
 		sockMu.Unlock()
@@ -48,10 +48,12 @@ func (r *ProcessReconciler) listenNotify(name string) (*notify.Socket, error) {
 			r.log.V(1).Info("bad sd_notify message", "name", name, "sender", sender, "error", err.Error())
 			return
 		}
-		r.mu.Lock()
-		p := r.procs[name]
-		if p == nil || p.notifySock != mine || !p.running {
-			r.mu.Unlock()
+		p := r.lockProc(name)
+		if p == nil {
+			return
+		}
+		if p.notifySock != mine || !p.running {
+			p.mu.Unlock()
 			return
 		}
 		wake := false
@@ -87,7 +89,7 @@ func (r *ProcessReconciler) listenNotify(name string) (*notify.Socket, error) {
 				}
 			}
 		}
-		r.mu.Unlock()
+		p.mu.Unlock()
 		if wake {
 			r.enqueue(name)
 		}
@@ -103,13 +105,13 @@ func (r *ProcessReconciler) listenNotify(name string) (*notify.Socket, error) {
 // posts the result back.
 func (r *ProcessReconciler) runProbe(name string, pid int, rd *v1alpha1.Readiness) {
 	err := probe(rd)
-	r.mu.Lock()
-	p := r.procs[name]
-	if p == nil || p.pid != pid || !p.running {
-		if p != nil {
-			p.probing = false
-		}
-		r.mu.Unlock()
+	p := r.lockProc(name)
+	if p == nil {
+		return
+	}
+	if p.pid != pid || !p.running {
+		p.probing = false
+		p.mu.Unlock()
 		return
 	}
 	p.probing = false
@@ -122,7 +124,7 @@ func (r *ProcessReconciler) runProbe(name string, pid int, rd *v1alpha1.Readines
 		p.readyReason, p.notifyMsg = "", ""
 	}
 	changed := was != p.ready
-	r.mu.Unlock()
+	p.mu.Unlock()
 	if changed {
 		r.enqueue(name)
 	}

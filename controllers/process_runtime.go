@@ -4,12 +4,14 @@
 package controllers
 
 import (
+	crand "crypto/rand"
 	"fmt"
 	"os"
 	"os/user"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,9 +23,12 @@ import (
 	"github.com/reconciled/reconciled/controllers/process/supervise"
 )
 
-// proc is the supervisor's memory of one Process. Guarded by
-// ProcessReconciler.mu.
+// proc is the supervisor's memory of one Process. Its fields are guarded
+// by mu; the engine never reconciles one name twice at once, so mu is only
+// contended by event callbacks (exit, sd_notify, probes).
 type proc struct {
+	mu          sync.Mutex
+	deleted     bool // removed from the map; late callbacks ignore it
 	name        string
 	initialized bool
 	gen         int64
@@ -62,6 +67,7 @@ type proc struct {
 	ready        bool
 	readyReason  string
 	notifySock   *notify.Socket
+	notifyAddr   string
 	notifyMsg    string
 	lastWatchdog time.Time
 	watchdog     time.Duration
@@ -94,10 +100,12 @@ func (p *proc) watchdogLapsed(now time.Time) bool {
 	return p.watchdog > 0 && p.ready && now.Sub(p.lastWatchdog) > p.watchdog
 }
 
+// closeNotify closes the run's notify socket in the background: Close
+// waits for the socket's handler, which may be waiting for p.mu.
 func (p *proc) closeNotify() {
-	if p.notifySock != nil {
-		p.notifySock.Close()
+	if s := p.notifySock; s != nil {
 		p.notifySock = nil
+		go s.Close()
 	}
 }
 
@@ -200,11 +208,12 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	p.closeNotify()
 	p.watchdog = 0
 	if rd := spec.Readiness; rd != nil && rd.Notify {
-		sock, err := r.listenNotify(p.name)
+		addr := r.notifyAddr(p.name)
+		sock, err := r.listenNotify(p.name, addr)
 		if err != nil {
 			return fmt.Errorf("notify socket: %w", err)
 		}
-		p.notifySock = sock
+		p.notifySock, p.notifyAddr = sock, addr
 		opts.Env = append(opts.Env, "NOTIFY_SOCKET="+sock.Addr())
 		if spec.Watchdog != nil {
 			p.watchdog = spec.Watchdog.Duration
@@ -246,11 +255,12 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 func (r *ProcessReconciler) watchPid(p *proc, pid, pidfd int) {
 	name := p.name
 	err := r.reaper.Watch(pid, pidfd, func(st supervise.ExitStatus) {
-		r.mu.Lock()
-		if cur := r.procs[name]; cur != nil && cur.running && cur.pid == pid {
-			cur.pendingExit = &st
+		if cur := r.lockProc(name); cur != nil {
+			if cur.running && cur.pid == pid {
+				cur.pendingExit = &st
+			}
+			cur.mu.Unlock()
 		}
-		r.mu.Unlock()
 		r.enqueue(name)
 	})
 	if err != nil {
@@ -377,68 +387,76 @@ func (r *ProcessReconciler) superviseRunning(log logr.Logger, p *proc, pr *v1alp
 // StopAll stops every running program (for --stop-on-exit) and waits until
 // they exited or their stop timeouts passed, writing Stopped statuses.
 func (r *ProcessReconciler) StopAll(log logr.Logger) {
-	r.mu.Lock()
+	procs := r.allProcs()
 	now := time.Now()
 	deadline := now
-	for _, p := range r.procs {
+	for _, p := range procs {
+		p.mu.Lock()
 		if p.running {
 			if d := r.beginStop(log, p, ReasonStopped, now); now.Add(d).After(deadline) {
 				deadline = now.Add(d)
 			}
 		}
+		p.mu.Unlock()
 	}
-	r.mu.Unlock()
 	for {
-		r.mu.Lock()
 		alive := 0
 		now := time.Now()
-		for _, p := range r.procs {
-			if !p.running {
-				continue
-			}
-			if p.pendingExit != nil {
+		for _, p := range procs {
+			p.mu.Lock()
+			switch {
+			case !p.running:
+			case p.pendingExit != nil:
 				p.running = false
 				p.closeNotify()
 				removeRecord(r.opts.StateDir, p.name)
-				continue
+			default:
+				alive++
+				if !now.Before(p.killAt) && !p.killed {
+					supervise.SignalGroup(p.pgid, syscall.SIGKILL)
+					p.killed = true
+				}
 			}
-			alive++
-			if !now.Before(p.killAt) && !p.killed {
-				supervise.SignalGroup(p.pgid, syscall.SIGKILL)
-				p.killed = true
-			}
+			p.mu.Unlock()
 		}
-		r.mu.Unlock()
 		if alive == 0 || now.After(deadline.Add(5*time.Second)) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond) // waiting for exits at shutdown; no queue runs now
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for name, p := range r.procs {
-		if obj, ok := r.store.Get(v1alpha1.KindProcess, name); ok && !p.running {
+	for _, p := range procs {
+		p.mu.Lock()
+		if obj, ok := r.store.Get(v1alpha1.KindProcess, p.name); ok && !p.running {
 			st := p.status(obj.(*v1alpha1.Process))
 			st.Phase = v1alpha1.ProcessStopped
 			st.Pid = 0
 			st.NextRestartAt = nil
 			st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonStopped, Message: "stopped with the daemon (--stop-on-exit)", ObservedGeneration: obj.GetObjectMeta().Generation})
-			r.store.UpdateStatus(v1alpha1.KindProcess, name, st)
+			r.store.UpdateStatus(v1alpha1.KindProcess, p.name, st)
 		}
+		p.mu.Unlock()
 	}
 }
 
 // Close releases the reaper and notify sockets. Programs keep running.
 func (r *ProcessReconciler) Close() {
-	r.mu.Lock()
-	for _, p := range r.procs {
-		p.closeNotify()
+	for _, p := range r.allProcs() {
+		p.mu.Lock()
+		s := p.notifySock
+		p.notifySock = nil
+		p.mu.Unlock()
+		if s != nil {
+			s.Close()
+		}
 	}
-	r.mu.Unlock()
 	r.files.close()
 	r.reaper.Close()
 }
 
+// notifyAddr returns a fresh abstract socket address for one run: unique
+// per run, so a restart never waits for the previous run's socket to close.
 func (r *ProcessReconciler) notifyAddr(name string) string {
-	return "@reconciled/" + r.instance + "/" + strings.ToLower(v1alpha1.KindProcess) + "/" + name
+	var b [4]byte
+	crand.Read(b[:])
+	return fmt.Sprintf("@reconciled/%s/%s/%s/%x", r.instance, strings.ToLower(v1alpha1.KindProcess), name, b)
 }

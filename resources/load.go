@@ -361,9 +361,19 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 		s.notifyHandlersLocked(k)
 	}
 	// The file may now lack the status we hold (an edit dropped the
-	// block, or a checkout replaced it): write it back.
-	s.writer.markDirty(e)
+	// block, or a checkout replaced it): write it back. After a spec change
+	// the controller is about to publish a new status, so wait a moment
+	// rather than write the old one first.
+	if changed {
+		s.writer.markDirtyAt(e, time.Now().Add(SettleAfterChange))
+	} else {
+		s.writer.markDirty(e)
+	}
 }
+
+// SettleAfterChange is how long the store waits before writing back a
+// status the file lost in an edit that also changed the resource.
+var SettleAfterChange = 100 * time.Millisecond
 
 // markInvalidLocked records decode or validation errors on an entry; the
 // last valid object stays.

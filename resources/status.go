@@ -29,18 +29,22 @@ import (
 type statusWriter struct {
 	s      *Store
 	mu     sync.Mutex
-	dirty  map[string]bool // inline: file paths; sidecar: Key strings
+	dirty  map[string]time.Time // inline: file paths; sidecar: Key strings -> when due
 	kick   chan struct{}
 	writes int64 // files written, for tests and metrics
 }
 
 func newStatusWriter(s *Store) *statusWriter {
-	return &statusWriter{s: s, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &statusWriter{s: s, dirty: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 }
 
-// markDirty schedules an entry's status to be written if it differs from
-// what its file holds. Called with the store lock held.
-func (w *statusWriter) markDirty(e *entry) {
+// markDirty schedules an entry's status to be written now if it differs
+// from what its file holds. Called with the store lock held.
+func (w *statusWriter) markDirty(e *entry) { w.markDirtyAt(e, time.Time{}) }
+
+// markDirtyAt schedules the write for due (zero: now); an earlier due time
+// already pending wins. Called with the store lock held.
+func (w *statusWriter) markDirtyAt(e *entry, due time.Time) {
 	if !e.statusSet && len(e.invalid) == 0 {
 		return // nothing of ours to write yet
 	}
@@ -53,9 +57,24 @@ func (w *statusWriter) markDirty(e *entry) {
 	default:
 		return
 	}
+	w.schedule(key, due)
+}
+
+// schedule marks key due at the given time and wakes the writer then.
+func (w *statusWriter) schedule(key string, due time.Time) {
 	w.mu.Lock()
-	w.dirty[key] = true
+	if cur, ok := w.dirty[key]; !ok || due.Before(cur) {
+		w.dirty[key] = due
+	}
 	w.mu.Unlock()
+	if d := time.Until(due); d > 0 {
+		time.AfterFunc(d, w.wake)
+		return
+	}
+	w.wake()
+}
+
+func (w *statusWriter) wake() {
 	select {
 	case w.kick <- struct{}{}:
 	default:
@@ -71,19 +90,34 @@ func (w *statusWriter) forget(e *entry) {
 
 // run writes batches until ctx is done, then flushes once more.
 func (w *statusWriter) run(ctx context.Context) {
+	w.saveGenerations() // fold what the last run and Load appended
 	for {
 		select {
 		case <-ctx.Done():
 			w.flush()
+			w.saveGenerations()
 			return
 		case <-w.kick:
 			w.flush()
+		case <-w.s.gens.changed:
+			w.saveGenerations()
 		}
 	}
 }
 
-// Flush writes every pending status now. It is for shutdown and tests.
-func (s *Store) Flush() { s.writer.flush() }
+// saveGenerations folds the generation log into its snapshot.
+func (w *statusWriter) saveGenerations() {
+	if err := w.s.gens.compact(); err != nil {
+		w.s.log.Error(err, "cannot save generation records")
+	}
+}
+
+// Flush writes every pending status and the generation records now. It is
+// for shutdown and tests.
+func (s *Store) Flush() {
+	s.writer.flush()
+	s.writer.saveGenerations()
+}
 
 // Writes returns how many files the status writer has written.
 func (s *Store) Writes() int64 {
@@ -92,10 +126,17 @@ func (s *Store) Writes() int64 {
 	return s.writer.writes
 }
 
+// flush writes everything that is due.
 func (w *statusWriter) flush() {
+	now := time.Now()
+	batch := map[string]bool{}
 	w.mu.Lock()
-	batch := w.dirty
-	w.dirty = map[string]bool{}
+	for k, due := range w.dirty {
+		if !due.After(now) {
+			batch[k] = true
+			delete(w.dirty, k)
+		}
+	}
 	w.mu.Unlock()
 	if len(batch) > 0 {
 		var n int
@@ -107,9 +148,6 @@ func (w *statusWriter) flush() {
 		w.mu.Lock()
 		w.writes += int64(n)
 		w.mu.Unlock()
-	}
-	if err := w.s.gens.save(); err != nil {
-		w.s.log.Error(err, "cannot save generation records")
 	}
 }
 
@@ -280,15 +318,7 @@ func (w *statusWriter) retryAfterReload(path string) {
 // retryLater re-marks a file dirty after a short pause (the reload that
 // picks up a concurrent edit usually lands first).
 func (w *statusWriter) retryLater(key string) {
-	time.AfterFunc(50*time.Millisecond, func() {
-		w.mu.Lock()
-		w.dirty[key] = true
-		w.mu.Unlock()
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
-	})
+	w.schedule(key, time.Now().Add(50*time.Millisecond))
 }
 
 // sidecarDoc is the content of a sidecar status file.

@@ -292,6 +292,18 @@ func (s *Store) Counts() (byKindPhase map[Key]int, invalid int) {
 // otherwise watchers see MODIFIED and the status is written out
 // asynchronously per the status mode.
 func (s *Store) UpdateStatus(kind, name string, status any) error {
+	return s.updateStatus(kind, name, status, 0)
+}
+
+// UpdateTransientStatus is UpdateStatus for a state expected to pass
+// quickly (a program stopping to be restarted): the API and watchers see it
+// at once, but it is written to the file only if it is still current after
+// settle, so a quick stop-and-start costs one file write, not two.
+func (s *Store) UpdateTransientStatus(kind, name string, status any, settle time.Duration) error {
+	return s.updateStatus(kind, name, status, settle)
+}
+
+func (s *Store) updateStatus(kind, name string, status any, settle time.Duration) error {
 	b, err := json.Marshal(status)
 	if err != nil {
 		return fmt.Errorf("marshal status of %s/%s: %w", kind, name, err)
@@ -309,7 +321,11 @@ func (s *Store) UpdateStatus(kind, name string, status any) error {
 	e.obj = e.obj.WithStatus(status)
 	e.statusJSON = b
 	s.notifyWatchersLocked(Modified, e)
-	s.writer.markDirty(e)
+	if settle > 0 {
+		s.writer.markDirtyAt(e, time.Now().Add(settle))
+	} else {
+		s.writer.markDirty(e)
+	}
 	return nil
 }
 

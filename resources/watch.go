@@ -42,7 +42,7 @@ func (s *Store) Run(ctx context.Context) error {
 	// Stop the file workers before the writer's final flush, so that no
 	// file is applied after Run returns and what they applied is written.
 	var workers sync.WaitGroup
-	defer func() { queue.ShutDown(); workers.Wait(); cancelWriter(); <-writerDone }()
+	defer func() { queue.ShutDown(); workers.Wait(); cancelWriter(); <-writerDone; s.gens.close() }()
 
 	// Files changed between Load and the watches being in place.
 	relist()

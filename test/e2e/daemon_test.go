@@ -209,8 +209,13 @@ func TestGetFormats(t *testing.T) {
 			rows <- sc.Text()
 		}
 	}()
-	e.ctl("restart", "process/g1")
 	deadline := time.After(waitTimeout)
+	select { // the watch is established once the current row is printed
+	case <-rows:
+	case <-deadline:
+		t.Fatal("get -w printed nothing")
+	}
+	e.ctl("restart", "process/g1")
 	for phases := map[string]bool{}; !(phases["Running"] && phases["Stopping"]); {
 		select {
 		case r := <-rows:
