@@ -5,11 +5,8 @@ package controllers
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,7 +17,8 @@ import (
 )
 
 // record is what a restarted daemon needs to adopt a running program. It
-// lives in <state-dir>/processes/<name>.json from start to exit.
+// is kept in the adoption records (<state-dir>/processes.json, a kvlog)
+// from start to exit.
 type record struct {
 	Name         string        `json:"name"`
 	Pid          int           `json:"pid"`
@@ -37,33 +35,19 @@ type record struct {
 	Watchdog     time.Duration `json:"watchdog,omitempty"`
 }
 
-func recordsDir(stateDir string) string { return filepath.Join(stateDir, "processes") }
-
 func (p *proc) record() record {
 	return record{Name: p.name, Pid: p.pid, Pgid: p.pgid, StartTime: p.startTime, StartedAt: p.startedAt,
 		SpecHash: p.specHash, RestartedAt: p.restartedAt, FilesHash: p.filesHash, UsesLogStore: p.usesLogStore,
 		Notify: p.notifySock != nil, NotifyAddr: p.notifyAddr, Ready: p.ready, Watchdog: p.watchdog}
 }
 
-// writeRecord stores an adoption record (temp + rename; not fsynced: after
-// a machine crash the programs are gone anyway, and after a daemon crash
-// the page cache still has it).
-func writeRecord(stateDir string, rec record) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(recordsDir(stateDir), rec.Name+".json")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+// saveRecord stores the adoption record of a running program: one append
+// to the records log, so starting a program costs the same with 10 or
+// 10,000 of them.
+func (r *ProcessReconciler) saveRecord(p *proc) { r.records.Put(p.name, p.record()) }
 
-func removeRecord(stateDir, name string) {
-	os.Remove(filepath.Join(recordsDir(stateDir), name+".json"))
-}
+// dropRecord forgets the adoption record of a program that exited.
+func (r *ProcessReconciler) dropRecord(name string) { r.records.Delete(name) }
 
 // Adopt takes over the programs a previous daemon left running: those in
 // adoption records (checked against pid reuse by start time) and those
@@ -73,17 +57,12 @@ func removeRecord(stateDir, name string) {
 func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	entries, _ := os.ReadDir(recordsDir(r.opts.StateDir))
 	marked := scanMarked(EnvMarker + "=" + r.instance + "/")
 	now := time.Now()
-	for _, de := range entries {
-		if !strings.HasSuffix(de.Name(), ".json") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(recordsDir(r.opts.StateDir), de.Name()))
-		var rec record
-		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Name == "" {
-			log.Info("ignoring unreadable adoption record", "file", de.Name())
+	var recs []record
+	r.records.Range(func(_ string, rec record) { recs = append(recs, rec) })
+	for _, rec := range recs {
+		if rec.Name == "" {
 			continue
 		}
 		p := &proc{name: rec.Name, pid: rec.Pid, pgid: rec.Pgid, startTime: rec.StartTime, startedAt: rec.StartedAt,
@@ -140,7 +119,7 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 			r.initAdopted(p)
 			r.procs[name] = p
 			r.watchPid(p, m.Pid, fd)
-			writeRecord(r.opts.StateDir, p.record())
+			r.saveRecord(p)
 			adopted++
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/logstore"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/kvlog"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -45,6 +46,9 @@ const (
 	ReasonWatchdogTimeout  = "WatchdogTimeout"
 	ReasonDeleted          = "Deleted"
 )
+
+// logKind is the log store folder of Process output: <state-dir>/logs/process/<name>/.
+const logKind = "process"
 
 // EnvMarker is set in every supervised program's environment to
 // "<instance>/<name>" so a restarted daemon can find programs it started
@@ -82,6 +86,7 @@ type ProcessReconciler struct {
 	store    ResourceStore
 	logs     *logstore.Store
 	reaper   *supervise.Reaper
+	records  *kvlog.Map[record]
 	instance string
 	ctrl     *reconcile.Controller
 	files    *fileWatcher
@@ -104,11 +109,14 @@ func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
 		return nil, err
 	}
 	o.StateDir = abs
-	for _, d := range []string{recordsDir(abs), filepath.Join(abs, "logs")} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			return nil, fmt.Errorf("state dir: %w", err)
-		}
+	if err := os.MkdirAll(filepath.Join(abs, "logs"), 0o750); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
 	}
+	records, err := kvlog.Open[record](filepath.Join(abs, "processes.json"))
+	if err != nil {
+		return nil, fmt.Errorf("adoption records: %w", err)
+	}
+	records.OnError = func(err error) { o.Log.Error(err, "adoption records") }
 	if _, err := supervise.RaiseFDLimit(); err != nil {
 		o.Log.Error(err, "cannot raise the open file limit")
 	}
@@ -118,7 +126,7 @@ func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
 	}
 	sum := sha256.Sum256([]byte(abs))
 	r := &ProcessReconciler{
-		opts: o, log: o.Log, store: o.Store, reaper: reaper,
+		opts: o, log: o.Log, store: o.Store, reaper: reaper, records: records,
 		logs:     &logstore.Store{Root: filepath.Join(abs, "logs"), MaxBytes: o.LogMaxBytes},
 		instance: hex.EncodeToString(sum[:6]),
 		procs:    map[string]*proc{},
@@ -179,7 +187,7 @@ func (r *ProcessReconciler) Run(ctx context.Context) {
 				p.mu.Unlock()
 			}
 			for _, n := range names {
-				if _, err := r.logs.Rotate(v1alpha1.KindProcess, n); err != nil && !os.IsNotExist(err) {
+				if _, err := r.logs.Rotate(logKind, n); err != nil && !os.IsNotExist(err) {
 					r.log.Error(err, "log rotation failed", "name", n)
 				}
 			}
@@ -196,7 +204,7 @@ func (r *ProcessReconciler) LogPath(name string) (string, bool) {
 			return spec.Stdout, false
 		}
 	}
-	return r.logs.Path(v1alpha1.KindProcess, name), true
+	return r.logs.Path(logKind, name), true
 }
 
 // RequestRestart restarts a Process now (a running program is stopped and
@@ -374,7 +382,7 @@ func (r *ProcessReconciler) handleExit(log logr.Logger, p *proc, pr *v1alpha1.Pr
 	p.running = false
 	r.up.WithLabelValues(p.name).Set(0)
 	p.closeNotify()
-	removeRecord(r.opts.StateDir, p.name)
+	r.dropRecord(p.name)
 	// Whatever the program left in its group goes with it (like systemd's
 	// control-group kill), so a restart never runs beside a leftover.
 	if supervise.GroupAlive(p.pgid) {
@@ -455,9 +463,9 @@ func (r *ProcessReconciler) reconcileDeleted(log logr.Logger, p *proc, now time.
 		return reconcile.Result{RequeueAfter: r.continueStop(log, p, now)}
 	}
 	p.closeNotify()
-	removeRecord(r.opts.StateDir, p.name)
+	r.dropRecord(p.name)
 	r.files.set(p.name, nil)
-	if err := r.logs.Remove(v1alpha1.KindProcess, p.name); err != nil {
+	if err := r.logs.Remove(logKind, p.name); err != nil {
 		log.Error(err, "cannot remove logs")
 	}
 	r.restartsTotal.DeleteLabelValues(p.name)

@@ -66,7 +66,7 @@ func (r *ProcessReconciler) listenNotify(name, addr string) (*notify.Socket, err
 			p.ready, p.readyReason = true, ""
 			p.lastWatchdog = now
 			wake = true
-			writeRecord(r.opts.StateDir, p.record())
+			r.saveRecord(p)
 		}
 		if m.Watchdog {
 			p.lastWatchdog = now
@@ -85,7 +85,7 @@ func (r *ProcessReconciler) listenNotify(name, addr string) (*notify.Socket, err
 				if fd, err := supervise.OpenPidFD(m.MainPID, st); err == nil {
 					p.pid, p.startTime = m.MainPID, st
 					r.watchPid(p, m.MainPID, fd)
-					writeRecord(r.opts.StateDir, p.record())
+					r.saveRecord(p)
 				}
 			}
 		}

@@ -194,7 +194,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	opts := supervise.SpawnOptions{Argv: spec.Command, Dir: spec.WorkingDir, Env: env, Credential: cred, Stdout: spec.Stdout, Stderr: spec.Stderr}
 	p.usesLogStore = spec.Stdout == "" || spec.Stderr == ""
 	if p.usesLogStore {
-		path, err := r.logs.Prepare(v1alpha1.KindProcess, p.name)
+		path, err := r.logs.Prepare(logKind, p.name)
 		if err != nil {
 			return fmt.Errorf("log store: %w", err)
 		}
@@ -243,9 +243,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	p.nextProbeAt = now
 	r.up.WithLabelValues(p.name).Set(1)
 	r.watchPid(p, child.Pid, child.PidFD)
-	if err := writeRecord(r.opts.StateDir, p.record()); err != nil {
-		log.Error(err, "cannot write adoption record; the program is still found by its environment marker after a daemon restart")
-	}
+	r.saveRecord(p)
 	log.V(1).Info("program started", "pid", child.Pid)
 	return nil
 }
@@ -409,7 +407,7 @@ func (r *ProcessReconciler) StopAll(log logr.Logger) {
 			case p.pendingExit != nil:
 				p.running = false
 				p.closeNotify()
-				removeRecord(r.opts.StateDir, p.name)
+				r.dropRecord(p.name)
 			default:
 				alive++
 				if !now.Before(p.killAt) && !p.killed {
@@ -451,6 +449,7 @@ func (r *ProcessReconciler) Close() {
 	}
 	r.files.close()
 	r.reaper.Close()
+	r.records.Close()
 }
 
 // notifyAddr returns a fresh abstract socket address for one run: unique

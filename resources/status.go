@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,34 +91,19 @@ func (w *statusWriter) forget(e *entry) {
 
 // run writes batches until ctx is done, then flushes once more.
 func (w *statusWriter) run(ctx context.Context) {
-	w.saveGenerations() // fold what the last run and Load appended
 	for {
 		select {
 		case <-ctx.Done():
 			w.flush()
-			w.saveGenerations()
 			return
 		case <-w.kick:
 			w.flush()
-		case <-w.s.gens.changed:
-			w.saveGenerations()
 		}
 	}
 }
 
-// saveGenerations folds the generation log into its snapshot.
-func (w *statusWriter) saveGenerations() {
-	if err := w.s.gens.compact(); err != nil {
-		w.s.log.Error(err, "cannot save generation records")
-	}
-}
-
-// Flush writes every pending status and the generation records now. It is
-// for shutdown and tests.
-func (s *Store) Flush() {
-	s.writer.flush()
-	s.writer.saveGenerations()
-}
+// Flush writes every pending status now. It is for shutdown and tests.
+func (s *Store) Flush() { s.writer.flush() }
 
 // Writes returns how many files the status writer has written.
 func (s *Store) Writes() int64 {
@@ -162,9 +148,32 @@ type pendingWrite struct {
 }
 
 func (w *statusWriter) flushInline(batch map[string]bool) int {
+	paths := make(chan string)
+	results := make(chan *pendingWrite)
+	// Preparing (read, edit, write a temp file) is independent per file:
+	// spread a large batch over a few goroutines.
+	workers := min(len(batch), 2*runtime.GOMAXPROCS(0), 8)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for path := range paths {
+				results <- w.prepareInline(path)
+			}
+		}()
+	}
+	go func() {
+		for path := range batch {
+			paths <- path
+		}
+		close(paths)
+		wg.Wait()
+		close(results)
+	}()
 	var pending []*pendingWrite
-	for path := range batch {
-		if p := w.prepareInline(path); p != nil {
+	for p := range results {
+		if p != nil {
 			pending = append(pending, p)
 		}
 	}
@@ -423,7 +432,7 @@ func writeTemp(path string, data []byte) (string, error) {
 	if err == nil {
 		err = f.Chmod(mode)
 	}
-	if err == nil && uid >= 0 && os.Geteuid() == 0 {
+	if err == nil && uid >= 0 && os.Geteuid() == 0 && (uid != os.Geteuid() || gid != os.Getegid()) {
 		err = f.Chown(uid, gid)
 	}
 	if cerr := f.Close(); err == nil {

@@ -102,6 +102,7 @@ type Store struct {
 	mu       sync.RWMutex
 	entries  map[Key]*entry
 	files    map[string]*fileState
+	dirs     map[string]bool // watched folders
 	handlers map[string][]func(name string)
 	watchers map[*watcher]struct{}
 	gens     *generations
@@ -174,6 +175,7 @@ func NewStore(opts Options) (*Store, error) {
 		log:      opts.Log,
 		entries:  map[Key]*entry{},
 		files:    map[string]*fileState{},
+		dirs:     map[string]bool{},
 		handlers: map[string][]func(string){},
 		watchers: map[*watcher]struct{}{},
 		gens:     gens,

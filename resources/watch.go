@@ -111,15 +111,25 @@ func (s *Store) handleEvent(w *fsnotify.Watcher, ev fsnotify.Event, queue workqu
 		}
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		// A folder that went away takes its files with it.
-		prefix := ev.Name + string(filepath.Separator)
-		s.mu.RLock()
-		for p := range s.files {
-			if strings.HasPrefix(p, prefix) {
-				queue.Add(p)
+		// A watched folder that went away takes its files with it. (Only
+		// folders: scanning on every file rename would make each status
+		// write cost as much as the directory is large.)
+		s.mu.Lock()
+		wasDir := s.dirs[ev.Name]
+		delete(s.dirs, ev.Name)
+		var gone []string
+		if wasDir {
+			prefix := ev.Name + string(filepath.Separator)
+			for p := range s.files {
+				if strings.HasPrefix(p, prefix) {
+					gone = append(gone, p)
+				}
 			}
 		}
-		s.mu.RUnlock()
+		s.mu.Unlock()
+		for _, p := range gone {
+			queue.Add(p)
+		}
 	}
 	if Ignored(rel) {
 		return
@@ -147,7 +157,11 @@ func (s *Store) addWatches(w *fsnotify.Watcher, root string) error {
 		}
 		if err := w.Add(p); err != nil {
 			s.log.Error(err, "cannot watch folder", "path", p)
+			return nil
 		}
+		s.mu.Lock()
+		s.dirs[p] = true
+		s.mu.Unlock()
 		return nil
 	})
 }

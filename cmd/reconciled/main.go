@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,7 +39,7 @@ import (
 var version = "dev"
 
 type flags struct {
-	dir, stateDir, config, listen, socket, status, logFormat, tokenFile string
+	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile string
 	verbosity                                                           int
 	stopOnExit, showVersion                                             bool
 }
@@ -67,6 +68,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.BoolVar(&f.stopOnExit, "stop-on-exit", false, "stop supervised programs when the daemon exits (default: leave them running, to be adopted)")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -117,9 +119,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reconciled:", err)
 		os.Exit(2)
 	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(pf)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "reconciled: --cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(f, log); err != nil {
 		log.Error(err, "reconciled failed")
 		daemon.SdNotify(false, "STATUS=failed: "+err.Error())
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -1,0 +1,231 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package kvlog is a small durable map from string keys to JSON values: a
+// snapshot file plus an append-only log of changes since the snapshot.
+//
+// A Put or Delete costs one small append (write(2) with O_APPEND), so the
+// cost of a change does not grow with the number of keys, and a change
+// survives the process being killed (it is in the page cache). The log is
+// folded into the snapshot (written atomically and fsynced) by Compact,
+// which Open also does, and which a Map triggers in the background once the
+// log holds more lines than the map has keys plus a margin. A torn last
+// line after a crash is skipped.
+package kvlog
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// compactMargin is how many log lines beyond the number of keys trigger a
+// background compaction.
+const compactMargin = 1000
+
+// Map is a durable map of JSON-encodable values of type V. It is safe for
+// concurrent use.
+type Map[V any] struct {
+	path       string
+	mu         sync.Mutex
+	m          map[string]V
+	log        *os.File
+	lines      int
+	compacting bool
+	// OnError, when set, receives errors of background compactions and
+	// appends (a failed append only weakens durability).
+	OnError func(error)
+}
+
+type line[V any] struct {
+	Key     string `json:"k"`
+	Deleted bool   `json:"d,omitempty"`
+	Value   *V     `json:"v,omitempty"`
+}
+
+// Open loads the map at path (snapshot path, log path+".log"), folds the
+// log into the snapshot and opens the log for appending. Missing files are
+// an empty map; a corrupt snapshot is an error. An empty path gives a map
+// that lives in memory only.
+func Open[V any](path string) (*Map[V], error) {
+	m := &Map[V]{path: path, m: map[string]V{}}
+	if path == "" {
+		return m, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &m.m); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if b, err := os.ReadFile(m.logPath()); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 4096), 16<<20)
+		for sc.Scan() {
+			var l line[V]
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue // torn write
+			}
+			if l.Deleted || l.Value == nil {
+				delete(m.m, l.Key)
+			} else {
+				m.m[l.Key] = *l.Value
+			}
+			m.lines++
+		}
+	}
+	m.log, err = os.OpenFile(m.logPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Compact(); err != nil {
+		m.log.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Map[V]) logPath() string { return m.path + ".log" }
+
+// Get returns the value of key.
+func (m *Map[V]) Get(key string) (V, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.m[key]
+	return v, ok
+}
+
+// Len returns the number of keys.
+func (m *Map[V]) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
+
+// Range calls fn for every key and value (in no order) on a snapshot of
+// the map; fn may call other methods.
+func (m *Map[V]) Range(fn func(key string, v V)) {
+	m.mu.Lock()
+	snap := make(map[string]V, len(m.m))
+	for k, v := range m.m {
+		snap[k] = v
+	}
+	m.mu.Unlock()
+	for k, v := range snap {
+		fn(k, v)
+	}
+}
+
+// Put sets key to v.
+func (m *Map[V]) Put(key string, v V) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[key] = v
+	m.appendLocked(line[V]{Key: key, Value: &v})
+}
+
+// Delete removes key; deleting a missing key does nothing.
+func (m *Map[V]) Delete(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.m[key]; !ok {
+		return
+	}
+	delete(m.m, key)
+	m.appendLocked(line[V]{Key: key, Deleted: true})
+}
+
+func (m *Map[V]) appendLocked(l line[V]) {
+	if m.log == nil {
+		return
+	}
+	b, err := json.Marshal(l)
+	if err == nil {
+		_, err = m.log.Write(append(b, '\n'))
+	}
+	if err != nil {
+		m.report(fmt.Errorf("append to %s: %w", m.logPath(), err))
+		return
+	}
+	m.lines++
+	if m.lines > len(m.m)+compactMargin && !m.compacting {
+		m.compacting = true
+		go func() {
+			if err := m.Compact(); err != nil {
+				m.report(err)
+			}
+		}()
+	}
+}
+
+func (m *Map[V]) report(err error) {
+	if m.OnError != nil {
+		m.OnError(err)
+	}
+}
+
+// Compact writes the snapshot durably and empties the log (when the log
+// has anything). Changes wait while it runs.
+func (m *Map[V]) Compact() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.compacting = false
+	if m.log == nil || m.lines == 0 {
+		return nil
+	}
+	b, err := json.Marshal(m.m)
+	if err != nil {
+		return err
+	}
+	tmp := m.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, m.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", m.path, err)
+	}
+	if d, err := os.Open(filepath.Dir(m.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	if err := m.log.Truncate(0); err != nil {
+		return fmt.Errorf("compact %s: %w", m.path, err)
+	}
+	m.lines = 0
+	return nil
+}
+
+// Close compacts and closes the map; later changes are kept in memory only.
+func (m *Map[V]) Close() error {
+	err := m.Compact()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.log != nil {
+		m.log.Close()
+		m.log = nil
+	}
+	return err
+}
