@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -152,7 +151,9 @@ func (w *statusWriter) flushInline(batch map[string]bool) int {
 	results := make(chan *pendingWrite)
 	// Preparing (read, edit, write a temp file) is independent per file:
 	// spread a large batch over a few goroutines.
-	workers := min(len(batch), 2*runtime.GOMAXPROCS(0), 8)
+	// Two are enough: more only contend for the directory's lock in the
+	// kernel when the files share a folder.
+	workers := min(len(batch), 2)
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)

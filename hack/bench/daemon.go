@@ -135,29 +135,35 @@ func (d *daemon) cpuSeconds() float64 {
 	return (ut + st) / 100 // USER_HZ
 }
 
-// waitFiles polls until every file under dir contains want, returning when
-// that first held.
+// waitFiles polls until every resource file under dir contains want,
+// returning when that first held. Files that already showed it are not
+// read again, so the poll itself costs little CPU beside the daemon.
 func waitFiles(dir, want string, timeout time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
+	var pending []string
+	filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err == nil && !de.IsDir() && strings.HasSuffix(p, ".yaml") && !strings.HasPrefix(de.Name(), ".") {
+			pending = append(pending, p)
+		}
+		return nil
+	})
 	for {
-		ok := true
-		filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
-			if err != nil || de.IsDir() || !ok {
-				return nil
-			}
+		var still []string
+		for i, p := range pending {
 			b, _ := os.ReadFile(p)
 			if !bytes.Contains(b, []byte(want)) {
-				ok = false
+				still = pending[i:] // the rest is checked next round
+				break
 			}
-			return nil
-		})
-		if ok {
+		}
+		pending = still
+		if len(pending) == 0 {
 			return time.Now(), nil
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("not every file shows %q after %s", want, timeout)
+			return time.Time{}, fmt.Errorf("%d files do not show %q after %s", len(pending), want, timeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
