@@ -169,9 +169,9 @@ func (r *ProcessReconciler) SetupWithEngine(e *reconcile.Engine) error {
 
 // Run does the periodic housekeeping that is not tied to one reconcile
 // (log rotation) until ctx is done. Idle cost: one stat per logged program
-// every 10 seconds.
+// every 30 seconds.
 func (r *ProcessReconciler) Run(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
+	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
 		select {

@@ -151,7 +151,7 @@ func (b *bench) crashRestart() []row {
 			r := row{what: fmt.Sprintf("crash -> running again (first restart) %s, vs %s", q.name, peerName), ours: ms(percentile(ours, q.p)), target: "p99 <= 10 ms"}
 			if len(pg) > 0 {
 				r.peer = ms(percentile(pg, q.p))
-				r.ratio = fmt.Sprintf("%.0fx faster", float64(percentile(pg, q.p))/float64(max(percentile(ours, q.p), time.Microsecond)))
+				r.ratio = fmt.Sprintf("%.1fx faster", float64(percentile(pg, q.p))/float64(max(percentile(ours, q.p), time.Microsecond)))
 			}
 			rows = append(rows, r)
 		}

@@ -136,6 +136,11 @@ func (s *Store) Rotate(kind, name string) (bool, error) {
 		return false, err
 	}
 	cur := filepath.Join(dir, currentName)
+	// The common case, a file below the limit, costs one stat: the daemon
+	// checks every program's log periodically, also when idle.
+	if fi, err := os.Stat(cur); err == nil && fi.Size() <= s.maxBytes() {
+		return false, nil
+	}
 	f, err := os.OpenFile(cur, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
