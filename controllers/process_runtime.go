@@ -225,6 +225,11 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	child, err := supervise.Spawn(opts)
 	if err != nil {
 		p.closeNotify()
+		// The kernel's error does not say whether exec, chdir or setuid
+		// failed: name what was asked.
+		if spec.WorkingDir != "" || spec.User != "" {
+			err = fmt.Errorf("%w (workingDir %q, user %q)", err, spec.WorkingDir, spec.User)
+		}
 		return err
 	}
 	if p.everStarted {
