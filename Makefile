@@ -5,6 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN := bin
 FUZZTIME ?= 20s
+API := /apis/reconciled.dev/v1alpha1
 
 .PHONY: all build run test unit e2e fuzz-seeds fuzz bench deps-test vet clean
 
@@ -14,15 +15,18 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/reconciled ./cmd/reconciled
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/reconcilectl ./cmd/reconcilectl
 
-# Runs the daemon on examples/quickstart with its state in a temp dir.
+# Runs the daemon on a copy of examples/quickstart (so status write-back
+# does not touch the checkout), with its state in the same temp dir.
 run: build
-	@state=$$(mktemp -d /tmp/reconciled-run.XXXXXX); \
-	echo "reconciled: resources examples/quickstart, state $$state"; \
+	@tmp=$$(mktemp -d /tmp/reconciled-run.XXXXXX); \
+	cp -r examples/quickstart $$tmp/resources; \
+	echo "reconciled: resources $$tmp/resources (a copy of examples/quickstart: edit files there)"; \
 	echo "  status page  http://127.0.0.1:9470/"; \
 	echo "  metrics      http://127.0.0.1:9470/metrics"; \
-	echo "  CLI          $(BIN)/reconcilectl --socket $$state/reconciled.sock get all"; \
+	echo "  API          http://127.0.0.1:9470$(API) and unix socket $$tmp/state/reconciled.sock"; \
+	echo "  CLI          $(BIN)/reconcilectl --socket $$tmp/state/reconciled.sock get all"; \
 	echo "  (Ctrl-C stops the daemon and the quickstart programs)"; \
-	exec $(BIN)/reconciled --dir examples/quickstart --state-dir $$state --stop-on-exit
+	exec $(BIN)/reconciled --dir $$tmp/resources --state-dir $$tmp/state --stop-on-exit
 
 # Every test: unit, fuzz seed corpora, end-to-end against real processes.
 test: deps-test vet
