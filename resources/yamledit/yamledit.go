@@ -738,34 +738,30 @@ func isInt(v any, want int64) bool {
 	return false
 }
 
+// mapEqual compares two decoded YAML mappings with equal.
+func mapEqual[K comparable](x, y map[K]any) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for k, xv := range x {
+		yv, ok := y[k]
+		if !ok || !equal(xv, yv) {
+			return false
+		}
+	}
+	return true
+}
+
 // equal is reflect.DeepEqual for decoded YAML values, except that NaN equals
 // NaN and times are compared with time.Time.Equal.
 func equal(a, b any) bool {
 	switch x := a.(type) {
 	case map[string]any:
 		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok || !equal(xv, yv) {
-				return false
-			}
-		}
-		return true
+		return ok && mapEqual(x, y)
 	case map[any]any:
 		y, ok := b.(map[any]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok || !equal(xv, yv) {
-				return false
-			}
-		}
-		return true
+		return ok && mapEqual(x, y)
 	case []any:
 		y, ok := b.([]any)
 		if !ok || len(x) != len(y) {
