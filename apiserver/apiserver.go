@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,7 +74,9 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}", s.list)
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
 	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.write(s.restart))
-	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.processLog)
+	// Program output may hold secrets: like writes, it needs the unix
+	// socket or the token over TCP.
+	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.write(s.processLog))
 	s.mux.HandleFunc("GET /{$}", s.statusPage)
 	return s
 }
@@ -107,7 +110,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, trusted bool) error 
 
 type trustedKey struct{}
 
-// write guards a mutating handler: the unix socket, or a bearer token.
+// write guards a mutating or sensitive handler: the unix socket, or a
+// bearer token over TCP.
 func (s *Server) write(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if trusted, _ := r.Context().Value(trustedKey{}).(bool); !trusted {
@@ -301,7 +305,7 @@ func (s *Server) processLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := logstore.Tail(path, tail)
-	if err != nil && !errors.Is(err, errNotExist(err)) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
 		return
 	}

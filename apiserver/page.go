@@ -4,22 +4,13 @@
 package apiserver
 
 import (
-	"errors"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"sort"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 )
 
-// errNotExist maps a missing log file to "no output yet" rather than an error.
-func errNotExist(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return fs.ErrNotExist
-}
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

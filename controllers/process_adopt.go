@@ -4,16 +4,17 @@
 package controllers
 
 import (
-	"bytes"
+	"cmp"
 	"os"
-	"strconv"
-	"syscall"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/resources"
 )
 
 // record is what a restarted daemon needs to adopt a running program. It
@@ -33,12 +34,24 @@ type record struct {
 	NotifyAddr   string        `json:"notifyAddr,omitempty"`
 	Ready        bool          `json:"ready,omitempty"`
 	Watchdog     time.Duration `json:"watchdog,omitempty"`
+	StopSignal   string        `json:"stopSignal,omitempty"`
+	StopTimeout  time.Duration `json:"stopTimeout,omitempty"`
+	// BootID is the kernel's boot id when the program started: after a
+	// reboot the pid (and its process group) belong to someone else.
+	BootID string `json:"bootID"`
 }
+
+// bootID identifies the current boot (/proc/sys/kernel/random/boot_id).
+var bootID = func() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(b))
+}()
 
 func (p *proc) record() record {
 	return record{Name: p.name, Pid: p.pid, Pgid: p.pgid, StartTime: p.startTime, StartedAt: p.startedAt,
 		SpecHash: p.specHash, RestartedAt: p.restartedAt, FilesHash: p.filesHash, UsesLogStore: p.usesLogStore,
-		Notify: p.notifySock != nil, NotifyAddr: p.notifyAddr, Ready: p.ready, Watchdog: p.watchdog}
+		Notify: p.notifySock != nil, NotifyAddr: p.notifyAddr, Ready: p.ready, Watchdog: p.watchdog,
+		StopSignal: p.stopSignal, StopTimeout: p.stopTimeout, BootID: bootID}
 }
 
 // saveRecord stores the adoption record of a running program: one append
@@ -50,14 +63,21 @@ func (r *ProcessReconciler) saveRecord(p *proc) { r.records.Put(p.name, p.record
 func (r *ProcessReconciler) dropRecord(name string) { r.records.Delete(name) }
 
 // Adopt takes over the programs a previous daemon left running: those in
-// adoption records (checked against pid reuse by start time) and those
-// found by their environment marker. Programs whose record says they ran
-// but that are gone are treated as exited, so they restart per policy.
-// Call it after the store is loaded and before SetupWithEngine.
+// adoption records (checked against pid reuse by boot id and start time)
+// and, for names without a record, one found by its environment marker.
+// A recorded program that is gone is treated as exited, so it restarts per
+// policy; its old process group is never signalled (the pid may belong to
+// someone else by now). Nothing is killed on the strength of a marker
+// alone: children that a program moved into their own group carry the
+// marker too. Call Adopt after the store is loaded and before
+// SetupWithEngine.
 func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	marked := scanMarked(EnvMarker + "=" + r.instance + "/")
+	marked, err := supervise.FindByEnvPrefix(EnvMarker, r.instance+"/")
+	if err != nil {
+		log.Error(err, "cannot scan for programs started by an earlier daemon")
+	}
 	now := time.Now()
 	var recs []record
 	r.records.Range(func(_ string, rec record) { recs = append(recs, rec) })
@@ -67,21 +87,21 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 		}
 		p := &proc{name: rec.Name, pid: rec.Pid, pgid: rec.Pgid, startTime: rec.StartTime, startedAt: rec.StartedAt,
 			specHash: rec.SpecHash, restartedAt: rec.RestartedAt, filesHash: rec.FilesHash, usesLogStore: rec.UsesLogStore,
-			ready: rec.Ready, watchdog: rec.Watchdog, everStarted: true, running: true, lastWatchdog: now, nextProbeAt: now}
+			ready: rec.Ready, watchdog: rec.Watchdog, stopSignal: rec.StopSignal, stopTimeout: rec.StopTimeout,
+			everStarted: true, running: true, lastWatchdog: now, nextProbeAt: now}
 		r.initAdopted(p)
-		fd, err := supervise.OpenPidFD(rec.Pid, rec.StartTime)
-		if err != nil {
+		fd := -1
+		if rec.BootID == bootID {
+			fd, err = supervise.OpenPidFD(rec.Pid, rec.StartTime)
+		}
+		if fd < 0 || err != nil {
+			p.pgid = 0 // not ours any more: never signal that group
 			p.pendingExit = &supervise.ExitStatus{Known: false, ExitCode: -1, At: now}
 			r.procs[rec.Name] = p
 			gone++
 			continue
 		}
-		for i, m := range marked[rec.Name] {
-			if m.Pid == rec.Pid {
-				marked[rec.Name] = append(marked[rec.Name][:i], marked[rec.Name][i+1:]...)
-				break
-			}
-		}
+		delete(marked, rec.Name)
 		if rec.Notify && rec.NotifyAddr != "" {
 			// The program holds this address in NOTIFY_SOCKET: bind it again.
 			if sock, err := r.listenNotify(rec.Name, rec.NotifyAddr); err == nil {
@@ -95,33 +115,42 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 		r.up.WithLabelValues(rec.Name).Set(1)
 		adopted++
 	}
-	// Programs started by a daemon that died before writing the record.
+	// Programs started by a daemon that died before writing the record:
+	// the oldest marked group leader of a name is the program.
 	for name, infos := range marked {
+		var leaders []supervise.ProcInfo
 		for _, m := range infos {
-			if existing := r.procs[name]; existing != nil && existing.running && existing.pendingExit == nil {
-				log.Info("killing duplicate of an adopted program", "name", name, "pid", m.Pid)
-				supervise.SignalGroup(m.Pid, syscall.SIGKILL)
-				continue
+			if m.Pid == m.Pgid {
+				leaders = append(leaders, m)
 			}
-			fd, err := supervise.OpenPidFD(m.Pid, m.StartTime)
-			if err != nil {
-				continue
-			}
-			p := &proc{name: name, pid: m.Pid, pgid: m.Pid, startTime: m.StartTime, startedAt: now, everStarted: true,
-				running: true, lastWatchdog: now, nextProbeAt: now, ready: true}
-			if obj, ok := r.store.Get(v1alpha1.KindProcess, name); ok {
-				pr := obj.(*v1alpha1.Process)
-				p.specHash = specHashOf(pr)
-				p.restartedAt = pr.Annotations[v1alpha1.AnnotationRestartedAt]
-				p.filesHash = hashFiles(pr.Spec.RestartOnChange)
-				p.usesLogStore = pr.Spec.Stdout == "" || pr.Spec.Stderr == ""
-			}
-			r.initAdopted(p)
-			r.procs[name] = p
-			r.watchPid(p, m.Pid, fd)
-			r.saveRecord(p)
-			adopted++
 		}
+		if len(leaders) == 0 || r.procs[name] != nil {
+			continue
+		}
+		slices.SortFunc(leaders, func(a, b supervise.ProcInfo) int { return cmp.Compare(a.StartTime, b.StartTime) })
+		m := leaders[0]
+		if len(leaders) > 1 {
+			log.Info("several marked process groups for one program; adopting the oldest", "name", name, "pid", m.Pid, "others", len(leaders)-1)
+		}
+		fd, err := supervise.OpenPidFD(m.Pid, m.StartTime)
+		if err != nil {
+			continue
+		}
+		p := &proc{name: name, pid: m.Pid, pgid: m.Pid, startTime: m.StartTime, startedAt: now, everStarted: true,
+			running: true, lastWatchdog: now, nextProbeAt: now, ready: true}
+		if obj, ok := r.store.Get(v1alpha1.KindProcess, name); ok {
+			pr := obj.(*v1alpha1.Process)
+			p.specHash = resources.SpecHash(pr)
+			p.restartedAt = pr.Annotations[v1alpha1.AnnotationRestartedAt]
+			p.filesHash = hashFiles(pr.Spec.RestartOnChange)
+			p.usesLogStore = pr.Spec.Stdout == "" || pr.Spec.Stderr == ""
+			p.stopSignal, p.stopTimeout = pr.Spec.StopSignal, pr.Spec.StopTimeout.Duration
+		}
+		r.initAdopted(p)
+		r.procs[name] = p
+		r.watchPid(p, m.Pid, fd)
+		r.saveRecord(p)
+		adopted++
 	}
 	return adopted, gone
 }
@@ -130,45 +159,14 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 // program (restart count, last exit).
 func (r *ProcessReconciler) initAdopted(p *proc) {
 	if obj, ok := r.store.Get(v1alpha1.KindProcess, p.name); ok {
-		st := obj.(*v1alpha1.Process).Status
-		p.restarts = st.Restarts
-		p.lastExit = st.LastExit
+		pr := obj.(*v1alpha1.Process)
+		p.restarts = pr.Status.Restarts
+		p.lastExit = pr.Status.LastExit
+		// Watch its files again, and compare them at the first reconcile:
+		// they may have changed while no daemon was watching.
+		r.files.set(p.name, pr.Spec.RestartOnChange)
+		p.filesDirty = len(pr.Spec.RestartOnChange) > 0
 	}
 	p.initialized = true
 }
 
-// scanMarked finds process-group leaders whose environment has an entry
-// starting with prefix, keyed by the rest of the entry (the resource name).
-func scanMarked(prefix string) map[string][]supervise.ProcInfo {
-	out := map[string][]supervise.ProcInfo{}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return out
-	}
-	self := os.Getpid()
-	want := []byte(prefix)
-	for _, de := range ents {
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		env, err := os.ReadFile("/proc/" + de.Name() + "/environ")
-		if err != nil || !bytes.Contains(env, want) {
-			continue
-		}
-		if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
-			continue // a child of a supervised program, not the program
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.HasPrefix(kv, want) {
-				st, err := supervise.ProcStartTime(pid)
-				if err == nil {
-					name := string(kv[len(want):])
-					out[name] = append(out[name], supervise.ProcInfo{Pid: pid, StartTime: st, Pgid: pid})
-				}
-				break
-			}
-		}
-	}
-	return out
-}

@@ -59,6 +59,8 @@ const EnvMarker = "RECONCILED_PROCESS"
 type ResourceStore interface {
 	Get(kind, name string) (v1alpha1.Object, bool)
 	Names(kind string) []string
+	Known(kind, name string) bool
+	Settled() bool
 	UpdateStatus(kind, name string, status any) error
 	UpdateTransientStatus(kind, name string, status any, settle time.Duration) error
 	AddHandler(kind string, fn func(name string))
@@ -178,18 +180,15 @@ func (r *ProcessReconciler) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			var names []string
 			for _, p := range r.allProcs() {
+				// Under p.mu: Rotate must not run beside Remove on deletion.
 				p.mu.Lock()
 				if p.usesLogStore && !p.deleted {
-					names = append(names, p.name)
+					if _, err := r.logs.Rotate(logKind, p.name); err != nil && !os.IsNotExist(err) {
+						r.log.Error(err, "log rotation failed", "name", p.name)
+					}
 				}
 				p.mu.Unlock()
-			}
-			for _, n := range names {
-				if _, err := r.logs.Rotate(logKind, n); err != nil && !os.IsNotExist(err) {
-					r.log.Error(err, "log rotation failed", "name", n)
-				}
 			}
 		}
 	}
@@ -295,9 +294,17 @@ func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}
 	now := time.Now()
 	if !exists {
+		if p.running && !p.seen && (r.store.Known(v1alpha1.KindProcess, req.Name) || !r.store.Settled()) {
+			// Adopted at start, but its resource is (so far) only in an
+			// invalid or unparsable file: bad input never tears anything
+			// down. Look again when the files change, or in a while.
+			log.Info("keeping adopted program whose resource is currently invalid", "pid", p.pid)
+			return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
+		}
 		return r.reconcileDeleted(log, p, now), nil
 	}
 	pr := obj.(*v1alpha1.Process)
+	p.seen = true
 	if !p.initialized {
 		p.initFromStatus(&pr.Status)
 	}

@@ -47,6 +47,14 @@ func (f *fakeStore) Get(kind, name string) (v1alpha1.Object, bool) {
 
 func (f *fakeStore) Names(string) []string { return nil }
 
+func (f *fakeStore) Known(_, name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.objs[name] != nil
+}
+
+func (f *fakeStore) Settled() bool { return true }
+
 func (f *fakeStore) UpdateStatus(_, name string, st any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

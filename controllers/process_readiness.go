@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -23,13 +24,10 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/notify"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
-	"github.com/reconciled/reconciled/resources"
 )
 
 // ReasonReadinessProbeFailed marks a running program whose check failed.
 const ReasonReadinessProbeFailed = "ReadinessProbeFailed"
-
-func specHashOf(pr *v1alpha1.Process) string { return resources.SpecHash(pr) }
 
 // listenNotify opens the program's sd_notify socket. Its handler applies
 // READY=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger, WATCHDOG_USEC= and
@@ -56,6 +54,14 @@ func (r *ProcessReconciler) listenNotify(name, addr string) (*notify.Socket, err
 			p.mu.Unlock()
 			return
 		}
+		// Abstract socket names are visible to every local user: only the
+		// program's own processes may speak for it (systemd checks the
+		// cgroup; we check the process group and ancestry).
+		if !belongs(sender, p) {
+			p.mu.Unlock()
+			r.log.V(1).Info("ignoring sd_notify message from a process outside the program", "name", name, "sender", sender)
+			return
+		}
 		wake := false
 		now := time.Now()
 		if m.Status != nil {
@@ -80,7 +86,7 @@ func (r *ProcessReconciler) listenNotify(name, addr string) (*notify.Socket, err
 			p.lastWatchdog = time.Time{}
 			wake = true
 		}
-		if m.MainPID > 0 && m.MainPID != p.pid {
+		if m.MainPID > 0 && m.MainPID != p.pid && belongs(m.MainPID, p) {
 			if st, err := supervise.ProcStartTime(m.MainPID); err == nil {
 				if fd, err := supervise.OpenPidFD(m.MainPID, st); err == nil {
 					p.pid, p.startTime = m.MainPID, st
@@ -101,17 +107,44 @@ func (r *ProcessReconciler) listenNotify(name, addr string) (*notify.Socket, err
 	return s, nil
 }
 
+// belongs reports whether pid is one of the program's processes: the main
+// process, a member of its process group, or a descendant of the main
+// process (a daemon that moved into its own session).
+func belongs(pid int, p *proc) bool {
+	if pid <= 0 {
+		return false
+	}
+	if pid == p.pid {
+		return true
+	}
+	if pgid, err := syscall.Getpgid(pid); err == nil && p.pgid > 1 && pgid == p.pgid {
+		return true
+	}
+	for i, cur := 0, pid; i < 32 && cur > 1; i++ {
+		ppid, err := supervise.ParentPid(cur)
+		if err != nil {
+			return false
+		}
+		if ppid == p.pid {
+			return true
+		}
+		cur = ppid
+	}
+	return false
+}
+
 // runProbe runs one readiness check in its own short-lived goroutine and
-// posts the result back.
-func (r *ProcessReconciler) runProbe(name string, pid int, rd *v1alpha1.Readiness) {
+// posts the result back. It always enqueues the program afterwards: the
+// reconcile that started it returned no requeue time while it ran.
+func (r *ProcessReconciler) runProbe(name string, seq uint64, rd *v1alpha1.Readiness) {
+	defer r.enqueue(name)
 	err := probe(rd)
 	p := r.lockProc(name)
 	if p == nil {
 		return
 	}
-	if p.pid != pid || !p.running {
-		p.probing = false
-		p.mu.Unlock()
+	if p.probeSeq != seq || !p.running {
+		p.mu.Unlock() // a newer run started meanwhile; its own probe counts
 		return
 	}
 	p.probing = false
@@ -123,11 +156,10 @@ func (r *ProcessReconciler) runProbe(name string, pid int, rd *v1alpha1.Readines
 	} else {
 		p.readyReason, p.notifyMsg = "", ""
 	}
-	changed := was != p.ready
-	p.mu.Unlock()
-	if changed {
-		r.enqueue(name)
+	if was != p.ready {
+		r.log.V(1).Info("readiness changed", "name", name, "ready", p.ready)
 	}
+	p.mu.Unlock()
 }
 
 // probe runs one tcp, http or exec check.

@@ -29,6 +29,7 @@ import (
 type proc struct {
 	mu          sync.Mutex
 	deleted     bool // removed from the map; late callbacks ignore it
+	seen        bool // a valid resource was seen since the daemon started
 	name        string
 	initialized bool
 	gen         int64
@@ -46,6 +47,11 @@ type proc struct {
 	everStarted  bool
 	restarts     int64
 	pendingExit  *supervise.ExitStatus
+
+	// stop settings of the current run (the resource may be gone when it
+	// has to be stopped)
+	stopSignal  string
+	stopTimeout time.Duration
 
 	// stopping
 	stopping         bool
@@ -72,6 +78,7 @@ type proc struct {
 	lastWatchdog time.Time
 	watchdog     time.Duration
 	probing      bool
+	probeSeq     uint64 // identifies the probe in flight; stale results are dropped
 	nextProbeAt  time.Time
 }
 
@@ -179,7 +186,7 @@ func exitMessage(e *v1alpha1.ExitInfo) string {
 	return s
 }
 
-// start launches the program for pr. Called with r.mu held.
+// start launches the program for pr. Called with p.mu held (never r.mu).
 func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) error {
 	spec := &pr.Spec
 	for _, f := range spec.RemoveBeforeStart {
@@ -246,6 +253,9 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	p.lastWatchdog = now
 	p.nextStartAt = time.Time{}
 	p.nextProbeAt = now
+	p.probing = false
+	p.probeSeq++ // a probe of the previous run no longer counts
+	p.stopSignal, p.stopTimeout = spec.StopSignal, spec.StopTimeout.Duration
 	r.up.WithLabelValues(p.name).Set(1)
 	r.watchPid(p, child.Pid, child.PidFD)
 	r.saveRecord(p)
@@ -254,7 +264,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 }
 
 // watchPid hands a pidfd to the reaper; the exit is processed in the next
-// reconcile. Called with r.mu held.
+// reconcile. Called with p.mu held (or, in Adopt, before p is shared).
 func (r *ProcessReconciler) watchPid(p *proc, pid, pidfd int) {
 	name := p.name
 	err := r.reaper.Watch(pid, pidfd, func(st supervise.ExitStatus) {
@@ -327,16 +337,17 @@ func lookupUser(s string) (*user.User, error) {
 
 // beginStop sends the stop signal to the program's group and returns how
 // long to wait before escalating to SIGKILL.
+// The settings are those the run was started with: a program started under
+// stopSignal SIGINT is stopped with SIGINT even after its resource changed
+// or was deleted.
 func (r *ProcessReconciler) beginStop(log logr.Logger, p *proc, reason string, now time.Time) time.Duration {
-	obj, ok := r.store.Get(v1alpha1.KindProcess, p.name)
 	sig := syscall.SIGTERM
-	timeout := 10 * time.Second
-	if ok {
-		spec := obj.(*v1alpha1.Process).Spec
-		if s, err := v1alpha1.ParseSignalName(spec.StopSignal); err == nil {
-			sig = s
-		}
-		timeout = spec.StopTimeout.Duration
+	if s, err := v1alpha1.ParseSignalName(p.stopSignal); err == nil && p.stopSignal != "" {
+		sig = s
+	}
+	timeout := p.stopTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
 	}
 	p.stopping, p.stopReason, p.killed = true, reason, false
 	p.killAt = now.Add(timeout)
@@ -379,10 +390,13 @@ func (r *ProcessReconciler) superviseRunning(log logr.Logger, p *proc, pr *v1alp
 	default:
 		if !p.probing && !now.Before(p.nextProbeAt) {
 			p.probing = true
+			p.probeSeq++
 			p.nextProbeAt = now.Add(rd.Period.Duration)
-			go r.runProbe(p.name, p.pid, rd)
+			go r.runProbe(p.name, p.probeSeq, rd)
 		}
-		soonest(p.nextProbeAt.Sub(now))
+		if !p.probing {
+			soonest(max(p.nextProbeAt.Sub(now), time.Millisecond))
+		} // else the probe's result enqueues
 	}
 	return next
 }

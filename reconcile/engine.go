@@ -197,10 +197,11 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		log.Error(err, "reconcile failed; not retrying until the object changes")
 		c.queue.Forget(req)
 	case err != nil:
-		c.e.metrics.total.WithLabelValues(c.kind, ResultError).Inc()
+		result := ResultError
 		if _, ok := err.(*panicError); ok {
-			c.e.metrics.total.WithLabelValues(c.kind, ResultPanic).Inc()
+			result = ResultPanic
 		}
+		c.e.metrics.total.WithLabelValues(c.kind, result).Inc()
 		log.Error(err, "reconcile failed; retrying with backoff")
 		c.queue.AddRateLimited(req)
 	case res.RequeueAfter > 0:

@@ -427,7 +427,7 @@ func TestPanic(t *testing.T) {
 			if diff := cmp.Diff([]string{"obj:when=1ms", "obj:forget", "other:forget"}, rl.snapshot()); diff != "" {
 				t.Errorf("rate limiter use (-want +got):\n%s", diff)
 			}
-			checkTotals(t, reg, map[string]map[string]float64{"K": {reconcile.ResultPanic: 1, reconcile.ResultError: 1, reconcile.ResultSuccess: 2}})
+			checkTotals(t, reg, map[string]map[string]float64{"K": {reconcile.ResultPanic: 1, reconcile.ResultSuccess: 2}})
 			var errs []string
 			for _, l := range logs.lines(t) {
 				if l["msg"] == "reconcile failed; retrying with backoff" {
@@ -482,7 +482,7 @@ func TestMetrics(t *testing.T) {
 			want: map[string]float64{
 				reconcile.ResultSuccess: 4, // ok, requeue, error, panic
 				reconcile.ResultRequeue: 1,
-				reconcile.ResultError:   4, // 2 errors, terminal, panic
+				reconcile.ResultError:   3, // 2 errors, terminal (a panic counts only as panic)
 				reconcile.ResultPanic:   1,
 			},
 			wantCalls: 1 + 2 + 3 + 1 + 2,

@@ -43,6 +43,7 @@ func (f Func) Reconcile(ctx context.Context, req Request) (Result, error) { retu
 // it is logged and counted, but the object is not requeued.
 type TerminalError struct{ Err error }
 
+// Error returns the wrapped error's text.
 func (e *TerminalError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the wrapped error.

@@ -31,6 +31,7 @@ type Error struct {
 	Message string
 }
 
+// Error formats the problem as FILE:LINE: FIELD: MESSAGE.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)

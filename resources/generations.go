@@ -23,6 +23,8 @@ type genRecord struct {
 	Generation int64     `json:"generation"`
 	SpecHash   string    `json:"specHash"`
 	Created    time.Time `json:"created"`
+	// File defined the resource; on start it wins a duplicate name.
+	File string `json:"file,omitempty"`
 }
 
 // loadGenerations opens the records at path; an empty path keeps them in
@@ -41,7 +43,7 @@ func loadGenerations(path string) (*generations, error) {
 // resolve returns the generation and creation time for a resource seen for
 // the first time since start: the recorded generation (plus one if the spec
 // changed), else the file's, else 1.
-func (g *generations) resolve(k Key, hash string, fileGen int64) (int64, time.Time) {
+func (g *generations) resolve(k Key, hash, file string, fileGen int64) (int64, time.Time) {
 	r, ok := g.kv.Get(k.String())
 	gen := max(fileGen, 1)
 	switch {
@@ -54,16 +56,22 @@ func (g *generations) resolve(k Key, hash string, fileGen int64) (int64, time.Ti
 	if created.IsZero() {
 		created = time.Now().Truncate(time.Second)
 	}
-	if !ok || r.Generation != gen || r.SpecHash != hash || r.Created.IsZero() {
-		g.kv.Put(k.String(), genRecord{gen, hash, created})
+	if !ok || r.Generation != gen || r.SpecHash != hash || r.Created.IsZero() || r.File != file {
+		g.kv.Put(k.String(), genRecord{gen, hash, created, file})
 	}
 	return gen, created
 }
 
 // set records a new generation for a changed spec.
-func (g *generations) set(k Key, hash string, gen int64) {
+func (g *generations) set(k Key, hash, file string, gen int64) {
 	r, _ := g.kv.Get(k.String())
-	g.kv.Put(k.String(), genRecord{gen, hash, r.Created})
+	g.kv.Put(k.String(), genRecord{gen, hash, r.Created, file})
+}
+
+// owner returns the file that defined the resource when it was recorded.
+func (g *generations) owner(k Key) string {
+	r, _ := g.kv.Get(k.String())
+	return r.File
 }
 
 func (g *generations) remove(k Key) { g.kv.Delete(k.String()) }

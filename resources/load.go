@@ -46,11 +46,13 @@ func (s *Store) Load() error {
 	if err != nil {
 		return err
 	}
-	// Decode in parallel (the expensive part), apply in order.
+	// Read and decode in parallel (the expensive part), apply in order.
 	type result struct {
-		data []byte
-		ok   bool
-		err  error
+		data     []byte
+		ok       bool
+		err      error
+		docs     []*Document
+		parseErr error
 	}
 	results := make([]result, len(paths))
 	var wg sync.WaitGroup
@@ -60,8 +62,11 @@ func (s *Store) Load() error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				d, ok, err := readFile(paths[i])
-				results[i] = result{d, ok, err}
+				r := &results[i]
+				r.data, r.ok, r.err = readFile(paths[i])
+				if r.ok {
+					r.docs, r.parseErr = DecodeFile(paths[i], r.data)
+				}
 			}
 		}()
 	}
@@ -70,10 +75,39 @@ func (s *Store) Load() error {
 	}
 	close(next)
 	wg.Wait()
+
+	// A name defined in several files goes to the file that had it before
+	// the restart (if it still defines it), else to the first in order: the
+	// program that is running keeps its definition.
+	defines := map[string]map[Key]bool{}
+	for i, p := range paths {
+		defines[p] = map[Key]bool{}
+		for _, d := range results[i].docs {
+			if d.Identified() {
+				defines[p][Key{d.Kind, d.Name}] = true
+			}
+		}
+	}
+	winners := map[Key]string{}
+	for _, p := range paths {
+		for k := range defines[p] {
+			if owner := s.gens.owner(k); owner != "" && defines[owner][k] {
+				winners[k] = owner
+			} else if _, set := winners[k]; !set {
+				winners[k] = p
+			}
+		}
+	}
+	s.mu.Lock()
+	s.loadWinners = winners
+	s.mu.Unlock()
 	for i, p := range paths {
 		r := results[i]
-		s.apply(p, r.data, r.ok, r.err)
+		s.applyDecoded(p, r.data, r.ok, r.err, r.docs, r.parseErr)
 	}
+	s.mu.Lock()
+	s.loadWinners = nil
+	s.mu.Unlock()
 	return nil
 }
 
@@ -162,7 +196,19 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 	if ok {
 		docs, parseErr = DecodeFile(path, data)
 	}
+	s.applyDecoded(path, data, ok, nil, docs, parseErr)
+}
 
+// applyDecoded is apply for content already decoded.
+func (s *Store) applyDecoded(path string, data []byte, ok bool, readErr error, docs []*Document, parseErr error) {
+	if readErr != nil {
+		s.log.Error(readErr, "cannot read resource file", "path", path)
+		return
+	}
+	var hash [32]byte
+	if ok {
+		hash = hashBytes(data)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fst := s.files[path]
@@ -218,6 +264,11 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 			continue
 		}
 		k := Key{d.Kind, d.Name}
+		if w, ok := s.loadWinners[k]; ok && w != path {
+			fst.problems = append(fst.problems, Problem{File: path, Line: d.Line, Kind: d.Kind, Name: d.Name, Reason: v1alpha1.ReasonDuplicateName,
+				Message: fmt.Sprintf("%s:%d: %s %q is also defined in %s, which keeps it; this definition is ignored", path, d.Line, d.Kind, d.Name, w)})
+			continue
+		}
 		if e := s.entries[k]; e != nil && e.file != path {
 			fst.problems = append(fst.problems, Problem{File: path, Line: d.Line, Kind: d.Kind, Name: d.Name, Reason: v1alpha1.ReasonDuplicateName,
 				Message: fmt.Sprintf("%s:%d: %s %q is already defined in %s:%d; this definition is ignored", path, d.Line, d.Kind, d.Name, e.file, e.line)})
@@ -232,6 +283,7 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 		keys = append(keys, k)
 		s.upsertLocked(k, d, now)
 	}
+	fst.incomplete = !complete
 	if complete {
 		var gone []Key
 		for _, k := range fst.keys {
@@ -307,7 +359,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	meta := obj.GetObjectMeta()
 	fileGen := meta.Generation
 	if e == nil || e.obj == nil {
-		gen, firstSeen := s.gens.resolve(k, d.SpecHash, fileGen)
+		gen, firstSeen := s.gens.resolve(k, d.SpecHash, d.File, fileGen)
 		meta.Generation = gen
 		meta.CreationTimestamp = &metav1.Time{Time: firstSeen}
 		status := s.initialStatus(k, d)
@@ -338,7 +390,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	if d.SpecHash != e.specHash {
 		gen++
 		changed = true
-		s.gens.set(k, d.SpecHash, gen)
+		s.gens.set(k, d.SpecHash, d.File, gen)
 	}
 	meta.Generation = gen
 	oldMeta := e.obj.GetObjectMeta()

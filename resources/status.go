@@ -139,6 +139,7 @@ func (w *statusWriter) flush() {
 // pendingWrite is one file prepared for the rename step.
 type pendingWrite struct {
 	path, tmp string
+	target    string   // path with symlinks resolved: what the rename replaces
 	expect    [32]byte // hash of the content the edit was based on
 	out       []byte
 	done      []*entry
@@ -254,7 +255,13 @@ func (w *statusWriter) prepareInline(path string) *pendingWrite {
 		return nil
 	}
 	p.out = out
-	tmp, err := writeTemp(path, out)
+	// A symlinked resource file keeps its link: the status goes into the
+	// file it points to.
+	p.target = path
+	if t, err := filepath.EvalSymlinks(path); err == nil {
+		p.target = t
+	}
+	tmp, err := writeTemp(p.target, out)
 	if err != nil {
 		s.log.Error(err, "cannot write status", "path", path)
 		w.retryLater(path)
@@ -294,7 +301,7 @@ func (w *statusWriter) commit(pending []*pendingWrite) int {
 			w.retryAfterReload(p.path)
 			continue
 		}
-		if err := os.Rename(p.tmp, p.path); err != nil {
+		if err := os.Rename(p.tmp, p.target); err != nil {
 			s.mu.Unlock()
 			os.Remove(p.tmp)
 			s.log.Error(err, "cannot replace resource file", "path", p.path)
@@ -309,7 +316,7 @@ func (w *statusWriter) commit(pending []*pendingWrite) int {
 			}
 		}
 		s.mu.Unlock()
-		dirs[filepath.Dir(p.path)] = true
+		dirs[filepath.Dir(p.target)] = true
 		n++
 	}
 	for d := range dirs {

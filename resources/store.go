@@ -50,6 +50,7 @@ var ErrNotFound = errors.New("not found")
 // Key identifies a resource.
 type Key struct{ Kind, Name string }
 
+// String returns "kind/name" in lower case, as the CLI prints it.
 func (k Key) String() string { return strings.ToLower(k.Kind) + "/" + k.Name }
 
 // Problem is an input problem not attached to a stored resource: a file
@@ -99,13 +100,16 @@ type Store struct {
 	opts Options
 	log  logr.Logger
 
-	mu       sync.RWMutex
-	entries  map[Key]*entry
-	files    map[string]*fileState
-	dirs     map[string]bool // watched folders
-	handlers map[string][]func(name string)
-	watchers map[*watcher]struct{}
-	gens     *generations
+	mu      sync.RWMutex
+	entries map[Key]*entry
+	files   map[string]*fileState
+	dirs    map[string]bool // watched folders
+	// loadWinners, during Load, names the file that gets each name
+	// defined more than once.
+	loadWinners map[Key]string
+	handlers    map[string][]func(name string)
+	watchers    map[*watcher]struct{}
+	gens        *generations
 
 	writer *statusWriter
 	reload func(path string) // queues a file for reloading; set by Run
@@ -132,6 +136,8 @@ type fileState struct {
 	problems []Problem
 	// unparsable is set while the file is not valid YAML: status waits.
 	unparsable bool
+	// incomplete is set while a document of the file has no kind or name.
+	incomplete bool
 	// deleteAfter is set while resources of the file are missing: they
 	// are deleted if still missing then.
 	deleteAfter time.Time
@@ -206,6 +212,29 @@ func (s *Store) Get(kind, name string) (v1alpha1.Object, bool) {
 		return nil, false
 	}
 	return e.obj, true
+}
+
+// Known reports whether the store has any entry for kind/name, valid or
+// not: a resource whose only version failed to decode is known but Get
+// does not return it.
+func (s *Store) Known(kind, name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.entries[Key{kind, name}] != nil
+}
+
+// Settled reports whether every file parsed and every document in it named
+// its kind and name. Until then, a resource missing from the store may be
+// in a file that does not parse: it must not be treated as deleted.
+func (s *Store) Settled() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, f := range s.files {
+		if f.unparsable || f.incomplete {
+			return false
+		}
+	}
+	return true
 }
 
 // Names returns the names of every valid resource of a kind.

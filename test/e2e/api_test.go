@@ -137,6 +137,25 @@ func TestHTTPAPI(t *testing.T) {
 	if c := post("wrong"); c != http.StatusUnauthorized {
 		t.Fatalf("write with a wrong token: %d, want 401", c)
 	}
+	// Program output may hold secrets: reading it over TCP needs the token too.
+	logReq := func(token string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/apis/reconciled.dev/v1alpha1/processes/a/log", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := logReq(""); c != http.StatusUnauthorized {
+		t.Fatalf("log without token: %d, want 401", c)
+	}
+	if c := logReq("s3cret"); c != http.StatusOK {
+		t.Fatalf("log with the token: %d, want 200", c)
+	}
 	if c := post("s3cret"); c != http.StatusAccepted {
 		t.Fatalf("write with the token: %d, want 202", c)
 	}

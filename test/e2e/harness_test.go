@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -54,8 +55,33 @@ type env struct {
 	dir    string
 	state  string
 	daemon *exec.Cmd
-	log    *bytes.Buffer
+	log    *syncBuffer
 	args   []string
+}
+
+// syncBuffer is a bytes.Buffer the daemon's output copier and the test
+// may use at the same time.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
 
 func newEnv(t *testing.T, args ...string) *env {
@@ -79,7 +105,7 @@ func (e *env) start() {
 	args := append([]string{"--dir", e.dir, "--state-dir", e.state, "--listen", "", "-v", "1"}, e.args...)
 	cmd := exec.Command(reconciled, args...)
 	if e.log == nil {
-		e.log = &bytes.Buffer{}
+		e.log = &syncBuffer{}
 	}
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

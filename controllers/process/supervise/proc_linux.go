@@ -29,6 +29,8 @@ type ProcInfo struct {
 	StartTime uint64
 	// Pgid is the process group id.
 	Pgid int
+	// Ppid is the parent process id.
+	Ppid int
 }
 
 // ProcStartTime reads the start time of process pid (field 22 of
@@ -54,36 +56,47 @@ func readStat(pid int) (ProcInfo, error) {
 		}
 		return ProcInfo{}, fmt.Errorf("read /proc stat of pid %d: %w", pid, err)
 	}
-	st, pgid, err := parseStat(data)
+	st, pgid, ppid, err := parseStat(data)
 	if err != nil {
 		return ProcInfo{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
-	return ProcInfo{Pid: pid, StartTime: st, Pgid: pgid}, nil
+	return ProcInfo{Pid: pid, StartTime: st, Pgid: pgid, Ppid: ppid}, nil
 }
 
-// parseStat extracts the process group (field 5) and start time (field 22)
+// ParentPid returns the parent of pid, from /proc/<pid>/stat.
+func ParentPid(pid int) (int, error) {
+	info, err := readStat(pid)
+	return info.Ppid, err
+}
+
+// parseStat extracts the parent (field 4), process group (field 5) and
+// start time (field 22)
 // from the contents of a /proc/<pid>/stat file. Field 2, the command name in
 // parentheses, may itself contain spaces and parentheses, so fields are
 // counted from the last ')'.
-func parseStat(data []byte) (startTime uint64, pgid int, err error) {
+func parseStat(data []byte) (startTime uint64, pgid, ppid int, err error) {
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, 0, errors.New("no command name")
+		return 0, 0, 0, errors.New("no command name")
 	}
 	// fields[0] is field 3 (state), so field N is fields[N-3].
 	fields := strings.Fields(string(data[i+1:]))
 	if len(fields) < 22-2 {
-		return 0, 0, fmt.Errorf("only %d fields after the command name", len(fields))
+		return 0, 0, 0, fmt.Errorf("only %d fields after the command name", len(fields))
+	}
+	ppid, err = strconv.Atoi(fields[4-3])
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("parent: %w", err)
 	}
 	pgid, err = strconv.Atoi(fields[5-3])
 	if err != nil {
-		return 0, 0, fmt.Errorf("process group: %w", err)
+		return 0, 0, 0, fmt.Errorf("process group: %w", err)
 	}
 	startTime, err = strconv.ParseUint(fields[22-3], 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("start time: %w", err)
+		return 0, 0, 0, fmt.Errorf("start time: %w", err)
 	}
-	return startTime, pgid, nil
+	return startTime, pgid, ppid, nil
 }
 
 // OpenPidFD returns a pidfd (close-on-exec) for process pid, provided that
@@ -118,18 +131,17 @@ func OpenPidFD(pid int, startTime uint64) (int, error) {
 	return fd, nil
 }
 
-// FindByEnv scans /proc/*/environ for processes whose initial environment
-// contains exactly the entry key=value and returns them ordered by pid.
-// Processes whose environment cannot be read (permissions, exited meanwhile,
-// kernel threads, zombies) are skipped. The daemon uses it on start to find
-// programs it started but never recorded, for example because it was killed
-// between fork and writing the adoption record.
+// FindByEnvPrefix scans /proc/*/environ (skipping unreadable entries) for
+// processes with an environment entry key=VALUE where VALUE starts with
+// prefix, and returns them keyed by the rest of VALUE, each list sorted by
+// pid. The daemon uses it on start to find programs it started whose
+// adoption record was never written.
 //
 // The scan reads one file per process on the machine, so it is meant for
 // start-up, not for polling.
-func FindByEnv(key, value string) ([]ProcInfo, error) {
-	if key == "" || strings.ContainsAny(key, "=\x00") || strings.ContainsRune(value, 0) {
-		return nil, fmt.Errorf("find by environment: invalid key %q or value %q", key, value)
+func FindByEnvPrefix(key, prefix string) (map[string][]ProcInfo, error) {
+	if key == "" || strings.ContainsAny(key, "=\x00") || strings.ContainsRune(prefix, 0) {
+		return nil, fmt.Errorf("find by environment: invalid key %q or prefix %q", key, prefix)
 	}
 	dir, err := os.Open("/proc")
 	if err != nil {
@@ -140,9 +152,9 @@ func FindByEnv(key, value string) ([]ProcInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find by environment: read /proc: %w", err)
 	}
-	needle := []byte("\x00" + key + "=" + value + "\x00")
+	needle := []byte("\x00" + key + "=" + prefix)
 	var hay []byte
-	var found []ProcInfo
+	found := map[string][]ProcInfo{}
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
 		if err != nil || pid <= 0 {
@@ -155,16 +167,21 @@ func FindByEnv(key, value string) ([]ProcInfo, error) {
 		// Delimit every entry with NULs on both sides so only whole
 		// entries match.
 		hay = append(append(append(hay[:0], 0), env...), 0)
-		if !bytes.Contains(hay, needle) {
+		at := bytes.Index(hay, needle)
+		if at < 0 {
 			continue
 		}
+		rest := hay[at+len(needle):]
+		rest = rest[:bytes.IndexByte(rest, 0)]
 		info, err := readStat(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}
-		found = append(found, info)
+		found[string(rest)] = append(found[string(rest)], info)
 	}
-	slices.SortFunc(found, func(a, b ProcInfo) int { return a.Pid - b.Pid })
+	for _, l := range found {
+		slices.SortFunc(l, func(a, b ProcInfo) int { return a.Pid - b.Pid })
+	}
 	return found, nil
 }
 

@@ -32,7 +32,7 @@ func TestParseStat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			start, pgid, err := parseStat([]byte(tt.stat))
+			start, pgid, _, err := parseStat([]byte(tt.stat))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("parseStat error = %v, want error %v", err, tt.wantErr)
 			}
@@ -79,7 +79,7 @@ func TestOpenPidFDSelf(t *testing.T) {
 	}
 }
 
-func TestFindByEnv(t *testing.T) {
+func TestFindByEnvPrefix(t *testing.T) {
 	r := newReaper(t)
 	marker := "supervise-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	const key = "RECONCILED_SUPERVISE_TEST"
@@ -94,21 +94,25 @@ func TestFindByEnv(t *testing.T) {
 		return exe != "" && exe != mustExecutable(t)
 	})
 
-	got, err := FindByEnv(key, marker)
+	got, err := FindByEnvPrefix(key, marker)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ProcInfo{{Pid: p.Pid, StartTime: p.StartTime, Pgid: p.Pid}}
-	if len(got) != 1 || got[0] != want[0] {
-		t.Errorf("FindByEnv = %+v, want %+v", got, want)
+	want := []ProcInfo{{Pid: p.Pid, StartTime: p.StartTime, Pgid: p.Pid, Ppid: os.Getpid()}}
+	if len(got[""]) != 1 || got[""][0] != want[0] {
+		t.Errorf("FindByEnvPrefix exact = %+v, want %+v", got[""], want)
 	}
-
-	if got, err := FindByEnv(key, "no-such-"+marker); err != nil || len(got) != 0 {
-		t.Errorf("FindByEnv of an unused value = %v, %v; want nothing", got, err)
+	// key=marker+"x" matches the prefix with rest "x"; the other near
+	// misses (another key, another value prefix) do not match.
+	if len(got) != 2 || len(got["x"]) != 1 {
+		t.Errorf("FindByEnvPrefix = %+v, want entries for \"\" and \"x\" only", got)
+	}
+	if got, err := FindByEnvPrefix(key, "no-such-"+marker); err != nil || len(got) != 0 {
+		t.Errorf("FindByEnvPrefix of an unused value = %v, %v; want nothing", got, err)
 	}
 	for _, bad := range []string{"", "A=B", "A\x00"} {
-		if _, err := FindByEnv(bad, "v"); err == nil {
-			t.Errorf("FindByEnv(%q) succeeded", bad)
+		if _, err := FindByEnvPrefix(bad, "v"); err == nil {
+			t.Errorf("FindByEnvPrefix(%q) succeeded", bad)
 		}
 	}
 }

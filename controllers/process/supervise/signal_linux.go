@@ -6,12 +6,8 @@ package supervise
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"syscall"
 )
-
-// maxSignal is the highest signal number ParseSignal accepts (SIGRTMAX).
-const maxSignal = 64
 
 // signalNames maps signals to their canonical names, without aliases.
 var signalNames = map[syscall.Signal]string{
@@ -47,39 +43,9 @@ var signalNames = map[syscall.Signal]string{
 	syscall.SIGSYS:    "SIGSYS",
 }
 
-// signalsByName maps upper-case names without the SIG prefix, including
-// aliases, to signals.
-var signalsByName = func() map[string]syscall.Signal {
-	m := make(map[string]syscall.Signal, len(signalNames)+3)
-	for sig, name := range signalNames {
-		m[strings.TrimPrefix(name, "SIG")] = sig
-	}
-	m["IOT"] = syscall.SIGIOT
-	m["POLL"] = syscall.SIGPOLL
-	m["CLD"] = syscall.SIGCLD
-	return m
-}()
-
-// ParseSignal parses a signal given by name, with or without the SIG prefix
-// and in any case ("SIGTERM", "TERM", "sigterm"), or by number ("15", from 1
-// to 64). The error names the bad value.
-func ParseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 1 || n > maxSignal {
-			return 0, fmt.Errorf("invalid signal %q: number out of range 1-%d", s, maxSignal)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if sig, ok := signalsByName[strings.TrimPrefix(name, "SIG")]; ok && name != "SIG" {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal %q", s)
-}
-
 // SignalName returns the name of sig in "SIGTERM" style, "" for 0, and the
 // decimal number for signals without a name (such as real-time signals), so
-// that ParseSignal accepts every result.
+// that v1alpha1.ParseSignalName accepts every result.
 func SignalName(sig syscall.Signal) string {
 	if sig == 0 {
 		return ""
