@@ -11,7 +11,6 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 )
 
-
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>reconciled</title>

@@ -169,4 +169,3 @@ func (r *ProcessReconciler) initAdopted(p *proc) {
 	}
 	p.initialized = true
 }
-
