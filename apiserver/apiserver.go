@@ -27,6 +27,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/logstore"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -49,6 +50,11 @@ type Options struct {
 	Token string
 	// Version is reported by /version.
 	Version string
+	// Events, when set, serves GET .../events.
+	Events *events.Store
+	// Live, when set, returns the fast-changing view of a resource (recent
+	// probes of a Link), served as GET .../{plural}/{name}/live.
+	Live func(kind, name string) (any, bool)
 }
 
 // Server is the API handler.
@@ -71,6 +77,8 @@ func New(o Options) *Server {
 	}
 	s.mux.HandleFunc("GET "+BasePath, s.discovery)
 	s.mux.HandleFunc("GET "+BasePath+"/problems", s.problems)
+	s.mux.HandleFunc("GET "+BasePath+"/events", s.events)
+	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}/live", s.live)
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}", s.list)
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
 	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.write(s.restart))
@@ -251,6 +259,40 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 			}
 		}
 	}
+}
+
+// events lists events, optionally of one kind (?kind=) or object (&name=),
+// oldest first like kubectl.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Events == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"kind": "EventList", "items": []events.Event{}})
+		return
+	}
+	kind := r.URL.Query().Get("kind")
+	if kind != "" {
+		ki, ok := v1alpha1.LookupKind(kind)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("unknown kind %q", kind))
+			return
+		}
+		kind = ki.Kind
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kind": "EventList", "items": nonNil(s.opts.Events.List(kind, r.URL.Query().Get("name")))})
+}
+
+// live serves the fast-changing view of one resource.
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	ki, ok := kindOf(w, r)
+	if !ok {
+		return
+	}
+	if s.opts.Live != nil {
+		if v, ok := s.opts.Live(ki.Kind, r.PathValue("name")); ok {
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("no live figures for %s %q", ki.Singular, r.PathValue("name")))
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {

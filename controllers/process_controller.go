@@ -24,6 +24,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/logstore"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/kvlog"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
@@ -79,6 +80,8 @@ type ProcessOptions struct {
 	LogMaxBytes int64
 	// Workers is the number of concurrent reconciles (default 4).
 	Workers int
+	// Events records what happens to programs; nil records nothing.
+	Events events.Recorder
 }
 
 // ProcessReconciler supervises Process resources.
@@ -105,6 +108,9 @@ type ProcessReconciler struct {
 func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
+	}
+	if o.Events == nil {
+		o.Events = discardRecorder{}
 	}
 	abs, err := filepath.Abs(o.StateDir)
 	if err != nil {
@@ -326,6 +332,7 @@ func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	case p.running:
 		if reason := r.restartReason(p, pr, specHash, restartedAt, now); reason != "" {
 			log.Info("restarting program", "reason", reason, "pid", p.pid)
+			r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeNormal, reason, "restarting pid %d", p.pid)
 			p.restartAfterStop = true
 			wait = r.beginStop(log, p, reason, now)
 			break
@@ -374,6 +381,7 @@ func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alp
 	}
 	if err := r.start(log, p, pr, specHash, restartedAt, now); err != nil {
 		log.Error(err, "cannot start program")
+		r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeWarning, ReasonStartFailed, "%s", err.Error())
 		p.startErr = err.Error()
 		p.lastExit = &v1alpha1.ExitInfo{ExitCode: -1, Reason: ReasonStartFailed, FinishedAt: metav1.NewTime(now)}
 		p.scheduleRestart(pr, now, now)
@@ -404,6 +412,9 @@ func (r *ProcessReconciler) handleExit(log logr.Logger, p *proc, pr *v1alpha1.Pr
 	}
 	p.lastExit = info
 	p.ready = false
+	if !p.stopping {
+		r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeWarning, "Exited", "pid %d %s", p.pid, exitMessage(info))
+	}
 	log.V(1).Info("program exited", "pid", p.pid, "status", st.String(), "reason", p.stopReason)
 	stopped := p.stopping
 	p.stopping = false

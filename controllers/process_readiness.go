@@ -138,7 +138,7 @@ func belongs(pid int, p *proc) bool {
 // reconcile that started it returned no requeue time while it ran.
 func (r *ProcessReconciler) runProbe(name string, seq uint64, rd *v1alpha1.Readiness) {
 	defer r.enqueue(name)
-	err := probe(rd)
+	err := checkReadiness(rd)
 	p := r.lockProc(name)
 	if p == nil {
 		return
@@ -162,8 +162,8 @@ func (r *ProcessReconciler) runProbe(name string, seq uint64, rd *v1alpha1.Readi
 	p.mu.Unlock()
 }
 
-// probe runs one tcp, http or exec check.
-func probe(rd *v1alpha1.Readiness) error {
+// checkReadiness runs one tcp, http or exec readiness check.
+func checkReadiness(rd *v1alpha1.Readiness) error {
 	timeout := rd.Timeout.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -21,6 +21,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/notify"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/events"
 )
 
 // proc is the supervisor's memory of one Process. Its fields are guarded
@@ -260,6 +261,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	r.watchPid(p, child.Pid, child.PidFD)
 	r.saveRecord(p)
 	log.V(1).Info("program started", "pid", child.Pid)
+	r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeNormal, "Started", "pid %d", child.Pid)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +32,7 @@ type statusWriter struct {
 	mu     sync.Mutex
 	dirty  map[string]time.Time // inline: file paths; sidecar: Key strings -> when due
 	kick   chan struct{}
-	writes int64 // files written, for tests and metrics
+	writes atomic.Int64 // files written (counted at each rename), for tests and metrics
 }
 
 func newStatusWriter(s *Store) *statusWriter {
@@ -105,11 +106,7 @@ func (w *statusWriter) run(ctx context.Context) {
 func (s *Store) Flush() { s.writer.flush() }
 
 // Writes returns how many files the status writer has written.
-func (s *Store) Writes() int64 {
-	s.writer.mu.Lock()
-	defer s.writer.mu.Unlock()
-	return s.writer.writes
-}
+func (s *Store) Writes() int64 { return s.writer.writes.Load() }
 
 // flush writes everything that is due.
 func (w *statusWriter) flush() {
@@ -123,16 +120,12 @@ func (w *statusWriter) flush() {
 		}
 	}
 	w.mu.Unlock()
-	if len(batch) > 0 {
-		var n int
-		if w.s.opts.Status == StatusInline {
-			n = w.flushInline(batch)
-		} else {
-			n = w.flushSidecar(batch)
-		}
-		w.mu.Lock()
-		w.writes += int64(n)
-		w.mu.Unlock()
+	switch {
+	case len(batch) == 0:
+	case w.s.opts.Status == StatusInline:
+		w.flushInline(batch)
+	default:
+		w.flushSidecar(batch)
 	}
 }
 
@@ -301,14 +294,22 @@ func (w *statusWriter) commit(pending []*pendingWrite) int {
 			w.retryAfterReload(p.path)
 			continue
 		}
-		if err := os.Rename(p.tmp, p.target); err != nil {
+		lost, err := swapIn(p.tmp, p.target, p.expect)
+		if err != nil || lost {
 			s.mu.Unlock()
 			os.Remove(p.tmp)
+			if lost {
+				// The file changed between our check and the swap; the
+				// user's bytes are back in place: load them, write after.
+				w.retryAfterReload(p.path)
+				continue
+			}
 			s.log.Error(err, "cannot replace resource file", "path", p.path)
 			w.retryLater(p.path)
 			continue
 		}
 		fst.hash = hashBytes(p.out)
+		w.writes.Add(1)
 		for i, e := range p.done {
 			e.fileStatusJSON = p.statuses[i]
 			if p.gens[i] > 0 {
@@ -409,6 +410,7 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 			os.Remove(p.tmp)
 			continue
 		}
+		w.writes.Add(1)
 		s.mu.Lock()
 		p.done[0].fileStatusJSON, p.done[0].fileGen = p.statuses[0], p.gens[0]
 		s.mu.Unlock()
@@ -418,6 +420,32 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 		syncDir(d)
 	}
 	return len(pending)
+}
+
+// swapIn replaces target with tmp as a compare-and-swap: it exchanges the
+// two atomically (renameat2 RENAME_EXCHANGE), then checks that what it took
+// out of target is the content the edit was based on (expect). If not,
+// someone wrote the file between our last check and the exchange: it
+// exchanges back, so their bytes win, and reports lost. On success tmp is
+// removed. Filesystems without RENAME_EXCHANGE get a plain rename after the
+// caller's check (a window of microseconds).
+func swapIn(tmp, target string, expect [32]byte) (lost bool, err error) {
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, target, unix.RENAME_EXCHANGE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		return false, os.Rename(tmp, target)
+	}
+	if err != nil {
+		return false, err
+	}
+	old, rerr := os.ReadFile(tmp)
+	if rerr == nil && hashBytes(old) == expect {
+		os.Remove(tmp)
+		return false, nil
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, target, unix.RENAME_EXCHANGE); err != nil {
+		return true, fmt.Errorf("restore concurrent edit of %s: %w", target, err)
+	}
+	return true, nil
 }
 
 // writeTemp writes data to a hidden temp file beside path with path's mode

@@ -245,6 +245,19 @@ func newDescribe(g *globals) *cobra.Command {
 				if obj, err = decodeObject(ki, raw); err != nil {
 					return err
 				}
+				describe(g.out, ki, obj)
+				if ki.Kind == v1alpha1.KindLink {
+					var l liveLink
+					if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/links/"+url.PathEscape(name)+"/live", &l); err == nil {
+						describeProbes(g.out, l)
+					}
+				}
+				evs, err := fetchEvents(cmd.Context(), c, ki.Kind, name)
+				if err != nil {
+					return err
+				}
+				describeEvents(g.out, evs)
+				return nil
 			}
 			describe(g.out, ki, obj)
 			return nil

@@ -31,6 +31,7 @@ import (
 	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -177,12 +178,19 @@ func run(f *flags, log logr.Logger) error {
 	reg.MustRegister(newStoreCollector(store))
 	logUnreconciled(store, log)
 
+	evStore, err := events.NewStore(events.Options{Path: filepath.Join(f.stateDir, "events.json"), Source: "reconciled",
+		OnError: func(err error) { log.Error(err, "event store") }})
+	if err != nil {
+		return err
+	}
+	defer evStore.Close()
 	engine := reconcile.NewEngine(reconcile.Options{Log: log.WithName("controller"), Registerer: reg})
 	var logsMax int64
 	if cfg.Logs != nil {
 		logsMax = cfg.Logs.MaxBytes
 	}
-	procs, err := controllers.NewProcessReconciler(controllers.ProcessOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("process"), Registerer: reg, LogMaxBytes: logsMax})
+	procs, err := controllers.NewProcessReconciler(controllers.ProcessOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("process"),
+		Registerer: reg, LogMaxBytes: logsMax, Events: evStore.ForSource("process-controller")})
 	if err != nil {
 		return err
 	}
@@ -190,9 +198,20 @@ func run(f *flags, log logr.Logger) error {
 	if err := procs.SetupWithEngine(engine); err != nil {
 		return err
 	}
+	links := controllers.NewLinkReconciler(controllers.LinkOptions{Store: store, Events: evStore.ForSource("link-controller"),
+		Log: log.WithName("link"), Registerer: reg})
+	if err := links.SetupWithEngine(engine); err != nil {
+		return err
+	}
 	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
-	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version})
+	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
+		Events: evStore, Live: func(kind, name string) (any, bool) {
+			if kind == v1alpha1.KindLink {
+				return links.Live(name)
+			}
+			return nil, false
+		}})
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 
@@ -214,6 +233,8 @@ func run(f *flags, log logr.Logger) error {
 		}
 	}()
 	go procs.Run(ctx)
+	linksDone := make(chan struct{})
+	go func() { links.Start(engineCtx); close(linksDone) }()
 	for _, l := range listeners {
 		l := l
 		go func() {
@@ -234,6 +255,7 @@ func run(f *flags, log logr.Logger) error {
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	stopEngine()
 	wg.Wait()
+	<-linksDone
 	if f.stopOnExit {
 		procs.StopAll(log)
 	}
@@ -347,7 +369,7 @@ func notifyLoop(ctx context.Context, store *resources.Store) {
 // logUnreconciled says once per kind that resources of kinds this version
 // does not reconcile yet are only stored.
 func logUnreconciled(store *resources.Store, log logr.Logger) {
-	for _, k := range []string{v1alpha1.KindLink, v1alpha1.KindModule, v1alpha1.KindPiNode, v1alpha1.KindAlertRoute} {
+	for _, k := range []string{v1alpha1.KindModule, v1alpha1.KindPiNode, v1alpha1.KindAlertRoute} {
 		var once sync.Once
 		say := func() {
 			once.Do(func() {

@@ -1,0 +1,375 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/link/probe"
+	"github.com/reconciled/reconciled/controllers/link/schedule"
+	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/reconcile"
+)
+
+// Link condition reasons and event reasons.
+const (
+	ReasonLinkUp       = "LinkUp"
+	ReasonLinkDown     = "LinkDown"
+	ReasonLinkDegraded = "LinkDegraded"
+	ReasonProbing      = "Probing"
+)
+
+// LinkOptions configures a LinkReconciler.
+type LinkOptions struct {
+	Store  ResourceStore
+	Events events.Recorder
+	Log    logr.Logger
+	// Registerer receives the link metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Concurrency bounds probes in flight (default 256).
+	Concurrency int
+	// History is how many recent results are kept per Link (default 20).
+	History int
+}
+
+// LinkReconciler probes Links on one shared schedule and keeps their
+// phase with hysteresis. Probe results live in memory (API, describe,
+// metrics); the file's status changes only on transitions.
+type LinkReconciler struct {
+	opts   LinkOptions
+	log    logr.Logger
+	store  ResourceStore
+	prober *probe.Prober
+	sched  *schedule.Scheduler
+	rec    events.Recorder
+	ctrl   *reconcile.Controller
+
+	up          *prometheus.GaugeVec
+	latency     *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	lateness    prometheus.Histogram
+
+	mu    sync.Mutex
+	links map[string]*linkState
+}
+
+// linkState is what the controller knows about one Link; guarded by mu.
+type linkState struct {
+	mu          sync.Mutex
+	phase       string
+	since       time.Time
+	transitions int64
+	lastError   string // at the last transition to Down
+	failures    int    // consecutive
+	successes   int    // consecutive, of candidate's class
+	candidate   string // Up or Degraded: what the current success run points to
+	history     []probe.Result
+	next        int // ring position
+	filled      bool
+	initialized bool
+}
+
+// NewLinkReconciler returns a Link controller; call SetupWithEngine and
+// run Start.
+func NewLinkReconciler(o LinkOptions) *LinkReconciler {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 256
+	}
+	if o.History <= 0 {
+		o.History = 20
+	}
+	if o.Events == nil {
+		o.Events = discardRecorder{}
+	}
+	r := &LinkReconciler{
+		opts: o, log: o.Log, store: o.Store, prober: probe.NewProber(), rec: o.Events,
+		links: map[string]*linkState{},
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "reconciled_link_up", Help: "1 when the Link is Up or Degraded, 0 when Down; absent until known.",
+		}, []string{"name"}),
+		latency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "reconciled_link_latency_seconds", Help: "Latency of the Link's last successful probe.",
+		}, []string{"name"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciled_link_transitions_total", Help: "Phase changes of the Link (Up, Degraded, Down).",
+		}, []string{"name"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "reconciled_link_probe_duration_seconds", Help: "Duration of Link probes by result.",
+			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"result"}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "reconciled_link_probe_lateness_seconds", Help: "How late probes start against their schedule (scheduling jitter).",
+			Buckets: []float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+		}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(r.up, r.latency, r.transitions, r.duration, r.lateness)
+	}
+	r.sched = schedule.New(o.Concurrency, r.probeOnce)
+	r.sched.OnLateness(func(d time.Duration) { r.lateness.Observe(d.Seconds()) })
+	return r
+}
+
+// SetupWithEngine registers the controller and subscribes to store changes.
+func (r *LinkReconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := e.Register(v1alpha1.KindLink, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 2})
+	if err != nil {
+		return err
+	}
+	r.ctrl = c
+	r.store.AddHandler(v1alpha1.KindLink, c.Enqueue)
+	for _, n := range r.store.Names(v1alpha1.KindLink) {
+		c.Enqueue(n)
+	}
+	return nil
+}
+
+// Start runs the probe scheduler until ctx is done.
+func (r *LinkReconciler) Start(ctx context.Context) { r.sched.Start(ctx) }
+
+// state returns the state of name, creating it when create is set.
+func (r *LinkReconciler) state(name string, create bool) *linkState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.links[name]
+	if st == nil && create {
+		st = &linkState{phase: v1alpha1.LinkUnknown}
+		r.links[name] = st
+	}
+	return st
+}
+
+// Reconcile implements reconcile.Reconciler: it keeps the Link on the
+// schedule and publishes its status.
+func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	obj, ok := r.store.Get(v1alpha1.KindLink, req.Name)
+	if !ok {
+		r.sched.Remove(req.Name)
+		r.mu.Lock()
+		delete(r.links, req.Name)
+		r.mu.Unlock()
+		r.up.DeleteLabelValues(req.Name)
+		r.latency.DeleteLabelValues(req.Name)
+		r.transitions.DeleteLabelValues(req.Name)
+		return reconcile.Result{}, nil
+	}
+	l := obj.(*v1alpha1.Link)
+	st := r.state(req.Name, true)
+	st.mu.Lock()
+	if !st.initialized {
+		// Continue from the status in the file: a daemon restart is not a
+		// transition.
+		st.initialized = true
+		if l.Status.Phase != "" {
+			st.phase = l.Status.Phase
+			st.transitions = l.Status.Transitions
+			st.lastError = l.Status.LastError
+			if l.Status.Since != nil {
+				st.since = l.Status.Since.Time
+			}
+		}
+	}
+	status := st.status(l)
+	st.mu.Unlock()
+	r.sched.Set(req.Name, l.Spec.Interval.Duration)
+	if err := r.store.UpdateStatus(v1alpha1.KindLink, req.Name, status); err != nil {
+		logr.FromContextOrDiscard(ctx).V(1).Info("status not updated", "error", err.Error())
+	}
+	return reconcile.Result{}, nil
+}
+
+// status renders the Link status (only transition data).
+func (st *linkState) status(l *v1alpha1.Link) v1alpha1.LinkStatus {
+	s := v1alpha1.LinkStatus{Transitions: st.transitions, LastError: st.lastError}
+	s.ObservedGeneration = l.Generation
+	s.Phase = st.phase
+	if !st.since.IsZero() {
+		t := metav1.NewTime(st.since)
+		s.Since = &t
+	}
+	s.Conditions = append([]v1alpha1.Condition(nil), l.Status.Conditions...)
+	c := v1alpha1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: l.Generation}
+	switch st.phase {
+	case v1alpha1.LinkUp:
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonLinkUp
+	case v1alpha1.LinkDegraded:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonLinkDegraded, "slower than degradedLatency"
+	case v1alpha1.LinkDown:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonLinkDown, st.lastError
+	default:
+		c.Status, c.Reason = metav1.ConditionUnknown, ReasonProbing
+	}
+	s.SetCondition(c)
+	return s
+}
+
+// probeOnce is the scheduler's job for one Link.
+func (r *LinkReconciler) probeOnce(name string) {
+	obj, ok := r.store.Get(v1alpha1.KindLink, name)
+	if !ok {
+		return
+	}
+	l := obj.(*v1alpha1.Link)
+	res := r.prober.Probe(context.Background(), &l.Spec, l.Spec.Timeout.Duration)
+	r.observe(name, l, res)
+}
+
+// observe applies one probe result with hysteresis; a phase change is
+// published through a reconcile.
+func (r *LinkReconciler) observe(name string, l *v1alpha1.Link, res probe.Result) {
+	result := "success"
+	if !res.OK {
+		result = "failure"
+	}
+	r.duration.WithLabelValues(result).Observe(res.Latency.Seconds())
+	st := r.state(name, false)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.record(res, r.opts.History)
+	from := st.phase
+	to := st.next1(l, res)
+	changed := to != "" && to != from
+	if changed {
+		st.phase = to
+		st.since = res.At.Add(res.Latency)
+		if from != v1alpha1.LinkUnknown {
+			st.transitions++
+		}
+		if to == v1alpha1.LinkDown {
+			st.lastError = describeFailure(res, st.failures)
+		}
+	}
+	lastError := st.lastError
+	st.mu.Unlock()
+	if res.OK {
+		r.latency.WithLabelValues(name).Set(res.Latency.Seconds())
+	}
+	if !changed {
+		return
+	}
+	if to == v1alpha1.LinkDown {
+		r.up.WithLabelValues(name).Set(0)
+	} else {
+		r.up.WithLabelValues(name).Set(1)
+	}
+	if from != v1alpha1.LinkUnknown {
+		r.transitions.WithLabelValues(name).Inc()
+	}
+	switch to {
+	case v1alpha1.LinkDown:
+		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDown, "%s", lastError)
+	case v1alpha1.LinkDegraded:
+		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDegraded, "latency %s above degradedLatency %s", res.Latency.Round(time.Microsecond), l.Spec.DegradedLatency.Duration)
+	case v1alpha1.LinkUp:
+		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeNormal, ReasonLinkUp, "up again (was %s), latency %s", from, res.Latency.Round(time.Microsecond))
+	}
+	r.log.Info("link changed phase", "name", name, "from", from, "to", to)
+	if r.ctrl != nil {
+		r.ctrl.Enqueue(name)
+	}
+}
+
+// next1 applies one result to the counters and returns the phase it calls
+// for, or "" when no change is due yet (hysteresis).
+func (st *linkState) next1(l *v1alpha1.Link, res probe.Result) string {
+	if !res.OK {
+		st.successes, st.candidate = 0, ""
+		st.failures++
+		if st.failures >= int(l.Spec.FailureThreshold) {
+			return v1alpha1.LinkDown
+		}
+		return ""
+	}
+	st.failures = 0
+	class := v1alpha1.LinkUp
+	if d := l.Spec.DegradedLatency; d != nil && res.Latency > d.Duration {
+		class = v1alpha1.LinkDegraded
+	}
+	if class == st.candidate {
+		st.successes++
+	} else {
+		st.candidate, st.successes = class, 1
+	}
+	if st.successes >= int(l.Spec.SuccessThreshold) {
+		return class
+	}
+	return ""
+}
+
+func (st *linkState) record(res probe.Result, n int) {
+	if len(st.history) < n {
+		st.history = append(st.history, res)
+		return
+	}
+	st.history[st.next] = res
+	st.next = (st.next + 1) % n
+	st.filled = true
+}
+
+func describeFailure(res probe.Result, n int) string {
+	msg := res.Reason
+	if res.Message != "" {
+		msg += ": " + res.Message
+	}
+	return fmt.Sprintf("%s (%d consecutive failures)", msg, n)
+}
+
+// LinkLive is the fast-changing view of a Link: served by the API and
+// shown by describe, never written to files.
+type LinkLive struct {
+	Phase               string        `json:"phase"`
+	ConsecutiveFailures int           `json:"consecutiveFailures"`
+	LastProbe           *ProbeRecord  `json:"lastProbe,omitempty"`
+	History             []ProbeRecord `json:"history"`
+}
+
+// ProbeRecord is one probe result.
+type ProbeRecord struct {
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Latency string    `json:"latency"`
+	Seconds float64   `json:"seconds"`
+	Reason  string    `json:"reason,omitempty"`
+	Message string    `json:"message,omitempty"`
+}
+
+// Live returns the recent probe results of a Link, oldest first.
+func (r *LinkReconciler) Live(name string) (LinkLive, bool) {
+	st := r.state(name, false)
+	if st == nil {
+		return LinkLive{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := LinkLive{Phase: st.phase, ConsecutiveFailures: st.failures, History: []ProbeRecord{}}
+	ordered := st.history
+	if st.filled {
+		ordered = append(append([]probe.Result(nil), st.history[st.next:]...), st.history[:st.next]...)
+	}
+	for _, res := range ordered {
+		out.History = append(out.History, ProbeRecord{At: res.At, OK: res.OK, Latency: res.Latency.Round(time.Microsecond).String(),
+			Seconds: res.Latency.Seconds(), Reason: res.Reason, Message: res.Message})
+	}
+	if n := len(out.History); n > 0 {
+		last := out.History[n-1]
+		out.LastProbe = &last
+	}
+	return out, true
+}
+
+// discardRecorder drops events (for tests and callers without a store).
+type discardRecorder struct{}
+
+func (discardRecorder) Eventf(string, string, string, string, string, ...any) {}
