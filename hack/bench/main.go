@@ -29,7 +29,7 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle)")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links)")
 )
 
 func main() {
@@ -63,6 +63,9 @@ func main() {
 	}
 	if want("idle") {
 		rows = append(rows, b.idle(scale(1000))...)
+	}
+	if want("links") {
+		rows = append(rows, b.links(scale(10000))...)
 	}
 	table := render(rows)
 	fmt.Print(table)
