@@ -52,6 +52,8 @@ type Options struct {
 	Version string
 	// Events, when set, serves GET .../events.
 	Events *events.Store
+	// Alerts, when set, serves POST .../alertroutes/{name}/test.
+	Alerts interface{ SendTest(route string) error }
 	// Live, when set, returns the fast-changing view of a resource (recent
 	// probes of a Link), served as GET .../{plural}/{name}/live.
 	Live func(kind, name string) (any, bool)
@@ -82,6 +84,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}", s.list)
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
 	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.write(s.restart))
+	s.mux.HandleFunc("POST "+BasePath+"/alertroutes/{name}/test", s.write(s.alertTest))
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.write(s.processLog))
@@ -319,6 +322,21 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("process %q restart requested", name)})
+}
+
+// alertTest sends a test notification through every receiver of a route.
+func (s *Server) alertTest(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := s.opts.Store.Get(v1alpha1.KindAlertRoute, name); !ok || s.opts.Alerts == nil {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("alertroute %q not found", name))
+		return
+	}
+	if err := s.opts.Alerts.SendTest(name); err != nil {
+		writeError(w, http.StatusConflict, "Conflict", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success",
+		"message": fmt.Sprintf("test notification queued for every receiver of alertroute %q; see its status and events", name)})
 }
 
 func (s *Server) processLog(w http.ResponseWriter, r *http.Request) {

@@ -144,3 +144,29 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+func newAlert(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "alert", Short: "Work with alerts"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "test ROUTE",
+		Short: "Send a test notification through every receiver of an AlertRoute",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("want one AlertRoute name")
+			}
+			name := strings.TrimPrefix(strings.TrimPrefix(args[0], "alertroute/"), "ar/")
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.do(cmd.Context(), "POST", apiserver.BasePath+"/alertroutes/"+url.PathEscape(name)+"/test")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			fmt.Fprintf(g.out, "alertroute/%s: test notification queued (reconcilectl describe alertroute/%s shows the result)\n", name, name)
+			return nil
+		},
+	})
+	return cmd
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	flag "github.com/spf13/pflag"
 
+	"github.com/reconciled/reconciled/alerting"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/controllers"
@@ -198,6 +199,21 @@ func run(f *flags, log logr.Logger) error {
 	if err := procs.SetupWithEngine(engine); err != nil {
 		return err
 	}
+	host, _ := os.Hostname()
+	routes := controllers.NewAlertRouteReconciler(store, nil, log.WithName("alertroute"))
+	alerts, err := alerting.New(alerting.Options{StateDir: filepath.Join(f.stateDir, "alerts"), Hostname: host, Log: log.WithName("alerts"),
+		Registerer: reg, OnRouteStatus: routes.StatusChanged})
+	if err != nil {
+		return err
+	}
+	routes.SetManager(alerts)
+	if err := routes.SetupWithEngine(engine); err != nil {
+		return err
+	}
+	// Routes deleted while the daemon was down lose their pending deliveries.
+	routes.SyncAll(context.Background())
+	alerts.DropUnknownRoutes()
+	alertSource := controllers.NewAlertSource(store, alerts, log.WithName("alerts"))
 	links := controllers.NewLinkReconciler(controllers.LinkOptions{Store: store, Events: evStore.ForSource("link-controller"),
 		Log: log.WithName("link"), Registerer: reg})
 	if err := links.SetupWithEngine(engine); err != nil {
@@ -206,7 +222,7 @@ func run(f *flags, log logr.Logger) error {
 	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
 	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
-		Events: evStore, Live: func(kind, name string) (any, bool) {
+		Events: evStore, Alerts: alerts, Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
 			}
@@ -235,6 +251,9 @@ func run(f *flags, log logr.Logger) error {
 	go procs.Run(ctx)
 	linksDone := make(chan struct{})
 	go func() { links.Start(engineCtx); close(linksDone) }()
+	alertsDone := make(chan struct{})
+	go func() { alerts.Run(engineCtx); close(alertsDone) }()
+	go alertSource.Run(engineCtx)
 	for _, l := range listeners {
 		l := l
 		go func() {
@@ -256,6 +275,8 @@ func run(f *flags, log logr.Logger) error {
 	stopEngine()
 	wg.Wait()
 	<-linksDone
+	<-alertsDone
+	alerts.Close()
 	if f.stopOnExit {
 		procs.StopAll(log)
 	}
@@ -369,7 +390,7 @@ func notifyLoop(ctx context.Context, store *resources.Store) {
 // logUnreconciled says once per kind that resources of kinds this version
 // does not reconcile yet are only stored.
 func logUnreconciled(store *resources.Store, log logr.Logger) {
-	for _, k := range []string{v1alpha1.KindModule, v1alpha1.KindPiNode, v1alpha1.KindAlertRoute} {
+	for _, k := range []string{v1alpha1.KindModule, v1alpha1.KindPiNode} {
 		var once sync.Once
 		say := func() {
 			once.Do(func() {

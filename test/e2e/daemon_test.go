@@ -152,10 +152,17 @@ spec:
 		}
 		close(lines)
 	}()
-	// Restarting appends a new run's output to the same log.
-	e.ctl("restart", "process/talker")
+	// Restarting appends a new run's output to the same log; restart only
+	// once the follow is running (it has printed the tail).
 	deadline := time.After(waitTimeout)
 	seen := []string{}
+	select {
+	case l := <-lines:
+		seen = append(seen, l)
+	case <-deadline:
+		t.Fatal("logs -f printed nothing")
+	}
+	e.ctl("restart", "process/talker")
 	for {
 		select {
 		case l, ok := <-lines:

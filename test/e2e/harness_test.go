@@ -57,6 +57,7 @@ type env struct {
 	daemon *exec.Cmd
 	log    *syncBuffer
 	args   []string
+	env    []string // extra environment for the daemon
 }
 
 // syncBuffer is a bytes.Buffer the daemon's output copier and the test
@@ -104,6 +105,7 @@ func (e *env) start() {
 	e.t.Helper()
 	args := append([]string{"--dir", e.dir, "--state-dir", e.state, "--listen", "", "-v", "1"}, e.args...)
 	cmd := exec.Command(reconciled, args...)
+	cmd.Env = append(os.Environ(), e.env...)
 	if e.log == nil {
 		e.log = &syncBuffer{}
 	}

@@ -1,0 +1,191 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/alerting/receivers"
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// AlertSink receives the current state of every alert.
+type AlertSink interface {
+	// Set records an alert: firing when EndsAt is zero, resolved otherwise.
+	Set(a receivers.Alert)
+	// Alerts returns the alerts currently firing (also those from before a
+	// daemon restart).
+	Alerts() []receivers.Alert
+}
+
+// AlertSource derives alerts from the resources' state, level-based: it
+// watches every object and turns "unhealthy" into a firing alert and
+// "healthy again" into its resolution. Alert names are <Kind><Reason>:
+// LinkDown, ProcessBackOff, ProcessFailed, ModuleFailed,
+// PiNodeInstallFailed, and <Kind>InvalidSpec for invalid resources.
+type AlertSource struct {
+	store *resources.Store
+	sink  AlertSink
+	log   logr.Logger
+	// firing holds, per object key, the alerts firing for it.
+	firing map[resources.Key]map[string]receivers.Alert
+}
+
+// NewAlertSource returns a source feeding sink from store.
+func NewAlertSource(store *resources.Store, sink AlertSink, log logr.Logger) *AlertSource {
+	return &AlertSource{store: store, sink: sink, log: log, firing: map[resources.Key]map[string]receivers.Alert{}}
+}
+
+// Run evaluates every resource, then every change, until ctx is done.
+func (a *AlertSource) Run(ctx context.Context) {
+	// Alerts already firing (persisted by the sink) are the starting
+	// point, so a resource that recovered while the daemon was down
+	// resolves its alert.
+	for _, al := range a.sink.Alerts() {
+		k := resources.Key{Kind: al.Kind, Name: al.Object}
+		if a.firing[k] == nil {
+			a.firing[k] = map[string]receivers.Alert{}
+		}
+		a.firing[k][al.Name] = al
+	}
+	for {
+		events, stop := a.store.Watch("")
+		seen := map[resources.Key]bool{}
+		for _, ki := range v1alpha1.Kinds {
+			for _, obj := range a.store.List(ki.Kind) {
+				seen[resources.Key{Kind: ki.Kind, Name: obj.GetObjectMeta().Name}] = true
+				a.evaluate(obj, false)
+			}
+		}
+		for k := range a.firing {
+			if !seen[k] {
+				a.resolveAll(k) // deleted while we were not watching
+			}
+		}
+		if !a.follow(ctx, events) {
+			stop()
+			return
+		}
+		stop() // fell behind: list and watch again
+	}
+}
+
+// follow applies watch events until ctx is done (false) or the watch is
+// closed for falling behind (true).
+func (a *AlertSource) follow(ctx context.Context, events <-chan resources.Event) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case ev, ok := <-events:
+			if !ok {
+				return true
+			}
+			a.evaluate(ev.Object, ev.Type == resources.Deleted)
+		}
+	}
+}
+
+// evaluate compares the alerts an object calls for with those firing.
+func (a *AlertSource) evaluate(obj v1alpha1.Object, deleted bool) {
+	k := resources.Key{Kind: obj.GetTypeMeta().Kind, Name: obj.GetObjectMeta().Name}
+	want := map[string]receivers.Alert{}
+	if !deleted {
+		for _, al := range alertsFor(obj) {
+			want[al.Name] = al
+		}
+	}
+	cur := a.firing[k]
+	for name, al := range cur {
+		if _, still := want[name]; !still {
+			al.EndsAt = time.Now()
+			a.sink.Set(al)
+			delete(cur, name)
+		}
+	}
+	for name, al := range want {
+		if prev, ok := cur[name]; ok {
+			al.StartsAt = prev.StartsAt // same episode
+			if al.Message == prev.Message {
+				continue
+			}
+		}
+		if cur == nil {
+			cur = map[string]receivers.Alert{}
+			a.firing[k] = cur
+		}
+		cur[name] = al
+		a.sink.Set(al)
+	}
+	if len(cur) == 0 {
+		delete(a.firing, k)
+	}
+}
+
+func (a *AlertSource) resolveAll(k resources.Key) {
+	for _, al := range a.firing[k] {
+		al.EndsAt = time.Now()
+		a.sink.Set(al)
+	}
+	delete(a.firing, k)
+}
+
+// alertsFor returns the alerts an object's current state calls for.
+func alertsFor(obj v1alpha1.Object) []receivers.Alert {
+	kind, name := obj.GetTypeMeta().Kind, obj.GetObjectMeta().Name
+	cs := obj.GetCommonStatus()
+	ready := cs.Condition(v1alpha1.ConditionReady)
+	msg := ""
+	if ready != nil {
+		msg = ready.Message
+	}
+	var out []receivers.Alert
+	add := func(reason, severity, summary, resolved, message string) {
+		out = append(out, newAlert(obj, kind+reason, severity, summary, resolved, message))
+	}
+	if ready != nil && ready.Reason == v1alpha1.ReasonInvalidSpec {
+		add(v1alpha1.ReasonInvalidSpec, v1alpha1.SeverityWarning, fmt.Sprintf("%s %s is invalid", kind, name), fmt.Sprintf("%s %s is valid again", kind, name), msg)
+	}
+	switch o := obj.(type) {
+	case *v1alpha1.Link:
+		if o.Status.Phase == v1alpha1.LinkDown {
+			add("Down", v1alpha1.SeverityCritical, fmt.Sprintf("Link %s is Down", name), fmt.Sprintf("Link %s is Up", name), o.Status.LastError)
+		}
+	case *v1alpha1.Process:
+		switch o.Status.Phase {
+		case v1alpha1.ProcessBackOff:
+			add("BackOff", v1alpha1.SeverityWarning, fmt.Sprintf("Process %s is crash-looping", name), fmt.Sprintf("Process %s is running again", name), msg)
+		case v1alpha1.ProcessFailed:
+			add("Failed", v1alpha1.SeverityCritical, fmt.Sprintf("Process %s failed", name), fmt.Sprintf("Process %s is running again", name), msg)
+		}
+	case *v1alpha1.Module:
+		if o.Status.Phase == v1alpha1.ModuleFailed {
+			add("Failed", v1alpha1.SeverityCritical, fmt.Sprintf("Module %s failed", name), fmt.Sprintf("Module %s is active again", name), msg)
+		}
+	case *v1alpha1.PiNode:
+		if o.Status.Phase == v1alpha1.PiNodeFailed {
+			add("InstallFailed", v1alpha1.SeverityCritical, fmt.Sprintf("PiNode %s install failed", name), fmt.Sprintf("PiNode %s is installed", name), msg)
+		}
+	}
+	return out
+}
+
+func newAlert(obj v1alpha1.Object, alertName, severity, summary, resolved, message string) receivers.Alert {
+	kind, name := obj.GetTypeMeta().Kind, obj.GetObjectMeta().Name
+	labels := map[string]string{}
+	for k, v := range obj.GetObjectMeta().Labels {
+		labels[k] = v
+	}
+	labels["alertname"], labels["kind"], labels["name"], labels["severity"] = alertName, kind, name, severity
+	sum := sha256.Sum256([]byte(alertName + "\x00" + kind + "\x00" + name))
+	return receivers.Alert{Name: alertName, Kind: kind, Object: name, Severity: severity, Labels: labels,
+		Summary: summary, ResolvedSummary: resolved, Message: message, StartsAt: time.Now(), Fingerprint: hex.EncodeToString(sum[:8])}
+}

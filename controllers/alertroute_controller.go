@@ -1,0 +1,133 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/alerting"
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/reconcile"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// AlertRoute condition reasons.
+const (
+	ReasonDelivering     = "Delivering"
+	ReasonDeliveryFailed = "DeliveryFailed"
+	ReasonInvalidRoute   = "InvalidRoute"
+)
+
+// AlertRoutes is what the AlertRoute controller needs from the alert manager.
+type AlertRoutes interface {
+	SetRoute(name string, spec v1alpha1.AlertRouteSpec) error
+	RemoveRoute(name string)
+	Status(route string) (alerting.RouteStatus, bool)
+}
+
+// AlertRouteReconciler keeps the alert manager's routes in line with the
+// AlertRoute resources and publishes their delivery status.
+type AlertRouteReconciler struct {
+	store  ResourceStore
+	routes AlertRoutes
+	log    logr.Logger
+	ctrl   *reconcile.Controller
+
+	mu      sync.Mutex
+	applied map[string]string // route -> spec hash given to the manager
+}
+
+// NewAlertRouteReconciler returns the AlertRoute controller. routes may be
+// nil and set with SetManager before SetupWithEngine (the manager's status
+// callback and the controller refer to each other).
+func NewAlertRouteReconciler(store ResourceStore, routes AlertRoutes, log logr.Logger) *AlertRouteReconciler {
+	return &AlertRouteReconciler{store: store, routes: routes, log: log, applied: map[string]string{}}
+}
+
+// SetManager sets the alert manager the routes go to.
+func (r *AlertRouteReconciler) SetManager(routes AlertRoutes) { r.routes = routes }
+
+// SetupWithEngine registers the controller and subscribes to store changes.
+func (r *AlertRouteReconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := e.Register(v1alpha1.KindAlertRoute, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 1})
+	if err != nil {
+		return err
+	}
+	r.ctrl = c
+	r.store.AddHandler(v1alpha1.KindAlertRoute, c.Enqueue)
+	for _, n := range r.store.Names(v1alpha1.KindAlertRoute) {
+		c.Enqueue(n)
+	}
+	return nil
+}
+
+// SyncAll reconciles every AlertRoute now (before the engine runs), so the
+// manager knows every route before it is asked to drop unknown ones.
+func (r *AlertRouteReconciler) SyncAll(ctx context.Context) {
+	for _, n := range r.store.Names(v1alpha1.KindAlertRoute) {
+		r.Reconcile(ctx, reconcile.Request{Name: n})
+	}
+}
+
+// StatusChanged is the manager's OnRouteStatus callback.
+func (r *AlertRouteReconciler) StatusChanged(route string) {
+	if r.ctrl != nil {
+		r.ctrl.Enqueue(route)
+	}
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *AlertRouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	obj, ok := r.store.Get(v1alpha1.KindAlertRoute, req.Name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !ok {
+		if _, had := r.applied[req.Name]; had {
+			r.routes.RemoveRoute(req.Name)
+			delete(r.applied, req.Name)
+		}
+		return reconcile.Result{}, nil
+	}
+	ar := obj.(*v1alpha1.AlertRoute)
+	st := v1alpha1.AlertRouteStatus{}
+	st.ObservedGeneration = ar.Generation
+	st.Conditions = append([]v1alpha1.Condition(nil), ar.Status.Conditions...)
+	hash := resources.SpecHash(ar)
+	if r.applied[req.Name] != hash {
+		if err := r.routes.SetRoute(req.Name, ar.Spec); err != nil {
+			// A receiver that cannot be built (unreadable secret file...)
+			// is the user's to fix; say so in status.
+			st.Phase = v1alpha1.AlertRouteDegraded
+			st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonInvalidRoute,
+				Message: err.Error(), ObservedGeneration: ar.Generation})
+			r.store.UpdateStatus(v1alpha1.KindAlertRoute, req.Name, st)
+			return reconcile.Result{}, reconcile.Terminal(err)
+		}
+		r.applied[req.Name] = hash
+	}
+	rs, _ := r.routes.Status(req.Name)
+	st.Sent, st.Failed, st.Pending = rs.Sent, rs.Failed, rs.Pending
+	st.Phase = v1alpha1.AlertRouteReady
+	ready := v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonDelivering, ObservedGeneration: ar.Generation}
+	for i, rcv := range rs.Receivers {
+		c := v1alpha1.Condition{Type: fmt.Sprintf("Receiver%d", i), Status: metav1.ConditionTrue, Reason: ReasonDelivering,
+			Message: rcv.Name, ObservedGeneration: ar.Generation}
+		if !rcv.Healthy {
+			c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonDeliveryFailed, rcv.Name+": "+rcv.LastError
+			st.Phase = v1alpha1.AlertRouteDegraded
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonDeliveryFailed, c.Message
+		}
+		st.SetCondition(c)
+	}
+	st.SetCondition(ready)
+	if err := r.store.UpdateStatus(v1alpha1.KindAlertRoute, req.Name, st); err != nil {
+		logr.FromContextOrDiscard(ctx).V(1).Info("status not updated", "error", err.Error())
+	}
+	return reconcile.Result{}, nil
+}

@@ -1,0 +1,163 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+type alertRoute struct {
+	Status struct {
+		Phase      string `json:"phase"`
+		Sent       int64  `json:"sent"`
+		Failed     int64  `json:"failed"`
+		Pending    int64  `json:"pending"`
+		Conditions []struct {
+			Type, Status, Reason, Message string
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+func (e *env) getRoute(name string) alertRoute {
+	out, _, _ := e.ctlQuiet("get", "alertroute/"+name, "-o", "json")
+	var r alertRoute
+	json.Unmarshal([]byte(out), &r)
+	return r
+}
+
+// alertSetup: an SMTP sink, a password file, an AlertRoute mailing Link
+// alerts, and a Link to a port the test opens and closes.
+func alertSetup(t *testing.T, password string) (*env, *sink, net.Listener, string) {
+	s := newSink(t, "alerts@example.net", "s3cret")
+	pwFile := filepath.Join(t.TempDir(), "smtp-password")
+	os.WriteFile(pwFile, []byte(password+"\n"), 0o600)
+	e := newEnv(t)
+	e.env = []string{"SSL_CERT_FILE=" + s.caFile}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go acceptAll(l)
+	addr := l.Addr().String()
+	e.write("alerts.yaml", fmt.Sprintf(`apiVersion: reconciled.dev/v1alpha1
+kind: AlertRoute
+metadata: {name: ops-email}
+spec:
+  match: {kinds: [Link], severity: warning}
+  groupWait: 200ms
+  repeatInterval: 1h
+  receivers:
+  - email:
+      smarthost: %q
+      starttls: true
+      username: alerts@example.net
+      passwordFile: %q
+      from: alerts@example.net
+      to: [ops@example.net]
+---
+apiVersion: reconciled.dev/v1alpha1
+kind: Link
+metadata: {name: a2rtr}
+spec:
+  tcp: {address: %q}
+  interval: 100ms
+  timeout: 100ms
+  failureThreshold: 2
+`, s.addr, pwFile, addr))
+	return e, s, l, addr
+}
+
+// Link down -> one [FIRING] mail with the details; up again -> one
+// [RESOLVED] mail; the route counts both.
+func TestAlertEmailFiringAndResolved(t *testing.T) {
+	e, s, l, addr := alertSetup(t, "s3cret")
+	s.start(t)
+	e.start()
+	e.waitLink("a2rtr", "Up")
+	l.Close()
+	e.waitLink("a2rtr", "Down")
+	e.eventually("FIRING mail", func() bool { return len(s.received()) >= 1 })
+	m := s.received()[0]
+	host, _ := os.Hostname()
+	if m.Subject != "[FIRING] Link a2rtr is Down" || len(m.To) != 1 || m.To[0] != "ops@example.net" || !m.TLS {
+		t.Fatalf("firing mail: %+v", m)
+	}
+	for _, want := range []string{host, "reconcilectl describe link/a2rtr", "ConnectionRefused"} {
+		if !strings.Contains(m.Body, want) {
+			t.Fatalf("firing mail body lacks %q:\n%s", want, m.Body)
+		}
+	}
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	go acceptAll(l2)
+	e.waitLink("a2rtr", "Up")
+	e.eventually("RESOLVED mail", func() bool { return len(s.received()) >= 2 })
+	if m := s.received()[1]; m.Subject != "[RESOLVED] Link a2rtr is Up" {
+		t.Fatalf("resolved mail: %+v", m)
+	}
+	e.eventually("route status counts 2 sent", func() bool {
+		r := e.getRoute("ops-email")
+		return r.Status.Sent == 2 && r.Status.Phase == "Ready" && r.Status.Pending == 0
+	})
+	if n := len(s.received()); n != 2 {
+		t.Fatalf("%d mails, want exactly 2", n)
+	}
+}
+
+// A wrong password shows in the route's status (never the password).
+func TestAlertWrongPasswordInStatus(t *testing.T) {
+	e, s, l, _ := alertSetup(t, "not-the-password")
+	s.start(t)
+	e.start()
+	e.waitLink("a2rtr", "Up")
+	l.Close()
+	e.waitLink("a2rtr", "Down")
+	var r alertRoute
+	e.eventually("route degraded", func() bool {
+		r = e.getRoute("ops-email")
+		return r.Status.Phase == "Degraded" && r.Status.Failed >= 1
+	})
+	b, _ := json.Marshal(r)
+	if !strings.Contains(strings.ToLower(string(b)), "auth") || strings.Contains(string(b), "not-the-password") {
+		t.Fatalf("route status should name the authentication failure, not the password: %s", b)
+	}
+	if len(s.received()) != 0 {
+		t.Fatal("a mail got through with a wrong password")
+	}
+}
+
+// The outbox is durable: the SMTP server is down when the link goes down,
+// the daemon is killed with -9, then both come back: exactly one mail.
+func TestAlertOutboxSurvivesKill9(t *testing.T) {
+	e, s, l, _ := alertSetup(t, "s3cret")
+	e.start()
+	e.waitLink("a2rtr", "Up")
+	l.Close()
+	e.waitLink("a2rtr", "Down")
+	e.eventually("notification pending in the outbox", func() bool {
+		r := e.getRoute("ops-email")
+		return r.Status.Pending >= 1 && r.Status.Failed >= 1
+	})
+	e.stop(syscall.SIGKILL)
+	s.start(t)
+	e.start()
+	e.eventually("the mail arrives after the restart", func() bool { return len(s.received()) >= 1 })
+	e.eventually("outbox drained", func() bool {
+		r := e.getRoute("ops-email")
+		return r.Status.Pending == 0 && r.Status.Sent >= 1
+	})
+	if n := len(s.received()); n != 1 || s.received()[0].Subject != "[FIRING] Link a2rtr is Down" {
+		t.Fatalf("mails after restart: %+v", s.received())
+	}
+}
