@@ -8,6 +8,11 @@ need=()
 command -v python3 >/dev/null || need+=(python3)
 # The sd_notify e2e test runs a program written against pystemd, unchanged.
 python3 -c 'import pystemd.daemon' 2>/dev/null || need+=(python3-pystemd)
+# The AlertRoute e2e test delivers to a real Alertmanager.
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+# Network-namespace and socket-activation tests.
+command -v ip >/dev/null || need+=(iproute2)
+command -v systemd-socket-activate >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing ${need[*]} and not root; install them and rerun" >&2

@@ -29,7 +29,7 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links)")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links,alert)")
 )
 
 func main() {
@@ -66,6 +66,9 @@ func main() {
 	}
 	if want("links") {
 		rows = append(rows, b.links(scale(10000))...)
+	}
+	if want("alert") {
+		rows = append(rows, b.alertLatency()...)
 	}
 	table := render(rows)
 	fmt.Print(table)
