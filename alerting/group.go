@@ -35,6 +35,9 @@ type groupState struct {
 	// Notified is set once a firing notification was queued.
 	Notified bool      `json:"notified,omitempty"`
 	LastSent time.Time `json:"lastSent,omitzero"`
+	// Refreshed is when firing alerts were last re-sent to Alertmanager
+	// receivers (see alertmanagerRefresh).
+	Refreshed time.Time `json:"refreshed,omitzero"`
 	// Due is when the group is evaluated next.
 	Due    time.Time             `json:"due"`
 	Alerts map[string]groupAlert `json:"alerts"`
@@ -215,7 +218,8 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 		}
 		g.st.Notified = true
 		g.st.LastSent = now
-		g.st.Due = now.Add(max(r.repeat, r.groupWait))
+		g.st.Refreshed = now
+		g.st.Due = nextGroupDue(g, r)
 		m.putGroupLocked(g)
 		m.groupHeap.set(g)
 	default:
@@ -227,16 +231,41 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 				delete(g.st.Alerts, fp)
 			}
 		}
-		g.st.Due = g.st.LastSent.Add(max(r.repeat, r.groupWait))
+		// Alertmanager forgets an alert not re-sent within its
+		// resolve_timeout (5m by default): keep it informed while firing,
+		// whatever the route's repeatInterval says for the other receivers.
+		if r.has(typeAlertmanager) && !now.Before(g.st.Refreshed.Add(alertmanagerRefresh)) {
+			m.notifyLocked(g, r, receivers.StatusFiring, firing, now, typeAlertmanager)
+			g.st.Refreshed = now
+		}
+		g.st.Due = nextGroupDue(g, r)
 		m.putGroupLocked(g)
 		m.groupHeap.set(g)
 	}
 }
 
+// alertmanagerRefresh is how often firing alerts are re-sent to
+// Alertmanager receivers (Prometheus re-sends every minute too).
+var alertmanagerRefresh = time.Minute
+
+// nextGroupDue is when a notified, firing group is looked at again: its
+// repeat, or earlier the Alertmanager refresh.
+func nextGroupDue(g *group, r *route) time.Time {
+	due := g.st.LastSent.Add(max(r.repeat, r.groupWait))
+	if r.has(typeAlertmanager) {
+		if ref := g.st.Refreshed.Add(alertmanagerRefresh); ref.Before(due) {
+			due = ref
+		}
+	}
+	return due
+}
+
 // notifyLocked queues the group's next notification. The outbox entries
 // are written before the group's new sequence number, so a crash in
 // between re-creates the same notification (same ID), never loses it.
-func (m *Manager) notifyLocked(g *group, r *route, status string, alerts []receivers.Alert, now time.Time) {
+// notifyLocked queues a notification of the group for every receiver of
+// the route, or only those of the given types.
+func (m *Manager) notifyLocked(g *group, r *route, status string, alerts []receivers.Alert, now time.Time, onlyTypes ...string) {
 	n := receivers.Notification{
 		ID:        notificationID(r.name, g.key(), g.st.Created, g.st.Seq),
 		Route:     r.name,
@@ -246,7 +275,7 @@ func (m *Manager) notifyLocked(g *group, r *route, status string, alerts []recei
 		Host:      m.o.Hostname,
 		CreatedAt: now,
 	}
-	m.enqueueLocked(r, n)
+	m.enqueueLocked(r, n, onlyTypes...)
 	g.st.Seq++
 	m.log.V(1).Info("alerting: notification queued", "route", r.name, "group", n.GroupKey, "status", status, "alerts", len(alerts), "id", n.ID)
 }

@@ -100,6 +100,9 @@ func (fs *fakes) get(url string) *fakeRecv {
 }
 
 func (fs *fakes) newReceiver(spec v1alpha1.Receiver, index int) (receivers.Receiver, error) {
+	if spec.Alertmanager != nil {
+		return fs.get(spec.Alertmanager.URL), nil
+	}
 	if spec.Webhook == nil {
 		return nil, errors.New("fake: only webhook specs")
 	}

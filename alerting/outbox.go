@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -97,8 +98,11 @@ type chain struct {
 // enqueueLocked writes n to the outbox for every receiver of r and
 // schedules the deliveries. An entry that is already there (the same
 // notification re-created after a crash) is left alone.
-func (m *Manager) enqueueLocked(r *route, n receivers.Notification) {
+func (m *Manager) enqueueLocked(r *route, n receivers.Notification, onlyTypes ...string) {
 	for i, s := range r.receivers {
+		if len(onlyTypes) > 0 && !slices.Contains(onlyTypes, s.typ) {
+			continue
+		}
 		key := n.ID + "/" + strconv.Itoa(i)
 		if _, ok := m.outbox[key]; ok {
 			continue

@@ -29,6 +29,19 @@ type route struct {
 	sent, failed int64
 }
 
+// Receiver types, as in slot.typ.
+const typeAlertmanager = "alertmanager"
+
+// has reports whether the route has a receiver of the type.
+func (r *route) has(typ string) bool {
+	for _, s := range r.receivers {
+		if s.typ == typ {
+			return true
+		}
+	}
+	return false
+}
+
 // slot is one receiver of a route.
 type slot struct {
 	rcv    receivers.Receiver
