@@ -97,7 +97,9 @@ spec:
 	}
 	l.Close()
 	e.waitLink("a2rtr", "Down")
-	e.eventually("LinkDown in Alertmanager", func() bool { return hasAlert("LinkDown", "name", "a2rtr", "kind", "Link", "severity", "critical", "site", "hecnet") })
+	e.eventually("LinkDown in Alertmanager", func() bool {
+		return hasAlert("LinkDown", "name", "a2rtr", "kind", "Link", "severity", "critical", "site", "hecnet")
+	})
 
 	l2, err := net.Listen("tcp", addr)
 	if err != nil {
