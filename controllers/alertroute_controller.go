@@ -55,16 +55,9 @@ func (r *AlertRouteReconciler) SetManager(routes AlertRoutes) { r.routes = route
 
 // SetupWithEngine registers the controller and subscribes to store changes.
 func (r *AlertRouteReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := e.Register(v1alpha1.KindAlertRoute, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 1})
-	if err != nil {
-		return err
-	}
+	c, err := watchKind(e, r.store, v1alpha1.KindAlertRoute, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 1})
 	r.ctrl = c
-	r.store.AddHandler(v1alpha1.KindAlertRoute, c.Enqueue)
-	for _, n := range r.store.Names(v1alpha1.KindAlertRoute) {
-		c.Enqueue(n)
-	}
-	return nil
+	return err
 }
 
 // SyncAll reconciles every AlertRoute now (before the engine runs), so the

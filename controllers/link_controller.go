@@ -122,16 +122,9 @@ func NewLinkReconciler(o LinkOptions) *LinkReconciler {
 
 // SetupWithEngine registers the controller and subscribes to store changes.
 func (r *LinkReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := e.Register(v1alpha1.KindLink, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 2})
-	if err != nil {
-		return err
-	}
+	c, err := watchKind(e, r.store, v1alpha1.KindLink, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 2})
 	r.ctrl = c
-	r.store.AddHandler(v1alpha1.KindLink, c.Enqueue)
-	for _, n := range r.store.Names(v1alpha1.KindLink) {
-		c.Enqueue(n)
-	}
-	return nil
+	return err
 }
 
 // Start runs the probe scheduler until ctx is done.

@@ -156,17 +156,27 @@ func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
 	return r, nil
 }
 
+// watchKind registers r as the controller of kind, subscribes it to every
+// change of that kind in the store, and enqueues what the store holds.
+func watchKind(e *reconcile.Engine, store ResourceStore, kind string, r reconcile.Reconciler, opts reconcile.ControllerOptions) (*reconcile.Controller, error) {
+	c, err := e.Register(kind, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	store.AddHandler(kind, c.Enqueue)
+	for _, n := range store.Names(kind) {
+		c.Enqueue(n)
+	}
+	return c, nil
+}
+
 // SetupWithEngine registers the controller and subscribes to store changes.
 func (r *ProcessReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := e.Register(v1alpha1.KindProcess, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
+	c, err := watchKind(e, r.store, v1alpha1.KindProcess, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
 	if err != nil {
 		return err
 	}
 	r.ctrl = c
-	r.store.AddHandler(v1alpha1.KindProcess, c.Enqueue)
-	for _, n := range r.store.Names(v1alpha1.KindProcess) {
-		c.Enqueue(n)
-	}
 	r.mu.Lock()
 	for n := range r.procs {
 		c.Enqueue(n) // adopted programs whose resource may be gone

@@ -119,8 +119,8 @@ func TestHTTPAPI(t *testing.T) {
 	if code, _ := get("/apis/reconciled.dev/v1alpha1/widgets"); code != 404 {
 		t.Fatalf("unknown kind: %d", code)
 	}
-	post := func(token string) int {
-		req, _ := http.NewRequest(http.MethodPost, base+"/apis/reconciled.dev/v1alpha1/processes/a/restart", nil)
+	call := func(method, path, token string) int {
+		req, _ := http.NewRequest(method, base+path, nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -130,6 +130,9 @@ func TestHTTPAPI(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode
+	}
+	post := func(token string) int {
+		return call(http.MethodPost, "/apis/reconciled.dev/v1alpha1/processes/a/restart", token)
 	}
 	if c := post(""); c != http.StatusUnauthorized {
 		t.Fatalf("write without token: %d, want 401", c)
@@ -139,16 +142,7 @@ func TestHTTPAPI(t *testing.T) {
 	}
 	// Program output may hold secrets: reading it over TCP needs the token too.
 	logReq := func(token string) int {
-		req, _ := http.NewRequest(http.MethodGet, base+"/apis/reconciled.dev/v1alpha1/processes/a/log", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return call(http.MethodGet, "/apis/reconciled.dev/v1alpha1/processes/a/log", token)
 	}
 	if c := logReq(""); c != http.StatusUnauthorized {
 		t.Fatalf("log without token: %d, want 401", c)
