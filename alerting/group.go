@@ -234,7 +234,9 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 		// Alertmanager forgets an alert not re-sent within its
 		// resolve_timeout (5m by default): keep it informed while firing,
 		// whatever the route's repeatInterval says for the other receivers.
-		if r.has(typeAlertmanager) && !now.Before(g.st.Refreshed.Add(alertmanagerRefresh)) {
+		// One refresh at a time: while Alertmanager is down they must not
+		// pile up in the outbox ahead of the resolution.
+		if r.has(typeAlertmanager) && !now.Before(g.st.Refreshed.Add(alertmanagerRefresh)) && !m.pendingLocked(r.name, g.key(), typeAlertmanager) {
 			m.notifyLocked(g, r, receivers.StatusFiring, firing, now, typeAlertmanager)
 			g.st.Refreshed = now
 		}
@@ -242,6 +244,17 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 		m.putGroupLocked(g)
 		m.groupHeap.set(g)
 	}
+}
+
+// pendingLocked reports whether the outbox holds a notification of the
+// group for a receiver of the type.
+func (m *Manager) pendingLocked(route, groupKey, typ string) bool {
+	for _, e := range m.outbox {
+		if e.e.Notification.Route == route && e.e.Notification.GroupKey == groupKey && e.e.ReceiverType == typ {
+			return true
+		}
+	}
+	return false
 }
 
 // alertmanagerRefresh is how often firing alerts are re-sent to

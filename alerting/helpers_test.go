@@ -29,6 +29,7 @@ type fakeRecv struct {
 	attemptIDs []string
 	failN      int // fail this many more attempts; negative: always
 	block      chan struct{}
+	rejectN    int // next rejectN sends fail permanently
 }
 
 func (f *fakeRecv) Name() string { return f.name }
@@ -48,6 +49,10 @@ func (f *fakeRecv) Send(ctx context.Context, n receivers.Notification) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.rejectN > 0 {
+		f.rejectN--
+		return &receivers.PermanentError{Err: errors.New("post to http://127.0.0.1: 400 Bad Request")}
+	}
 	if f.failN != 0 {
 		if f.failN > 0 {
 			f.failN--

@@ -618,15 +618,18 @@ func TestAlertsFiringBeforeRouteIsSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "delivery", func() bool { return fs.get("a").count() == 1 })
-	// A new match that excludes the alert drops it silently.
+	// A new match that excludes the announced alert resolves it for the
+	// receivers that heard it fire, then forgets the group.
 	spec := routeSpec(10*time.Millisecond, time.Hour, true, "a")
 	spec.Match.Kinds = []string{"Process"}
 	if err := m.SetRoute("r", spec); err != nil {
 		t.Fatal(err)
 	}
-	if m.groupCount() != 0 {
-		t.Errorf("groups = %d after the match changed", m.groupCount())
-	}
+	eventually(t, "resolution after the match changed", func() bool {
+		ns := fs.get("a").notifications()
+		return len(ns) == 2 && ns[1].Status == "resolved"
+	})
+	eventually(t, "group forgotten", func() bool { return m.groupCount() == 0 })
 }
 
 func TestMetricsAndStatusCallback(t *testing.T) {

@@ -365,6 +365,18 @@ func (m *Manager) finish(j job, err error, aborted bool) {
 				m.hurryLocked(r.name, e.e.Receiver, now)
 			}
 		}
+	} else if receivers.IsPermanent(err) {
+		msg := truncateError(err.Error())
+		m.removeEntryLocked(e)
+		m.sent.WithLabelValues(j.route, j.receiver, "failure").Inc()
+		if r != nil {
+			r.failed++
+		}
+		if s != nil {
+			s.status.Healthy = false
+			s.status.LastError = msg
+			s.status.LastFailure = now
+		}
 	} else {
 		msg := truncateError(err.Error())
 		retryIn = m.backoff(attempts)
@@ -392,6 +404,8 @@ func (m *Manager) finish(j job, err error, aborted bool) {
 	m.mu.Unlock()
 	if err == nil {
 		m.log.V(1).Info("alerting: notification delivered", "route", j.route, "receiver", j.receiver, "id", j.n.ID, "status", j.n.Status, "attempts", attempts)
+	} else if receivers.IsPermanent(err) {
+		m.log.Error(err, "alerting: notification rejected by the receiver; dropped", "route", j.route, "receiver", j.receiver, "id", j.n.ID, "attempts", attempts)
 	} else {
 		m.log.Error(err, "alerting: delivery failed, will retry", "route", j.route, "receiver", j.receiver, "id", j.n.ID, "attempts", attempts, "retryIn", retryIn.Round(time.Millisecond).String())
 	}

@@ -219,7 +219,15 @@ func (m *Manager) rematchLocked(r *route, now time.Time) {
 		changed := false
 		for fp, ga := range g.st.Alerts {
 			if ga.Alert.Firing() && !r.match.matches(ga.Alert) {
-				delete(g.st.Alerts, fp)
+				// The route no longer covers it: receivers that heard it
+				// fire hear it resolve (per sendResolved), the others
+				// never hear of it.
+				if ga.Announced {
+					ga.Alert.EndsAt = now
+					g.st.Alerts[fp] = ga
+				} else {
+					delete(g.st.Alerts, fp)
+				}
 				changed = true
 			}
 		}

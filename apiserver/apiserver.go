@@ -80,7 +80,9 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+BasePath, s.discovery)
 	s.mux.HandleFunc("GET "+BasePath+"/problems", s.problems)
 	s.mux.HandleFunc("GET "+BasePath+"/events", s.events)
-	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}/live", s.live)
+	// Live figures include exec probe output: like program logs, they need
+	// the unix socket or the token over TCP.
+	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}/live", s.write(s.live))
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}", s.list)
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
 	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.write(s.restart))

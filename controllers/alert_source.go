@@ -66,8 +66,10 @@ func (a *AlertSource) Run(ctx context.Context) {
 			}
 		}
 		for k := range a.firing {
-			if !seen[k] {
-				a.resolveAll(k) // deleted while we were not watching
+			// Deleted while we were not watching, unless it may only be
+			// in a file that does not parse right now.
+			if !seen[k] && a.store.Settled() && !a.store.Known(k.Kind, k.Name) {
+				a.resolveAll(k)
 			}
 		}
 		if !a.follow(ctx, events) {
@@ -97,6 +99,9 @@ func (a *AlertSource) follow(ctx context.Context, events <-chan resources.Event)
 // evaluate compares the alerts an object calls for with those firing.
 func (a *AlertSource) evaluate(obj v1alpha1.Object, deleted bool) {
 	k := resources.Key{Kind: obj.GetTypeMeta().Kind, Name: obj.GetObjectMeta().Name}
+	if !deleted && stateUnknown(obj) {
+		return // not observed yet since start (or --status none): keep what fires
+	}
 	want := map[string]receivers.Alert{}
 	if !deleted {
 		for _, al := range alertsFor(obj) {
@@ -136,6 +141,13 @@ func (a *AlertSource) resolveAll(k resources.Key) {
 		a.sink.Set(al)
 	}
 	delete(a.firing, k)
+}
+
+// stateUnknown reports whether an object's health is not known yet: no
+// phase, or a Link still probing.
+func stateUnknown(obj v1alpha1.Object) bool {
+	phase := obj.GetCommonStatus().Phase
+	return phase == "" || (obj.GetTypeMeta().Kind == v1alpha1.KindLink && phase == v1alpha1.LinkUnknown)
 }
 
 // alertsFor returns the alerts an object's current state calls for.

@@ -90,24 +90,34 @@ func (r *AlertRouteReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	ar := obj.(*v1alpha1.AlertRoute)
 	st := v1alpha1.AlertRouteStatus{}
 	st.ObservedGeneration = ar.Generation
-	st.Conditions = append([]v1alpha1.Condition(nil), ar.Status.Conditions...)
-	hash := resources.SpecHash(ar)
-	if r.applied[req.Name] != hash {
-		if err := r.routes.SetRoute(req.Name, ar.Spec); err != nil {
-			// A receiver that cannot be built (unreadable secret file...)
-			// is the user's to fix; say so in status.
-			st.Phase = v1alpha1.AlertRouteDegraded
-			st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonInvalidRoute,
-				Message: err.Error(), ObservedGeneration: ar.Generation})
-			r.store.UpdateStatus(v1alpha1.KindAlertRoute, req.Name, st)
-			return reconcile.Result{}, reconcile.Terminal(err)
+	// Keep only the conditions of receivers that still exist.
+	for _, c := range ar.Status.Conditions {
+		var i int
+		if n, _ := fmt.Sscanf(c.Type, "Receiver%d", &i); n == 1 && i >= len(ar.Spec.Receivers) {
+			continue
 		}
+		st.Conditions = append(st.Conditions, c)
+	}
+	hash := resources.SpecHash(ar)
+	var setErr error
+	if r.applied[req.Name] != hash {
+		// The manager installs the route even when a receiver cannot be
+		// built (that receiver then fails its deliveries); record it as
+		// applied either way, or the status callback would loop.
+		setErr = r.routes.SetRoute(req.Name, ar.Spec)
 		r.applied[req.Name] = hash
+		if setErr != nil {
+			r.log.Info("alert route has a receiver that cannot be built", "route", req.Name, "error", setErr.Error())
+		}
 	}
 	rs, _ := r.routes.Status(req.Name)
 	st.Sent, st.Failed, st.Pending = rs.Sent, rs.Failed, rs.Pending
 	st.Phase = v1alpha1.AlertRouteReady
 	ready := v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonDelivering, ObservedGeneration: ar.Generation}
+	if setErr != nil {
+		st.Phase = v1alpha1.AlertRouteDegraded
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalidRoute, setErr.Error()
+	}
 	for i, rcv := range rs.Receivers {
 		c := v1alpha1.Condition{Type: fmt.Sprintf("Receiver%d", i), Status: metav1.ConditionTrue, Reason: ReasonDelivering,
 			Message: rcv.Name, ObservedGeneration: ar.Generation}

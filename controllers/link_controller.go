@@ -173,7 +173,14 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		}
 	}
 	status := st.status(l)
+	phase := st.phase
 	st.mu.Unlock()
+	switch phase { // also after a restart, when no transition sets it
+	case v1alpha1.LinkUp, v1alpha1.LinkDegraded:
+		r.up.WithLabelValues(req.Name).Set(1)
+	case v1alpha1.LinkDown:
+		r.up.WithLabelValues(req.Name).Set(0)
+	}
 	r.sched.Set(req.Name, l.Spec.Interval.Duration)
 	if err := r.store.UpdateStatus(v1alpha1.KindLink, req.Name, status); err != nil {
 		logr.FromContextOrDiscard(ctx).V(1).Info("status not updated", "error", err.Error())
@@ -260,13 +267,17 @@ func (r *LinkReconciler) observe(name string, l *v1alpha1.Link, res probe.Result
 	if from != v1alpha1.LinkUnknown {
 		r.transitions.WithLabelValues(name).Inc()
 	}
-	switch to {
-	case v1alpha1.LinkDown:
+	// Messages stay the same from one occurrence to the next, so events
+	// aggregate ("x5 over 1h"); latencies are in the metrics and describe.
+	switch {
+	case from == v1alpha1.LinkUnknown && to != v1alpha1.LinkDown:
+		// first observation after start: not news
+	case to == v1alpha1.LinkDown:
 		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDown, "%s", lastError)
-	case v1alpha1.LinkDegraded:
-		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDegraded, "latency %s above degradedLatency %s", res.Latency.Round(time.Microsecond), l.Spec.DegradedLatency.Duration)
-	case v1alpha1.LinkUp:
-		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeNormal, ReasonLinkUp, "up again (was %s), latency %s", from, res.Latency.Round(time.Microsecond))
+	case to == v1alpha1.LinkDegraded:
+		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDegraded, "slower than degradedLatency %s", l.Spec.DegradedLatency.Duration)
+	case to == v1alpha1.LinkUp:
+		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeNormal, ReasonLinkUp, "up again (was %s)", from)
 	}
 	r.log.Info("link changed phase", "name", name, "from", from, "to", to)
 	if r.ctrl != nil {

@@ -141,7 +141,7 @@ func (e *emailReceiver) deliver(ctx context.Context, n Notification, msg []byte,
 		if err := c.Rcpt(to.Address); err != nil {
 			// Nothing was sent: a retry starts clean, no recipient gets it twice.
 			_ = c.Reset()
-			return fmt.Errorf("smtp %s: RCPT TO:<%s>: %w", sh, to.Address, err)
+			return smtpPermanent(fmt.Errorf("smtp %s: RCPT TO:<%s>: %w", sh, to.Address, err))
 		}
 	}
 	w, err := c.Data()
@@ -152,7 +152,7 @@ func (e *emailReceiver) deliver(ctx context.Context, n Notification, msg []byte,
 		return fmt.Errorf("smtp %s: writing message: %w", sh, err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("smtp %s: message not accepted: %w", sh, err)
+		return smtpPermanent(fmt.Errorf("smtp %s: message not accepted: %w", sh, err))
 	}
 	// The message is accepted; a failing QUIT changes nothing.
 	_ = c.Quit()

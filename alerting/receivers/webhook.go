@@ -197,5 +197,8 @@ func post(ctx context.Context, u *url.URL, body []byte, h http.Header, timeout t
 	if t := truncate(string(head), maxErrorBody); t != "" {
 		msg += ": " + t
 	}
+	if httpPermanent(resp.StatusCode) {
+		return &PermanentError{Err: errors.New(msg)}
+	}
 	return errors.New(msg)
 }

@@ -214,3 +214,11 @@ func TestWebhookTimeout(t *testing.T) {
 		t.Errorf("Send = %v, want context.DeadlineExceeded", err)
 	}
 }
+
+func TestHTTPStatusPermanence(t *testing.T) {
+	for code, want := range map[int]bool{400: true, 404: true, 413: true, 408: false, 429: false, 500: false, 503: false} {
+		if got := httpPermanent(code); got != want {
+			t.Errorf("httpPermanent(%d) = %v, want %v", code, got, want)
+		}
+	}
+}

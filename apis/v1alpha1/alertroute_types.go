@@ -135,6 +135,9 @@ func (a *AlertRoute) Validate() field.ErrorList {
 			ep := rp.Child("email")
 			errs = append(errs, validateHostPort(e.Smarthost, ep.Child("smarthost"))...)
 			errs = append(errs, validateAbsPath(e.PasswordFile, ep.Child("passwordFile"))...)
+			if e.Username != "" && e.PasswordFile == "" {
+				errs = append(errs, field.Required(ep.Child("passwordFile"), "a file holding the password of username "+e.Username))
+			}
 			if _, err := mail.ParseAddress(e.From); err != nil {
 				errs = append(errs, field.Invalid(ep.Child("from"), e.From, "not an email address"))
 			}

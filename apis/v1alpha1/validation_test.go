@@ -614,3 +614,13 @@ func TestSetCondition(t *testing.T) {
 		t.Error("Condition of an unknown type is not nil")
 	}
 }
+
+func TestEmailUsernameNeedsPasswordFile(t *testing.T) {
+	a := &AlertRoute{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindAlertRoute}, ObjectMeta: ObjectMeta{Name: "r"},
+		Spec: AlertRouteSpec{Receivers: []Receiver{{Email: &EmailReceiver{Smarthost: "127.0.0.1:25", Username: "u", From: "a@b.c", To: []string{"d@e.f"}}}}}}
+	a.Default()
+	errs := a.Validate()
+	if len(errs) != 1 || errs[0].Field != "spec.receivers[0].email.passwordFile" {
+		t.Fatalf("errors %v, want spec.receivers[0].email.passwordFile required", errs)
+	}
+}

@@ -210,9 +210,14 @@ func run(f *flags, log logr.Logger) error {
 	if err := routes.SetupWithEngine(engine); err != nil {
 		return err
 	}
-	// Routes deleted while the daemon was down lose their pending deliveries.
+	// Routes deleted while the daemon was down lose their pending
+	// deliveries; not while a file does not parse (the route may be in it).
 	routes.SyncAll(context.Background())
-	alerts.DropUnknownRoutes()
+	if store.Settled() {
+		alerts.DropUnknownRoutes()
+	} else {
+		log.Info("keeping the outbox of routes not found: a resource file does not parse")
+	}
 	alertSource := controllers.NewAlertSource(store, alerts, log.WithName("alerts"))
 	links := controllers.NewLinkReconciler(controllers.LinkOptions{Store: store, Events: evStore.ForSource("link-controller"),
 		Log: log.WithName("link"), Registerer: reg})

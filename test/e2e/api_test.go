@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -113,6 +114,16 @@ func TestHTTPAPI(t *testing.T) {
 			t.Fatalf("/metrics lacks %s", re)
 		}
 	}
+	// link_up is exported again after a restart, although no transition
+	// happens then.
+	e.write("l.yaml", fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Link\nmetadata: {name: self}\nspec:\n  tcp: {address: \"127.0.0.1:%d\"}\n  interval: 100ms\n  timeout: 100ms\n", port))
+	e.waitLink("self", "Up")
+	e.stop(syscall.SIGKILL)
+	e.start()
+	e.eventually("link_up after a restart", func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, `reconciled_link_up{name="self"} 1`)
+	})
 	if code, body := get("/apis/reconciled.dev/v1alpha1/processes/a"); code != 200 || !strings.Contains(body, `"phase": "Running"`) {
 		t.Fatalf("get: %d %s", code, body)
 	}

@@ -1,0 +1,55 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"testing"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/alerting/receivers"
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+)
+
+type recordingSink struct{ got []receivers.Alert }
+
+func (s *recordingSink) Set(a receivers.Alert)     { s.got = append(s.got, a) }
+func (s *recordingSink) Alerts() []receivers.Alert { return nil }
+
+func link(name, phase string) *v1alpha1.Link {
+	l := &v1alpha1.Link{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindLink}, ObjectMeta: v1alpha1.ObjectMeta{Name: name}}
+	l.Status.Phase = phase
+	l.Status.LastError = "ConnectionRefused"
+	return l
+}
+
+func TestAlertSourceLifecycle(t *testing.T) {
+	sink := &recordingSink{}
+	a := NewAlertSource(nil, sink, logr.Discard())
+	a.evaluate(link("a2rtr", v1alpha1.LinkDown), false)
+	if len(sink.got) != 1 || sink.got[0].Name != "LinkDown" || !sink.got[0].Firing() || sink.got[0].Severity != v1alpha1.SeverityCritical {
+		t.Fatalf("down: %+v", sink.got)
+	}
+	// Still down: nothing new.
+	a.evaluate(link("a2rtr", v1alpha1.LinkDown), false)
+	// Not observed yet (a restart, or --status none): the alert stays.
+	a.evaluate(link("a2rtr", ""), false)
+	a.evaluate(link("a2rtr", v1alpha1.LinkUnknown), false)
+	if len(sink.got) != 1 {
+		t.Fatalf("an unknown phase changed the alert: %+v", sink.got)
+	}
+	a.evaluate(link("a2rtr", v1alpha1.LinkUp), false)
+	if len(sink.got) != 2 || sink.got[1].Firing() {
+		t.Fatalf("up: %+v", sink.got)
+	}
+	// Deleted while down: resolved.
+	a.evaluate(link("b", v1alpha1.LinkDown), false)
+	a.evaluate(link("b", v1alpha1.LinkDown), true)
+	if n := len(sink.got); n != 4 || sink.got[3].Firing() || sink.got[3].Object != "b" {
+		t.Fatalf("delete: %+v", sink.got)
+	}
+	if len(a.firing) != 0 {
+		t.Fatalf("firing left: %v", a.firing)
+	}
+}
