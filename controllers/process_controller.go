@@ -324,7 +324,6 @@ func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	if !p.initialized {
 		p.initFromStatus(&pr.Status)
 	}
-	p.gen = pr.Generation
 	specHash := resources.SpecHash(pr)
 	restartedAt := pr.Annotations[v1alpha1.AnnotationRestartedAt]
 	if p.specHash == specUnknown {

@@ -33,7 +33,6 @@ type proc struct {
 	seen        bool // a valid resource was seen since the daemon started
 	name        string
 	initialized bool
-	gen         int64
 
 	// the current (or last) run
 	running      bool

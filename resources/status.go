@@ -513,25 +513,3 @@ func syncDir(dir string) {
 		f.Close()
 	}
 }
-
-// writeFileAtomic writes a small state file durably (temp, fsync, rename).
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := writeTemp(path, data)
-	if err != nil {
-		return err
-	}
-	if f, err := os.Open(tmp); err == nil {
-		f.Sync()
-		f.Close()
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	syncDir(filepath.Dir(path))
-	return nil
-}

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/smtptest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -72,8 +74,8 @@ func parseMail(t *testing.T, data []byte) parsedMail {
 }
 
 func TestEmailDelivery(t *testing.T) {
-	sink := startSink(t, sinkOpts{cert: &trustedCert, user: smtpUser, pass: smtpPass})
-	r := newReceiver(t, emailSpec(t, sink.addr, smtpPass), 0, Options{Timeout: 10 * time.Second})
+	sink := startSink(t, smtptest.Options{Cert: &trustedCert, User: smtpUser, Pass: smtpPass})
+	r := newReceiver(t, emailSpec(t, sink.Addr(), smtpPass), 0, Options{Timeout: 10 * time.Second})
 	if r.Name() != "email[0]" {
 		t.Errorf("Name() = %q, want email[0]", r.Name())
 	}
@@ -130,11 +132,11 @@ func TestEmailDelivery(t *testing.T) {
 		body:    []string{"test notification", "reconcilectl describe link/a2rtr"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(sink.messages())
+			before := len(sink.Messages())
 			if err := r.Send(context.Background(), tc.n); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			msgs := sink.messages()
+			msgs := sink.Messages()
 			if len(msgs) != before+1 {
 				t.Fatalf("sink has %d messages, want %d", len(msgs), before+1)
 			}
@@ -176,8 +178,8 @@ func TestEmailDelivery(t *testing.T) {
 }
 
 func TestEmailMessageIDStable(t *testing.T) {
-	sink := startSink(t, sinkOpts{cert: &trustedCert, user: smtpUser, pass: smtpPass})
-	r := newReceiver(t, emailSpec(t, sink.addr, smtpPass), 2, Options{})
+	sink := startSink(t, smtptest.Options{Cert: &trustedCert, User: smtpUser, Pass: smtpPass})
+	r := newReceiver(t, emailSpec(t, sink.Addr(), smtpPass), 2, Options{})
 	n := notification("01JABCDEF", linkAlert("a2rtr", false))
 	other := n
 	other.ID = "01JGHIJKL"
@@ -186,7 +188,7 @@ func TestEmailMessageIDStable(t *testing.T) {
 			t.Fatalf("Send: %v", err)
 		}
 	}
-	msgs := sink.messages()
+	msgs := sink.Messages()
 	if len(msgs) != 3 {
 		t.Fatalf("got %d messages, want 3", len(msgs))
 	}
@@ -208,19 +210,19 @@ func TestEmailMessageIDStable(t *testing.T) {
 }
 
 func TestEmailErrors(t *testing.T) {
-	tlsSink := startSink(t, sinkOpts{cert: &trustedCert, user: smtpUser, pass: smtpPass})
-	plainSink := startSink(t, sinkOpts{user: smtpUser, pass: smtpPass})
-	other, _, err := selfSigned("untrusted")
+	tlsSink := startSink(t, smtptest.Options{Cert: &trustedCert, User: smtpUser, Pass: smtpPass})
+	plainSink := startSink(t, smtptest.Options{User: smtpUser, Pass: smtpPass})
+	other, _, err := smtptest.SelfSigned("untrusted")
 	if err != nil {
 		t.Fatal(err)
 	}
-	untrustedSink := startSink(t, sinkOpts{cert: &other, user: smtpUser, pass: smtpPass})
+	untrustedSink := startSink(t, smtptest.Options{Cert: &other, User: smtpUser, Pass: smtpPass})
 	missing := filepath.Join(t.TempDir(), "no-such-password")
 	n := notification("n-1", linkAlert("a2rtr", false))
 
 	for _, tc := range []struct {
 		name    string
-		sink    *smtpSink
+		sink    *smtptest.Sink
 		spec    func(*v1alpha1.EmailReceiver)
 		pass    string
 		want    []string
@@ -256,11 +258,11 @@ func TestEmailErrors(t *testing.T) {
 		want: []string{"does not offer AUTH"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := emailSpec(t, tc.sink.addr, tc.pass)
+			spec := emailSpec(t, tc.sink.Addr(), tc.pass)
 			if tc.spec != nil {
 				tc.spec(spec.Email)
 			}
-			before := len(tc.sink.messages())
+			before := len(tc.sink.Messages())
 			err := newReceiver(t, spec, 0, Options{Timeout: 10 * time.Second}).Send(context.Background(), n)
 			if err == nil {
 				t.Fatal("Send succeeded, want an error")
@@ -275,7 +277,7 @@ func TestEmailErrors(t *testing.T) {
 					t.Errorf("error %q contains %q", err, s)
 				}
 			}
-			if got := len(tc.sink.messages()); got != before {
+			if got := len(tc.sink.Messages()); got != before {
 				t.Errorf("sink received %d messages, want none", got-before)
 			}
 		})

@@ -5,75 +5,23 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/reconciled/reconciled/internal/smtptest"
 )
-
-// mailSink is a plain SMTP server on loopback that timestamps every
-// accepted message by subject.
-type mailSink struct {
-	mu       sync.Mutex
-	accepted []mailAt
-}
-
-type mailAt struct {
-	subject string
-	at      time.Time
-}
-
-func (m *mailSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }
-
-type mailSession struct{ m *mailSink }
-
-func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *mailSession) Reset()                               {}
-func (s *mailSession) Logout() error                        { return nil }
-func (s *mailSession) Data(r io.Reader) error {
-	b, _ := io.ReadAll(r)
-	subject := ""
-	for _, l := range strings.Split(string(b), "\r\n") {
-		if v, ok := strings.CutPrefix(l, "Subject: "); ok {
-			subject = v
-			break
-		}
-	}
-	s.m.mu.Lock()
-	s.m.accepted = append(s.m.accepted, mailAt{subject, time.Now()})
-	s.m.mu.Unlock()
-	return nil
-}
-
-func (m *mailSink) count() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.accepted)
-}
-
-func (m *mailSink) last() mailAt {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.accepted[len(m.accepted)-1]
-}
 
 // alertLatency: a Link's remote end goes away; time until the FIRING mail
 // is accepted by the SMTP server, minus groupWait (the deliberate wait).
 func (b *bench) alertLatency() []row {
 	const groupWait = 200 * time.Millisecond
-	sink := &mailSink{}
-	srv := smtp.NewServer(sink)
-	srv.Domain = "bench.local"
-	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	sink, err := smtptest.New(smtptest.Options{})
 	check(err)
-	go srv.Serve(sl)
-	defer srv.Close()
+	check(sink.Start())
+	defer sink.Stop()
 	target, err := net.Listen("tcp", "127.0.0.1:0")
 	check(err)
 	addr := target.Addr().String()
@@ -105,7 +53,7 @@ spec:
   interval: 20ms
   timeout: 20ms
   failureThreshold: 1
-`, groupWait, sl.Addr(), addr)
+`, groupWait, sink.Addr(), addr)
 	check(os.WriteFile(filepath.Join(dir, "alert.yaml"), []byte(content), 0o644))
 	d := b.startDaemon(dir, state)
 	defer d.stop()
@@ -118,15 +66,15 @@ spec:
 	}
 	var lat []time.Duration
 	for i := 0; i < samples; i++ {
-		before := sink.count()
+		before := len(sink.Messages())
 		t0 := time.Now()
 		target.Close()
 		waitCount(sink, before+1)
-		m := sink.last()
-		if !strings.HasPrefix(m.subject, "[FIRING]") {
-			fatalf("alert: expected a FIRING mail, got %q", m.subject)
+		m := sink.Messages()[before]
+		if subject := m.Header("Subject"); !strings.HasPrefix(subject, "[FIRING]") {
+			fatalf("alert: expected a FIRING mail, got %q", subject)
 		}
-		lat = append(lat, m.at.Sub(t0)-groupWait)
+		lat = append(lat, m.At.Sub(t0)-groupWait)
 		target, err = net.Listen("tcp", addr)
 		check(err)
 		go accept(target)
@@ -141,9 +89,9 @@ spec:
 	}
 }
 
-func waitCount(s *mailSink, n int) {
+func waitCount(s *smtptest.Sink, n int) {
 	deadline := time.Now().Add(30 * time.Second)
-	for s.count() < n {
+	for len(s.Messages()) < n {
 		if time.Now().After(deadline) {
 			fatalf("alert: mail %d did not arrive", n)
 		}

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -182,12 +181,4 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) 
 func writeProcess(dir, name, cmd, extra string) {
 	content := fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata:\n  name: %s\nspec:\n  command: %s\n%s", name, cmd, extra)
 	check(os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(content), 0o644))
-}
-
-func copyFile(w io.Writer, path string) {
-	f, err := os.Open(path)
-	if err == nil {
-		io.Copy(w, f)
-		f.Close()
-	}
 }

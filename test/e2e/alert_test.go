@@ -71,7 +71,7 @@ spec:
   interval: 100ms
   timeout: 100ms
   failureThreshold: 2
-`, s.addr, pwFile, addr))
+`, s.Addr(), pwFile, addr))
 	return e, s, l, addr
 }
 
@@ -84,15 +84,15 @@ func TestAlertEmailFiringAndResolved(t *testing.T) {
 	e.waitLink("a2rtr", "Up")
 	l.Close()
 	e.waitLink("a2rtr", "Down")
-	e.eventually("FIRING mail", func() bool { return len(s.received()) >= 1 })
-	m := s.received()[0]
+	e.eventually("FIRING mail", func() bool { return len(s.Messages()) >= 1 })
+	m := s.Messages()[0]
 	host, _ := os.Hostname()
-	if m.Subject != "[FIRING] Link a2rtr is Down" || len(m.To) != 1 || m.To[0] != "ops@example.net" || !m.TLS {
+	if m.Header("Subject") != "[FIRING] Link a2rtr is Down" || len(m.To) != 1 || m.To[0] != "ops@example.net" || !m.TLS {
 		t.Fatalf("firing mail: %+v", m)
 	}
 	for _, want := range []string{host, "reconcilectl describe link/a2rtr", "ConnectionRefused"} {
-		if !strings.Contains(m.Body, want) {
-			t.Fatalf("firing mail body lacks %q:\n%s", want, m.Body)
+		if !strings.Contains(m.Body(), want) {
+			t.Fatalf("firing mail body lacks %q:\n%s", want, m.Body())
 		}
 	}
 	l2, err := net.Listen("tcp", addr)
@@ -102,15 +102,15 @@ func TestAlertEmailFiringAndResolved(t *testing.T) {
 	defer l2.Close()
 	go acceptAll(l2)
 	e.waitLink("a2rtr", "Up")
-	e.eventually("RESOLVED mail", func() bool { return len(s.received()) >= 2 })
-	if m := s.received()[1]; m.Subject != "[RESOLVED] Link a2rtr is Up" {
+	e.eventually("RESOLVED mail", func() bool { return len(s.Messages()) >= 2 })
+	if m := s.Messages()[1]; m.Header("Subject") != "[RESOLVED] Link a2rtr is Up" {
 		t.Fatalf("resolved mail: %+v", m)
 	}
 	e.eventually("route status counts 2 sent", func() bool {
 		r := e.getRoute("ops-email")
 		return r.Status.Sent == 2 && r.Status.Phase == "Ready" && r.Status.Pending == 0
 	})
-	if n := len(s.received()); n != 2 {
+	if n := len(s.Messages()); n != 2 {
 		t.Fatalf("%d mails, want exactly 2", n)
 	}
 }
@@ -132,7 +132,7 @@ func TestAlertWrongPasswordInStatus(t *testing.T) {
 	if !strings.Contains(strings.ToLower(string(b)), "auth") || strings.Contains(string(b), "not-the-password") {
 		t.Fatalf("route status should name the authentication failure, not the password: %s", b)
 	}
-	if len(s.received()) != 0 {
+	if len(s.Messages()) != 0 {
 		t.Fatal("a mail got through with a wrong password")
 	}
 }
@@ -152,12 +152,12 @@ func TestAlertOutboxSurvivesKill9(t *testing.T) {
 	e.stop(syscall.SIGKILL)
 	s.start(t)
 	e.start()
-	e.eventually("the mail arrives after the restart", func() bool { return len(s.received()) >= 1 })
+	e.eventually("the mail arrives after the restart", func() bool { return len(s.Messages()) >= 1 })
 	e.eventually("outbox drained", func() bool {
 		r := e.getRoute("ops-email")
 		return r.Status.Pending == 0 && r.Status.Sent >= 1
 	})
-	if n := len(s.received()); n != 1 || s.received()[0].Subject != "[FIRING] Link a2rtr is Down" {
-		t.Fatalf("mails after restart: %+v", s.received())
+	if n := len(s.Messages()); n != 1 || s.Messages()[0].Header("Subject") != "[FIRING] Link a2rtr is Down" {
+		t.Fatalf("mails after restart: %+v", s.Messages())
 	}
 }
