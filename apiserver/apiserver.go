@@ -82,14 +82,14 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+BasePath+"/events", s.events)
 	// Live figures include exec probe output: like program logs, they need
 	// the unix socket or the token over TCP.
-	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}/live", s.write(s.live))
+	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}/live", s.authorized(s.live))
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}", s.list)
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
-	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.write(s.restart))
-	s.mux.HandleFunc("POST "+BasePath+"/alertroutes/{name}/test", s.write(s.alertTest))
+	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.authorized(s.restart))
+	s.mux.HandleFunc("POST "+BasePath+"/alertroutes/{name}/test", s.authorized(s.alertTest))
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
-	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.write(s.processLog))
+	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))
 	s.mux.HandleFunc("GET /{$}", s.statusPage)
 	return s
 }
@@ -123,18 +123,18 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, trusted bool) error 
 
 type trustedKey struct{}
 
-// write guards a mutating or sensitive handler: the unix socket, or a
+// authorized guards a mutating or sensitive handler: the unix socket, or a
 // bearer token over TCP.
-func (s *Server) write(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if trusted, _ := r.Context().Value(trustedKey{}).(bool); !trusted {
 			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if s.opts.Token == "" {
-				writeError(w, http.StatusForbidden, "Forbidden", "writes over TCP are disabled: use the unix socket, or start reconciled with --api-token-file")
+				writeError(w, http.StatusForbidden, "Forbidden", "this request needs the unix socket, or a bearer token over TCP: start reconciled with --api-token-file")
 				return
 			}
 			if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) != 1 {
-				writeError(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required for writes over TCP")
+				writeError(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required for this request over TCP")
 				return
 			}
 		}

@@ -5,8 +5,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -197,7 +195,6 @@ func newAlert(obj v1alpha1.Object, alertName, severity, summary, resolved, messa
 		labels[k] = v
 	}
 	labels["alertname"], labels["kind"], labels["name"], labels["severity"] = alertName, kind, name, severity
-	sum := sha256.Sum256([]byte(alertName + "\x00" + kind + "\x00" + name))
 	return receivers.Alert{Name: alertName, Kind: kind, Object: name, Severity: severity, Labels: labels,
-		Summary: summary, ResolvedSummary: resolved, Message: message, StartsAt: time.Now(), Fingerprint: hex.EncodeToString(sum[:8])}
+		Summary: summary, ResolvedSummary: resolved, Message: message, StartsAt: time.Now(), Fingerprint: receivers.Fingerprint(alertName, kind, name)}
 }

@@ -103,7 +103,11 @@ func (s *Store) Load() error {
 	s.mu.Unlock()
 	for i, p := range paths {
 		r := results[i]
-		s.applyDecoded(p, r.data, r.ok, r.err, r.docs, r.parseErr)
+		if r.err != nil {
+			s.log.Error(r.err, "cannot read resource file", "path", p)
+			continue
+		}
+		s.applyDecoded(p, hashBytes(r.data), r.ok, r.docs, r.parseErr)
 	}
 	s.mu.Lock()
 	s.loadWinners = nil
@@ -196,19 +200,12 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 	if ok {
 		docs, parseErr = DecodeFile(path, data)
 	}
-	s.applyDecoded(path, data, ok, nil, docs, parseErr)
+	s.applyDecoded(path, hash, ok, docs, parseErr)
 }
 
-// applyDecoded is apply for content already decoded.
-func (s *Store) applyDecoded(path string, data []byte, ok bool, readErr error, docs []*Document, parseErr error) {
-	if readErr != nil {
-		s.log.Error(readErr, "cannot read resource file", "path", path)
-		return
-	}
-	var hash [32]byte
-	if ok {
-		hash = hashBytes(data)
-	}
+// applyDecoded is apply for content already read (hash is its content
+// hash; ok=false: the file is gone) and decoded.
+func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Document, parseErr error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fst := s.files[path]

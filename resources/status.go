@@ -276,16 +276,8 @@ func (w *statusWriter) commit(pending []*pendingWrite) int {
 	dirs := map[string]bool{}
 	n := 0
 	for _, p := range pending {
-		// Re-read and compare right before the rename: never overwrite an
-		// edit we have not seen.
-		cur, ok, err := readFile(p.path)
-		if err != nil || !ok || hashBytes(cur) != p.expect {
-			os.Remove(p.tmp)
-			if ok {
-				w.retryAfterReload(p.path)
-			}
-			continue
-		}
+		// swapIn compares the file with what the edit was based on as part
+		// of the swap: an edit we have not seen is never overwritten.
 		s.mu.Lock()
 		fst := s.files[p.path]
 		if fst == nil || fst.hash != p.expect {
@@ -427,11 +419,14 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 // out of target is the content the edit was based on (expect). If not,
 // someone wrote the file between our last check and the exchange: it
 // exchanges back, so their bytes win, and reports lost. On success tmp is
-// removed. Filesystems without RENAME_EXCHANGE get a plain rename after the
-// caller's check (a window of microseconds).
+// removed. Filesystems without RENAME_EXCHANGE get a re-read and compare
+// followed by a plain rename (a window of microseconds).
 func swapIn(tmp, target string, expect [32]byte) (lost bool, err error) {
 	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, target, unix.RENAME_EXCHANGE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		if cur, ok, rerr := readFile(target); rerr != nil || !ok || hashBytes(cur) != expect {
+			return true, rerr
+		}
 		return false, os.Rename(tmp, target)
 	}
 	if err != nil {
