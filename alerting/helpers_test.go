@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/alerting/receivers"
@@ -193,28 +195,13 @@ const waitTimeout = 15 * time.Second
 // eventually polls cond until it holds or waitTimeout passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitfor.Within(t, waitTimeout, what, cond)
 }
 
 // consistently checks that cond holds throughout d.
 func consistently(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if !cond() {
-			t.Fatalf("%s stopped holding", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	if !cond() {
-		t.Fatalf("%s stopped holding", what)
-	}
+	waitfor.Steady(t, d, what, cond)
 }
 
 func (m *Manager) groupCount() int {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/client-go/util/workqueue"
@@ -28,13 +30,7 @@ const waitTimeout = 10 * time.Second
 // eventually polls cond until it is true or waitTimeout passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Within(t, waitTimeout, what, cond)
 }
 
 // recv waits for a value on ch for at most waitTimeout.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
+
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -26,25 +28,13 @@ const pollTimeout = 10 * time.Second
 // eventually polls cond until it holds, failing the test after 10s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(pollTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", pollTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Within(t, pollTimeout, what, cond)
 }
 
 // consistently checks that cond holds throughout d.
 func consistently(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if !cond() {
-			t.Fatalf("%s stopped holding", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Steady(t, d, what, cond)
 }
 
 // setDeleteGrace sets DeleteGrace for one test.

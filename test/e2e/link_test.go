@@ -78,14 +78,17 @@ spec:
 	if writes == e.read("a2rtr.yaml") {
 		t.Fatal("file not rewritten on a transition")
 	}
-	// While it stays down, the file does not change with every probe.
+	// While it stays down, the file does not change with every probe:
+	// let at least five more probes fail, then compare.
 	still := e.read("a2rtr.yaml")
 	out := e.ctl("describe", "link/a2rtr")
 	if !strings.Contains(out, "Probes:") || !strings.Contains(out, "ConnectionRefused") || !strings.Contains(out, "LinkDown") {
 		t.Fatalf("describe lacks probes or events:\n%s", out)
 	}
+	before := e.consecutiveFailures("a2rtr")
+	e.eventually("five more failed probes", func() bool { return e.consecutiveFailures("a2rtr") >= before+5 })
 	if e.read("a2rtr.yaml") != still {
-		t.Fatal("the file changed without a transition")
+		t.Fatalf("the file changed without a transition:\n%s", e.read("a2rtr.yaml"))
 	}
 
 	l2, err := net.Listen("tcp", addr)
@@ -166,6 +169,18 @@ spec:
 	if !strings.Contains(l.Status.LastError, "ExecFailed") {
 		t.Fatalf("exec lastError %q", l.Status.LastError)
 	}
+}
+
+// consecutiveFailures reads "N consecutive failures" from describe.
+func (e *env) consecutiveFailures(name string) int {
+	out, _, _ := e.ctlQuiet("describe", "link/"+name)
+	var recent, n int
+	for _, line := range strings.Split(out, "\n") {
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "Probes: %d recent, %d consecutive failures", &recent, &n); err == nil {
+			return n
+		}
+	}
+	return -1
 }
 
 func acceptAll(l net.Listener) {

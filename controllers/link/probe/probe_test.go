@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
+
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 )
 
@@ -156,13 +158,7 @@ func tcpServer(t *testing.T) net.Listener {
 // eventually polls cond until it holds or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Within(t, timeout, what, cond)
 }
 
 type probeCase struct {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // counter counts runs per name.
@@ -56,13 +58,7 @@ func start(t testing.TB, s *Scheduler) {
 // eventually polls cond until it holds or the timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Within(t, timeout, what, cond)
 }
 
 // waitTicks waits until the 10ms "clock" name has run n more times; it

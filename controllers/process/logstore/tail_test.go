@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -26,13 +28,7 @@ const waitTimeout = 20 * time.Second
 // waitFor polls cond until it is true, failing the test after waitTimeout.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Within(t, waitTimeout, what, cond)
 }
 
 func writeFile(t *testing.T, path, content string) {

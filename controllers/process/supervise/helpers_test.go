@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // timeout bounds every wait in these tests; it is generous because the
@@ -74,15 +76,7 @@ func (p *testProc) wait(t testing.TB) ExitStatus {
 // timeout.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
+	waitfor.Within(t, timeout, what, cond)
 }
 
 // procState returns the state letter of pid from /proc/<pid>/stat, or 0 when
