@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -43,6 +44,9 @@ func NewAlertSource(store *resources.Store, sink AlertSink, log logr.Logger) *Al
 }
 
 // Run evaluates every resource, then every change, until ctx is done.
+// Changes come through a deduplicating queue of keys (Store.OnChange): a
+// burst of status updates costs one evaluation per resource, and nothing
+// is ever dropped.
 func (a *AlertSource) Run(ctx context.Context) {
 	// Alerts already firing (persisted by the sink) are the starting
 	// point, so a resource that recovered while the daemon was down
@@ -54,54 +58,46 @@ func (a *AlertSource) Run(ctx context.Context) {
 		}
 		a.firing[k][al.Name] = al
 	}
+	queue := workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[resources.Key]{Name: "alerts"})
+	a.store.OnChange(queue.Add) // before the first pass: no change falls between
+	seen := map[resources.Key]bool{}
+	for _, ki := range v1alpha1.Kinds {
+		for _, obj := range a.store.List(ki.Kind) {
+			k := resources.Key{Kind: ki.Kind, Name: obj.GetObjectMeta().Name}
+			seen[k] = true
+			a.evaluate(k, obj)
+		}
+	}
+	for k := range a.firing {
+		// Deleted while we were not watching, unless it may only be in a
+		// file that does not parse right now.
+		if !seen[k] && a.store.Settled() && !a.store.Known(k.Kind, k.Name) {
+			a.resolveAll(k)
+		}
+	}
+	go func() {
+		<-ctx.Done()
+		queue.ShutDown()
+	}()
 	for {
-		events, stop := a.store.Watch("")
-		seen := map[resources.Key]bool{}
-		for _, ki := range v1alpha1.Kinds {
-			for _, obj := range a.store.List(ki.Kind) {
-				seen[resources.Key{Kind: ki.Kind, Name: obj.GetObjectMeta().Name}] = true
-				a.evaluate(obj, false)
-			}
-		}
-		for k := range a.firing {
-			// Deleted while we were not watching, unless it may only be
-			// in a file that does not parse right now.
-			if !seen[k] && a.store.Settled() && !a.store.Known(k.Kind, k.Name) {
-				a.resolveAll(k)
-			}
-		}
-		if !a.follow(ctx, events) {
-			stop()
+		k, shutdown := queue.Get()
+		if shutdown {
 			return
 		}
-		stop() // fell behind: list and watch again
+		obj, _ := a.store.View(k.Kind, k.Name) // nil: deleted
+		a.evaluate(k, obj)
+		queue.Done(k)
 	}
 }
 
-// follow applies watch events until ctx is done (false) or the watch is
-// closed for falling behind (true).
-func (a *AlertSource) follow(ctx context.Context, events <-chan resources.Event) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case ev, ok := <-events:
-			if !ok {
-				return true
-			}
-			a.evaluate(ev.Object, ev.Type == resources.Deleted)
-		}
-	}
-}
-
-// evaluate compares the alerts an object calls for with those firing.
-func (a *AlertSource) evaluate(obj v1alpha1.Object, deleted bool) {
-	k := resources.Key{Kind: obj.GetTypeMeta().Kind, Name: obj.GetObjectMeta().Name}
-	if !deleted && stateUnknown(obj) {
+// evaluate compares the alerts an object calls for with those firing; a
+// nil obj means the resource is gone.
+func (a *AlertSource) evaluate(k resources.Key, obj v1alpha1.Object) {
+	if obj != nil && stateUnknown(obj) {
 		return // not observed yet since start (or --status none): keep what fires
 	}
 	want := map[string]receivers.Alert{}
-	if !deleted {
+	if obj != nil {
 		for _, al := range alertsFor(obj) {
 			want[al.Name] = al
 		}
@@ -133,6 +129,7 @@ func (a *AlertSource) evaluate(obj v1alpha1.Object, deleted bool) {
 	}
 }
 
+// resolveAll resolves every alert firing for k.
 func (a *AlertSource) resolveAll(k resources.Key) {
 	for _, al := range a.firing[k] {
 		al.EndsAt = time.Now()

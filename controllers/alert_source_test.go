@@ -10,6 +10,7 @@ import (
 
 	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/resources"
 )
 
 type recordingSink struct{ got []receivers.Alert }
@@ -24,28 +25,30 @@ func link(name, phase string) *v1alpha1.Link {
 	return l
 }
 
+func key(name string) resources.Key { return resources.Key{Kind: v1alpha1.KindLink, Name: name} }
+
 func TestAlertSourceLifecycle(t *testing.T) {
 	sink := &recordingSink{}
 	a := NewAlertSource(nil, sink, logr.Discard())
-	a.evaluate(link("a2rtr", v1alpha1.LinkDown), false)
+	a.evaluate(key("a2rtr"), link("a2rtr", v1alpha1.LinkDown))
 	if len(sink.got) != 1 || sink.got[0].Name != "LinkDown" || !sink.got[0].Firing() || sink.got[0].Severity != v1alpha1.SeverityCritical {
 		t.Fatalf("down: %+v", sink.got)
 	}
 	// Still down: nothing new.
-	a.evaluate(link("a2rtr", v1alpha1.LinkDown), false)
+	a.evaluate(key("a2rtr"), link("a2rtr", v1alpha1.LinkDown))
 	// Not observed yet (a restart, or --status none): the alert stays.
-	a.evaluate(link("a2rtr", ""), false)
-	a.evaluate(link("a2rtr", v1alpha1.LinkUnknown), false)
+	a.evaluate(key("a2rtr"), link("a2rtr", ""))
+	a.evaluate(key("a2rtr"), link("a2rtr", v1alpha1.LinkUnknown))
 	if len(sink.got) != 1 {
 		t.Fatalf("an unknown phase changed the alert: %+v", sink.got)
 	}
-	a.evaluate(link("a2rtr", v1alpha1.LinkUp), false)
+	a.evaluate(key("a2rtr"), link("a2rtr", v1alpha1.LinkUp))
 	if len(sink.got) != 2 || sink.got[1].Firing() {
 		t.Fatalf("up: %+v", sink.got)
 	}
 	// Deleted while down: resolved.
-	a.evaluate(link("b", v1alpha1.LinkDown), false)
-	a.evaluate(link("b", v1alpha1.LinkDown), true)
+	a.evaluate(key("b"), link("b", v1alpha1.LinkDown))
+	a.evaluate(key("b"), nil)
 	if n := len(sink.got); n != 4 || sink.got[3].Firing() || sink.got[3].Object != "b" {
 		t.Fatalf("delete: %+v", sink.got)
 	}

@@ -108,6 +108,7 @@ type Store struct {
 	// defined more than once.
 	loadWinners map[Key]string
 	handlers    map[string][]func(name string)
+	onChange    []func(Key)
 	watchers    map[*watcher]struct{}
 	gens        *generations
 
@@ -200,6 +201,17 @@ func (s *Store) AddHandler(kind string, fn func(name string)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.handlers[kind] = append(s.handlers[kind], fn)
+}
+
+// OnChange registers fn to be called with the key of every resource that
+// is added, changes in any way (status included) or is deleted. It is a
+// coalescing subscription: fn must not block (it typically adds to a
+// deduplicating work queue), and the consumer reads the current state with
+// View. Unlike Watch, it cannot fall behind.
+func (s *Store) OnChange(fn func(Key)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = append(s.onChange, fn)
 }
 
 // Get returns the last valid version of a resource, with its current
@@ -379,6 +391,9 @@ func (s *Store) Watch(kind string) (events <-chan Event, stop func()) {
 }
 
 func (s *Store) notifyWatchersLocked(t EventType, e *entry) {
+	for _, fn := range s.onChange {
+		fn(e.key)
+	}
 	if len(s.watchers) == 0 {
 		return
 	}
