@@ -422,7 +422,11 @@ func (r *ProcessReconciler) handleExit(log logr.Logger, p *proc, pr *v1alpha1.Pr
 	p.lastExit = info
 	p.ready = false
 	if !p.stopping {
-		r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeWarning, "Exited", "pid %d %s", p.pid, exitMessage(info))
+		if st.Known && st.Signal == 0 && st.ExitCode == 0 {
+			r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeNormal, ReasonCompleted, "exited with status 0")
+		} else {
+			r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeWarning, "Exited", "%s", exitMessage(info))
+		}
 	}
 	log.V(1).Info("program exited", "pid", p.pid, "status", st.String(), "reason", p.stopReason)
 	stopped := p.stopping
