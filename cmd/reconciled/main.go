@@ -41,7 +41,7 @@ import (
 var version = "dev"
 
 type flags struct {
-	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile string
+	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
 	verbosity                                                                       int
 	stopOnExit, showVersion                                                         bool
 }
@@ -71,6 +71,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when the daemon exits (for performance work)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -131,6 +132,14 @@ func main() {
 			os.Exit(2)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if f.memProfile != "" {
+		defer func() {
+			if pf, err := os.Create(f.memProfile); err == nil {
+				pprof.WriteHeapProfile(pf)
+				pf.Close()
+			}
+		}()
 	}
 	if err := run(f, log); err != nil {
 		log.Error(err, "reconciled failed")

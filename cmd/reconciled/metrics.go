@@ -15,6 +15,7 @@ type storeCollector struct {
 	store     *resources.Store
 	resources *prometheus.Desc
 	invalid   *prometheus.Desc
+	writes    *prometheus.Desc
 }
 
 func newStoreCollector(s *resources.Store) *storeCollector {
@@ -22,6 +23,7 @@ func newStoreCollector(s *resources.Store) *storeCollector {
 		store:     s,
 		resources: prometheus.NewDesc("reconciled_resources", "Resources by kind and phase (Invalid while their file is invalid).", []string{"kind", "phase"}, nil),
 		invalid:   prometheus.NewDesc("reconciled_invalid_resources", "Resources and documents that currently fail to decode or validate.", nil, nil),
+		writes:    prometheus.NewDesc("reconciled_status_writes_total", "Files the status writer has written (resource files, or sidecars).", nil, nil),
 	}
 }
 
@@ -29,6 +31,7 @@ func newStoreCollector(s *resources.Store) *storeCollector {
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.resources
 	ch <- c.invalid
+	ch <- c.writes
 }
 
 // Collect implements prometheus.Collector.
@@ -38,4 +41,5 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.resources, prometheus.GaugeValue, float64(n), k.Kind, k.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.invalid, prometheus.GaugeValue, float64(invalid))
+	ch <- prometheus.MustNewConstMetric(c.writes, prometheus.CounterValue, float64(c.store.Writes()))
 }
