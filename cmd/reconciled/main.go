@@ -42,8 +42,8 @@ var version = "dev"
 
 type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
-	verbosity                                                                       int
-	stopOnExit, showVersion                                                         bool
+	verbosity                                                                                   int
+	stopOnExit, showVersion                                                                     bool
 }
 
 func defaultStateDir() string {
