@@ -591,13 +591,13 @@ func TestStatusInline(t *testing.T) {
 	want2 := strings.Replace(edited, "pid: 4242", "pid: 4343", 1)
 	eventually(t, "new status written", func() bool { return h.read("web.yaml") == want2 })
 
-	// No temp files are left behind.
-	ents, _ := os.ReadDir(h.dir)
-	for _, e := range ents {
-		if e.Name() != "web.yaml" {
-			t.Errorf("unexpected file %s in the resource directory", e.Name())
-		}
-	}
+	// No temp files are left behind. (Right after the exchange the old
+	// content is briefly at the temp path while it is compared: wait for
+	// the writer to finish rather than look at that instant.)
+	eventually(t, "only web.yaml in the resource directory", func() bool {
+		ents, _ := os.ReadDir(h.dir)
+		return len(ents) == 1 && ents[0].Name() == "web.yaml"
+	})
 	if g := generation(s, v1alpha1.KindProcess, "web"); g != 1 {
 		t.Errorf("generation = %d after status writes, want 1", g)
 	}
