@@ -109,7 +109,7 @@ func NewLinkReconciler(o LinkOptions) *LinkReconciler {
 		}, []string{"result"}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "reconciled_link_probe_lateness_seconds", Help: "How late probes start against their schedule (scheduling jitter).",
-			Buckets: []float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+			Buckets: []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 1},
 		}),
 	}
 	if o.Registerer != nil {
