@@ -257,18 +257,19 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	p.probeSeq++ // a probe of the previous run no longer counts
 	p.stopSignal, p.stopTimeout = spec.StopSignal, spec.StopTimeout.Duration
 	r.up.WithLabelValues(p.name).Set(1)
-	r.watchPid(p, child.Pid, child.PidFD)
+	r.watchPid(p, child.Pid, -1)
 	r.saveRecord(p)
 	log.V(1).Info("program started", "pid", child.Pid)
 	r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeNormal, "Started", "pid %d", child.Pid)
 	return nil
 }
 
-// watchPid hands a pidfd to the reaper; the exit is processed in the next
+// watchPid hands a process to the reaper: our child when pidfd is -1, else
+// an adopted process behind pidfd. The exit is processed in the next
 // reconcile. Called with p.mu held (or, in Adopt, before p is shared).
 func (r *ProcessReconciler) watchPid(p *proc, pid, pidfd int) {
 	name := p.name
-	err := r.reaper.Watch(pid, pidfd, func(st supervise.ExitStatus) {
+	exited := func(st supervise.ExitStatus) {
 		if cur := r.lockProc(name); cur != nil {
 			if cur.running && cur.pid == pid {
 				cur.pendingExit = &st
@@ -276,7 +277,13 @@ func (r *ProcessReconciler) watchPid(p *proc, pid, pidfd int) {
 			cur.mu.Unlock()
 		}
 		r.enqueue(name)
-	})
+	}
+	var err error
+	if pidfd < 0 {
+		err = r.reaper.WatchChild(pid, exited)
+	} else {
+		err = r.reaper.Watch(pid, pidfd, exited)
+	}
 	if err != nil {
 		r.log.Error(err, "cannot watch process", "name", name, "pid", pid)
 	}

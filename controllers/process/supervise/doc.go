@@ -10,8 +10,9 @@
 // The package is built for supervising thousands of programs from one daemon
 // without a goroutine or OS thread per program: programs are started with
 // syscall.ForkExec rather than os/exec (which needs a blocked Wait per child),
-// each child is represented by a pidfd, and a single Reaper goroutine blocks
-// in epoll_wait over all pidfds at once.
+// and a single Reaper goroutine learns of every exit: SIGCHLD and waitid for
+// our own children (no descriptor per child, which would make every fork and
+// exec slower), pidfds in one epoll set for adopted processes.
 //
 // Supervised programs are deliberately not tied to the daemon: they run in
 // their own process group, their standard input is /dev/null and their

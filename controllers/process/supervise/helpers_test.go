@@ -54,7 +54,7 @@ func start(t testing.TB, r *Reaper, o SpawnOptions) *testProc {
 		}
 	})
 	p := &testProc{Child: c, exit: make(chan ExitStatus, 1)}
-	if err := r.Watch(c.Pid, c.PidFD, func(st ExitStatus) { p.exit <- st }); err != nil {
+	if err := r.WatchChild(c.Pid, func(st ExitStatus) { p.exit <- st }); err != nil {
 		t.Fatalf("Watch(%d): %v", c.Pid, err)
 	}
 	return p

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
@@ -61,15 +63,22 @@ type watch struct {
 }
 
 // Reaper waits for many processes at once with one goroutine blocked in
-// epoll_wait(2) over their pidfds, instead of a goroutine (and, while it is
-// blocked in wait, an OS thread) per process.
+// epoll_wait(2), instead of a goroutine (and, while it is blocked in wait, an
+// OS thread) per process.
 //
-// When a pidfd becomes readable the process has exited. For our own children
-// the reaper collects the exit status with waitid(P_PIDFD, WEXITED|WNOHANG),
-// which also reaps the zombie; for processes that are not our children (adopted
-// after a daemon restart) waitid fails with ECHILD and the status is reported
-// with Known == false. Then the pidfd is closed and the callback given to
-// Watch is invoked.
+// Our own children (WatchChild) need no descriptor at all: SIGCHLD wakes the
+// loop, which asks the kernel which child has exited (waitid(P_ALL) with
+// WNOWAIT, so a child that someone else waits for, such as an os/exec
+// command, is left alone) and reaps the ones it watches with
+// waitid(P_PID, WEXITED|WNOHANG). Holding no pidfd per child matters: every
+// fork copies the daemon's descriptor table and every exec walks it to close
+// the close-on-exec ones, so 10,000 pidfds would make each start of a
+// program cost milliseconds.
+//
+// Processes that are not our children (adopted after a daemon restart) are
+// watched through a pidfd (Watch): when it becomes readable the process has
+// exited, and its status is reported with Known == false. Then the pidfd is
+// closed and the callback is invoked.
 //
 // Callbacks run one at a time on the reaper goroutine: they must not block
 // (hand the status to a channel with room, or to a queue) and must not call
@@ -82,12 +91,14 @@ type Reaper struct {
 	epfd int // epoll instance
 	evfd int // eventfd used to wake the loop for Close
 
-	mu      sync.Mutex
-	closed  bool
-	watches map[int]watch // by pidfd
-	loopErr error         // set by the loop before it exits on an unexpected error
+	mu       sync.Mutex
+	closed   bool
+	watches  map[int]watch            // by pidfd
+	children map[int]func(ExitStatus) // our own children, by pid
+	loopErr  error                    // set by the loop before it exits on an unexpected error
 
-	done chan struct{} // closed when the loop goroutine has returned
+	sigchld chan os.Signal // SIGCHLD notifications, forwarded to evfd
+	done    chan struct{}  // closed when the loop goroutine has returned
 }
 
 // NewReaper creates a Reaper and starts its goroutine. Call Close to stop it.
@@ -108,13 +119,58 @@ func NewReaper() (*Reaper, error) {
 		return nil, fmt.Errorf("register eventfd with epoll: %w", err)
 	}
 	r := &Reaper{
-		epfd:    epfd,
-		evfd:    evfd,
-		watches: make(map[int]watch),
-		done:    make(chan struct{}),
+		epfd:     epfd,
+		evfd:     evfd,
+		watches:  make(map[int]watch),
+		children: make(map[int]func(ExitStatus)),
+		sigchld:  make(chan os.Signal, 1),
+		done:     make(chan struct{}),
 	}
+	signal.Notify(r.sigchld, syscall.SIGCHLD)
+	go func() {
+		for range r.sigchld {
+			r.kick()
+		}
+	}()
 	go r.loop()
 	return r, nil
+}
+
+// WatchChild arranges for fn to be called, on the reaper goroutine, once pid,
+// a child of this process started with Spawn, has exited; the reaper reaps
+// it. If it has already exited, fn is still called. Nothing else in the
+// process may wait for pid.
+func (r *Reaper) WatchChild(pid int, fn func(ExitStatus)) error {
+	if pid <= 0 {
+		return fmt.Errorf("watch child: invalid pid %d", pid)
+	}
+	if fn == nil {
+		return fmt.Errorf("watch child %d: nil callback", pid)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return fmt.Errorf("watch child %d: %w", pid, ErrReaperClosed)
+	}
+	if _, ok := r.children[pid]; ok {
+		r.mu.Unlock()
+		return fmt.Errorf("watch child %d: already watched", pid)
+	}
+	r.children[pid] = fn
+	r.mu.Unlock()
+	// Its SIGCHLD may have come before it was registered: look once.
+	var info siginfo
+	if err := waitid(pPid, pid, &info, syscall.WEXITED|syscall.WNOHANG|syscall.WNOWAIT); err != nil || info.pid != 0 {
+		r.kick() // exited (or not our child: the loop reports that)
+	}
+	return nil
+}
+
+// kick wakes the loop to look for exited children.
+func (r *Reaper) kick() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = syscall.Write(r.evfd, one[:]) // EAGAIN: saturated, the loop wakes anyway
 }
 
 // Watch arranges for fn to be called, on the reaper goroutine, once the
@@ -158,11 +214,12 @@ func (r *Reaper) Watch(pid, pidfd int, fn func(ExitStatus)) error {
 func (r *Reaper) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.watches)
+	return len(r.watches) + len(r.children)
 }
 
 // Close stops the reaper goroutine and closes the pidfds of the processes
-// still watched, without reaping them. No callback runs after Close returns;
+// still watched, without reaping them (children stay zombies until they are
+// waited for, or until this process exits). No callback runs after Close returns;
 // a callback already running when Close is called finishes first. Close must
 // not be called from a callback. Closing a closed Reaper returns nil.
 func (r *Reaper) Close() error {
@@ -174,6 +231,8 @@ func (r *Reaper) Close() error {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	signal.Stop(r.sigchld)
+	close(r.sigchld)
 
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
@@ -195,6 +254,7 @@ func (r *Reaper) Close() error {
 		syscall.Close(fd)
 		delete(r.watches, fd)
 	}
+	clear(r.children)
 	if err := syscall.Close(r.evfd); err != nil {
 		errs = append(errs, fmt.Errorf("close eventfd: %w", err))
 	}
@@ -228,7 +288,7 @@ func (r *Reaper) loop() {
 				r.mu.Lock()
 				closed := r.closed
 				r.mu.Unlock()
-				if closed {
+				if closed || !r.reapChildren() {
 					return
 				}
 				continue
@@ -267,16 +327,86 @@ func (r *Reaper) handle(pidfd int) bool {
 	return true
 }
 
+// reapChildren reaps and reports every watched child that has exited. It
+// returns false when the reaper has been closed.
+func (r *Reaper) reapChildren() bool {
+	for {
+		// Which child has exited? WNOWAIT leaves it a zombie: it may be
+		// someone else's to reap.
+		var info siginfo
+		if err := waitid(pAll, 0, &info, syscall.WEXITED|syscall.WNOHANG|syscall.WNOWAIT); err != nil || info.pid == 0 {
+			return true // ECHILD (no children) or none has exited
+		}
+		pid := int(info.pid)
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return false
+		}
+		fn, ok := r.children[pid]
+		delete(r.children, pid)
+		r.mu.Unlock()
+		if !ok {
+			// Someone else's child hides the rest until its owner reaps
+			// it: ask for each of ours instead.
+			return r.scanChildren()
+		}
+		info = siginfo{}
+		if err := waitid(pPid, pid, &info, syscall.WEXITED|syscall.WNOHANG); err != nil || info.pid == 0 {
+			fn(ExitStatus{ExitCode: -1, At: time.Now()}) // reaped by someone else
+			continue
+		}
+		fn(exitStatus(&info))
+	}
+}
+
+// scanChildren reaps and reports every watched child that has exited, one
+// waitid(P_PID) per watched child. It returns false when the reaper has been
+// closed.
+func (r *Reaper) scanChildren() bool {
+	r.mu.Lock()
+	pids := make([]int, 0, len(r.children))
+	for pid := range r.children {
+		pids = append(pids, pid)
+	}
+	r.mu.Unlock()
+	for _, pid := range pids {
+		var info siginfo
+		if err := waitid(pPid, pid, &info, syscall.WEXITED|syscall.WNOHANG); err == nil && info.pid == 0 {
+			continue // still running
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return false
+		}
+		fn := r.children[pid]
+		delete(r.children, pid)
+		r.mu.Unlock()
+		if fn != nil {
+			fn(exitStatus(&info)) // Known is false when it was not ours (ECHILD)
+		}
+	}
+	return true
+}
+
 // reap collects the exit status of the exited process behind pidfd, reaping
 // it when it is our child.
 func reap(pidfd int) ExitStatus {
 	var info siginfo
-	err := waitidPidfd(pidfd, &info, syscall.WEXITED|syscall.WNOHANG)
+	if err := waitid(pPidfd, pidfd, &info, syscall.WEXITED|syscall.WNOHANG); err != nil {
+		// ECHILD: not our child (adopted), or already reaped by someone
+		// else; the exit is all that is known.
+		return ExitStatus{ExitCode: -1, At: time.Now()}
+	}
+	return exitStatus(&info)
+}
+
+// exitStatus decodes what waitid reported for an exited child. A zero signo
+// (nothing was reported) gives an unknown status.
+func exitStatus(info *siginfo) ExitStatus {
 	st := ExitStatus{ExitCode: -1, At: time.Now()}
-	if err != nil || info.signo == 0 {
-		// ECHILD: not our child (adopted), or already reaped by someone else.
-		// signo == 0 (no waitable state although the pidfd reported exit)
-		// is not expected; the exit is all that is known either way.
+	if info.signo == 0 {
 		return st
 	}
 	st.Known = true

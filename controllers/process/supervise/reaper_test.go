@@ -7,7 +7,9 @@ package supervise
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -123,7 +125,7 @@ func TestReaperManyChildren(t *testing.T) {
 					continue
 				}
 				pids[i] = c.Pid
-				if err := r.Watch(c.Pid, c.PidFD, func(st ExitStatus) { results <- result{i, st} }); err != nil {
+				if err := r.WatchChild(c.Pid, func(st ExitStatus) { results <- result{i, st} }); err != nil {
 					errs <- err
 				}
 			}
@@ -183,7 +185,7 @@ func TestReaperAlreadyExited(t *testing.T) {
 	}
 	eventually(t, "the child to become a zombie", func() bool { return procState(c.Pid) == 'Z' })
 	exited := make(chan ExitStatus, 1)
-	if err := r.Watch(c.Pid, c.PidFD, func(st ExitStatus) { exited <- st }); err != nil {
+	if err := r.WatchChild(c.Pid, func(st ExitStatus) { exited <- st }); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -280,13 +282,13 @@ func TestReaperWatchFromCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = r.Watch(first.Pid, first.PidFD, func(ExitStatus) {
+	err = r.WatchChild(first.Pid, func(ExitStatus) {
 		c, err := Spawn(SpawnOptions{Argv: []string{"/bin/sh", "-c", "exit 5"}})
 		if err != nil {
 			errs <- err
 			return
 		}
-		if err := r.Watch(c.Pid, c.PidFD, func(st ExitStatus) { restarted <- st }); err != nil {
+		if err := r.WatchChild(c.Pid, func(st ExitStatus) { restarted <- st }); err != nil {
 			errs <- err
 		}
 	})
@@ -315,7 +317,7 @@ func TestReaperClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
-	if err := r.Watch(c.Pid, c.PidFD, func(ExitStatus) { calls.Add(1) }); err != nil {
+	if err := r.WatchChild(c.Pid, func(ExitStatus) { calls.Add(1) }); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.Len(); got != 1 {
@@ -363,7 +365,7 @@ func TestReaperCloseWaitsForCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = r.Watch(c.Pid, c.PidFD, func(ExitStatus) {
+	err = r.WatchChild(c.Pid, func(ExitStatus) {
 		close(entered)
 		<-release
 		finished.Store(true)
@@ -401,8 +403,11 @@ func TestReaperWatchErrors(t *testing.T) {
 	}
 
 	p := start(t, r, SpawnOptions{Argv: []string{"sleep", "30"}})
-	if err := r.Watch(p.Pid, p.PidFD, func(ExitStatus) {}); err == nil {
-		t.Error("Watch of an already watched pidfd succeeded")
+	if err := r.WatchChild(p.Pid, func(ExitStatus) {}); err == nil {
+		t.Error("WatchChild of an already watched child succeeded")
+	}
+	if err := r.WatchChild(0, func(ExitStatus) {}); err == nil {
+		t.Error("WatchChild of pid 0 succeeded")
 	}
 	// The first watch is intact.
 	if err := SignalGroup(p.Pid, syscall.SIGKILL); err != nil {
@@ -420,4 +425,63 @@ func mustStartTime(t testing.TB, pid int) uint64 {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// TestReaperLeavesOtherChildrenAlone runs os/exec commands, which wait for
+// their own children, while the reaper reaps its own: each side gets its
+// own exit statuses, including when someone else's zombie is first in line.
+func TestReaperLeavesOtherChildrenAlone(t *testing.T) {
+	r := newReaper(t)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Go(func() {
+			cmd := exec.Command("/bin/sh", "-c", "exit "+strconv.Itoa(i%3))
+			err := cmd.Run()
+			if got := cmd.ProcessState.ExitCode(); got != i%3 {
+				errs <- fmt.Errorf("os/exec command %d: exit code %d (%v), want %d", i, got, err, i%3)
+			}
+		})
+	}
+	procs := make([]*testProc, n)
+	for i := range n {
+		procs[i] = start(t, r, SpawnOptions{Argv: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(10+i)}})
+	}
+	for i, p := range procs {
+		if st := p.wait(t); !st.Known || st.ExitCode != 10+i {
+			t.Errorf("supervised child %d: %v, want exit status %d", i, st, 10+i)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := r.Len(); got != 0 {
+		t.Errorf("Len() = %d after every child was reaped, want 0", got)
+	}
+}
+
+// TestSpawnHoldsNoDescriptor: the daemon keeps no descriptor per running
+// program, so starting a program does not get slower with the number of
+// programs running.
+func TestSpawnHoldsNoDescriptor(t *testing.T) {
+	r := newReaper(t)
+	before := openFDs(t)
+	for range 10 {
+		start(t, r, SpawnOptions{Argv: []string{"sleep", "30"}})
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("open descriptors: %d before starting 10 programs, %d after", before, after)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(des)
 }

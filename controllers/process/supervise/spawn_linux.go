@@ -48,12 +48,10 @@ type SpawnOptions struct {
 
 // Child is a started program.
 type Child struct {
-	// Pid is the process id, which is also its process group id.
+	// Pid is the process id, which is also its process group id. Pass it
+	// to Reaper.WatchChild: until the child is reaped, its pid cannot be
+	// reused.
 	Pid int
-	// PidFD is a pidfd for the process (close-on-exec). The caller owns it
-	// after Spawn and must close it or pass it to Reaper.Watch, which takes
-	// ownership.
-	PidFD int
 	// StartTime is field 22 of /proc/<pid>/stat (clock ticks since boot),
 	// for detecting pid reuse; see OpenPidFD.
 	StartTime uint64
@@ -65,7 +63,8 @@ type Child struct {
 // and survives it.
 //
 // Spawn uses syscall.ForkExec, not os/exec, so no goroutine waits for the
-// child: the caller learns of its exit through a Reaper. As with os/exec, the
+// child, and it keeps no descriptor for it: the caller learns of its exit
+// through Reaper.WatchChild. As with os/exec, the
 // child starts with the signal mask the daemon had at start-up and with the
 // signals the Go runtime handles reset to their default dispositions; no
 // descriptor other than 0, 1, 2 and ExtraFiles is inherited, since everything
@@ -129,7 +128,6 @@ func Spawn(o SpawnOptions) (Child, error) {
 		files = append(files, f.Fd())
 	}
 
-	pidfd := -1
 	attr := &syscall.ProcAttr{
 		Dir:   o.Dir,
 		Env:   env,
@@ -137,7 +135,6 @@ func Spawn(o SpawnOptions) (Child, error) {
 		Sys: &syscall.SysProcAttr{
 			Setpgid:    true, // Pgid 0: the child's pid
 			Credential: o.Credential,
-			PidFD:      &pidfd,
 		},
 	}
 	pid, err := syscall.ForkExec(path, o.Argv, attr)
@@ -147,20 +144,13 @@ func Spawn(o SpawnOptions) (Child, error) {
 	}
 
 	// Until the child is reaped, which only a Reaper does, its pid cannot
-	// be reused, so the pid-based calls below are safe.
-	if pidfd < 0 {
-		// CLONE_PIDFD did not provide one (it should since Linux 5.2).
-		if pidfd, err = pidfdOpen(pid); err != nil {
-			abandon(pid, -1)
-			return Child{}, fmt.Errorf("spawn %q: open pidfd for pid %d: %w", o.Argv[0], pid, err)
-		}
-	}
+	// be reused, so the pid-based call below is safe.
 	st, err := ProcStartTime(pid)
 	if err != nil {
-		abandon(pid, pidfd)
+		abandon(pid)
 		return Child{}, fmt.Errorf("spawn %q: %w", o.Argv[0], err)
 	}
-	return Child{Pid: pid, PidFD: pidfd, StartTime: st}, nil
+	return Child{Pid: pid, StartTime: st}, nil
 }
 
 // MarkInheritedCloseOnExec marks every file descriptor above 2 of the daemon
@@ -202,17 +192,14 @@ func MarkInheritedCloseOnExec() error {
 	return nil
 }
 
-// abandon kills and reaps a child that Spawn cannot return, and closes its
-// pidfd if it has one. The wait is short because SIGKILL cannot be caught.
-func abandon(pid, pidfd int) {
+// abandon kills and reaps a child that Spawn cannot return. The wait is
+// short because SIGKILL cannot be caught.
+func abandon(pid int) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	for {
 		if _, err := syscall.Wait4(pid, nil, 0, nil); err != syscall.EINTR {
 			break
 		}
-	}
-	if pidfd >= 0 {
-		syscall.Close(pidfd)
 	}
 }
 

@@ -243,7 +243,6 @@ func TestSpawnErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Spawn(tt.opts)
 			if err == nil {
-				syscall.Close(c.PidFD)
 				_ = SignalGroup(c.Pid, syscall.SIGKILL)
 				_, _ = syscall.Wait4(c.Pid, nil, 0, nil)
 				t.Fatalf("Spawn succeeded, want error")
@@ -325,7 +324,7 @@ func BenchmarkSpawnReap(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := r.Watch(c.Pid, c.PidFD, notify); err != nil {
+		if err := r.WatchChild(c.Pid, notify); err != nil {
 			b.Fatal(err)
 		}
 		if st := <-exited; !st.Success() {

@@ -13,6 +13,8 @@ import (
 // package has no module dependencies.
 
 const (
+	pAll   = 0 // P_ALL idtype for waitid(2): any child
+	pPid   = 1 // P_PID idtype for waitid(2): the child with this pid
 	pPidfd = 3 // P_PIDFD idtype for waitid(2)
 
 	cldExited = 1 // CLD_EXITED: child called exit(2)
@@ -46,11 +48,10 @@ func pidfdOpen(pid int) (int, error) {
 	return int(fd), nil
 }
 
-// waitidPidfd wraps waitid(P_PIDFD, pidfd, info, options, NULL), retrying on
-// EINTR.
-func waitidPidfd(pidfd int, info *siginfo, options int) error {
+// waitid wraps waitid(idtype, id, info, options, NULL), retrying on EINTR.
+func waitid(idtype, id int, info *siginfo, options int) error {
 	for {
-		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, uintptr(pidfd),
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, uintptr(idtype), uintptr(id),
 			uintptr(unsafe.Pointer(info)), uintptr(options), 0, 0)
 		switch errno {
 		case 0:
