@@ -29,6 +29,7 @@ import (
 	"github.com/reconciled/reconciled/controllers/process/logstore"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/resources"
+	"github.com/reconciled/reconciled/resources/apply"
 )
 
 // BasePath is the prefix of the resource API.
@@ -57,6 +58,9 @@ type Options struct {
 	// Live, when set, returns the fast-changing view of a resource (recent
 	// probes of a Link), served as GET .../{plural}/{name}/live.
 	Live func(kind, name string) (any, bool)
+	// Writer, when set, serves PUT and DELETE .../{plural}/{name}
+	// (reconcilectl apply and delete).
+	Writer *apply.Writer
 }
 
 // Server is the API handler.
@@ -85,6 +89,8 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}/live", s.authorized(s.live))
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}", s.list)
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
+	s.mux.HandleFunc("PUT "+BasePath+"/{plural}/{name}", s.authorized(s.apply))
+	s.mux.HandleFunc("DELETE "+BasePath+"/{plural}/{name}", s.authorized(s.delete))
 	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.authorized(s.restart))
 	s.mux.HandleFunc("POST "+BasePath+"/alertroutes/{name}/test", s.authorized(s.alertTest))
 	// Program output may hold secrets: like writes, it needs the unix
@@ -399,6 +405,25 @@ type StatusError struct {
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
 	Code    int    `json:"code"`
+	// Details lists the causes of an Invalid (422) response.
+	Details *StatusDetails `json:"details,omitempty"`
+}
+
+// StatusDetails names the object of a response and, for Invalid, each
+// problem with its field path.
+type StatusDetails struct {
+	Kind   string        `json:"kind,omitempty"`
+	Name   string        `json:"name,omitempty"`
+	Causes []StatusCause `json:"causes,omitempty"`
+}
+
+// StatusCause is one problem with a submitted resource.
+type StatusCause struct {
+	// Field is the path of the offending field, like spec.command.
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+	// Line is the line within the submitted document.
+	Line int `json:"line,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, code int, reason, msg string) {

@@ -172,6 +172,10 @@ func (s *Store) relist(enqueue func(string)) {
 }
 
 // reloadFile reads one file and applies it to the store.
+// Reload reads path again now, as a watch event for it would. Writers in the
+// daemon (the API) call it so that their change is visible at once.
+func (s *Store) Reload(path string) { s.reloadFile(path) }
+
 func (s *Store) reloadFile(path string) {
 	data, ok, err := readFile(path)
 	s.apply(path, data, ok, err)

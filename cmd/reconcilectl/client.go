@@ -62,12 +62,20 @@ func (g *globals) client() (*client, error) {
 	return c, nil
 }
 
-// do sends a request and returns the response for a 2xx status; other
-// statuses become errors carrying the daemon's message.
+// do sends a request without a body and returns the response for a 2xx
+// status; other statuses become errors carrying the daemon's message.
 func (c *client) do(ctx context.Context, method, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	return c.send(ctx, method, path, nil)
+}
+
+// send is do with a request body (YAML).
+func (c *client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/yaml")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -35,6 +35,7 @@ import (
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
+	"github.com/reconciled/reconciled/resources/apply"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -236,7 +237,7 @@ func run(f *flags, log logr.Logger) error {
 	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
 	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
-		Events: evStore, Alerts: alerts, Live: func(kind, name string) (any, bool) {
+		Events: evStore, Alerts: alerts, Writer: apply.New(store), Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
 			}

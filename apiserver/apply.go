@@ -1,0 +1,94 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/reconciled/reconciled/resources/apply"
+)
+
+// apply serves PUT .../{plural}/{name}: create or replace the resource with
+// the YAML or JSON document in the body.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	ki, ok := kindOf(w, r)
+	if !ok {
+		return
+	}
+	if s.opts.Writer == nil {
+		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "this daemon does not accept resources through its API")
+		return
+	}
+	name := r.PathValue("name")
+	body, err := io.ReadAll(io.LimitReader(r.Body, apply.MaxBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "read body: "+err.Error())
+		return
+	}
+	res, err := s.opts.Writer.Apply(ki.Kind, name, body)
+	if err != nil {
+		s.writeApplyError(w, err)
+		return
+	}
+	code := http.StatusOK
+	if res == apply.Created {
+		code = http.StatusCreated
+	}
+	s.opts.Log.Info("resource applied through the API", "kind", ki.Kind, "name", name, "result", res)
+	writeJSON(w, code, map[string]any{"kind": "Status", "status": "Success", "reason": string(res),
+		"message": fmt.Sprintf("%s/%s %s", ki.Singular, name, res),
+		"details": StatusDetails{Kind: ki.Kind, Name: name}, "file": s.opts.Writer.Path(ki.Kind, name)})
+}
+
+// delete serves DELETE .../{plural}/{name} for resources applied through
+// the API.
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	ki, ok := kindOf(w, r)
+	if !ok {
+		return
+	}
+	if s.opts.Writer == nil {
+		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "this daemon does not accept resources through its API")
+		return
+	}
+	name := r.PathValue("name")
+	res, err := s.opts.Writer.Delete(ki.Kind, name)
+	if err != nil {
+		s.writeApplyError(w, err)
+		return
+	}
+	s.opts.Log.Info("resource deleted through the API", "kind", ki.Kind, "name", name)
+	writeJSON(w, http.StatusOK, map[string]any{"kind": "Status", "status": "Success", "reason": string(res),
+		"message": fmt.Sprintf("%s/%s %s", ki.Singular, name, res), "details": StatusDetails{Kind: ki.Kind, Name: name}})
+}
+
+// writeApplyError maps the writer's errors to Kubernetes-style statuses.
+func (s *Server) writeApplyError(w http.ResponseWriter, err error) {
+	var (
+		invalid  *apply.InvalidError
+		bad      *apply.BadRequestError
+		conflict *apply.ConflictError
+	)
+	switch {
+	case errors.As(err, &invalid):
+		d := &StatusDetails{Kind: invalid.Kind, Name: invalid.Name}
+		for _, c := range invalid.Causes {
+			d.Causes = append(d.Causes, StatusCause{Field: c.Field, Message: c.Message, Line: c.Line})
+		}
+		code := http.StatusUnprocessableEntity
+		writeJSON(w, code, StatusError{Kind: "Status", Status: "Failure", Reason: "Invalid", Message: err.Error(), Code: code, Details: d})
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+	case errors.As(err, &conflict):
+		writeError(w, http.StatusConflict, "Conflict", err.Error())
+	case errors.Is(err, apply.ErrNotFound):
+		writeError(w, http.StatusNotFound, "NotFound", err.Error())
+	default:
+		s.opts.Log.Error(err, "apply through the API failed")
+		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+	}
+}
