@@ -41,11 +41,20 @@ type Processes interface {
 	LogPath(name string) (path string, logStore bool)
 }
 
+// Modules is what the API needs from the Module controller.
+type Modules interface {
+	RequestRestart(name string) error
+	// Journal returns the last n journal lines of the Module's unit.
+	Journal(ctx context.Context, name string, n int) ([]string, error)
+}
+
 // Options configures a Server.
 type Options struct {
 	Store     *resources.Store
 	Processes Processes
-	Gatherer  prometheus.Gatherer
+	// Modules, when set, serves module restarts and journals.
+	Modules  Modules
+	Gatherer prometheus.Gatherer
 	Log       logr.Logger
 	// Token, when set, is the bearer token that allows writes over TCP.
 	Token string
@@ -93,6 +102,8 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("DELETE "+BasePath+"/{plural}/{name}", s.authorized(s.delete))
 	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.authorized(s.restart))
 	s.mux.HandleFunc("POST "+BasePath+"/alertroutes/{name}/test", s.authorized(s.alertTest))
+	s.mux.HandleFunc("POST "+BasePath+"/modules/{name}/restart", s.authorized(s.moduleRestart))
+	s.mux.HandleFunc("GET "+BasePath+"/modules/{name}/log", s.authorized(s.moduleLog))
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -100,7 +101,29 @@ type ModuleStatus struct {
 	Since        *metav1.Time `json:"since,omitempty"`
 }
 
-var unitNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_.@-]+\.service$`)
+var (
+	// unitNameRE is a service unit name that can be started itself (not a
+	// template like foo@.service).
+	unitNameRE     = regexp.MustCompile(`^[a-zA-Z0-9:_.-][a-zA-Z0-9:_.@-]*\.service$`)
+	directiveRE    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	extraSectionRE = regexp.MustCompile(`^(Unit|Service|Install|X-[A-Za-z0-9_-]+)$`)
+	unitEnvNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// afterRE is any unit name, escaped names (\x2d) included.
+	afterRE = regexp.MustCompile(`^[a-zA-Z0-9:_.@\\-]+\.[a-z]+$`)
+)
+
+// unitLine reports why s cannot be a one-line unit file value, or "".
+func unitLine(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "must be valid UTF-8"
+	case strings.IndexFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) >= 0:
+		return "must be a single line without control characters"
+	case strings.HasSuffix(strings.TrimSpace(s), "\\"):
+		return "must not end in a backslash (systemd would continue the line)"
+	}
+	return ""
+}
 
 // Default fills in the documented defaults.
 func (m *Module) Default() {
@@ -132,6 +155,30 @@ func (m *Module) Validate() field.ErrorList {
 	s := &m.Spec
 	sp := field.NewPath("spec")
 	errs = append(errs, validateArgv(s.Exec, sp.Child("exec"))...)
+	if len(s.Exec) > 0 && s.Exec[0] != "" {
+		if prog := s.Exec[0]; strings.Contains(prog, "/") && !strings.HasPrefix(prog, "/") {
+			errs = append(errs, field.Invalid(sp.Child("exec").Index(0), prog, "must be an absolute path or a bare program name (systemd refuses relative paths)"))
+		} else if strings.ContainsAny(prog, "\"'\\$") || strings.ContainsAny(prog[:1], "-@:+!|") {
+			errs = append(errs, field.Invalid(sp.Child("exec").Index(0), prog, "must not contain quotes, backslashes or $, nor start with one of -@:+!|"))
+		}
+	}
+	for k, v := range s.Environment {
+		if !unitEnvNameRE.MatchString(k) {
+			errs = append(errs, field.Invalid(sp.Child("environment").Key(k), k, "systemd takes only names like [A-Za-z_][A-Za-z0-9_]*"))
+		} else if !utf8.ValidString(v) {
+			errs = append(errs, field.Invalid(sp.Child("environment").Key(k), v, "must be valid UTF-8"))
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"description", s.Description}, {"user", s.User}} {
+		if msg := unitLine(f.v); msg != "" {
+			errs = append(errs, field.Invalid(sp.Child(f.name), f.v, msg))
+		}
+	}
+	for i, a := range s.After {
+		if !afterRE.MatchString(a) {
+			errs = append(errs, field.Invalid(sp.Child("after").Index(i), a, "not a unit name"))
+		}
+	}
 	errs = append(errs, validateAbsPath(s.WorkingDirectory, sp.Child("workingDirectory"))...)
 	errs = append(errs, validateEnvKeys(s.Environment, sp.Child("environment"))...)
 	errs = append(errs, oneOf(s.Type, sp.Child("type"), "simple", "exec", "notify", "oneshot", "forking")...)
@@ -139,22 +186,20 @@ func (m *Module) Validate() field.ErrorList {
 	errs = append(errs, validatePositive(s.RestartSec, sp.Child("restartSec"))...)
 	errs = append(errs, oneOf(s.State, sp.Child("state"), "Running", "Stopped")...)
 	errs = append(errs, oneOf(s.Scope, sp.Child("scope"), "system", "user")...)
-	if !unitNameRE.MatchString(s.UnitName) {
-		errs = append(errs, field.Invalid(sp.Child("unitName"), s.UnitName, "must use only [a-zA-Z0-9:_.@-] and end in .service"))
+	if !unitNameRE.MatchString(s.UnitName) || strings.HasSuffix(s.UnitName, "@.service") || len(s.UnitName) > 255 {
+		errs = append(errs, field.Invalid(sp.Child("unitName"), s.UnitName, "must use only [a-zA-Z0-9:_.@-], not start with @, end in .service (not a template like x@.service) and be at most 255 bytes"))
 	}
 	for sec, dirs := range s.Extra {
-		switch sec {
-		case "Unit", "Service", "Install":
-		default:
-			errs = append(errs, field.NotSupported(sp.Child("extra").Key(sec), sec, []string{"Unit", "Service", "Install"}))
+		if !extraSectionRE.MatchString(sec) {
+			errs = append(errs, field.NotSupported(sp.Child("extra").Key(sec), sec, []string{"Unit", "Service", "Install", "X-..."}))
 		}
 		for k, vals := range dirs {
-			if k == "" || strings.ContainsAny(k, "=\n\r[] ") {
-				errs = append(errs, field.Invalid(sp.Child("extra").Key(sec).Key(k), k, "not a directive name"))
+			if !directiveRE.MatchString(k) {
+				errs = append(errs, field.Invalid(sp.Child("extra").Key(sec).Key(k), k, "not a directive name ([A-Za-z0-9_-]+)"))
 			}
 			for _, v := range vals {
-				if strings.ContainsAny(v, "\n\r") {
-					errs = append(errs, field.Invalid(sp.Child("extra").Key(sec).Key(k), v, "must be a single line"))
+				if msg := unitLine(v); msg != "" {
+					errs = append(errs, field.Invalid(sp.Child("extra").Key(sec).Key(k), v, msg))
 				}
 			}
 		}

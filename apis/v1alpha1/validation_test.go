@@ -280,9 +280,13 @@ func TestValidate(t *testing.T) {
 		want []string // field paths, sorted
 	}{
 		// Every kind's example is valid.
-		"valid Process":    {obj: exampleProcess()},
-		"valid Link":       {obj: exampleLink()},
-		"valid Module":     {obj: exampleModule()},
+		"valid Process": {obj: exampleProcess()},
+		"valid Link":    {obj: exampleLink()},
+		"valid Module":  {obj: exampleModule()},
+		"Module with an X- section and an instance unit": {obj: mod(func(m *Module) {
+			m.Spec.UnitName = "sensor@1.service"
+			m.Spec.Extra = map[string]map[string]DirectiveValue{"X-Reconciled": {"Owner": {"ops"}}}
+		})},
 		"valid PiNode":     {obj: examplePiNode()},
 		"valid AlertRoute": {obj: exampleAlertRoute()},
 		"valid minimal Process": {obj: &Process{TypeMeta: typeMeta(KindProcess), ObjectMeta: om("p"),
@@ -383,6 +387,12 @@ func TestValidate(t *testing.T) {
 		"module unitName no suffix":  {obj: mod(func(m *Module) { m.Spec.UnitName = "sensor-reader" }), want: []string{"spec.unitName"}},
 		"module unitName timer":      {obj: mod(func(m *Module) { m.Spec.UnitName = "sensor-reader.timer" }), want: []string{"spec.unitName"}},
 		"module unitName with slash": {obj: mod(func(m *Module) { m.Spec.UnitName = "../evil.service" }), want: []string{"spec.unitName"}},
+		"module unitName template":   {obj: mod(func(m *Module) { m.Spec.UnitName = "sensor@.service" }), want: []string{"spec.unitName"}},
+		"module exec relative path":  {obj: mod(func(m *Module) { m.Spec.Exec = []string{"venv/bin/python"} }), want: []string{"spec.exec[0]"}},
+		"module exec with $":         {obj: mod(func(m *Module) { m.Spec.Exec = []string{"/opt/$X/run"} }), want: []string{"spec.exec[0]"}},
+		"module environment name":    {obj: mod(func(m *Module) { m.Spec.Environment = map[string]string{"1X": "y"} }), want: []string{"spec.environment[1X]"}},
+		"module description escape":  {obj: mod(func(m *Module) { m.Spec.Description = `ends in \` }), want: []string{"spec.description"}},
+		"module after":               {obj: mod(func(m *Module) { m.Spec.After = []string{"net work"} }), want: []string{"spec.after[0]"}},
 		"module workingDirectory":    {obj: mod(func(m *Module) { m.Spec.WorkingDirectory = "sensor" }), want: []string{"spec.workingDirectory"}},
 		"module environment key":     {obj: mod(func(m *Module) { m.Spec.Environment = map[string]string{"": "x"} }), want: []string{"spec.environment[]"}},
 		"module extra section": {obj: mod(func(m *Module) {

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -125,25 +126,31 @@ func newLogs(g *globals) *cobra.Command {
 	var follow bool
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs process/NAME",
-		Short: "Print the output of a supervised program",
+		Use:   "logs process/NAME | module/NAME",
+		Short: "Print the output of a supervised program, or the journal of a module's unit",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ki, name, err := parseRef(args)
 			if err != nil {
 				return err
 			}
-			if ki.Kind != v1alpha1.KindProcess {
-				return usagef("logs works on processes (modules log to the journal: journalctl -u UNIT)")
+			q := url.Values{"tail": {strconv.Itoa(tail)}}
+			switch ki.Kind {
+			case v1alpha1.KindProcess:
+				if follow {
+					q.Set("follow", "1")
+				}
+			case v1alpha1.KindModule:
+				if follow {
+					return usagef("-f is not supported for modules: use journalctl -fu UNIT")
+				}
+			default:
+				return usagef("logs works on processes and modules")
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			q := url.Values{"tail": {strconv.Itoa(tail)}}
-			if follow {
-				q.Set("follow", "1")
-			}
-			resp, err := c.do(cmd.Context(), http.MethodGet, apiserver.BasePath+"/processes/"+url.PathEscape(name)+"/log?"+q.Encode())
+			resp, err := c.do(cmd.Context(), http.MethodGet, apiserver.BasePath+"/"+ki.Plural+"/"+url.PathEscape(name)+"/log?"+q.Encode())
 			if err != nil {
 				return err
 			}
@@ -152,33 +159,33 @@ func newLogs(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output")
-	cmd.Flags().IntVar(&tail, "tail", -1, "lines of recent output to show (-1: all)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output (processes)")
+	cmd.Flags().IntVar(&tail, "tail", -1, "lines of recent output to show (-1: all for processes, 100 for modules)")
 	return cmd
 }
 
 func newRestart(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restart process/NAME",
-		Short: "Restart a supervised program now",
+		Use:   "restart process/NAME | module/NAME",
+		Short: "Restart a supervised program or a module's unit now",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ki, name, err := parseRef(args)
 			if err != nil {
 				return err
 			}
-			if ki.Kind != v1alpha1.KindProcess {
-				return usagef("restart of %s is not supported by this version (processes only)", ki.Plural)
+			if ki.Kind != v1alpha1.KindProcess && ki.Kind != v1alpha1.KindModule {
+				return usagef("restart works on processes and modules, not %s", ki.Plural)
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			resp, err := c.do(cmd.Context(), http.MethodPost, apiserver.BasePath+"/processes/"+url.PathEscape(name)+"/restart")
+			resp, err := c.do(cmd.Context(), http.MethodPost, apiserver.BasePath+"/"+ki.Plural+"/"+url.PathEscape(name)+"/restart")
 			if err != nil {
 				return err
 			}
 			resp.Body.Close()
-			fmt.Fprintf(g.out, "process/%s restarted\n", name)
+			fmt.Fprintf(g.out, "%s/%s restarted\n", ki.Singular, name)
 			return nil
 		},
 	}
@@ -251,6 +258,9 @@ func newDescribe(g *globals) *cobra.Command {
 					if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/links/"+url.PathEscape(name)+"/live", &l); err == nil {
 						describeProbes(g.out, l)
 					}
+				}
+				if ki.Kind == v1alpha1.KindModule {
+					describeJournal(cmd.Context(), g.out, c, name)
 				}
 				evs, err := fetchEvents(cmd.Context(), c, ki.Kind, name)
 				if err != nil {
@@ -325,4 +335,24 @@ func orNone(s string) string {
 		return "<none>"
 	}
 	return s
+}
+
+// describeJournal prints the last lines of a module's unit journal.
+func describeJournal(ctx context.Context, w io.Writer, c *client, name string) {
+	fmt.Fprintln(w, "Journal:")
+	resp, err := c.do(ctx, http.MethodGet, apiserver.BasePath+"/modules/"+url.PathEscape(name)+"/log?tail=10")
+	if err != nil {
+		fmt.Fprintf(w, "  <unavailable: %v>\n", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	text := strings.TrimRight(string(b), "\n")
+	if text == "" {
+		fmt.Fprintln(w, "  <none>")
+		return
+	}
+	for _, l := range strings.Split(text, "\n") {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
 }

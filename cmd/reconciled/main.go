@@ -31,6 +31,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/controllers"
+	"github.com/reconciled/reconciled/controllers/module/systemd"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/reconcile"
@@ -43,6 +44,7 @@ var version = "dev"
 
 type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
+	systemdRoot, systemdUnitDir                                                                 string
 	verbosity                                                                                   int
 	stopOnExit, showVersion                                                                     bool
 }
@@ -70,6 +72,8 @@ func parseFlags(args []string) (*flags, error) {
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 lifecycle, 1 decisions, 5 queue traces)")
 	fs.BoolVar(&f.stopOnExit, "stop-on-exit", false, "stop supervised programs when the daemon exits (default: leave them running, to be adopted)")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
+	fs.StringVar(&f.systemdRoot, "systemd-root", "/", "root of the systemd instance Modules go to: its system bus, unit folder and journal are found below it (/proc/PID/root for a systemd in other namespaces)")
+	fs.StringVar(&f.systemdUnitDir, "systemd-unit-dir", "", "folder for system-scope unit files (default <systemd-root>/etc/systemd/system)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when the daemon exits (for performance work)")
@@ -155,8 +159,8 @@ func run(f *flags, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Netboot != nil || cfg.MQTT != nil {
-		log.Info("the netboot and mqtt settings are accepted but not served by this version yet")
+	if cfg.Netboot != nil {
+		log.Info("the netboot settings are accepted but not served by this version yet")
 	}
 	if err := os.MkdirAll(f.stateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
@@ -234,9 +238,16 @@ func run(f *flags, log logr.Logger) error {
 	if err := links.SetupWithEngine(engine); err != nil {
 		return err
 	}
+	modules, err := newModuleReconciler(f, store, reg, evStore, log)
+	if err != nil {
+		return err
+	}
+	if err := modules.SetupWithEngine(engine); err != nil {
+		return err
+	}
 	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
-	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
+	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Modules: modules, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
 		Events: evStore, Alerts: alerts, Writer: apply.New(store), Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
@@ -269,6 +280,8 @@ func run(f *flags, log logr.Logger) error {
 	alertsDone := make(chan struct{})
 	go func() { alerts.Run(engineCtx); close(alertsDone) }()
 	go alertSource.Run(engineCtx)
+	modulesDone := make(chan struct{})
+	go func() { modules.Run(engineCtx); close(modulesDone) }()
 	for _, l := range listeners {
 		l := l
 		go func() {
@@ -291,6 +304,7 @@ func run(f *flags, log logr.Logger) error {
 	wg.Wait()
 	<-linksDone
 	<-alertsDone
+	<-modulesDone
 	alerts.Close()
 	if f.stopOnExit {
 		procs.StopAll(log)
@@ -405,7 +419,7 @@ func notifyLoop(ctx context.Context, store *resources.Store) {
 // logUnreconciled says once per kind that resources of kinds this version
 // does not reconcile yet are only stored.
 func logUnreconciled(store *resources.Store, log logr.Logger) {
-	for _, k := range []string{v1alpha1.KindModule, v1alpha1.KindPiNode} {
+	for _, k := range []string{v1alpha1.KindPiNode} {
 		var once sync.Once
 		say := func() {
 			once.Do(func() {
@@ -417,4 +431,22 @@ func logUnreconciled(store *resources.Store, log logr.Logger) {
 		}
 		store.AddHandler(k, func(string) { say() })
 	}
+}
+
+// newModuleReconciler connects the Module controller to the system manager
+// (--systemd-root) and, when the daemon has a session bus, to the user's.
+func newModuleReconciler(f *flags, store *resources.Store, reg prometheus.Registerer, evStore *events.Store, log logr.Logger) (*controllers.ModuleReconciler, error) {
+	managers := map[string]*systemd.Manager{}
+	sys, err := systemd.New(systemd.Options{Scope: systemd.ScopeSystem, Root: f.systemdRoot, UnitDir: f.systemdUnitDir, Log: log.WithName("systemd")})
+	if err != nil {
+		return nil, err
+	}
+	managers[systemd.ScopeSystem] = sys
+	if user, err := systemd.New(systemd.Options{Scope: systemd.ScopeUser, Log: log.WithName("systemd-user")}); err == nil {
+		managers[systemd.ScopeUser] = user
+	} else {
+		log.V(1).Info("user-scope Modules are not available", "reason", err.Error())
+	}
+	return controllers.NewModuleReconciler(controllers.ModuleOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("module"),
+		Systemd: managers, Registerer: reg, Events: evStore.ForSource("module-controller")})
 }

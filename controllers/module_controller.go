@@ -1,0 +1,633 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/module/systemd"
+	"github.com/reconciled/reconciled/controllers/module/unit"
+	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/kvlog"
+	"github.com/reconciled/reconciled/reconcile"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// Reasons used in Module conditions and events.
+const (
+	ReasonUnitConflict      = "UnitConflict"
+	ReasonInvalidUnit       = "InvalidUnit"
+	ReasonScopeUnavailable  = "ScopeUnavailable"
+	ReasonUnitWritten       = "UnitWritten"
+	ReasonStarted           = "Started"
+	ReasonStoppedByModule   = "Stopped"
+	ReasonRestarted         = "Restarted"
+	ReasonStoppedExternally = "StoppedExternally"
+	ReasonUnitFailed        = "UnitFailed"
+	ReasonActive            = "Active"
+	ReasonPending           = "Pending"
+	ReasonSystemdError      = "SystemdError"
+)
+
+// ModuleOptions configures a ModuleReconciler.
+type ModuleOptions struct {
+	Store    ResourceStore
+	StateDir string
+	Log      logr.Logger
+	// Systemd has one manager per scope (system, user); a scope without a
+	// manager makes its Modules fail with ScopeUnavailable.
+	Systemd map[string]*systemd.Manager
+	// Registerer receives module metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Events records what happens to units; nil records nothing.
+	Events events.Recorder
+	// Workers is the number of concurrent reconciles (default 8).
+	Workers int
+}
+
+// moduleRecord is what the controller remembers on disk about a unit it
+// wrote, so it can clean up after a daemon restart.
+type moduleRecord struct {
+	Unit  string `json:"unit"`
+	Scope string `json:"scope"`
+	// Path is the unit file as the daemon sees it.
+	Path string `json:"path"`
+	// StartedHash is the hash of the unit file content the unit was last
+	// (re)started with: a different one while it runs means restart.
+	StartedHash string `json:"startedHash,omitempty"`
+}
+
+// moduleState is the in-memory state of one Module.
+type moduleState struct {
+	mu               sync.Mutex
+	reloadPending    bool
+	restartRequested bool
+	seenActive       bool // active since our last start: inactive now means someone stopped it
+	lastStart        time.Time
+	quickStops       int // consecutive stops soon after our start (backoff)
+}
+
+// ModuleReconciler makes systemd units match Module resources.
+type ModuleReconciler struct {
+	opts    ModuleOptions
+	log     logr.Logger
+	store   ResourceStore
+	records *kvlog.Map[moduleRecord]
+	ctrl    *reconcile.Controller
+
+	reloads *prometheus.CounterVec
+	active  *prometheus.GaugeVec
+
+	mu      sync.Mutex
+	modules map[string]*moduleState
+	byUnit  map[string]string // scope/unit -> module
+
+	reloadMu      sync.Mutex
+	reloadPending map[*systemd.Manager]map[string]bool
+	reloadKick    chan struct{}
+}
+
+// NewModuleReconciler opens the ownership records; call SetupWithEngine,
+// then Run.
+func NewModuleReconciler(o ModuleOptions) (*ModuleReconciler, error) {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.Events == nil {
+		o.Events = discardRecorder{}
+	}
+	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	records, err := kvlog.Open[moduleRecord](filepath.Join(o.StateDir, "modules.json"))
+	if err != nil {
+		return nil, fmt.Errorf("module records: %w", err)
+	}
+	records.OnError = func(err error) { o.Log.Error(err, "module records") }
+	r := &ModuleReconciler{
+		opts: o, log: o.Log, store: o.Store, records: records,
+		modules:       map[string]*moduleState{},
+		byUnit:        map[string]string{},
+		reloadPending: map[*systemd.Manager]map[string]bool{},
+		reloadKick:    make(chan struct{}, 1),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reconciled_systemd_reloads_total", Help: "daemon-reloads the Module controller asked systemd for, by scope and result.",
+		}, []string{"scope", "result"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "reconciled_module_active", Help: "1 when the Module's unit is active, 0 otherwise.",
+		}, []string{"name"}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(r.reloads, r.active)
+	}
+	records.Range(func(name string, rec moduleRecord) {
+		r.byUnit[rec.Scope+"/"+rec.Unit] = name
+	})
+	return r, nil
+}
+
+// SetupWithEngine registers the controller, subscribes to store changes and
+// enqueues the Modules of the ownership records (their resources may have
+// been deleted while the daemon was down).
+func (r *ModuleReconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := watchKind(e, r.store, v1alpha1.KindModule, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
+	if err != nil {
+		return err
+	}
+	r.ctrl = c
+	r.records.Range(func(name string, _ moduleRecord) { c.Enqueue(name) })
+	return nil
+}
+
+// Run connects to every systemd manager, follows their signals and batches
+// daemon-reloads until ctx is done.
+func (r *ModuleReconciler) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for scope, m := range r.opts.Systemd {
+		wg.Go(func() {
+			m.Run(ctx, func(u string) { r.unitChanged(scope, u) }, r.resyncAll)
+		})
+	}
+	wg.Go(func() { r.reloadLoop(ctx) })
+	wg.Wait()
+	r.records.Close()
+}
+
+// RequestRestart restarts a Module's unit now.
+func (r *ModuleReconciler) RequestRestart(name string) error {
+	if _, ok := r.store.Get(v1alpha1.KindModule, name); !ok {
+		return fmt.Errorf("module %q: %w", name, resources.ErrNotFound)
+	}
+	m := r.state(name)
+	m.mu.Lock()
+	m.restartRequested = true
+	m.mu.Unlock()
+	r.enqueue(name)
+	return nil
+}
+
+// Journal returns the last n journal lines of a Module's unit.
+func (r *ModuleReconciler) Journal(ctx context.Context, name string, n int) ([]string, error) {
+	obj, ok := r.store.Get(v1alpha1.KindModule, name)
+	if !ok {
+		return nil, fmt.Errorf("module %q: %w", name, resources.ErrNotFound)
+	}
+	spec := obj.(*v1alpha1.Module).Spec
+	mgr := r.opts.Systemd[spec.Scope]
+	if mgr == nil {
+		return nil, fmt.Errorf("module %q: no systemd for scope %s", name, spec.Scope)
+	}
+	return mgr.Journal(ctx, spec.UnitName, n)
+}
+
+func (r *ModuleReconciler) state(name string) *moduleState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.modules[name]
+	if m == nil {
+		m = &moduleState{}
+		r.modules[name] = m
+	}
+	return m
+}
+
+func (r *ModuleReconciler) enqueue(name string) {
+	if r.ctrl != nil {
+		r.ctrl.Enqueue(name)
+	}
+}
+
+// unitChanged maps a systemd signal to the Module that owns the unit.
+func (r *ModuleReconciler) unitChanged(scope, unitName string) {
+	r.mu.Lock()
+	name, ok := r.byUnit[scope+"/"+unitName]
+	r.mu.Unlock()
+	if ok {
+		r.enqueue(name)
+	}
+}
+
+// resyncAll looks at every Module again (after a reconnect).
+func (r *ModuleReconciler) resyncAll() {
+	for _, n := range r.store.Names(v1alpha1.KindModule) {
+		r.enqueue(n)
+	}
+	r.records.Range(func(name string, _ moduleRecord) { r.enqueue(name) })
+}
+
+// requestReload asks for a daemon-reload of mgr, after which name is
+// reconciled again. Requests that arrive while a reload runs share the
+// next one, so 200 new units cost a couple of reloads, not 200.
+func (r *ModuleReconciler) requestReload(mgr *systemd.Manager, name string) {
+	r.reloadMu.Lock()
+	if r.reloadPending[mgr] == nil {
+		r.reloadPending[mgr] = map[string]bool{}
+	}
+	r.reloadPending[mgr][name] = true
+	r.reloadMu.Unlock()
+	select {
+	case r.reloadKick <- struct{}{}:
+	default:
+	}
+}
+
+// reloadGather is how long the reload loop waits for more requests before
+// reloading: units written together share one reload.
+const reloadGather = 20 * time.Millisecond
+
+func (r *ModuleReconciler) reloadLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.reloadKick:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(reloadGather):
+		}
+		r.reloadMu.Lock()
+		batch := r.reloadPending
+		r.reloadPending = map[*systemd.Manager]map[string]bool{}
+		r.reloadMu.Unlock()
+		for mgr, names := range batch {
+			err := mgr.Reload(ctx)
+			result := "success"
+			if err != nil {
+				result = "error"
+				r.log.Error(err, "daemon-reload failed", "scope", mgr.Scope())
+			}
+			r.reloads.WithLabelValues(mgr.Scope(), result).Inc()
+			r.log.V(1).Info("daemon-reload", "scope", mgr.Scope(), "units", len(names), "error", err)
+			for n := range names {
+				m := r.state(n)
+				m.mu.Lock()
+				m.reloadPending = false
+				m.mu.Unlock()
+				r.enqueue(n)
+			}
+		}
+	}
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	obj, exists := r.store.Get(v1alpha1.KindModule, req.Name)
+	m := r.state(req.Name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !exists {
+		if r.store.Known(v1alpha1.KindModule, req.Name) || !r.store.Settled() {
+			// Only in an invalid file (or not loaded yet): bad input
+			// never tears a unit down.
+			return reconcile.Result{}, nil
+		}
+		return r.reconcileDeleted(ctx, log, req.Name)
+	}
+	mod := obj.(*v1alpha1.Module)
+	spec := &mod.Spec
+	st := v1alpha1.ModuleStatus{}
+	st.ObservedGeneration = mod.Generation
+	fail := func(phase, reason, msg string) (reconcile.Result, error) {
+		st.Phase = phase
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: mod.Generation})
+		r.writeStatus(log, req.Name, st)
+		return reconcile.Result{}, nil
+	}
+	mgr := r.opts.Systemd[spec.Scope]
+	if mgr == nil {
+		return fail(v1alpha1.ModuleFailed, ReasonScopeUnavailable, fmt.Sprintf("this daemon has no connection to the %s systemd", spec.Scope))
+	}
+	if err := unit.ValidUnitName(spec.UnitName); err != nil {
+		return fail(v1alpha1.ModuleFailed, ReasonInvalidUnit, err.Error())
+	}
+	content, err := unit.Render(req.Name, spec)
+	if err != nil {
+		return fail(v1alpha1.ModuleFailed, ReasonInvalidUnit, err.Error())
+	}
+	sum := sha256.Sum256(content)
+	hash := hex.EncodeToString(sum[:])
+	path := filepath.Join(mgr.UnitDir(), spec.UnitName)
+
+	rec, hadRec := r.records.Get(req.Name)
+	if hadRec && (rec.Unit != spec.UnitName || rec.Scope != spec.Scope) {
+		// Renamed or moved to the other scope: remove the old unit first.
+		if err := r.removeUnit(ctx, log, req.Name, rec); err != nil {
+			return reconcile.Result{}, err
+		}
+		hadRec, rec = false, moduleRecord{}
+	}
+	existing, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if owner, ok := unit.IsManaged(existing); !ok || owner != req.Name {
+			what := "was not written by reconciled"
+			if ok {
+				what = fmt.Sprintf("belongs to Module %q", owner)
+			}
+			r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonUnitConflict, "%s %s; leaving it alone", path, what)
+			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s %s; reconciled never changes or removes it (choose another unitName or remove the file)", path, what))
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return reconcile.Result{}, err
+	}
+	if !hadRec {
+		rec = moduleRecord{Unit: spec.UnitName, Scope: spec.Scope, Path: path}
+	}
+	rec.Path = path
+	// The record is on disk before the unit file, so a crash in between
+	// still lets a restarted daemon clean up.
+	r.records.Put(req.Name, rec)
+	r.mu.Lock()
+	r.byUnit[spec.Scope+"/"+spec.UnitName] = req.Name
+	r.mu.Unlock()
+
+	if !bytes.Equal(existing, content) {
+		if err := atomicfile.Write(path, content, 0o644); err != nil {
+			return reconcile.Result{}, err
+		}
+		log.V(1).Info("unit file written", "path", path)
+		r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeNormal, ReasonUnitWritten, "%s", path)
+		m.reloadPending = true
+		r.requestReload(mgr, req.Name)
+	}
+	st.Phase = v1alpha1.ModuleInactive
+	if m.reloadPending {
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonPending, Message: "waiting for systemd to reload", ObservedGeneration: mod.Generation})
+		r.writeTransient(log, req.Name, st)
+		return reconcile.Result{}, nil // requeued after the reload
+	}
+	us, err := mgr.State(ctx, spec.UnitName)
+	if err != nil {
+		return r.systemdError(log, req.Name, st, mod, err)
+	}
+	if us.NeedDaemonReload {
+		m.reloadPending = true
+		r.requestReload(mgr, req.Name)
+		return reconcile.Result{}, nil
+	}
+	wait, err := r.converge(ctx, log, req.Name, m, mod, &rec, hash, us)
+	if err != nil {
+		return r.systemdError(log, req.Name, st, mod, err)
+	}
+	r.records.Put(req.Name, rec)
+	if wait == 0 {
+		// What converge asked for shows in the next signal; read now so
+		// the status is current when nothing was asked.
+		if us, err = mgr.State(ctx, spec.UnitName); err != nil {
+			return r.systemdError(log, req.Name, st, mod, err)
+		}
+	}
+	r.writeStatus(log, req.Name, moduleStatus(mod, us))
+	if us.ActiveState == "active" {
+		r.active.WithLabelValues(req.Name).Set(1)
+	} else {
+		r.active.WithLabelValues(req.Name).Set(0)
+	}
+	return reconcile.Result{RequeueAfter: wait}, nil
+}
+
+// converge enables or disables the unit and starts, stops or restarts it
+// as the spec asks. It returns how long to wait before looking again when a
+// start is held back.
+func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name string, m *moduleState, mod *v1alpha1.Module, rec *moduleRecord, hash string, us systemd.UnitState) (time.Duration, error) {
+	spec := &mod.Spec
+	mgr := r.opts.Systemd[spec.Scope]
+	u := spec.UnitName
+	enabled := us.UnitFileState == "enabled" || us.UnitFileState == "enabled-runtime"
+	switch {
+	case *spec.Enabled && !enabled:
+		if err := mgr.Enable(ctx, u); err != nil {
+			return 0, fmt.Errorf("enable %s: %w", u, err)
+		}
+		log.V(1).Info("unit enabled", "unit", u)
+	case !*spec.Enabled && enabled:
+		if err := mgr.Disable(ctx, u); err != nil {
+			return 0, fmt.Errorf("disable %s: %w", u, err)
+		}
+		log.V(1).Info("unit disabled", "unit", u)
+	}
+	ev := func(typ, reason, format string, args ...any) {
+		r.opts.Events.Eventf(v1alpha1.KindModule, name, typ, reason, format, args...)
+	}
+	start := func(reason string) error {
+		if err := mgr.Start(ctx, u); err != nil {
+			return fmt.Errorf("start %s: %w", u, err)
+		}
+		rec.StartedHash = hash
+		m.lastStart, m.seenActive, m.restartRequested = time.Now(), false, false
+		log.Info("unit started", "unit", u, "reason", reason)
+		return nil
+	}
+	if spec.State == "Stopped" {
+		m.restartRequested = false
+		switch us.ActiveState {
+		case "active", "activating", "reloading":
+			if err := mgr.Stop(ctx, u); err != nil {
+				return 0, fmt.Errorf("stop %s: %w", u, err)
+			}
+			ev(events.TypeNormal, ReasonStoppedByModule, "stopping %s (state: Stopped)", u)
+		}
+		return 0, nil
+	}
+	switch us.ActiveState {
+	case "active", "reloading":
+		m.seenActive = true
+		m.quickStops = 0
+		switch {
+		case m.restartRequested:
+			m.restartRequested = false
+			if err := mgr.Restart(ctx, u); err != nil {
+				return 0, fmt.Errorf("restart %s: %w", u, err)
+			}
+			rec.StartedHash, m.lastStart, m.seenActive = hash, time.Now(), false
+			ev(events.TypeNormal, ReasonRestarted, "restarting %s on request", u)
+		case rec.StartedHash != hash:
+			if err := mgr.Restart(ctx, u); err != nil {
+				return 0, fmt.Errorf("restart %s: %w", u, err)
+			}
+			rec.StartedHash, m.lastStart, m.seenActive = hash, time.Now(), false
+			ev(events.TypeNormal, ReasonRestarted, "restarting %s: the unit changed", u)
+		}
+	case "activating", "deactivating":
+		// In progress; the next signal brings us back.
+	case "failed":
+		if rec.StartedHash == hash && !m.restartRequested {
+			return 0, nil // a failed unit stays failed until its spec changes or a restart is asked for
+		}
+		if err := mgr.ResetFailed(ctx, u); err != nil {
+			log.V(1).Info("reset-failed", "error", err.Error())
+		}
+		if err := start("spec changed after failure"); err != nil {
+			return 0, err
+		}
+		ev(events.TypeNormal, ReasonStarted, "starting %s again", u)
+	default: // inactive
+		switch {
+		case rec.StartedHash == "" || rec.StartedHash != hash || m.restartRequested:
+			if err := start("start"); err != nil {
+				return 0, err
+			}
+			ev(events.TypeNormal, ReasonStarted, "starting %s", u)
+		case spec.Type == "oneshot" && us.Result == "success":
+			// Finished its work; oneshot units are not kept running.
+		default:
+			// It ran and is inactive now: someone ran systemctl stop (or
+			// the program ended on its own). The spec says Running.
+			if d := time.Since(m.lastStart); d < 10*time.Second && !m.seenActive {
+				m.quickStops++
+				backoff := min(time.Duration(1<<min(m.quickStops, 8))*100*time.Millisecond, time.Minute)
+				if m.quickStops > 1 {
+					return backoff, nil
+				}
+			}
+			ev(events.TypeWarning, ReasonStoppedExternally, "%s was stopped outside reconciled (systemctl stop?); starting it again as the spec says Running", u)
+			if err := start("reverted an outside stop"); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return 0, nil
+}
+
+// reconcileDeleted stops, disables and removes the unit of a deleted
+// Module.
+func (r *ModuleReconciler) reconcileDeleted(ctx context.Context, log logr.Logger, name string) (reconcile.Result, error) {
+	rec, ok := r.records.Get(name)
+	if ok {
+		if err := r.removeUnit(ctx, log, name, rec); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	r.active.DeleteLabelValues(name)
+	r.mu.Lock()
+	delete(r.modules, name)
+	r.mu.Unlock()
+	return reconcile.Result{}, nil
+}
+
+// removeUnit stops, disables and removes a unit the controller wrote, and
+// forgets it. A unit file that is no longer ours is left in place.
+func (r *ModuleReconciler) removeUnit(ctx context.Context, log logr.Logger, name string, rec moduleRecord) error {
+	mgr := r.opts.Systemd[rec.Scope]
+	if mgr == nil {
+		return fmt.Errorf("cannot remove unit %s of module %q: no systemd for scope %s", rec.Unit, name, rec.Scope)
+	}
+	data, err := os.ReadFile(rec.Path)
+	ours := false
+	if err == nil {
+		owner, ok := unit.IsManaged(data)
+		ours = ok && owner == name
+	}
+	if ours {
+		if err := mgr.Stop(ctx, rec.Unit); err != nil {
+			return fmt.Errorf("stop %s: %w", rec.Unit, err)
+		}
+		if err := mgr.Disable(ctx, rec.Unit); err != nil {
+			log.V(1).Info("disable", "unit", rec.Unit, "error", err.Error())
+		}
+		if err := os.Remove(rec.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		atomicfile.SyncDir(filepath.Dir(rec.Path))
+		if err := mgr.Reload(ctx); err != nil {
+			return fmt.Errorf("daemon-reload: %w", err)
+		}
+		r.reloads.WithLabelValues(mgr.Scope(), "success").Inc()
+		log.Info("unit removed", "unit", rec.Unit, "path", rec.Path)
+		r.opts.Events.Eventf(v1alpha1.KindModule, name, events.TypeNormal, "Removed", "stopped, disabled and removed %s", rec.Path)
+	}
+	r.records.Delete(name)
+	r.mu.Lock()
+	if r.byUnit[rec.Scope+"/"+rec.Unit] == name {
+		delete(r.byUnit, rec.Scope+"/"+rec.Unit)
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// systemdError reports a failed D-Bus call in the status and retries with
+// backoff.
+func (r *ModuleReconciler) systemdError(log logr.Logger, name string, st v1alpha1.ModuleStatus, mod *v1alpha1.Module, err error) (reconcile.Result, error) {
+	st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonSystemdError, Message: err.Error(), ObservedGeneration: mod.Generation})
+	if st.Phase == "" {
+		st.Phase = v1alpha1.ModuleInactive
+	}
+	r.writeStatus(log, name, st)
+	return reconcile.Result{}, err
+}
+
+// moduleStatus turns the unit's state into the resource's status.
+func moduleStatus(mod *v1alpha1.Module, us systemd.UnitState) v1alpha1.ModuleStatus {
+	st := v1alpha1.ModuleStatus{
+		UnitFile: us.FragmentPath, LoadState: us.LoadState, ActiveState: us.ActiveState, SubState: us.SubState,
+		MainPID: us.MainPID, NRestarts: us.NRestarts, Result: us.Result,
+	}
+	st.ObservedGeneration = mod.Generation
+	if !us.Since.IsZero() {
+		t := metav1.NewTime(us.Since.Truncate(time.Second))
+		st.Since = &t
+	}
+	switch us.ActiveState {
+	case "active", "reloading":
+		st.Phase = v1alpha1.ModuleActive
+	case "activating":
+		st.Phase = v1alpha1.ModuleActivating
+	case "deactivating":
+		st.Phase = v1alpha1.ModuleDeactivating
+	case "failed":
+		st.Phase = v1alpha1.ModuleFailed
+	default:
+		st.Phase = v1alpha1.ModuleInactive
+	}
+	want := "active"
+	if mod.Spec.State == "Stopped" {
+		want = "inactive"
+	}
+	ready := v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonActive,
+		Message: fmt.Sprintf("%s is %s (%s)", mod.Spec.UnitName, us.ActiveState, us.SubState), ObservedGeneration: mod.Generation}
+	switch {
+	case us.ActiveState == "failed":
+		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonUnitFailed
+		ready.Message = fmt.Sprintf("%s failed (result: %s)", mod.Spec.UnitName, us.Result)
+	case us.ActiveState != want && !(mod.Spec.Type == "oneshot" && us.Result == "success"):
+		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonPending
+	case mod.Spec.State == "Stopped":
+		ready.Reason = ReasonStoppedByModule
+	}
+	st.SetCondition(ready)
+	return st
+}
+
+func (r *ModuleReconciler) writeStatus(log logr.Logger, name string, st v1alpha1.ModuleStatus) {
+	if err := r.store.UpdateStatus(v1alpha1.KindModule, name, st); err != nil {
+		log.V(1).Info("status not updated", "error", err.Error())
+	}
+}
+
+// writeTransient publishes a short-lived status (waiting for a reload) to
+// the API at once and to the file only if it lasts.
+func (r *ModuleReconciler) writeTransient(log logr.Logger, name string, st v1alpha1.ModuleStatus) {
+	if err := r.store.UpdateTransientStatus(v1alpha1.KindModule, name, st, transientSettle); err != nil {
+		log.V(1).Info("status not updated", "error", err.Error())
+	}
+}
+
