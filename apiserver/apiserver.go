@@ -55,7 +55,7 @@ type Options struct {
 	// Modules, when set, serves module restarts and journals.
 	Modules  Modules
 	Gatherer prometheus.Gatherer
-	Log       logr.Logger
+	Log      logr.Logger
 	// Token, when set, is the bearer token that allows writes over TCP.
 	Token string
 	// Version is reported by /version.

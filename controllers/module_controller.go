@@ -630,4 +630,3 @@ func (r *ModuleReconciler) writeTransient(log logr.Logger, name string, st v1alp
 		log.V(1).Info("status not updated", "error", err.Error())
 	}
 }
-
