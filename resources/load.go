@@ -375,7 +375,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 			e = &entry{key: k}
 			s.entries[k] = e
 		}
-		*e = entry{key: k, file: d.File, line: d.Line, obj: obj, specHash: d.SpecHash, statusJSON: sj, fileStatusJSON: fsj, fileGen: fileGen}
+		*e = entry{key: k, file: d.File, line: d.Line, obj: obj, specHash: d.SpecHash, statusJSON: sj, fileStatus: statusDigest(fsj), fileGen: fileGen}
 		if created {
 			s.notifyWatchersLocked(Added, e)
 		} else {
@@ -404,10 +404,10 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	e.obj = obj.WithStatus(reflectStatus(e.obj))
 	e.specHash = d.SpecHash
 	e.fileGen = fileGen
+	e.fileStatus = [32]byte{}
 	if d.HasStatus {
-		e.fileStatusJSON, _ = json.Marshal(d.Object.GetStatus())
-	} else {
-		e.fileStatusJSON = nil
+		fsj, _ := json.Marshal(d.Object.GetStatus())
+		e.fileStatus = statusDigest(fsj)
 	}
 	if changed {
 		s.notifyWatchersLocked(Modified, e)

@@ -4,7 +4,6 @@
 package resources
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -207,7 +206,7 @@ func (w *statusWriter) prepareInline(path string) *pendingWrite {
 		if e.obj != nil {
 			gen = e.obj.GetObjectMeta().Generation
 		}
-		if bytes.Equal(sj, e.fileStatusJSON) && (gen == 0 || gen == e.fileGen) {
+		if statusDigest(sj) == e.fileStatus && (gen == 0 || gen == e.fileGen) {
 			continue
 		}
 		y, err := yaml.JSONToYAML(sj)
@@ -303,7 +302,7 @@ func (w *statusWriter) commit(pending []*pendingWrite) int {
 		fst.hash = hashBytes(p.out)
 		w.writes.Add(1)
 		for i, e := range p.done {
-			e.fileStatusJSON = p.statuses[i]
+			e.fileStatus = statusDigest(p.statuses[i])
 			if p.gens[i] > 0 {
 				e.fileGen = p.gens[i]
 			}
@@ -374,7 +373,7 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 		v := e.view(false)
 		sj, _ := json.Marshal(v.GetStatus())
 		gen := v.GetObjectMeta().Generation
-		same := bytes.Equal(sj, e.fileStatusJSON) && gen == e.fileGen
+		same := statusDigest(sj) == e.fileStatus && gen == e.fileGen
 		s.mu.RUnlock()
 		if same {
 			continue
@@ -404,7 +403,7 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 		}
 		w.writes.Add(1)
 		s.mu.Lock()
-		p.done[0].fileStatusJSON, p.done[0].fileGen = p.statuses[0], p.gens[0]
+		p.done[0].fileStatus, p.done[0].fileGen = statusDigest(p.statuses[0]), p.gens[0]
 		s.mu.Unlock()
 		dirs[filepath.Dir(p.path)] = true
 	}

@@ -126,9 +126,10 @@ type entry struct {
 	statusSet  bool // a controller has set status since the daemon started
 	invalid    []*Error
 	invalidAt  metav1.Time
-	// what the file holds, to write only on change
-	fileStatusJSON []byte
-	fileGen        int64
+	// what the file holds, to write only on change: a digest of its status
+	// JSON (zero when it has none), not a copy, to keep 10,000 resources small
+	fileStatus [32]byte
+	fileGen    int64
 }
 
 type fileState struct {
@@ -459,6 +460,14 @@ func (e *entry) view(withSource bool) v1alpha1.Object {
 // hashBytes is the content hash used to recognise unchanged files and the
 // daemon's own writes.
 func hashBytes(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// statusDigest is the digest kept in entry.fileStatus: zero for no status.
+func statusDigest(statusJSON []byte) [32]byte {
+	if statusJSON == nil {
+		return [32]byte{}
+	}
+	return hashBytes(statusJSON)
+}
 
 // readFile reads a resource file; a missing file reports ok=false.
 func readFile(path string) (data []byte, ok bool, err error) {
