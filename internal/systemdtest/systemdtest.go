@@ -73,6 +73,11 @@ type Sandbox struct {
 	Dir, Cgroup string
 	// Boot is how long `hack/systemd-sandbox.sh start` took.
 	Boot time.Duration
+	// RuntimeDir and ConfigHome are XDG_RUNTIME_DIR and XDG_CONFIG_HOME
+	// of a user-mode sandbox (StartUser).
+	RuntimeDir, ConfigHome string
+
+	mode string
 
 	script string
 	env    []string
@@ -86,6 +91,21 @@ var gcOnce sync.Once
 
 // Start boots a sandbox for t and registers its stop with t.Cleanup.
 func Start(t testing.TB) *Sandbox {
+	t.Helper()
+	return start(t, "system")
+}
+
+// StartUser boots a confined `systemd --user` with its own session bus
+// (the script's MODE=user; no namespaces). BusAddress is that session bus,
+// UnitDir its $XDG_CONFIG_HOME/systemd/user; Root and InitPID's namespaces
+// are the host's. Give a daemon DBUS_SESSION_BUS_ADDRESS=BusAddress and
+// XDG_CONFIG_HOME=ConfigHome to drive it.
+func StartUser(t testing.TB) *Sandbox {
+	t.Helper()
+	return start(t, "user")
+}
+
+func start(t testing.TB, mode string) *Sandbox {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "systemdtest: needs root to boot systemd in namespaces")
@@ -105,9 +125,9 @@ func Start(t testing.TB) *Sandbox {
 	if err != nil {
 		t.Fatalf("systemdtest: %v", err)
 	}
-	s := &Sandbox{Dir: dir, Cgroup: filepath.Base(dir), script: script, t: t}
+	s := &Sandbox{Dir: dir, Cgroup: filepath.Base(dir), script: script, t: t, mode: mode}
 	s.env = append(os.Environ(),
-		"MODE=system",
+		"MODE="+mode,
 		"SDTEST_DIR="+dir,
 		"SDTEST_CGROUP="+s.Cgroup,
 		"SDTEST_SHARE="+repo,
@@ -148,11 +168,32 @@ func Start(t testing.TB) *Sandbox {
 	if err != nil {
 		t.Fatalf("systemdtest: env: no init pid in %q", out)
 	}
+	s.UnitDir = vars["SDTEST_UNIT_DIR"]
+	if mode == "user" {
+		s.BusAddress = vars["DBUS_SESSION_BUS_ADDRESS"]
+		s.RuntimeDir = vars["XDG_RUNTIME_DIR"]
+		s.ConfigHome = filepath.Join(dir, "config")
+		return s
+	}
 	s.Root = vars["SDTEST_ROOT"]
 	s.BusAddress = vars["DBUS_SYSTEM_BUS_ADDRESS"]
-	s.UnitDir = vars["SDTEST_UNIT_DIR"]
 	s.ShareDir = vars["SDTEST_SHARE_DIR"]
 	return s
+}
+
+// Systemctl runs systemctl against the sandbox's manager (inside its
+// namespaces, or with --user and its session bus) and returns the trimmed
+// output; commands like is-active exit non-zero for a negative answer, so
+// the error is only for the caller who wants it.
+func (s *Sandbox) Systemctl(args ...string) (string, error) {
+	if s.mode != "user" {
+		out, err := s.Exec(append([]string{"systemctl"}, args...)...)
+		return strings.TrimSpace(out), err
+	}
+	cmd := exec.Command("systemctl", append([]string{"--user"}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+s.RuntimeDir, "XDG_CONFIG_HOME="+s.ConfigHome, "DBUS_SESSION_BUS_ADDRESS="+s.BusAddress, "SYSTEMD_PAGER=cat")
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
 }
 
 func skipOrFail(t testing.TB, reason string) {

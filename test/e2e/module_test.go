@@ -67,11 +67,11 @@ func moduleYAML(name, exec, extra string) string {
 	return fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Module\nmetadata: {name: %s}\nspec:\n  description: e2e module %s\n  exec: %s\n%s", name, name, exec, extra)
 }
 
-// systemctl runs systemctl inside the sandbox and returns its trimmed
+// systemctl runs systemctl against the sandbox and returns its trimmed
 // output (is-active and friends exit non-zero for "inactive").
 func systemctl(sb *systemdtest.Sandbox, args ...string) string {
-	out, _ := sb.Exec(append([]string{"systemctl"}, args...)...)
-	return strings.TrimSpace(out)
+	out, _ := sb.Systemctl(args...)
+	return out
 }
 
 // A Module against a real systemd (PID 1 of private namespaces): created
@@ -200,4 +200,29 @@ spec:
 	if _, err := os.Stat(filepath.Join(sb.UnitDir, "bad.service")); err != nil {
 		t.Fatalf("bad.service gone after the restart: %v", err)
 	}
+}
+
+// scope: user drives a user's systemd through the session bus: the unit
+// goes to $XDG_CONFIG_HOME/systemd/user, starts, and is removed with its
+// resource.
+func TestModuleUserScope(t *testing.T) {
+	sb := systemdtest.StartUser(t)
+	e := newEnv(t)
+	e.env = []string{"DBUS_SESSION_BUS_ADDRESS=" + sb.BusAddress, "XDG_RUNTIME_DIR=" + sb.RuntimeDir, "XDG_CONFIG_HOME=" + sb.ConfigHome}
+	e.start()
+	f := e.write("u.yaml", moduleYAML("usersvc", `["/bin/sleep", "1000"]`, "  scope: user\n"))
+	m := e.waitModule("usersvc", "Active", func(m module) bool { return m.Status.Phase == "Active" && m.Status.MainPID > 0 })
+	unitFile := filepath.Join(sb.UnitDir, "usersvc.service")
+	if m.Status.UnitFile != unitFile {
+		t.Fatalf("unitFile %q, want %q", m.Status.UnitFile, unitFile)
+	}
+	if s, err := sb.Systemctl("is-enabled", "usersvc.service"); s != "enabled" {
+		t.Fatalf("is-enabled: %q %v", s, err)
+	}
+	os.Remove(f)
+	e.eventually("user unit removed", func() bool {
+		_, err := os.Stat(unitFile)
+		s, _ := sb.Systemctl("is-active", "usersvc.service")
+		return os.IsNotExist(err) && s != "active"
+	})
 }
