@@ -50,8 +50,8 @@ func (b *bench) newDirs(name string) (dir, state string) {
 	return dir, state
 }
 
-func (b *bench) startDaemon(dir, state string) *daemon {
-	cmd := exec.Command(b.bin, "--dir", dir, "--state-dir", state, "--listen", "", "--stop-on-exit")
+func (b *bench) startDaemon(dir, state string, extra ...string) *daemon {
+	cmd := exec.Command(b.bin, append([]string{"--dir", dir, "--state-dir", state, "--listen", "", "--stop-on-exit"}, extra...)...)
 	logFile, err := os.Create(filepath.Join(filepath.Dir(state), "daemon.log"))
 	check(err)
 	cmd.Stdout, cmd.Stderr = logFile, logFile

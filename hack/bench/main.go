@@ -29,7 +29,7 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links,alert)")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links,alert,modules)")
 )
 
 func main() {
@@ -69,6 +69,9 @@ func main() {
 	}
 	if want("alert") {
 		rows = append(rows, b.alertLatency()...)
+	}
+	if want("modules") {
+		rows = append(rows, b.modules()...)
 	}
 	table := render(rows)
 	fmt.Print(table)

@@ -191,7 +191,7 @@ func (m *Manager) Run(ctx context.Context, changed func(unit string), resync fun
 			continue
 		}
 		backoff, failures = 100*time.Millisecond, 0
-		updates := make(chan *sddbus.PropertiesUpdate, 1024)
+		updates := make(chan *sddbus.PropertiesUpdate, 16384) // a burst of 200 new units is a few thousand signals
 		errs := make(chan error, 1)
 		conn.SetPropertiesSubscriber(updates, errs)
 		m.mu.Lock()
@@ -230,6 +230,13 @@ func (m *Manager) dispatch(ctx context.Context, conn *sddbus.Conn, updates <-cha
 			}
 		}
 	}
+}
+
+// Connected reports whether the manager has a bus connection now.
+func (m *Manager) Connected() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conn != nil
 }
 
 // Wait blocks until the manager is connected or ctx is done.
