@@ -10,9 +10,15 @@ command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import pystemd.daemon' 2>/dev/null || need+=(python3-pystemd)
 # The AlertRoute e2e test delivers to a real Alertmanager.
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+# The MQTT bridge tests talk to a real mosquitto (and its command-line clients).
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 # Network-namespace and socket-activation tests.
 command -v ip >/dev/null || need+=(iproute2)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
+# The Module tests boot a real systemd with its own system bus (hack/systemd-sandbox.sh).
+command -v dbus-daemon >/dev/null || need+=(dbus)
+command -v nsenter >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing ${need[*]} and not root; install them and rerun" >&2

@@ -34,6 +34,7 @@ import (
 	"github.com/reconciled/reconciled/controllers/module/systemd"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/mqttbridge"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
@@ -247,8 +248,14 @@ func run(f *flags, log logr.Logger) error {
 	}
 	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
+	// One writer for the API and the MQTT bridge: it serializes their edits.
+	writer := apply.New(store)
+	bridge, err := newMQTTBridge(cfg.MQTT, writer, store, procs, modules, log)
+	if err != nil {
+		return err
+	}
 	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Modules: modules, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
-		Events: evStore, Alerts: alerts, Writer: apply.New(store), Live: func(kind, name string) (any, bool) {
+		Events: evStore, Alerts: alerts, Writer: writer, Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
 			}
@@ -282,6 +289,15 @@ func run(f *flags, log logr.Logger) error {
 	go alertSource.Run(engineCtx)
 	modulesDone := make(chan struct{})
 	go func() { modules.Run(engineCtx); close(modulesDone) }()
+	bridgeDone := make(chan struct{})
+	go func() {
+		defer close(bridgeDone)
+		if bridge != nil {
+			if err := bridge.Run(ctx); err != nil {
+				log.Error(err, "MQTT bridge stopped")
+			}
+		}
+	}()
 	for _, l := range listeners {
 		l := l
 		go func() {
@@ -305,6 +321,7 @@ func run(f *flags, log logr.Logger) error {
 	<-linksDone
 	<-alertsDone
 	<-modulesDone
+	<-bridgeDone
 	alerts.Close()
 	if f.stopOnExit {
 		procs.StopAll(log)
@@ -449,4 +466,28 @@ func newModuleReconciler(f *flags, store *resources.Store, reg prometheus.Regist
 	}
 	return controllers.NewModuleReconciler(controllers.ModuleOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("module"),
 		Systemd: managers, Registerer: reg, Events: evStore.ForSource("module-controller")})
+}
+
+// newMQTTBridge builds the MQTT bridge of the mqtt: settings; nil without
+// them.
+func newMQTTBridge(c *MQTTConfig, writer *apply.Writer, store *resources.Store, procs *controllers.ProcessReconciler, modules *controllers.ModuleReconciler, log logr.Logger) (*mqttbridge.Bridge, error) {
+	if c == nil {
+		return nil, nil
+	}
+	restart := func(kind, name string) error {
+		switch kind {
+		case v1alpha1.KindProcess:
+			return procs.RequestRestart(name)
+		case v1alpha1.KindModule:
+			return modules.RequestRestart(name)
+		}
+		return fmt.Errorf("restart of a %s: %w", kind, mqttbridge.ErrUnsupported)
+	}
+	b, err := mqttbridge.New(mqttbridge.Options{Broker: c.Broker, Username: c.Username, PasswordFile: c.PasswordFile,
+		TopicPrefix: c.TopicPrefix, TLS: c.TLS, Log: log.WithName("mqtt")},
+		mqttbridge.WriterActions{Writer: writer, RestartFunc: restart}, store)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	return b, nil
 }

@@ -25,11 +25,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/atomicfile"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -93,10 +94,15 @@ func (e *ConflictError) Error() string {
 // ErrNotFound is returned by Delete for a resource the store does not hold.
 var ErrNotFound = errors.New("not found")
 
-// Writer applies and deletes resources in a watched directory.
+// Writer applies and deletes resources in a watched directory. Its methods
+// are safe for concurrent use; they run one at a time.
 type Writer struct {
 	store *resources.Store
 	dir   string // <store dir>/api
+
+	// mu serializes writes, so that SetSpecField's read-modify-write of a
+	// file never interleaves with another change of it.
+	mu sync.Mutex
 }
 
 // New returns a Writer for the store's directory.
@@ -117,6 +123,13 @@ func (w *Writer) Apply(kind, name string, body []byte) (Result, error) {
 	if !ok {
 		return "", &BadRequestError{Msg: fmt.Sprintf("unknown kind %q", kind)}
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.apply(ki, name, body)
+}
+
+// apply is Apply with w.mu held.
+func (w *Writer) apply(ki v1alpha1.KindInfo, name string, body []byte) (Result, error) {
 	if len(body) > MaxBody {
 		return "", &BadRequestError{Msg: fmt.Sprintf("document larger than %d bytes", MaxBody)}
 	}
@@ -156,7 +169,7 @@ func (w *Writer) Apply(kind, name string, body []byte) (Result, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return "", err
 	}
-	if err := writeFile(path, content); err != nil {
+	if err := atomicfile.Write(path, content, 0o644); err != nil {
 		return "", err
 	}
 	w.store.Reload(path)
@@ -174,6 +187,8 @@ func (w *Writer) Delete(kind, name string) (Result, error) {
 	if !ok {
 		return "", &BadRequestError{Msg: fmt.Sprintf("unknown kind %q", kind)}
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.store.Known(ki.Kind, name) {
 		return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
 	}
@@ -187,9 +202,100 @@ func (w *Writer) Delete(kind, name string) (Result, error) {
 		}
 		return "", err
 	}
-	syncDir(w.dir)
+	atomicfile.SyncDir(w.dir)
 	w.store.Reload(path)
 	return Deleted, nil
+}
+
+// SetSpecField sets spec.<field> of the resource kind/name, which must have
+// been applied through the writer, to the string value (start and stop over
+// MQTT set spec.state to Running or Stopped). Everything else in the file
+// stays as it is, comments included. The edited document goes through the
+// same path as Apply: it is validated (an *InvalidError when the value is
+// not allowed or the kind has no such field), written durably and read by
+// the store before SetSpecField returns, and the result is Unchanged when
+// the field already had the value.
+//
+// A resource defined in any other file is refused with a *ConflictError,
+// one the store does not hold with ErrNotFound, and a field name that is
+// empty or a path (holds a dot) with a *BadRequestError.
+func (w *Writer) SetSpecField(kind, name, field, value string) (Result, error) {
+	ki, ok := v1alpha1.LookupKind(kind)
+	if !ok {
+		return "", &BadRequestError{Msg: fmt.Sprintf("unknown kind %q", kind)}
+	}
+	if field == "" || strings.ContainsAny(field, ".\n\r") {
+		return "", &BadRequestError{Msg: fmt.Sprintf("invalid spec field %q: want a field name, not a path", field)}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.store.Known(ki.Kind, name) {
+		return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
+	}
+	path := w.Path(ki.Kind, name)
+	if err := w.owned(ki.Kind, name, path); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	body, err := setSpecField(bytes.TrimPrefix(data, []byte(header)), field, value)
+	if err != nil {
+		return "", &BadRequestError{Msg: fmt.Sprintf("cannot edit %s: %v", path, err)}
+	}
+	return w.apply(ki, name, body)
+}
+
+// setSpecField returns the single YAML document doc with spec.<field> set to
+// the string value; the rest of the document, comments included, is kept.
+// A missing or empty spec becomes a mapping.
+func setSpecField(doc []byte, field, value string) ([]byte, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	var docs []*yaml.Node
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, errors.New("invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		docs = append(docs, &n)
+	}
+	if len(docs) != 1 {
+		return nil, fmt.Errorf("want exactly one resource document, got %d", len(docs))
+	}
+	n := docs[0]
+	if len(n.Content) == 0 || n.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("the document is not a mapping")
+	}
+	root := n.Content[0]
+	spec := mapValue(root, "spec")
+	if spec == nil {
+		spec = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "spec"}, spec)
+	} else if spec.Kind != yaml.MappingNode {
+		// "spec:" with no value (null): make it a mapping, keep its comments.
+		*spec = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", HeadComment: spec.HeadComment, LineComment: spec.LineComment, FootComment: spec.FootComment}
+	}
+	scalar := yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
+	if v := mapValue(spec, field); v != nil {
+		scalar.HeadComment, scalar.LineComment, scalar.FootComment = v.HeadComment, v.LineComment, v.FootComment
+		*v = scalar
+	} else {
+		spec.Content = append(spec.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: field}, &scalar)
+	}
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // owned returns a ConflictError when kind/name exists in a file other than
@@ -290,45 +396,5 @@ func deleteKey(m *yaml.Node, key string) {
 			m.Content = append(m.Content[:i], m.Content[i+2:]...)
 			return
 		}
-	}
-}
-
-// writeFile replaces path atomically and durably: temp file, fsync, rename,
-// fsync of the folder.
-func writeFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = unix.Fdatasync(int(f.Fd()))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	syncDir(dir)
-	return nil
-}
-
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
 	}
 }

@@ -168,3 +168,155 @@ func TestDelete(t *testing.T) {
 		t.Errorf("file still there after Delete: %v", err)
 	}
 }
+
+const sensor = `# the sensor reader
+apiVersion: reconciled.dev/v1alpha1
+kind: Module
+metadata:
+  name: sensor
+spec:
+  # what runs
+  exec: [/usr/bin/python3, main.py]
+  state: Running # wanted state
+`
+
+func moduleSpec(t *testing.T, s *resources.Store, name string) v1alpha1.ModuleSpec {
+	t.Helper()
+	o, ok := s.Get(v1alpha1.KindModule, name)
+	if !ok {
+		t.Fatalf("the store has no module %q", name)
+	}
+	return o.(*v1alpha1.Module).Spec
+}
+
+func TestSetSpecField(t *testing.T) {
+	w, s := newWriter(t)
+	if _, err := w.Apply("module", "sensor", []byte(sensor)); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon wrote status into the file (--status inline).
+	path := w.Path(v1alpha1.KindModule, "sensor")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(data, "status:\n  phase: Active\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Reload(path)
+
+	res, err := w.SetSpecField("mod", "sensor", "state", "Stopped")
+	if err != nil || res != Configured {
+		t.Fatalf("SetSpecField(state, Stopped) = %q, %v; want configured", res, err)
+	}
+	if got := moduleSpec(t, s, "sensor").State; got != "Stopped" {
+		t.Errorf("stored spec.state = %q, want Stopped", got)
+	}
+	data, _ = os.ReadFile(path)
+	text := string(data)
+	for _, want := range []string{"# the sensor reader", "# what runs", "state: Stopped # wanted state", "exec: [/usr/bin/python3, main.py]"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("file lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "# Written by reconciled"); n != 1 {
+		t.Errorf("file has the writer's header %d times, want once:\n%s", n, text)
+	}
+	if strings.Contains(text, "status:") {
+		t.Errorf("file still has the status block:\n%s", text)
+	}
+
+	if res, err := w.SetSpecField("module", "sensor", "state", "Stopped"); err != nil || res != Unchanged {
+		t.Errorf("same SetSpecField again = %q, %v; want unchanged", res, err)
+	}
+
+	// A field the document does not have yet is added; a value that
+	// looks like a boolean stays a string.
+	if res, err := w.SetSpecField("module", "sensor", "description", "true"); err != nil || res != Configured {
+		t.Fatalf("SetSpecField(description, true) = %q, %v; want configured", res, err)
+	}
+	if got := moduleSpec(t, s, "sensor").Description; got != "true" {
+		t.Errorf("stored spec.description = %q, want the string true", got)
+	}
+}
+
+// A resource applied without a spec block gets one.
+func TestSetSpecFieldAddsSpec(t *testing.T) {
+	got, err := setSpecField([]byte("kind: Module\nmetadata: {name: a}\n"), "state", "Stopped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "kind: Module\nmetadata: {name: a}\nspec:\n  state: Stopped\n"; string(got) != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	got, err = setSpecField([]byte("kind: Module\nspec: # empty\n"), "state", "Running")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "state: Running") || !strings.Contains(string(got), "# empty") {
+		t.Errorf("null spec: got\n%s", got)
+	}
+}
+
+func TestSetSpecFieldRefusals(t *testing.T) {
+	w, s := newWriter(t)
+	if _, err := w.Apply("module", "sensor", []byte(sensor)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Apply("process", "web", []byte(sleeper)); err != nil {
+		t.Fatal(err)
+	}
+	git := filepath.Join(s.Dir(), "git.yaml")
+	if err := os.WriteFile(git, []byte(strings.Replace(sensor, "name: sensor", "name: fromgit", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Reload(git)
+	before := map[string][]byte{}
+	for _, p := range []string{git, w.Path("Module", "sensor"), w.Path("Process", "web")} {
+		before[p], _ = os.ReadFile(p)
+	}
+
+	var (
+		invalid  *InvalidError
+		bad      *BadRequestError
+		conflict *ConflictError
+	)
+	for name, tc := range map[string]struct {
+		kind, name, field, value string
+		check                    func(error) bool
+		invalidField             string // the field an InvalidError must name
+	}{
+		"value not allowed":  {"module", "sensor", "state", "Paused", func(err error) bool { return errors.As(err, &invalid) }, "spec.state"},
+		"kind has no field":  {"process", "web", "state", "Stopped", func(err error) bool { return errors.As(err, &invalid) }, "spec.state"},
+		"defined in git":     {"module", "fromgit", "state", "Stopped", func(err error) bool { return errors.As(err, &conflict) }, ""},
+		"unknown resource":   {"module", "nosuch", "state", "Stopped", func(err error) bool { return errors.Is(err, ErrNotFound) }, ""},
+		"unknown kind":       {"gizmo", "sensor", "state", "Stopped", func(err error) bool { return errors.As(err, &bad) }, ""},
+		"field is a path":    {"module", "sensor", "extra.Service", "x", func(err error) bool { return errors.As(err, &bad) }, ""},
+		"field name missing": {"module", "sensor", "", "x", func(err error) bool { return errors.As(err, &bad) }, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			invalid = nil
+			_, err := w.SetSpecField(tc.kind, tc.name, tc.field, tc.value)
+			if err == nil || !tc.check(err) {
+				t.Fatalf("error %v (%T), not the expected kind", err, err)
+			}
+			if tc.invalidField != "" {
+				found := false
+				for _, c := range invalid.Causes {
+					found = found || c.Field == tc.invalidField
+				}
+				if !found {
+					t.Errorf("causes %v do not name %s", invalid.Causes, tc.invalidField)
+				}
+			}
+		})
+	}
+	for p, b := range before {
+		if now, _ := os.ReadFile(p); string(now) != string(b) {
+			t.Errorf("refused requests changed %s:\n%s", p, now)
+		}
+	}
+	if got := moduleSpec(t, s, "sensor").State; got != "Running" {
+		t.Errorf("stored spec.state = %q after refusals, want Running", got)
+	}
+}
