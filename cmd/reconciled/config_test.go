@@ -4,6 +4,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -63,4 +64,17 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted once, rejected the second time: %v", err)
 		}
 	})
+}
+
+// The example daemon settings shipped in examples/ parse.
+func TestExampleConfigs(t *testing.T) {
+	paths, err := filepath.Glob("../../examples/*/*.conf")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no example configs found: %v", err)
+	}
+	for _, p := range paths {
+		if _, err := loadConfig(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
 }
