@@ -401,10 +401,10 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 			os.Remove(p.tmp)
 			continue
 		}
-		w.writes.Add(1)
 		s.mu.Lock()
 		p.done[0].fileStatus, p.done[0].fileGen = statusDigest(p.statuses[0]), p.gens[0]
 		s.mu.Unlock()
+		w.writes.Add(1) // after the record of what the file holds: a caller that sees the count sees both
 		dirs[filepath.Dir(p.path)] = true
 	}
 	for d := range dirs {
