@@ -19,12 +19,27 @@ command -v systemd-socket-activate >/dev/null || need+=(systemd)
 # The Module tests boot a real systemd with its own system bus (hack/systemd-sandbox.sh).
 command -v dbus-daemon >/dev/null || need+=(dbus)
 command -v nsenter >/dev/null || need+=(util-linux)
+# The PiNode tests: DHCP clients, TFTP and DHCP peers for the benchmarks, snmpd as a PoE switch.
+command -v busybox >/dev/null || need+=(busybox)
+command -v udhcpc >/dev/null || need+=(udhcpc)
+command -v dhclient >/dev/null || need+=(isc-dhcp-client)
+command -v perfdhcp >/dev/null || need+=(kea-admin)
+command -v dnsmasq >/dev/null || need+=(dnsmasq)
+command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
+command -v curl >/dev/null || need+=(curl)
+command -v snmpd >/dev/null || need+=(snmpd)
+command -v snmpget >/dev/null || need+=(snmp)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing ${need[*]} and not root; install them and rerun" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Packages like dnsmasq, tftpd-hpa and snmpd must not start their daemons.
+  created=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created=1; fi
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
+  [ $created = 1 ] && rm -f /usr/sbin/policy-rc.d
+  for pf in /run/dnsmasq/dnsmasq.pid /run/tftpd-hpa.pid /run/snmpd.pid; do [ -s $pf ] && kill "$(cat $pf)" 2>/dev/null || true; done
 fi
