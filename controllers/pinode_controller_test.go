@@ -1,0 +1,204 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/pinode/handshake"
+	"github.com/reconciled/reconciled/reconcile"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// fakePower records power changes per port.
+type fakePower struct {
+	mu    sync.Mutex
+	calls []string
+	fail  error
+	port  int // what Locate reports
+}
+
+func (f *fakePower) SetPower(_ context.Context, sw v1alpha1.SwitchPort, on bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.calls = append(f.calls, fmt.Sprintf("%d:%v", sw.Port, map[bool]string{true: "on", false: "off"}[on]))
+	return nil
+}
+
+func (f *fakePower) Locate(context.Context, v1alpha1.SwitchPort, net.HardwareAddr) (int, error) {
+	return f.port, nil
+}
+
+func (f *fakePower) history() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.calls, " ")
+}
+
+type piHarness struct {
+	t     *testing.T
+	dir   string
+	store *resources.Store
+	r     *PiNodeReconciler
+	power *fakePower
+}
+
+func newPiHarness(t *testing.T) *piHarness {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := resources.NewStore(resources.Options{Dir: dir, StateDir: t.TempDir(), Status: resources.StatusNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(); err != nil {
+		t.Fatal(err)
+	}
+	_, subnet, _ := net.ParseCIDR("10.77.0.0/24")
+	p := &fakePower{port: 10}
+	r, err := NewPiNodeReconciler(PiNodeOptions{Store: s, StateDir: t.TempDir(), Log: logr.Discard(), Power: p,
+		Netboot: &NetbootSettings{ServerIP: net.ParseIP("10.77.0.1"), Subnet: subnet,
+			PowerOffTime: time.Millisecond, BootTimeout: 50 * time.Millisecond, InstallTimeout: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return &piHarness{t: t, dir: dir, store: s, r: r, power: p}
+}
+
+func (h *piHarness) write(name, mac, ip string, gen int, extra string) {
+	h.t.Helper()
+	path := filepath.Join(h.dir, name+".yaml")
+	content := fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: PiNode\nmetadata: {name: %s}\nspec:\n  mac: %q\n  ip: %s\n  switch: {address: \"10.77.0.129:161\", port: 10, community: private}\n  image: {url: \"file:///srv/os.img\"}\n  installGeneration: %d\n%s", name, mac, ip, gen, extra)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	h.store.Reload(path)
+}
+
+// reconcile runs reconciles of name until it asks for no quick requeue,
+// sleeping out short RequeueAfters, and returns the status.
+func (h *piHarness) reconcile(name string) v1alpha1.PiNodeStatus {
+	h.t.Helper()
+	for range 20 {
+		res, err := h.r.Reconcile(context.Background(), reconcile.Request{Name: name})
+		if err != nil {
+			h.t.Fatalf("Reconcile: %v", err)
+		}
+		if res.RequeueAfter == 0 || res.RequeueAfter > 20*time.Millisecond {
+			break
+		}
+		time.Sleep(res.RequeueAfter)
+	}
+	obj, _ := h.store.View(v1alpha1.KindPiNode, name)
+	return obj.(*v1alpha1.PiNode).Status
+}
+
+func TestPiNodeInstallCycle(t *testing.T) {
+	h := newPiHarness(t)
+	mac, _ := net.ParseMAC("dc:a6:32:01:02:03")
+	h.write("pi-10", mac.String(), "10.77.0.10", 1, "")
+	st := h.reconcile("pi-10")
+	if st.Phase != v1alpha1.PiNodeBooting || h.power.history() != "10:off 10:on" {
+		t.Fatalf("after the power cycle: phase %s, power %q", st.Phase, h.power.history())
+	}
+	if _, ip, ok := h.r.Lookup(mac); !ok || ip.String() != "10.77.0.10" {
+		t.Fatalf("Lookup = %v %v", ip, ok)
+	}
+	p := h.r.Plan(mac, "http://10.77.0.1:8070/img")
+	if p.Action != handshake.ActionInstall || p.Image.URL != "http://10.77.0.1:8070/img" {
+		t.Fatalf("plan while booting: %+v", p)
+	}
+	h.r.Report(mac, handshake.Progress{Phase: handshake.PhaseInstalling, Percent: 50, Message: "copying"})
+	if st := h.reconcile("pi-10"); st.Phase != v1alpha1.PiNodeInstalling || !strings.Contains(st.Conditions[0].Message, "50%") {
+		t.Fatalf("installing: %+v", st)
+	}
+	h.r.Report(mac, handshake.Progress{Phase: handshake.PhaseInstalled, Percent: 100})
+	st = h.reconcile("pi-10")
+	if st.Phase != v1alpha1.PiNodeInstalled || st.InstalledGeneration == nil || *st.InstalledGeneration != 1 {
+		t.Fatalf("installed: %+v", st)
+	}
+	if p := h.r.Plan(mac, "x"); p.Action != handshake.ActionBootLocal {
+		t.Fatalf("plan after the install: %+v", p)
+	}
+	// Nothing more happens on later reconciles.
+	h.reconcile("pi-10")
+	if h.power.history() != "10:off 10:on" {
+		t.Fatalf("an installed node was power-cycled again: %q", h.power.history())
+	}
+	// Bumping the generation reinstalls.
+	h.write("pi-10", mac.String(), "10.77.0.10", 2, "")
+	if st := h.reconcile("pi-10"); st.Phase != v1alpha1.PiNodeBooting || h.power.history() != "10:off 10:on 10:off 10:on" {
+		t.Fatalf("after the bump: %s %q", st.Phase, h.power.history())
+	}
+}
+
+func TestPiNodeBootTimeoutAndReinstall(t *testing.T) {
+	h := newPiHarness(t)
+	h.write("pi-11", "dc:a6:32:01:02:04", "10.77.0.11", 1, "")
+	h.reconcile("pi-11")
+	time.Sleep(60 * time.Millisecond) // past the 50 ms boot timeout
+	st := h.reconcile("pi-11")
+	if st.Phase != v1alpha1.PiNodeFailed || st.Conditions[0].Reason != ReasonBootTimeout {
+		t.Fatalf("after the boot timeout: %+v", st)
+	}
+	h.reconcile("pi-11")
+	if h.power.history() != "10:off 10:on" {
+		t.Fatalf("a failed install was retried by itself: %q", h.power.history())
+	}
+	if err := h.r.RequestReinstall("pi-11"); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.reconcile("pi-11"); st.Phase != v1alpha1.PiNodeBooting || h.power.history() != "10:off 10:on 10:off 10:on" {
+		t.Fatalf("after reinstall: %s %q", st.Phase, h.power.history())
+	}
+}
+
+func TestPiNodeBadInput(t *testing.T) {
+	h := newPiHarness(t)
+	h.write("a", "dc:a6:32:01:02:05", "10.77.0.12", 0, "")
+	h.write("b", "dc:a6:32:01:02:05", "10.77.0.13", 0, "")
+	h.write("c", "dc:a6:32:01:02:06", "10.88.0.14", 0, "")
+	if st := h.reconcile("a"); st.Phase != v1alpha1.PiNodeInstalled || *st.InstalledGeneration != 0 {
+		t.Fatalf("a (declared installed): %+v", st)
+	}
+	if st := h.reconcile("b"); st.Phase != v1alpha1.PiNodeFailed || st.Conditions[0].Reason != ReasonDuplicateMAC {
+		t.Fatalf("b: %+v", st)
+	}
+	if st := h.reconcile("c"); st.Phase != v1alpha1.PiNodeFailed || st.Conditions[0].Reason != ReasonInvalidNetwork {
+		t.Fatalf("c: %+v", st)
+	}
+	mac, _ := net.ParseMAC("dc:a6:32:01:02:05")
+	if name, _, _ := h.r.Lookup(mac); name != "a" {
+		t.Fatalf("the duplicate MAC answers for %q, want a", name)
+	}
+	h.power.fail = fmt.Errorf("switch 10.77.0.129:161 does not answer")
+	h.power.port = 7 // the switch sees d on port 7, the spec says 10
+	h.write("d", "dc:a6:32:01:02:07", "10.77.0.15", 1, "")
+	if _, err := h.r.Reconcile(context.Background(), reconcile.Request{Name: "d"}); err == nil {
+		t.Fatal("a switch error was not returned for a retry")
+	}
+	obj, _ := h.store.View(v1alpha1.KindPiNode, "d")
+	if c := obj.(*v1alpha1.PiNode).Status.Conditions[0]; c.Reason != ReasonSwitchError || !strings.Contains(c.Message, "does not answer") {
+		t.Fatalf("d: %+v", c)
+	}
+	h.power.fail = nil
+	st := h.reconcile("d")
+	if st.ObservedSwitchPort != 7 || st.Condition("SwitchPort").Reason != ReasonPortMismatch {
+		t.Fatalf("observedSwitchPort %d (%+v), want 7 and a mismatch", st.ObservedSwitchPort, st.Conditions)
+	}
+}
