@@ -48,12 +48,19 @@ type Modules interface {
 	Journal(ctx context.Context, name string, n int) ([]string, error)
 }
 
+// PiNodes is what the API needs from the PiNode controller.
+type PiNodes interface {
+	RequestReinstall(name string) error
+}
+
 // Options configures a Server.
 type Options struct {
 	Store     *resources.Store
 	Processes Processes
 	// Modules, when set, serves module restarts and journals.
-	Modules  Modules
+	Modules Modules
+	// PiNodes, when set, serves reinstalls.
+	PiNodes  PiNodes
 	Gatherer prometheus.Gatherer
 	Log      logr.Logger
 	// Token, when set, is the bearer token that allows writes over TCP.
@@ -104,6 +111,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("POST "+BasePath+"/alertroutes/{name}/test", s.authorized(s.alertTest))
 	s.mux.HandleFunc("POST "+BasePath+"/modules/{name}/restart", s.authorized(s.moduleRestart))
 	s.mux.HandleFunc("GET "+BasePath+"/modules/{name}/log", s.authorized(s.moduleLog))
+	s.mux.HandleFunc("POST "+BasePath+"/pinodes/{name}/reinstall", s.authorized(s.reinstall))
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))

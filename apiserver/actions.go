@@ -13,6 +13,9 @@ import (
 	"github.com/reconciled/reconciled/resources"
 )
 
+// This file holds the actions of the kinds driven through other systems
+// (systemd for Modules, the netboot servers for PiNodes).
+
 // moduleRestart serves POST .../modules/{name}/restart.
 func (s *Server) moduleRestart(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
@@ -63,4 +66,22 @@ func (s *Server) moduleLog(w http.ResponseWriter, r *http.Request) {
 	if len(lines) > 0 {
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 	}
+}
+
+// reinstall serves POST .../pinodes/{name}/reinstall.
+func (s *Server) reinstall(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if s.opts.PiNodes == nil {
+		writeError(w, http.StatusNotFound, "NotFound", "this daemon does not manage PiNodes")
+		return
+	}
+	if err := s.opts.PiNodes.RequestReinstall(name); err != nil {
+		if errors.Is(err, resources.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("pinode %q not found", name))
+			return
+		}
+		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("pinode %q reinstall requested", name)})
 }
