@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +102,7 @@ type ModuleReconciler struct {
 
 	reloadMu      sync.Mutex
 	reloadPending map[*systemd.Manager]map[string]bool
+	reloadErr     map[*systemd.Manager]error // the last reload's error
 	reloadKick    chan struct{}
 }
 
@@ -126,6 +128,7 @@ func NewModuleReconciler(o ModuleOptions) (*ModuleReconciler, error) {
 		modules:       map[string]*moduleState{},
 		byUnit:        map[string]string{},
 		reloadPending: map[*systemd.Manager]map[string]bool{},
+		reloadErr:     map[*systemd.Manager]error{},
 		reloadKick:    make(chan struct{}, 1),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reconciled_systemd_reloads_total", Help: "daemon-reloads the Module controller asked systemd for, by scope and result.",
@@ -167,8 +170,10 @@ func (r *ModuleReconciler) Run(ctx context.Context) {
 	}
 	wg.Go(func() { r.reloadLoop(ctx) })
 	wg.Wait()
-	r.records.Close()
 }
+
+// Close flushes the ownership records; call it after the engine stopped.
+func (r *ModuleReconciler) Close() { r.records.Close() }
 
 // RequestRestart restarts a Module's unit now.
 func (r *ModuleReconciler) RequestRestart(name string) error {
@@ -269,12 +274,19 @@ func (r *ModuleReconciler) reloadLoop(ctx context.Context) {
 				r.log.Error(err, "daemon-reload failed", "scope", mgr.Scope())
 			}
 			r.reloads.WithLabelValues(mgr.Scope(), result).Inc()
+			r.reloadMu.Lock()
+			r.reloadErr[mgr] = err
+			r.reloadMu.Unlock()
 			r.log.V(1).Info("daemon-reload", "scope", mgr.Scope(), "units", len(names), "error", err)
 			for n := range names {
-				m := r.state(n)
-				m.mu.Lock()
-				m.reloadPending = false
-				m.mu.Unlock()
+				r.mu.Lock()
+				m := r.modules[n] // nil: deleted meanwhile
+				r.mu.Unlock()
+				if m != nil {
+					m.mu.Lock()
+					m.reloadPending = false
+					m.mu.Unlock()
+				}
 				r.enqueue(n)
 			}
 		}
@@ -304,6 +316,10 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		st.Phase = phase
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: mod.Generation})
 		r.writeStatus(log, req.Name, st)
+		if reason == ReasonUnitConflict {
+			// Nothing signals the foreign unit going away: look again.
+			return reconcile.Result{RequeueAfter: time.Minute}, nil
+		}
 		return reconcile.Result{}, nil
 	}
 	mgr := r.opts.Systemd[spec.Scope]
@@ -347,6 +363,23 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		}
 	case !errors.Is(err, os.ErrNotExist):
 		return reconcile.Result{}, err
+	case !hadRec:
+		// Not in our folder: it must not exist anywhere else either (a
+		// unit in /lib/systemd/system or /run, from a generator, or with
+		// drop-ins) — writing ours would override or change it.
+		us, err := mgr.State(ctx, spec.UnitName)
+		if err != nil {
+			return r.systemdError(log, req.Name, st, mod, err)
+		}
+		switch {
+		case us.FragmentPath != "" && us.FragmentPath != mgr.GuestPath(spec.UnitName):
+			r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonUnitConflict, "%s exists as %s; leaving it alone", spec.UnitName, us.FragmentPath)
+			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already defined by %s; reconciled never overrides a unit it did not write (choose another unitName)", spec.UnitName, us.FragmentPath))
+		case us.LoadState != "" && us.LoadState != "not-found" && us.FragmentPath == "":
+			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already a %s unit of systemd's own; choose another unitName", spec.UnitName, us.LoadState))
+		case len(us.DropInPaths) > 0:
+			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s has drop-ins reconciled did not write (%s); remove them or choose another unitName", spec.UnitName, strings.Join(us.DropInPaths, ", ")))
+		}
 	}
 	if !hadRec {
 		rec = moduleRecord{Unit: spec.UnitName, Scope: spec.Scope, Path: path}
@@ -379,6 +412,13 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return r.systemdError(log, req.Name, st, mod, err)
 	}
 	if us.NeedDaemonReload {
+		r.reloadMu.Lock()
+		rerr := r.reloadErr[mgr]
+		r.reloadMu.Unlock()
+		if rerr != nil {
+			// Report it and retry with backoff, not in a tight loop.
+			return r.systemdError(log, req.Name, st, mod, fmt.Errorf("daemon-reload: %w", rerr))
+		}
 		m.reloadPending = true
 		r.requestReload(mgr, req.Name)
 		return reconcile.Result{}, nil
@@ -436,14 +476,25 @@ func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name s
 		log.Info("unit started", "unit", u, "reason", reason)
 		return nil
 	}
+	if us.JobPending {
+		return 0, nil // a queued job is about to change the state; its signals bring us back
+	}
 	if spec.State == "Stopped" {
 		m.restartRequested = false
+		// Our own stop: the next Running starts it fresh, with no
+		// "stopped outside" warning.
+		rec.StartedHash, m.seenActive = "", false
 		switch us.ActiveState {
 		case "active", "activating", "reloading":
 			if err := mgr.Stop(ctx, u); err != nil {
 				return 0, fmt.Errorf("stop %s: %w", u, err)
 			}
 			ev(events.TypeNormal, ReasonStoppedByModule, "stopping %s (state: Stopped)", u)
+		case "failed":
+			// Stopped clears a failure, so Running starts it again.
+			if err := mgr.ResetFailed(ctx, u); err != nil {
+				log.V(1).Info("reset-failed", "error", err.Error())
+			}
 		}
 		return 0, nil
 	}
@@ -537,11 +588,11 @@ func (r *ModuleReconciler) removeUnit(ctx context.Context, log logr.Logger, name
 		ours = ok && owner == name
 	}
 	if ours {
-		if err := mgr.Stop(ctx, rec.Unit); err != nil {
+		if err := mgr.Stop(ctx, rec.Unit); err != nil && !systemd.IsNoSuchUnit(err) {
 			return fmt.Errorf("stop %s: %w", rec.Unit, err)
 		}
 		if err := mgr.Disable(ctx, rec.Unit); err != nil {
-			log.V(1).Info("disable", "unit", rec.Unit, "error", err.Error())
+			log.Info("cannot disable the unit of a deleted module; removing it anyway", "unit", rec.Unit, "error", err.Error())
 		}
 		if err := os.Remove(rec.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err

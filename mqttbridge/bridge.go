@@ -392,7 +392,10 @@ func (b *Bridge) receive(p *paho.Publish) {
 		return
 	}
 	in := inbound{topic: p.Topic, payload: p.Payload}
-	if p.Properties != nil && p.Properties.ResponseTopic != "" && !strings.ContainsAny(p.Properties.ResponseTopic, "+#") {
+	// A response topic under our prefix could make the bridge act on its
+	// own reply (a command topic) or overwrite statuses: refused.
+	if p.Properties != nil && p.Properties.ResponseTopic != "" && !strings.ContainsAny(p.Properties.ResponseTopic, "+#") &&
+		!strings.HasPrefix(p.Properties.ResponseTopic, b.prefix+"/") {
 		in.responseTopic, in.correlation = p.Properties.ResponseTopic, p.Properties.CorrelationData
 	}
 	select {

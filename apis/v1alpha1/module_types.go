@@ -184,6 +184,9 @@ func (m *Module) Validate() field.ErrorList {
 	errs = append(errs, oneOf(s.Type, sp.Child("type"), "simple", "exec", "notify", "oneshot", "forking")...)
 	errs = append(errs, oneOf(s.Restart, sp.Child("restart"), "no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always")...)
 	errs = append(errs, validatePositive(s.RestartSec, sp.Child("restartSec"))...)
+	if s.Type == "oneshot" && (s.Restart == "always" || s.Restart == "on-success") {
+		errs = append(errs, field.Invalid(sp.Child("restart"), s.Restart, "systemd refuses Restart=always and on-success for Type=oneshot"))
+	}
 	errs = append(errs, oneOf(s.State, sp.Child("state"), "Running", "Stopped")...)
 	errs = append(errs, oneOf(s.Scope, sp.Child("scope"), "system", "user")...)
 	if !unitNameRE.MatchString(s.UnitName) || strings.HasSuffix(s.UnitName, "@.service") || len(s.UnitName) > 255 {

@@ -387,6 +387,7 @@ func TestValidate(t *testing.T) {
 		"module unitName no suffix":  {obj: mod(func(m *Module) { m.Spec.UnitName = "sensor-reader" }), want: []string{"spec.unitName"}},
 		"module unitName timer":      {obj: mod(func(m *Module) { m.Spec.UnitName = "sensor-reader.timer" }), want: []string{"spec.unitName"}},
 		"module unitName with slash": {obj: mod(func(m *Module) { m.Spec.UnitName = "../evil.service" }), want: []string{"spec.unitName"}},
+		"module oneshot always":      {obj: mod(func(m *Module) { m.Spec.Type, m.Spec.Restart = "oneshot", "always" }), want: []string{"spec.restart"}},
 		"module unitName template":   {obj: mod(func(m *Module) { m.Spec.UnitName = "sensor@.service" }), want: []string{"spec.unitName"}},
 		"module exec relative path":  {obj: mod(func(m *Module) { m.Spec.Exec = []string{"venv/bin/python"} }), want: []string{"spec.exec[0]"}},
 		"module exec with $":         {obj: mod(func(m *Module) { m.Spec.Exec = []string{"/opt/$X/run"} }), want: []string{"spec.exec[0]"}},

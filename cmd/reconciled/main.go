@@ -323,6 +323,7 @@ func run(f *flags, log logr.Logger) error {
 	<-modulesDone
 	<-bridgeDone
 	alerts.Close()
+	modules.Close()
 	if f.stopOnExit {
 		procs.StopAll(log)
 	}

@@ -173,6 +173,32 @@ spec:
 		t.Fatalf("foreign unit changed:\n%s", b)
 	}
 
+	// Nor a unit systemd already has from elsewhere (/lib/systemd/system).
+	e.write("sysconflict.yaml", moduleYAML("sysconflict", `["/bin/true"]`, "  unitName: dbus.service\n"))
+	e.waitModule("sysconflict", "UnitConflict with the system's dbus.service", func(m module) bool {
+		_, reason, msg := m.ready()
+		return reason == "UnitConflict" && strings.Contains(msg, "/lib/systemd/system/dbus.service")
+	})
+	if _, err := os.Stat(filepath.Join(sb.UnitDir, "dbus.service")); !os.IsNotExist(err) {
+		t.Fatalf("a dbus.service was written over the system's: %v", err)
+	}
+	if s := systemctl(sb, "is-active", "dbus.service"); s != "active" {
+		t.Fatalf("dbus.service: %s", s)
+	}
+
+	// Stopped clears the failure; Running then starts the unit again.
+	os.WriteFile(filepath.Join(e.dir, "bad.yaml"), []byte(moduleYAML("bad", `["/bin/sh", "-c", "echo failing; exit 3"]`, "  restart: \"no\"\n  state: Stopped\n")), 0o644)
+	e.waitModule("bad", "Inactive after Stopped", func(m module) bool { return m.Status.Phase == "Inactive" })
+	os.WriteFile(filepath.Join(e.dir, "bad.yaml"), []byte(moduleYAML("bad", `["/bin/sh", "-c", "echo failing; exit 3"]`, "  restart: \"no\"\n")), 0o644)
+	e.waitModule("bad", "Failed again after Running", func(m module) bool { return m.Status.Phase == "Failed" })
+	e.eventually("bad started twice", func() bool {
+		out := e.ctl("events", "module/bad")
+		return strings.Contains(out, "Started") && (strings.Contains(out, "x2") || strings.Count(out, "Started") >= 2)
+	})
+	if out := e.ctl("events", "module/bad"); strings.Contains(out, "StoppedExternally") {
+		t.Fatalf("our own Stopped -> Running counted as an outside stop:\n%s", out)
+	}
+
 	// Type=notify: active only once the program says READY=1.
 	e.write("notify.yaml", moduleYAML("notify", `["/bin/sh", "-c", "sleep 0.2; systemd-notify --ready; exec sleep 1000"]`,
 		"  type: notify\n  extra: {Service: {NotifyAccess: all}}\n"))

@@ -68,6 +68,9 @@ func TestMQTTModuleCommands(t *testing.T) {
 	e.eventually("retained status Inactive", func() bool { return status() == "Inactive" })
 	pub("command/module/sensor/start", "")
 	m = e.waitModule("sensor", "Active again", func(m module) bool { return m.Status.Phase == "Active" && m.Status.MainPID > 0 })
+	if out := e.ctl("events", "module/sensor"); strings.Contains(out, "StoppedExternally") {
+		t.Fatalf("stop + start through MQTT counted as an outside stop:\n%s", out)
+	}
 
 	// restart: a new main process.
 	pub("command/module/sensor/restart", "")

@@ -67,8 +67,13 @@ type UnitState struct {
 	// UnitFileState is enabled, disabled, static, ...
 	UnitFileState    string
 	NeedDaemonReload bool
-	MainPID          int
-	NRestarts        int64
+	// DropInPaths are the unit's drop-in files.
+	DropInPaths []string
+	// JobPending is set while a job (start, stop, ...) is queued for the
+	// unit: its state is about to change.
+	JobPending bool
+	MainPID    int
+	NRestarts  int64
 	// Result is the service's result: success, exit-code, signal, ...
 	Result string
 	// Since is when ActiveState last changed.
@@ -261,6 +266,30 @@ func (m *Manager) connection() (*sddbus.Conn, error) {
 	return m.conn, nil
 }
 
+// GuestPath is the unit file path as systemd names it (its FragmentPath):
+// the unit folder without Root.
+func (m *Manager) GuestPath(unit string) string {
+	dir := m.unitDir
+	if root := strings.TrimSuffix(m.opts.Root, "/"); root != "" && strings.HasPrefix(dir, root+"/") {
+		dir = strings.TrimPrefix(dir, root)
+	}
+	return filepath.Join(dir, unit)
+}
+
+// IsNoSuchUnit reports whether err is systemd saying the unit is not
+// loaded (stopping such a unit has nothing to do).
+func IsNoSuchUnit(err error) bool {
+	var de dbus.Error
+	var dp *dbus.Error
+	switch {
+	case errors.As(err, &de):
+		return de.Name == "org.freedesktop.systemd1.NoSuchUnit" || de.Name == "org.freedesktop.systemd1.LoadFailed"
+	case errors.As(err, &dp):
+		return dp.Name == "org.freedesktop.systemd1.NoSuchUnit" || dp.Name == "org.freedesktop.systemd1.LoadFailed"
+	}
+	return err != nil && strings.Contains(err.Error(), "not loaded")
+}
+
 // Reload runs daemon-reload and waits for it.
 func (m *Manager) Reload(ctx context.Context) error {
 	c, err := m.connection()
@@ -342,6 +371,14 @@ func (m *Manager) State(ctx context.Context, unit string) (UnitState, error) {
 		UnitFileState:    str(p["UnitFileState"]),
 		NeedDaemonReload: p["NeedDaemonReload"] == true,
 		Result:           str(p["Result"]),
+	}
+	if v, ok := p["DropInPaths"].([]string); ok {
+		st.DropInPaths = v
+	}
+	if job, ok := p["Job"].([]any); ok && len(job) > 0 {
+		if id, ok := job[0].(uint32); ok && id != 0 {
+			st.JobPending = true
+		}
 	}
 	if v, ok := p["MainPID"].(uint32); ok {
 		st.MainPID = int(v)

@@ -15,6 +15,9 @@ import (
 	"time"
 )
 
+// scanEvery is the shortest time between two full scans of the children.
+const scanEvery = 20 * time.Millisecond
+
 // ErrReaperClosed is returned by Reaper.Watch after Reaper.Close.
 var ErrReaperClosed = errors.New("reaper closed")
 
@@ -95,7 +98,12 @@ type Reaper struct {
 	closed   bool
 	watches  map[int]watch            // by pidfd
 	children map[int]func(ExitStatus) // our own children, by pid
-	loopErr  error                    // set by the loop before it exits on an unexpected error
+	// scanWanted asks the loop for a full scan (a child that exited or was
+	// not ours before WatchChild registered it); lastScan rate-limits the
+	// scans that someone else's zombie forces.
+	scanWanted bool
+	lastScan   time.Time
+	loopErr    error // set by the loop before it exits on an unexpected error
 
 	sigchld chan os.Signal // SIGCHLD notifications, forwarded to evfd
 	done    chan struct{}  // closed when the loop goroutine has returned
@@ -161,13 +169,24 @@ func (r *Reaper) WatchChild(pid int, fn func(ExitStatus)) error {
 	// Its SIGCHLD may have come before it was registered: look once.
 	var info siginfo
 	if err := waitid(pPid, pid, &info, syscall.WEXITED|syscall.WNOHANG|syscall.WNOWAIT); err != nil || info.pid != 0 {
-		r.kick() // exited (or not our child: the loop reports that)
+		// Exited already, or not our child at all (ECHILD): a scan
+		// reports either.
+		r.mu.Lock()
+		r.scanWanted = true
+		r.mu.Unlock()
+		r.kick()
 	}
 	return nil
 }
 
-// kick wakes the loop to look for exited children.
+// kick wakes the loop to look for exited children. After Close it does
+// nothing (the eventfd may be closed and its number reused).
 func (r *Reaper) kick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
 	_, _ = syscall.Write(r.evfd, one[:]) // EAGAIN: saturated, the loop wakes anyway
@@ -330,6 +349,13 @@ func (r *Reaper) handle(pidfd int) bool {
 // reapChildren reaps and reports every watched child that has exited. It
 // returns false when the reaper has been closed.
 func (r *Reaper) reapChildren() bool {
+	r.mu.Lock()
+	scan := r.scanWanted
+	r.scanWanted = false
+	r.mu.Unlock()
+	if scan && !r.scanChildren() {
+		return false
+	}
 	for {
 		// Which child has exited? WNOWAIT leaves it a zombie: it may be
 		// someone else's to reap.
@@ -347,8 +373,15 @@ func (r *Reaper) reapChildren() bool {
 		delete(r.children, pid)
 		r.mu.Unlock()
 		if !ok {
-			// Someone else's child hides the rest until its owner reaps
-			// it: ask for each of ours instead.
+			// Someone else's child (an os/exec command) hides the rest
+			// until its owner reaps it: ask for each of ours instead, at
+			// most every scanEvery, so a zombie that lingers does not
+			// cost a scan per exit.
+			if wait := scanEvery - time.Since(r.lastScan); wait > 0 {
+				time.AfterFunc(wait, r.kick)
+				return true
+			}
+			r.lastScan = time.Now()
 			return r.scanChildren()
 		}
 		info = siginfo{}
@@ -372,9 +405,11 @@ func (r *Reaper) scanChildren() bool {
 	r.mu.Unlock()
 	for _, pid := range pids {
 		var info siginfo
-		if err := waitid(pPid, pid, &info, syscall.WEXITED|syscall.WNOHANG); err == nil && info.pid == 0 {
+		if err := waitid(pPid, pid, &info, syscall.WEXITED|syscall.WNOHANG|syscall.WNOWAIT); err == nil && info.pid == 0 {
 			continue // still running
 		}
+		// Forget it before reaping, so a new child that gets the pid
+		// right after can be watched.
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
@@ -383,9 +418,15 @@ func (r *Reaper) scanChildren() bool {
 		fn := r.children[pid]
 		delete(r.children, pid)
 		r.mu.Unlock()
-		if fn != nil {
-			fn(exitStatus(&info)) // Known is false when it was not ours (ECHILD)
+		info = siginfo{}
+		err := waitid(pPid, pid, &info, syscall.WEXITED|syscall.WNOHANG)
+		if fn == nil {
+			continue
 		}
+		if err != nil {
+			info = siginfo{} // ECHILD: not our child; the exit is all that is known
+		}
+		fn(exitStatus(&info))
 	}
 	return true
 }
