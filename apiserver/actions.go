@@ -85,3 +85,13 @@ func (s *Server) reinstall(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("pinode %q reinstall requested", name)})
 }
+
+// unknownNodes serves GET .../unknownnodes: MACs that asked for netboot
+// without a PiNode (reconcilectl get pinodes --unknown).
+func (s *Server) unknownNodes(w http.ResponseWriter, _ *http.Request) {
+	var items any = []struct{}{}
+	if s.opts.PiNodes != nil {
+		items = s.opts.PiNodes.UnknownNodes()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kind": "UnknownNodeList", "items": items})
+}

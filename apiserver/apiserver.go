@@ -51,6 +51,8 @@ type Modules interface {
 // PiNodes is what the API needs from the PiNode controller.
 type PiNodes interface {
 	RequestReinstall(name string) error
+	// UnknownNodes lists the undeclared MACs the DHCP server has seen.
+	UnknownNodes() any
 }
 
 // Options configures a Server.
@@ -112,6 +114,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("POST "+BasePath+"/modules/{name}/restart", s.authorized(s.moduleRestart))
 	s.mux.HandleFunc("GET "+BasePath+"/modules/{name}/log", s.authorized(s.moduleLog))
 	s.mux.HandleFunc("POST "+BasePath+"/pinodes/{name}/reinstall", s.authorized(s.reinstall))
+	s.mux.HandleFunc("GET "+BasePath+"/unknownnodes", s.unknownNodes)
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))

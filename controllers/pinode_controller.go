@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,11 +121,25 @@ type PiNodeReconciler struct {
 	ctrl    *reconcile.Controller
 	phase   *prometheus.GaugeVec
 
-	mu    sync.Mutex // guards the maps only
-	nodes map[string]*piState
-	byMAC map[string]string // mac -> name, for the node that owns it
-	byIP  map[string]string
+	mu      sync.Mutex // guards the maps only
+	nodes   map[string]*piState
+	byMAC   map[string]string // mac -> name, for the node that owns it
+	byIP    map[string]string
+	unknown map[string]*UnknownNode
 }
+
+// UnknownNode is a MAC that asked the DHCP server for an address without
+// being declared in a PiNode: a new Pi waiting to be declared.
+type UnknownNode struct {
+	MAC         string    `json:"mac"`
+	VendorClass string    `json:"vendorClass,omitempty"`
+	FirstSeen   time.Time `json:"firstSeen"`
+	LastSeen    time.Time `json:"lastSeen"`
+	Count       int       `json:"count"`
+}
+
+// maxUnknown bounds the unknown MACs remembered.
+const maxUnknown = 256
 
 // NewPiNodeReconciler opens the install records.
 func NewPiNodeReconciler(o PiNodeOptions) (*PiNodeReconciler, error) {
@@ -148,7 +163,7 @@ func NewPiNodeReconciler(o PiNodeOptions) (*PiNodeReconciler, error) {
 	}
 	records.OnError = func(err error) { o.Log.Error(err, "pinode records") }
 	r := &PiNodeReconciler{opts: o, log: o.Log, store: o.Store, records: records,
-		nodes: map[string]*piState{}, byMAC: map[string]string{}, byIP: map[string]string{},
+		nodes: map[string]*piState{}, byMAC: map[string]string{}, byIP: map[string]string{}, unknown: map[string]*UnknownNode{},
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "reconciled_pinode_phase", Help: "1 for the PiNode's current phase.",
 		}, []string{"name", "phase"}),
@@ -219,6 +234,51 @@ func (r *PiNodeReconciler) Contact(mac net.HardwareAddr, ip net.IP) {
 	st.lastContact = time.Now()
 	st.mu.Unlock()
 	r.enqueue(name)
+}
+
+// NoteUnknown records a DHCP request from an undeclared MAC (the DHCP
+// server's OnUnknown); the first one of a MAC is also an event.
+func (r *PiNodeReconciler) NoteUnknown(mac net.HardwareAddr, vendorClass string) {
+	now := time.Now()
+	key := mac.String()
+	r.mu.Lock()
+	u := r.unknown[key]
+	first := u == nil
+	if first {
+		if len(r.unknown) >= maxUnknown {
+			var oldest *UnknownNode
+			for _, o := range r.unknown {
+				if oldest == nil || o.LastSeen.Before(oldest.LastSeen) {
+					oldest = o
+				}
+			}
+			delete(r.unknown, oldest.MAC)
+		}
+		u = &UnknownNode{MAC: key, FirstSeen: now}
+		r.unknown[key] = u
+	}
+	u.LastSeen, u.VendorClass = now, strconv.Quote(vendorClass)
+	u.Count++
+	r.mu.Unlock()
+	if first {
+		r.opts.Events.Eventf(v1alpha1.KindPiNode, "unknown-"+strings.ReplaceAll(key, ":", ""), events.TypeWarning, "UnknownMAC",
+			"DHCP request from %s (vendor class %s), which no PiNode declares", key, strconv.Quote(vendorClass))
+	}
+}
+
+// UnknownNodes implements apiserver.PiNodes.
+func (r *PiNodeReconciler) UnknownNodes() any { return r.Unknown() }
+
+// Unknown lists the undeclared MACs seen, most recent first.
+func (r *PiNodeReconciler) Unknown() []UnknownNode {
+	r.mu.Lock()
+	out := make([]UnknownNode, 0, len(r.unknown))
+	for _, u := range r.unknown {
+		out = append(out, *u)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
+	return out
 }
 
 // Lookup returns the declared node of a MAC for the DHCP server.
@@ -562,6 +622,7 @@ func (r *PiNodeReconciler) index(name string, mac net.HardwareAddr, ip net.IP) (
 		r.enqueue(prev)
 	}
 	r.byMAC[mac.String()], r.byIP[ip.String()] = name, name
+	delete(r.unknown, mac.String()) // declared now
 	return "", ""
 }
 

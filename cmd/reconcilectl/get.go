@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -26,7 +27,7 @@ import (
 
 type getOptions struct {
 	output, selector, dir string
-	watch                 bool
+	watch, unknown        bool
 }
 
 func newGet(g *globals) *cobra.Command {
@@ -53,6 +54,12 @@ func newGet(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.unknown {
+				if len(kinds) != 1 || kinds[0].Kind != v1alpha1.KindPiNode || name != "" {
+					return usagef("--unknown lists the MACs that asked to netboot without a PiNode: get pinodes --unknown")
+				}
+				return getUnknown(cmd, g, o)
+			}
 			if o.watch {
 				if len(kinds) != 1 || o.dir != "" {
 					return usagef("-w watches one kind through the daemon")
@@ -71,7 +78,49 @@ func newGet(g *globals) *cobra.Command {
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector (=, ==, !=, in, notin, exists)")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, watch for changes")
 	f.StringVar(&o.dir, "dir", "", "read resource files from this folder instead of asking the daemon")
+	f.BoolVar(&o.unknown, "unknown", false, "with pinodes: the MACs that asked the DHCP server for netboot without a PiNode")
 	return cmd
+}
+
+// getUnknown prints the undeclared MACs the daemon's DHCP server has seen.
+func getUnknown(cmd *cobra.Command, g *globals, o *getOptions) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	var list struct {
+		Items []struct {
+			MAC, VendorClass    string
+			FirstSeen, LastSeen time.Time
+			Count               int
+		} `json:"items"`
+	}
+	if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/unknownnodes", &list); err != nil {
+		return err
+	}
+	switch o.output {
+	case "json":
+		enc := json.NewEncoder(g.out)
+		enc.SetIndent("", "    ")
+		return enc.Encode(list)
+	case "yaml":
+		b, err := yaml.Marshal(list)
+		if err != nil {
+			return err
+		}
+		_, err = g.out.Write(b)
+		return err
+	}
+	if len(list.Items) == 0 {
+		fmt.Fprintln(g.errOut, "No unknown MACs have asked to netboot.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.out, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "MAC\tVENDOR CLASS\tREQUESTS\tLAST SEEN")
+	for _, u := range list.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s ago\n", u.MAC, u.VendorClass, u.Count, time.Since(u.LastSeen).Round(time.Second))
+	}
+	return tw.Flush()
 }
 
 func parseGetArgs(args []string) ([]v1alpha1.KindInfo, string, error) {
