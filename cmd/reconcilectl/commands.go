@@ -191,6 +191,33 @@ func newRestart(g *globals) *cobra.Command {
 	}
 }
 
+func newReinstall(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reinstall pinode/NAME",
+		Short: "Power-cycle a PiNode and install its image again, as if its installGeneration had been bumped",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ki, name, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			if ki.Kind != v1alpha1.KindPiNode {
+				return usagef("reinstall works on pinodes, not %s", ki.Plural)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.do(cmd.Context(), http.MethodPost, apiserver.BasePath+"/pinodes/"+url.PathEscape(name)+"/reinstall")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			fmt.Fprintf(g.out, "pinode/%s reinstall requested\n", name)
+			return nil
+		},
+	}
+}
+
 func newVersion(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",

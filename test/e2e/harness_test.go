@@ -58,6 +58,7 @@ type env struct {
 	log    *syncBuffer
 	args   []string
 	env    []string // extra environment for the daemon
+	netns  string   // run the daemon inside this network namespace
 }
 
 // syncBuffer is a bytes.Buffer the daemon's output copier and the test
@@ -105,6 +106,10 @@ func (e *env) start() {
 	e.t.Helper()
 	args := append([]string{"--dir", e.dir, "--state-dir", e.state, "--listen", "", "-v", "1"}, e.args...)
 	cmd := exec.Command(reconciled, args...)
+	if e.netns != "" {
+		// ip netns exec execs the daemon: signals still reach it.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", e.netns, reconciled}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), e.env...)
 	if e.log == nil {
 		e.log = &syncBuffer{}
