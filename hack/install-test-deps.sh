@@ -29,6 +29,9 @@ command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
 command -v curl >/dev/null || need+=(curl)
 command -v snmpd >/dev/null || need+=(snmpd)
 command -v snmpget >/dev/null || need+=(snmp)
+# The QEMU netboot test: an x86 VM (TCG) whose e1000 NIC runs the iPXE ROM.
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -e /usr/lib/ipxe/qemu/efi-e1000.rom ] || need+=(ipxe-qemu)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing ${need[*]} and not root; install them and rerun" >&2

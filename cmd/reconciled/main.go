@@ -160,9 +160,6 @@ func run(f *flags, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Netboot != nil {
-		log.Info("the netboot settings are accepted but not served by this version yet")
-	}
 	if err := os.MkdirAll(f.stateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
@@ -192,7 +189,6 @@ func run(f *flags, log logr.Logger) error {
 		return err
 	}
 	reg.MustRegister(newStoreCollector(store))
-	logUnreconciled(store, log)
 
 	evStore, err := events.NewStore(events.Options{Path: filepath.Join(f.stateDir, "events.json"), Source: "reconciled",
 		OnError: func(err error) { log.Error(err, "event store") }})
@@ -246,6 +242,29 @@ func run(f *flags, log logr.Logger) error {
 	if err := modules.SetupWithEngine(engine); err != nil {
 		return err
 	}
+	var nb *Netboot
+	var nbSettings *controllers.NetbootSettings
+	if cfg.Netboot != nil {
+		if nb, err = cfg.Netboot.check(); err != nil {
+			return err
+		}
+		nbSettings = &controllers.NetbootSettings{ServerIP: nb.ServerIP, Subnet: nb.Subnet,
+			PowerOffTime: nb.PowerOffTime, BootTimeout: nb.BootTimeout, InstallTimeout: nb.InstallTimeout}
+	}
+	pis, err := controllers.NewPiNodeReconciler(controllers.PiNodeOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("pinode"),
+		Events: evStore.ForSource("pinode-controller"), Registerer: reg, Power: snmpPower{}, Netboot: nbSettings})
+	if err != nil {
+		return err
+	}
+	if err := pis.SetupWithEngine(engine); err != nil {
+		return err
+	}
+	var netboot *netbootServers
+	if nb != nil {
+		if netboot, err = startNetboot(nb, filepath.Join(f.stateDir, "netboot"), pis, log.WithName("netboot")); err != nil {
+			return err
+		}
+	}
 	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
 	// One writer for the API and the MQTT bridge: it serializes their edits.
@@ -254,7 +273,7 @@ func run(f *flags, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
-	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Modules: modules, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
+	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Modules: modules, PiNodes: pis, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
 		Events: evStore, Alerts: alerts, Writer: writer, Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
@@ -289,6 +308,13 @@ func run(f *flags, log logr.Logger) error {
 	go alertSource.Run(engineCtx)
 	modulesDone := make(chan struct{})
 	go func() { modules.Run(engineCtx); close(modulesDone) }()
+	netbootDone := make(chan struct{})
+	go func() {
+		defer close(netbootDone)
+		if netboot != nil {
+			netboot.run(engineCtx)
+		}
+	}()
 	bridgeDone := make(chan struct{})
 	go func() {
 		defer close(bridgeDone)
@@ -322,8 +348,10 @@ func run(f *flags, log logr.Logger) error {
 	<-alertsDone
 	<-modulesDone
 	<-bridgeDone
+	<-netbootDone
 	alerts.Close()
 	modules.Close()
+	pis.Close()
 	if f.stopOnExit {
 		procs.StopAll(log)
 	}
@@ -431,23 +459,6 @@ func notifyLoop(ctx context.Context, store *resources.Store) {
 				last = msg
 			}
 		}
-	}
-}
-
-// logUnreconciled says once per kind that resources of kinds this version
-// does not reconcile yet are only stored.
-func logUnreconciled(store *resources.Store, log logr.Logger) {
-	for _, k := range []string{v1alpha1.KindPiNode} {
-		var once sync.Once
-		say := func() {
-			once.Do(func() {
-				log.Info("resources of this kind are validated and served but not reconciled by this version yet", "kind", k)
-			})
-		}
-		if len(store.Names(k)) > 0 {
-			say()
-		}
-		store.AddHandler(k, func(string) { say() })
 	}
 }
 

@@ -29,7 +29,7 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links,alert,modules)")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links,alert,modules,dhcp,tftp,pis)")
 )
 
 func main() {
@@ -72,6 +72,15 @@ func main() {
 	}
 	if want("modules") {
 		rows = append(rows, b.modules()...)
+	}
+	if want("dhcp") {
+		rows = append(rows, b.dhcp()...)
+	}
+	if want("tftp") {
+		rows = append(rows, b.tftp()...)
+	}
+	if want("pis") {
+		rows = append(rows, b.pis()...)
 	}
 	table := render(rows)
 	fmt.Print(table)

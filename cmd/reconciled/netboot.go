@@ -1,0 +1,118 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers"
+	"github.com/reconciled/reconciled/controllers/pinode/dhcp"
+	"github.com/reconciled/reconciled/controllers/pinode/handshake"
+	"github.com/reconciled/reconciled/controllers/pinode/snmp"
+	"github.com/reconciled/reconciled/controllers/pinode/tftp"
+)
+
+// snmpPower switches PoE ports and reads forwarding tables over SNMP for
+// the PiNode controller.
+type snmpPower struct{}
+
+func (snmpPower) SetPower(ctx context.Context, sw v1alpha1.SwitchPort, on bool) error {
+	t, err := snmp.TargetFor(sw)
+	if err != nil {
+		return err
+	}
+	return snmp.SetPower(ctx, t, sw.Port, on)
+}
+
+func (snmpPower) Locate(ctx context.Context, sw v1alpha1.SwitchPort, mac net.HardwareAddr) (int, error) {
+	t, err := snmp.TargetFor(sw)
+	if err != nil {
+		return 0, err
+	}
+	entries, err := snmp.Discover(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	if e, ok := snmp.PortOf(entries, mac); ok {
+		return e.Port, nil
+	}
+	return 0, nil
+}
+
+// netbootServers are the DHCP, TFTP and handshake HTTP servers of the
+// netboot: settings.
+type netbootServers struct {
+	dhcp *dhcp.Server
+	tftp *tftp.Server
+	http *http.Server
+	l    net.Listener
+	log  logr.Logger
+}
+
+// startNetboot opens the netboot servers (errors here stop the daemon:
+// the settings asked for them).
+func startNetboot(nb *Netboot, stateDir string, pis *controllers.PiNodeReconciler, log logr.Logger) (*netbootServers, error) {
+	d, err := dhcp.New(dhcp.Options{Interface: nb.Interface, Port: nb.DHCPPort, ServerIP: nb.ServerIP, Subnet: nb.Subnet,
+		Router: nb.Router, LeaseTime: nb.LeaseTime, StateDir: stateDir, Log: log.WithName("dhcp"),
+		Lookup: func(mac net.HardwareAddr) (dhcp.Node, bool) {
+			name, ip, ok := pis.Lookup(mac)
+			return dhcp.Node{MAC: mac, IP: ip, Name: name}, ok
+		},
+		OnContact: func(n dhcp.Node, _ string) { pis.Contact(n.MAC, nil) },
+		OnUnknown: pis.NoteUnknown,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netboot dhcp: %w", err)
+	}
+	t, err := tftp.New(tftp.Options{Addr: net.JoinHostPort(nb.ServerIP.String(), strconv.Itoa(nb.TFTPPort)), Root: nb.TFTPRoot,
+		OnContact: func(ip net.IP, _ string) { pis.Contact(nil, ip) }, Log: log.WithName("tftp")})
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("netboot tftp: %w", err)
+	}
+	l, err := net.Listen("tcp", nb.HTTPAddr)
+	if err != nil {
+		d.Close()
+		t.Close()
+		return nil, fmt.Errorf("netboot httpAddr: %w", err)
+	}
+	hs := &http.Server{Handler: handshake.New(pis, log.WithName("handshake")), ReadHeaderTimeout: 10 * time.Second}
+	return &netbootServers{dhcp: d, tftp: t, http: hs, l: l, log: log}, nil
+}
+
+// run serves until ctx is done.
+func (n *netbootServers) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := n.dhcp.Serve(ctx); err != nil && !errors.Is(err, dhcp.ErrClosed) && ctx.Err() == nil {
+			n.log.Error(err, "DHCP server stopped")
+		}
+	})
+	wg.Go(func() {
+		if err := n.tftp.Serve(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error(err, "TFTP server stopped")
+		}
+	})
+	wg.Go(func() {
+		if err := n.http.Serve(n.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error(err, "netboot HTTP server stopped")
+		}
+	})
+	n.log.Info("netboot serving", "dhcp", n.dhcp.StatePath(), "tftp", n.tftp.Addr().String(), "http", n.l.Addr().String())
+	<-ctx.Done()
+	n.dhcp.Close()
+	n.tftp.Close()
+	n.http.Close()
+	wg.Wait()
+}

@@ -1,0 +1,272 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package tftp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/internal/netnstest"
+)
+
+// Environment of the test binary when it runs as a server (see
+// runTestServer): pin/tftp opens a socket per transfer, so the server must
+// run as a whole process inside the server namespace.
+const (
+	envServe  = "TFTPTEST_SERVE"  // listen address; set: act as the server
+	envRoot   = "TFTPTEST_ROOT"   // Options.Root
+	envSerial = "TFTPTEST_SERIAL" // "ip=serial,ip=serial"
+)
+
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(envServe); addr != "" {
+		os.Exit(runTestServer(addr))
+	}
+	os.Exit(m.Run())
+}
+
+// runTestServer serves $TFTPTEST_ROOT on addr until SIGTERM or SIGINT.
+func runTestServer(addr string) int {
+	if n, err := strconv.Atoi(os.Getenv("TFTPTEST_READBUF")); err == nil {
+		readBufSize = n
+	}
+	log := logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.Level(-1)}))
+	serials := map[string]string{}
+	for _, kv := range strings.Split(os.Getenv(envSerial), ",") {
+		if ip, serial, ok := strings.Cut(kv, "="); ok {
+			serials[ip] = serial
+		}
+	}
+	s, err := New(Options{
+		Addr: addr,
+		Root: os.Getenv(envRoot),
+		Serial: func(ip net.IP) (string, bool) {
+			serial, ok := serials[ip.String()]
+			return serial, ok
+		},
+		OnContact: func(ip net.IP, p string) { log.Info("contact", "remote", ip.String(), "path", p) },
+		Log:       log,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := s.Serve(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// syncBuffer collects a child's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startNetnsServer runs this test binary as a TFTP server on addr inside
+// namespace ns and waits (bounded) until client namespace cli gets
+// ready.txt from it over url. It stops the server at cleanup.
+func startNetnsServer(t *testing.T, nw *netnstest.Net, ns, cli, addr, root, serials, url string, env ...string) *syncBuffer {
+	t.Helper()
+	must(t, os.WriteFile(filepath.Join(root, "ready.txt"), []byte("ready\n"), 0o644))
+	cmd := nw.Command(ns, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envServe+"="+addr, envRoot+"="+root, envSerial+"="+serials)
+	cmd.Env = append(cmd.Env, env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // ip netns exec execs the server itself
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("server in %s did not stop within 15s of SIGTERM", ns)
+		}
+		if t.Failed() || testing.Verbose() {
+			t.Logf("server %s log (tail):\n%s", addr, tail(out.String(), 3000))
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		got, err := nw.Exec(ctx, cli, "curl", "-sS", "--max-time", "1", url+"/ready.txt")
+		cancel()
+		if err == nil && got == "ready\n" {
+			return out
+		}
+		select {
+		case <-exited:
+			t.Fatalf("server exited before answering: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server %s did not answer within 15s: %v %s\nserver: %s", addr, err, got, out.String())
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+func writeRandom(t *testing.T, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.Close())
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// TestNetns serves a root from the server namespace of a private network
+// and downloads from a client namespace with curl, as a Pi would.
+func TestNetns(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	nw := netnstest.New(t, 1)
+	nw.SetClientAddr(0, "10.77.0.10")
+	cli := nw.Clients[0]
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	must(t, os.MkdirAll(filepath.Join(root, "c0ffee01"), 0o755))
+	secret := filepath.Join(dir, "secret.txt")
+	must(t, os.WriteFile(secret, []byte(secretText), 0o644))
+	must(t, os.Symlink(secret, filepath.Join(root, "escape")))
+	writeRandom(t, filepath.Join(root, "start4.elf"), 2_270_000)
+	must(t, os.WriteFile(filepath.Join(root, "cmdline.txt"), []byte("shared\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "c0ffee01", "cmdline.txt"), []byte("this pi\n"), 0o644))
+	writeRandom(t, filepath.Join(root, "big.bin"), 64<<20)
+
+	url := "tftp://" + nw.ServerIP
+	startNetnsServer(t, nw, nw.Server, cli, nw.ServerIP+":69", root, "10.77.0.10=c0ffee01", url)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	curl := func(args ...string) (string, error) {
+		return nw.Exec(ctx, cli, append([]string{"curl", "-sS", "--max-time", "60"}, args...)...)
+	}
+
+	t.Run("download", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			file string
+			args []string
+		}{
+			"default blksize":    {file: "start4.elf"},
+			"blksize 1468":       {file: "start4.elf", args: []string{"--tftp-blksize", "1468"}},
+			"64MiB blksize 1468": {file: "big.bin", args: []string{"--tftp-blksize", "1468"}},
+		} {
+			t.Run(name, func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out")
+				start := time.Now()
+				if msg, err := curl(append(c.args, "-o", out, url+"/"+c.file)...); err != nil {
+					t.Fatalf("curl: %v %s", err, msg)
+				}
+				if got, want := fileSHA(t, out), fileSHA(t, filepath.Join(root, c.file)); got != want {
+					t.Fatalf("sha256 %s, want %s", got, want)
+				}
+				st, _ := os.Stat(out)
+				t.Logf("%s: %d bytes in %v", c.file, st.Size(), time.Since(start).Round(time.Millisecond))
+			})
+		}
+	})
+
+	t.Run("per-pi folder", func(t *testing.T) {
+		got, err := curl(url + "/cmdline.txt")
+		if err != nil || got != "this pi\n" {
+			t.Fatalf("got %q, %v; want this Pi's cmdline.txt", got, err)
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		for name, args := range map[string][]string{
+			"dotdot":        {"--path-as-is", url + "/../secret.txt"},
+			"deep dotdot":   {"--path-as-is", url + "/c0ffee01/../../secret.txt"},
+			"encoded":       {url + "/%2e%2e/secret.txt"},
+			"absolute":      {url + "//etc/passwd"},
+			"symlink out":   {url + "/escape"},
+			"missing":       {url + "/nope"},
+			"encoded slash": {url + "/..%2fsecret.txt"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out")
+				msg, err := curl(append(args, "-o", out)...)
+				if err == nil {
+					t.Fatalf("curl succeeded: %s", msg)
+				}
+				// curl exits 68 (CURLE_TFTP_NOTFOUND) on a TFTP ERROR
+				// packet with code 1 (tftpd-hpa gets the same), not on
+				// a timeout; curl 7.88 prints a confusing getpeername
+				// message with it.
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 68 {
+					t.Fatalf("curl failed without a TFTP error: %v %s", err, msg)
+				}
+				if data, _ := os.ReadFile(out); bytes.Contains(data, []byte(secretText)) || bytes.Contains(data, []byte("root:")) {
+					t.Fatalf("served %q", data)
+				}
+				t.Logf("%v: %s", err, strings.TrimSpace(msg))
+			})
+		}
+	})
+}
