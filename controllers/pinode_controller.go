@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -103,7 +105,7 @@ type piRecord struct {
 type piState struct {
 	mu           sync.Mutex
 	rec          piRecord
-	lastContact  time.Time // DHCP, TFTP or handshake
+	lastContact  atomic.Int64 // Unix nanoseconds of the last DHCP, TFTP or handshake contact; no lock, so the DHCP server never waits
 	lastProgress time.Time
 	lastLocate   time.Time
 	observedPort int
@@ -126,6 +128,7 @@ type PiNodeReconciler struct {
 	byMAC   map[string]string // mac -> name, for the node that owns it
 	byIP    map[string]string
 	unknown map[string]*UnknownNode
+	losers  map[string]bool // nodes that lost a MAC or IP clash
 }
 
 // UnknownNode is a MAC that asked the DHCP server for an address without
@@ -163,7 +166,7 @@ func NewPiNodeReconciler(o PiNodeOptions) (*PiNodeReconciler, error) {
 	}
 	records.OnError = func(err error) { o.Log.Error(err, "pinode records") }
 	r := &PiNodeReconciler{opts: o, log: o.Log, store: o.Store, records: records,
-		nodes: map[string]*piState{}, byMAC: map[string]string{}, byIP: map[string]string{}, unknown: map[string]*UnknownNode{},
+		nodes: map[string]*piState{}, byMAC: map[string]string{}, byIP: map[string]string{}, unknown: map[string]*UnknownNode{}, losers: map[string]bool{},
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "reconciled_pinode_phase", Help: "1 for the PiNode's current phase.",
 		}, []string{"name", "phase"}),
@@ -196,6 +199,13 @@ func (r *PiNodeReconciler) state(name string) *piState {
 		st = &piState{}
 		if rec, ok := r.records.Get(name); ok {
 			st.rec = rec
+			if rec.Phase == v1alpha1.PiNodeBooting || rec.Phase == v1alpha1.PiNodeInstalling {
+				// Picked up after a daemon restart: the timeouts run from
+				// now, not from a contact we cannot know about.
+				now := time.Now()
+				st.lastContact.Store(now.UnixNano())
+				st.lastProgress = now
+			}
 		}
 		r.nodes[name] = st
 	}
@@ -204,8 +214,12 @@ func (r *PiNodeReconciler) state(name string) *piState {
 
 // RequestReinstall reinstalls a PiNode now, as if its spec had been bumped.
 func (r *PiNodeReconciler) RequestReinstall(name string) error {
-	if _, ok := r.store.Get(v1alpha1.KindPiNode, name); !ok {
+	obj, ok := r.store.Get(v1alpha1.KindPiNode, name)
+	if !ok {
 		return fmt.Errorf("pinode %q: %w", name, resources.ErrNotFound)
+	}
+	if obj.(*v1alpha1.PiNode).Spec.Power == "Off" {
+		return fmt.Errorf("pinode %q has power: Off; set it On to reinstall", name)
 	}
 	st := r.state(name)
 	st.mu.Lock()
@@ -230,9 +244,7 @@ func (r *PiNodeReconciler) Contact(mac net.HardwareAddr, ip net.IP) {
 		return
 	}
 	st := r.state(name)
-	st.mu.Lock()
-	st.lastContact = time.Now()
-	st.mu.Unlock()
+	st.lastContact.Store(time.Now().UnixNano())
 	r.enqueue(name)
 }
 
@@ -327,7 +339,7 @@ func (r *PiNodeReconciler) Plan(mac net.HardwareAddr, imageURL string) handshake
 	n := obj.(*v1alpha1.PiNode)
 	st := r.state(name)
 	st.mu.Lock()
-	st.lastContact = time.Now()
+	st.lastContact.Store(time.Now().UnixNano())
 	installing := (st.rec.Phase == v1alpha1.PiNodeBooting || st.rec.Phase == v1alpha1.PiNodeInstalling) && st.rec.InstallHash == installHash(n) && n.Spec.Image != nil
 	if installing && st.rec.Phase == v1alpha1.PiNodeBooting {
 		r.setPhaseLocked(name, st, v1alpha1.PiNodeInstalling, ReasonInstalling, "the installer asked for its plan")
@@ -354,11 +366,18 @@ func (r *PiNodeReconciler) Report(mac net.HardwareAddr, p handshake.Progress) {
 	st := r.state(name)
 	st.mu.Lock()
 	now := time.Now()
-	st.lastContact, st.lastProgress = now, now
-	if st.rec.Phase == v1alpha1.PiNodeBooting || st.rec.Phase == v1alpha1.PiNodeInstalling {
+	st.lastContact.Store(now.UnixNano())
+	st.lastProgress = now
+	// A report of the install we timed out on still counts: the Pi got
+	// there after all (a daemon restart, a slow copy).
+	lateSuccess := st.rec.Phase == v1alpha1.PiNodeFailed && p.Phase == handshake.PhaseInstalled &&
+		st.rec.FailedHash == st.rec.InstallHash && (st.rec.Reason == ReasonBootTimeout || st.rec.Reason == ReasonInstallTimeout)
+	if st.rec.Phase == v1alpha1.PiNodeBooting || st.rec.Phase == v1alpha1.PiNodeInstalling || lateSuccess {
 		switch p.Phase {
 		case handshake.PhaseInstalling:
-			st.rec.Phase = v1alpha1.PiNodeInstalling
+			if st.rec.Phase != v1alpha1.PiNodeInstalling {
+				r.setPhaseLocked(name, st, v1alpha1.PiNodeInstalling, ReasonInstalling, "")
+			}
 			st.rec.Reason, st.rec.Message = ReasonInstalling, fmt.Sprintf("%d%% %s", p.Percent, p.Message)
 		case handshake.PhaseInstalled:
 			st.rec.InstalledHash, st.rec.FailedHash = st.rec.InstallHash, ""
@@ -407,11 +426,14 @@ func (r *PiNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	status := v1alpha1.PiNodeStatus{InstalledGeneration: n.Status.InstalledGeneration, LastSeen: n.Status.LastSeen, ObservedSwitchPort: n.Status.ObservedSwitchPort}
+	// From the current conditions, so a transition time moves only with
+	// its status (and an unchanged status is not written again).
+	status.Conditions = slices.Clone(n.Status.Conditions)
 	status.ObservedGeneration = n.Generation
 
 	wait, err := r.reconcileLocked(ctx, log, n, st, &status)
-	if !st.lastContact.IsZero() && (status.LastSeen == nil || st.lastContact.Sub(status.LastSeen.Time) >= 30*time.Second || st.rec.Phase != n.Status.Phase) {
-		t := metav1.NewTime(st.lastContact.Truncate(time.Second))
+	if lc := st.lastContact.Load(); lc != 0 && (status.LastSeen == nil || time.Unix(0, lc).Sub(status.LastSeen.Time) >= 30*time.Second || st.rec.Phase != n.Status.Phase) {
+		t := metav1.NewTime(time.Unix(0, lc).Truncate(time.Second))
 		status.LastSeen = &t
 	}
 	status.Phase = st.rec.Phase
@@ -456,6 +478,7 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 	ip := net.ParseIP(n.Spec.IP).To4()
 	if !nb.Subnet.Contains(ip) || ip.Equal(nb.ServerIP) || ip.Equal(nb.Subnet.IP) || isBroadcast(ip, nb.Subnet) {
 		r.mu.Lock()
+		r.enqueueLosersLocked(r.heldLocked(name) != "")
 		r.dropIndexLocked(name)
 		r.mu.Unlock()
 		st.rec.Phase, st.rec.Reason = v1alpha1.PiNodeFailed, ReasonInvalidNetwork
@@ -481,6 +504,16 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 			r.setPhaseLocked(name, st, v1alpha1.PiNodeOff, ReasonPoweredOff, fmt.Sprintf("port %d is off (power: Off)", n.Spec.Switch.Port))
 			r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeNormal, ReasonPoweredOff, "port %d off", n.Spec.Switch.Port)
 		}
+		return 0, nil
+	}
+	if st.rec.Phase == v1alpha1.PiNodeOff && st.rec.FailedHash == want && !st.reinstall {
+		// power: On again after Off, with the failed install not asked
+		// for again: power the port and show the failure.
+		if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, true); err != nil {
+			st.rec.Reason, st.rec.Message = ReasonSwitchError, "power on: "+err.Error()
+			return 0, err
+		}
+		r.setPhaseLocked(name, st, v1alpha1.PiNodeFailed, ReasonInstallFailed, "powered on again; the last install failed: bump installGeneration or reinstall")
 		return 0, nil
 	}
 	inProgress := st.rec.Phase == v1alpha1.PiNodePoweringOff || st.rec.Phase == v1alpha1.PiNodeBooting || st.rec.Phase == v1alpha1.PiNodeInstalling
@@ -520,13 +553,13 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 			return nb.PowerOffTime, nil
 		}
 		if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, true); err != nil {
-			st.rec.Message = "power on: " + err.Error()
+			st.rec.Reason, st.rec.Message = ReasonSwitchError, "power on: "+err.Error()
 			return 0, err
 		}
 		r.setPhaseLocked(name, st, v1alpha1.PiNodeBooting, ReasonBooting, fmt.Sprintf("port %d on; waiting for the Pi to netboot", n.Spec.Switch.Port))
 		return nb.BootTimeout, nil
 	case st.rec.Phase == v1alpha1.PiNodeBooting:
-		deadline := latest(st.rec.PhaseSince, st.lastContact).Add(nb.BootTimeout)
+		deadline := latest(st.rec.PhaseSince, time.Unix(0, st.lastContact.Load())).Add(nb.BootTimeout)
 		if now.Before(deadline) {
 			return deadline.Sub(now), nil
 		}
@@ -593,37 +626,66 @@ func (r *PiNodeReconciler) locateLocked(ctx context.Context, log logr.Logger, n 
 func (r *PiNodeReconciler) index(name string, mac net.HardwareAddr, ip net.IP) (reason, other string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	before := r.heldLocked(name)
 	r.dropIndexLocked(name)
-	names := r.store.Names(v1alpha1.KindPiNode)
-	sort.Strings(names)
-	for _, o := range names {
-		if o >= name {
-			break
-		}
-		obj, ok := r.store.Get(v1alpha1.KindPiNode, o)
-		if !ok {
-			continue
-		}
-		spec := obj.(*v1alpha1.PiNode).Spec
-		if m, err := net.ParseMAC(spec.MAC); err == nil && m.String() == mac.String() {
-			return ReasonDuplicateMAC, o
-		}
-		if net.ParseIP(spec.IP).Equal(ip) {
-			return ReasonDuplicateIP, o
+	// The earlier name that holds an address keeps it; a later holder
+	// loses it to us.
+	for _, held := range []struct {
+		m      map[string]string
+		key    string
+		reason string
+	}{{r.byMAC, mac.String(), ReasonDuplicateMAC}, {r.byIP, ip.String(), ReasonDuplicateIP}} {
+		if holder, ok := held.m[held.key]; ok && holder < name {
+			r.losers[name] = true
+			r.enqueueLosersLocked(before != "")
+			return held.reason, holder
 		}
 	}
-	// Later names that held these addresses lose them.
-	if prev, ok := r.byMAC[mac.String()]; ok && prev != name {
-		delete(r.byMAC, mac.String())
-		r.enqueue(prev)
+	for _, held := range []map[string]string{r.byMAC, r.byIP} {
+		for k, holder := range held {
+			if (k == mac.String() || k == ip.String()) && holder != name {
+				delete(held, k)
+				r.losers[holder] = true
+				r.enqueue(holder)
+			}
+		}
 	}
-	if prev, ok := r.byIP[ip.String()]; ok && prev != name {
-		delete(r.byIP, ip.String())
-		r.enqueue(prev)
+	delete(r.losers, name)
+	if before != mac.String()+"/"+ip.String() {
+		r.enqueueLosersLocked(true) // addresses moved: a loser may win now
 	}
 	r.byMAC[mac.String()], r.byIP[ip.String()] = name, name
 	delete(r.unknown, mac.String()) // declared now
 	return "", ""
+}
+
+// heldLocked returns "mac/ip" held by name, or "".
+func (r *PiNodeReconciler) heldLocked(name string) string {
+	var mac, ip string
+	for k, v := range r.byMAC {
+		if v == name {
+			mac = k
+		}
+	}
+	for k, v := range r.byIP {
+		if v == name {
+			ip = k
+		}
+	}
+	if mac == "" && ip == "" {
+		return ""
+	}
+	return mac + "/" + ip
+}
+
+// enqueueLosersLocked looks again at the nodes that lost an address clash.
+func (r *PiNodeReconciler) enqueueLosersLocked(changed bool) {
+	if !changed {
+		return
+	}
+	for n := range r.losers {
+		r.enqueue(n)
+	}
 }
 
 func (r *PiNodeReconciler) dropIndexLocked(name string) {
@@ -647,10 +709,11 @@ func (r *PiNodeReconciler) forget(name string) {
 	r.mu.Unlock()
 	r.records.Delete(name)
 	r.phase.DeletePartialMatch(prometheus.Labels{"name": name})
-	// Another node that clashed with this one may take the addresses now.
-	for _, o := range r.store.Names(v1alpha1.KindPiNode) {
-		r.enqueue(o)
-	}
+	// A node that clashed with this one may take the addresses now.
+	r.mu.Lock()
+	delete(r.losers, name)
+	r.enqueueLosersLocked(true)
+	r.mu.Unlock()
 }
 
 func latest(a, b time.Time) time.Time {

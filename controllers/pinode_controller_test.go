@@ -202,3 +202,72 @@ func TestPiNodeBadInput(t *testing.T) {
 		t.Fatalf("observedSwitchPort %d (%+v), want 7 and a mismatch", st.ObservedSwitchPort, st.Conditions)
 	}
 }
+
+// The node that lost a MAC clash takes over when the winner changes its MAC.
+func TestPiNodeDuplicateResolves(t *testing.T) {
+	h := newPiHarness(t)
+	h.write("a", "dc:a6:32:01:02:05", "10.77.0.12", 0, "")
+	h.write("b", "dc:a6:32:01:02:05", "10.77.0.13", 0, "")
+	h.reconcile("a")
+	if st := h.reconcile("b"); st.Conditions[0].Reason != ReasonDuplicateMAC {
+		t.Fatalf("b: %+v", st)
+	}
+	h.write("a", "dc:a6:32:01:02:99", "10.77.0.12", 0, "")
+	h.reconcile("a")
+	if st := h.reconcile("b"); st.Phase != v1alpha1.PiNodeInstalled {
+		t.Fatalf("b after a moved off its MAC: %+v", st)
+	}
+	mac, _ := net.ParseMAC("dc:a6:32:01:02:05")
+	if name, _, _ := h.r.Lookup(mac); name != "b" {
+		t.Fatalf("the MAC answers for %q, want b", name)
+	}
+}
+
+// A daemon restart in the middle of an install continues it: the timeouts
+// run from the restart, and the Pi's report still lands.
+func TestPiNodeRestartMidInstall(t *testing.T) {
+	h := newPiHarness(t)
+	mac, _ := net.ParseMAC("dc:a6:32:01:02:08")
+	h.write("pi", mac.String(), "10.77.0.16", 1, "")
+	h.reconcile("pi")
+	h.r.Plan(mac, "x") // Installing
+	time.Sleep(60 * time.Millisecond)
+	h.r.Close()
+	// A new reconciler on the same records, long after the boot timeout.
+	r2, err := NewPiNodeReconciler(PiNodeOptions{Store: h.store, StateDir: h.r.opts.StateDir, Log: logr.Discard(), Power: h.power, Netboot: h.r.opts.Netboot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r2.Close)
+	h.r = r2
+	if st := h.reconcile("pi"); st.Phase != v1alpha1.PiNodeInstalling {
+		t.Fatalf("after the restart: %+v", st)
+	}
+	h.r.Report(mac, handshake.Progress{Phase: handshake.PhaseInstalled, Percent: 100})
+	if st := h.reconcile("pi"); st.Phase != v1alpha1.PiNodeInstalled || *st.InstalledGeneration != 1 {
+		t.Fatalf("after the report: %+v", st)
+	}
+}
+
+// power: Off then On after a failed install powers the port and shows the
+// failure, without installing again by itself.
+func TestPiNodeOffOnAfterFailure(t *testing.T) {
+	h := newPiHarness(t)
+	h.write("pi", "dc:a6:32:01:02:09", "10.77.0.17", 1, "")
+	h.reconcile("pi")
+	time.Sleep(60 * time.Millisecond)
+	if st := h.reconcile("pi"); st.Phase != v1alpha1.PiNodeFailed {
+		t.Fatalf("%+v", st)
+	}
+	h.write("pi", "dc:a6:32:01:02:09", "10.77.0.17", 1, "  power: \"Off\"\n")
+	if st := h.reconcile("pi"); st.Phase != v1alpha1.PiNodeOff {
+		t.Fatalf("%+v", st)
+	}
+	if err := h.r.RequestReinstall("pi"); err == nil {
+		t.Fatal("a reinstall was accepted while power is Off")
+	}
+	h.write("pi", "dc:a6:32:01:02:09", "10.77.0.17", 1, "")
+	if st := h.reconcile("pi"); st.Phase != v1alpha1.PiNodeFailed || h.power.history() != "10:off 10:on 10:off 10:on" {
+		t.Fatalf("after power On again: %s, power %q", st.Phase, h.power.history())
+	}
+}

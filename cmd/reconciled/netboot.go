@@ -87,7 +87,7 @@ func startNetboot(nb *Netboot, stateDir string, pis *controllers.PiNodeReconcile
 		t.Close()
 		return nil, fmt.Errorf("netboot httpAddr: %w", err)
 	}
-	hs := &http.Server{Handler: handshake.New(pis, log.WithName("handshake")), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: handshake.New(pis, log.WithName("handshake")), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	return &netbootServers{dhcp: d, tftp: t, http: hs, l: l, log: log}, nil
 }
 
@@ -113,6 +113,9 @@ func (n *netbootServers) run(ctx context.Context) {
 	<-ctx.Done()
 	n.dhcp.Close()
 	n.tftp.Close()
-	n.http.Close()
+	// Let a progress report in flight land before the controller closes.
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.http.Shutdown(shutdown)
 	wg.Wait()
 }

@@ -586,3 +586,21 @@ func TestGroupCommit(t *testing.T) {
 	}
 	t.Logf("%d leases committed in %v", n, time.Since(start))
 }
+
+// A lease file whose last record was torn by a crash is rewritten, so the
+// next record does not land on the broken line.
+func TestTornLeaseFileRewritten(t *testing.T) {
+	o := testOptions(t)
+	o.StateDir = t.TempDir()
+	path := filepath.Join(o.StateDir, LeaseFile)
+	torn := "1893456000 dc:a6:32:00:00:7" // no newline: the crash came mid-append
+	valid := "1893456000 dc:a6:32:00:00:01 10.77.0.10 \"pi-10\"\n"
+	if err := os.WriteFile(path, []byte(leaseHeader+valid+torn), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	newTestServer(t, o).Close()
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), torn) || !strings.HasSuffix(string(b), "\n") || !strings.Contains(string(b), "dc:a6:32:00:00:01") {
+		t.Fatalf("the torn record is still in the file:\n%q", b)
+	}
+}

@@ -79,7 +79,9 @@ func openLeaseStore(dir string, mu *sync.Mutex, leases map[[6]byte]Lease, now ti
 	if skipped > 0 {
 		log.Info("skipped unreadable lease records", "path", st.path, "count", skipped)
 	}
-	if records != len(leases) || records == 0 {
+	// A torn last record (a crash mid-append) or any other unreadable
+	// line: rewrite, so the next append does not continue a broken line.
+	if records != len(leases) || records == 0 || skipped > 0 {
 		if err := st.rewrite(st.snapshot()); err != nil {
 			return nil, err
 		}
@@ -128,6 +130,11 @@ func loadLeases(path string, leases map[[6]byte]Lease, now time.Time) (records, 
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			// Junk without a newline: keep what was read, the rewrite
+			// drops the rest.
+			return records, skipped + 1, nil
+		}
 		return 0, 0, fmt.Errorf("dhcp: read lease file %s: %w", path, err)
 	}
 	for k, l := range leases {
