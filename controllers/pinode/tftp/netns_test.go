@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,9 +46,6 @@ func TestMain(m *testing.M) {
 
 // runTestServer serves $TFTPTEST_ROOT on addr until SIGTERM or SIGINT.
 func runTestServer(addr string) int {
-	if n, err := strconv.Atoi(os.Getenv("TFTPTEST_READBUF")); err == nil {
-		readBufSize = n
-	}
 	log := logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.Level(-1)}))
 	serials := map[string]string{}
 	for _, kv := range strings.Split(os.Getenv(envSerial), ",") {
@@ -228,6 +224,19 @@ func TestNetns(t *testing.T) {
 				st, _ := os.Stat(out)
 				t.Logf("%s: %d bytes in %v", c.file, st.Size(), time.Since(start).Round(time.Millisecond))
 			})
+		}
+	})
+
+	t.Run("options", func(t *testing.T) {
+		// curl asks for tsize (and blksize when told); -v shows the OACK.
+		out, err := curl("-v", "--tftp-blksize", "1468", "-o", "/dev/null", url+"/start4.elf")
+		if err != nil {
+			t.Fatalf("curl: %v %s", err, out)
+		}
+		for _, want := range []string{"got option=(tsize) value=(2270000)", "got option=(blksize) value=(1468)"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("curl -v does not show %q:\n%s", want, out)
+			}
 		}
 	})
 

@@ -28,11 +28,7 @@ type fileReader struct {
 	size    int64 // bytes to serve
 	pos     int64 // next byte to read
 	closing *atomic.Bool
-	buf     []byte
-	bufOff  int64
 }
-
-var readBufSize = 0
 
 func newFileReader(f *os.File, closing *atomic.Bool) (*fileReader, error) {
 	st, err := f.Stat()
@@ -55,28 +51,6 @@ func (r *fileReader) Read(p []byte) (int, error) {
 	}
 	if rem := r.size - r.pos; int64(len(p)) > rem {
 		p = p[:rem]
-	}
-	if readBufSize > 0 {
-		if r.pos < r.bufOff || r.pos >= r.bufOff+int64(len(r.buf)) {
-			want := int64(readBufSize)
-			if rem := r.size - r.pos; rem < want {
-				want = rem
-			}
-			if r.buf == nil {
-				r.buf = make([]byte, readBufSize)
-			}
-			n, err := r.f.ReadAt(r.buf[:want], r.pos)
-			r.buf, r.bufOff = r.buf[:n], r.pos
-			if n == 0 {
-				if err == nil || err == io.EOF {
-					err = errShrank
-				}
-				return 0, err
-			}
-		}
-		n := copy(p, r.buf[r.pos-r.bufOff:])
-		r.pos += int64(n)
-		return n, nil
 	}
 	n, err := r.f.ReadAt(p, r.pos)
 	r.pos += int64(n)

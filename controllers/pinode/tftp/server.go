@@ -19,6 +19,15 @@
 // pin/tftp always sends error code 1 (file not found); the message tells
 // "file not found" from "access violation: ...".
 //
+// # Options
+//
+// blksize (RFC 2348) is granted up to the MTU of the interface the request
+// came in on, less the IP and UDP headers (1472 on Ethernet). tsize (RFC
+// 2349) is announced in octet mode with the size of the file when it was
+// opened; not in netascii mode (the bytes sent differ from the file, as
+// with tftpd-hpa) and not for empty files (pin/tftp takes tsize 0 for
+// "unknown"). There is no windowsize (RFC 7440): pin/tftp lacks it.
+//
 // # Per-Pi folders
 //
 // A request for P from a client whose IP Options.Serial maps to serial S
@@ -111,15 +120,17 @@ type Server struct {
 	closeOnce sync.Once
 }
 
-// Errors sent to clients in TFTP ERROR packets (pin/tftp sends them all
-// with code 1); a refused request's error wraps one of them.
+// The messages of the TFTP ERROR packets that refuse a request (pin/tftp
+// sends them all with error code 1). The messages for refused names add
+// CleanPath's reason after ErrAccess's text.
 var (
-	// ErrNotFound: no regular file of that name below the root.
+	// ErrNotFound means there is no regular file of that name below
+	// the root (for this client: see the package comment).
 	ErrNotFound = errors.New("file not found")
-	// ErrAccess: the name is not acceptable (see CleanPath) or leads
-	// out of the root, or the file cannot be read.
+	// ErrAccess means the name is not acceptable (see CleanPath), leads
+	// out of the root, or names something that cannot be read.
 	ErrAccess = errors.New("access violation")
-	// ErrReadOnly: the client asked to write.
+	// ErrReadOnly answers every write request.
 	ErrReadOnly = errors.New("access violation: read-only server")
 	// errClosing aborts transfers in flight when the server closes.
 	errClosing = errors.New("server shutting down")
