@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,28 @@ func (snmpPower) Locate(ctx context.Context, sw v1alpha1.SwitchPort, mac net.Har
 	return 0, nil
 }
 
+// serialBook learns each Pi's serial number from its TFTP requests (a Pi 4
+// asks for "<serial>/start4.elf" first), so later plain-name requests from
+// that address get <tftpRoot>/<serial>/ where it exists.
+type serialBook struct{ m sync.Map } // IP string -> serial
+
+// serialRE is a Raspberry Pi serial as it prefixes TFTP paths.
+var serialRE = regexp.MustCompile(`^[0-9a-f]{8}$`)
+
+func (b *serialBook) learn(ip net.IP, path string) {
+	if dir, _, ok := strings.Cut(path, "/"); ok && serialRE.MatchString(dir) {
+		b.m.Store(ip.String(), dir)
+	}
+}
+
+func (b *serialBook) lookup(ip net.IP) (string, bool) {
+	v, ok := b.m.Load(ip.String())
+	if !ok {
+		return "", false
+	}
+	return v.(string), true
+}
+
 // netbootServers are the DHCP, TFTP and handshake HTTP servers of the
 // netboot: settings.
 type netbootServers struct {
@@ -75,8 +99,13 @@ func startNetboot(nb *Netboot, stateDir string, pis *controllers.PiNodeReconcile
 	if err != nil {
 		return nil, fmt.Errorf("netboot dhcp: %w", err)
 	}
+	serials := &serialBook{}
 	t, err := tftp.New(tftp.Options{Addr: net.JoinHostPort(nb.ServerIP.String(), strconv.Itoa(nb.TFTPPort)), Root: nb.TFTPRoot,
-		OnContact: func(ip net.IP, _ string) { pis.Contact(nil, ip) }, Log: log.WithName("tftp")})
+		Serial: serials.lookup,
+		OnContact: func(ip net.IP, path string) {
+			serials.learn(ip, path)
+			pis.Contact(nil, ip)
+		}, Log: log.WithName("tftp")})
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("netboot tftp: %w", err)
