@@ -365,20 +365,11 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return reconcile.Result{}, err
 	case !hadRec:
 		// Not in our folder: it must not exist anywhere else either (a
-		// unit in /lib/systemd/system or /run, from a generator, or with
+		// unit in /lib/systemd/system or /run, from a generator, or
 		// drop-ins) — writing ours would override or change it.
-		us, err := mgr.State(ctx, spec.UnitName)
-		if err != nil {
-			return r.systemdError(log, req.Name, st, mod, err)
-		}
-		switch {
-		case us.FragmentPath != "" && us.FragmentPath != mgr.GuestPath(spec.UnitName):
-			r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonUnitConflict, "%s exists as %s; leaving it alone", spec.UnitName, us.FragmentPath)
-			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already defined by %s; reconciled never overrides a unit it did not write (choose another unitName)", spec.UnitName, us.FragmentPath))
-		case us.LoadState != "" && us.LoadState != "not-found" && us.FragmentPath == "":
-			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already a %s unit of systemd's own; choose another unitName", spec.UnitName, us.LoadState))
-		case len(us.DropInPaths) > 0:
-			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s has drop-ins reconciled did not write (%s); remove them or choose another unitName", spec.UnitName, strings.Join(us.DropInPaths, ", ")))
+		if others := mgr.OtherDefinitions(spec.UnitName); len(others) > 0 {
+			r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonUnitConflict, "%s is already defined by %s; leaving it alone", spec.UnitName, strings.Join(others, ", "))
+			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already defined by %s; reconciled never overrides or extends a unit it did not write (choose another unitName)", spec.UnitName, strings.Join(others, ", ")))
 		}
 	}
 	if !hadRec {

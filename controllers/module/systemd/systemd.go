@@ -276,6 +276,58 @@ func (m *Manager) GuestPath(unit string) string {
 	return filepath.Join(dir, unit)
 }
 
+// systemSearchPath is where the system manager looks for units
+// (systemd.unit(5)), below Root.
+var systemSearchPath = []string{
+	"/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+	"/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
+	"/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
+	"/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+	"/run/systemd/generator.late",
+}
+
+// OtherDefinitions returns the files, other than ours, that define unit or
+// add drop-ins to it in the manager's search path: a unit reconciled must
+// not write over or beside. It reads the file system, not systemd, so it
+// does not wait behind a daemon-reload.
+func (m *Manager) OtherDefinitions(unit string) []string {
+	var dirs []string
+	if m.opts.Scope == ScopeSystem {
+		for _, d := range systemSearchPath {
+			dirs = append(dirs, filepath.Join(m.opts.Root, d))
+		}
+	} else {
+		home, _ := os.UserHomeDir()
+		cfg, _ := os.UserConfigDir()
+		rt := os.Getenv("XDG_RUNTIME_DIR")
+		data := os.Getenv("XDG_DATA_HOME")
+		if data == "" && home != "" {
+			data = filepath.Join(home, ".local/share")
+		}
+		for _, d := range []string{cfg + "/systemd/user.control", rt + "/systemd/user.control", rt + "/systemd/transient",
+			rt + "/systemd/generator.early", cfg + "/systemd/user", "/etc/systemd/user", rt + "/systemd/user", "/run/systemd/user",
+			rt + "/systemd/generator", data + "/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user",
+			rt + "/systemd/generator.late"} {
+			if filepath.IsAbs(d) {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	ours := filepath.Join(m.unitDir, unit)
+	var found []string
+	for _, d := range dirs {
+		for _, p := range []string{filepath.Join(d, unit), filepath.Join(d, unit+".d")} {
+			if p == ours {
+				continue
+			}
+			if _, err := os.Lstat(p); err == nil {
+				found = append(found, strings.TrimPrefix(p, strings.TrimSuffix(m.opts.Root, "/")))
+			}
+		}
+	}
+	return found
+}
+
 // IsNoSuchUnit reports whether err is systemd saying the unit is not
 // loaded (stopping such a unit has nothing to do).
 func IsNoSuchUnit(err error) bool {
