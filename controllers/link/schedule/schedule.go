@@ -5,9 +5,10 @@
 // interval, from one goroutine and one timer.
 //
 // The Scheduler keeps a min-heap of due times. Its loop pops what is due and
-// hands it to a fixed pool of worker goroutines, so the number of goroutines
-// does not grow with the number of names and at most `concurrency` runs are
-// in progress. A new name first runs after a random delay within its interval,
+// hands it to a pool of worker goroutines that grows on demand up to
+// `concurrency` and shrinks when idle, so the number of goroutines does not
+// grow with the number of names and at most `concurrency` runs are in
+// progress. A new name first runs after a random delay within its interval,
 // so thousands of names added at once spread over the interval instead of
 // running in a burst. An occurrence that comes due while the previous run of
 // the same name is still in progress is skipped, not queued.
@@ -29,6 +30,9 @@ import (
 // maxBatch is how many due runs the loop takes per lock acquisition.
 const maxBatch = 64
 
+// workerIdle is how long a worker waits for a run before it leaves.
+const workerIdle = 30 * time.Second
+
 // Resolution is the shortest time between two wake-ups of the loop.
 const Resolution = 10 * time.Millisecond
 
@@ -45,6 +49,7 @@ type Scheduler struct {
 	skipped int64 // occurrences skipped because the name was still running
 
 	wake    chan struct{} // the earliest due time moved earlier
+	spawn   func()        // starts a worker if runs wait (set by Start)
 	onLate  atomic.Pointer[func(time.Duration)]
 	started atomic.Bool
 }
@@ -172,12 +177,44 @@ func (s *Scheduler) Start(ctx context.Context) {
 	// waiting for a worker to take each run.
 	work := make(chan job, s.concurrency)
 	var wg sync.WaitGroup
-	for range s.concurrency {
+	// Workers start when runs wait and none is idle, up to concurrency,
+	// and leave after a while without work: no Links, no goroutines.
+	var workers, idle atomic.Int32
+	spawn := func() {
+		workers.Add(1)
 		wg.Go(func() {
-			for j := range work {
-				s.execute(j)
+			defer workers.Add(-1)
+			t := time.NewTimer(workerIdle)
+			defer t.Stop()
+			for {
+				idle.Add(1)
+				select {
+				case j, ok := <-work:
+					idle.Add(-1)
+					if !ok {
+						return
+					}
+					s.execute(j)
+					t.Reset(workerIdle)
+				case <-t.C:
+					idle.Add(-1)
+					// Leave only if nothing is waiting (the loop saw us idle).
+					if len(work) > 0 {
+						t.Reset(workerIdle)
+						continue
+					}
+					return
+				}
 			}
 		})
+	}
+	// After each hand-off: more runs waiting than idle workers to take
+	// them means another worker (the idle count may be a moment stale;
+	// erring means one worker too many, never a run left waiting).
+	s.spawn = func() {
+		if len(work) > int(idle.Load()) && int(workers.Load()) < s.concurrency {
+			spawn()
+		}
 	}
 	s.loop(ctx, work)
 	close(work)
@@ -197,6 +234,7 @@ func (s *Scheduler) loop(ctx context.Context, work chan<- job) {
 		for i, j := range batch {
 			select {
 			case work <- j:
+				s.spawn()
 			case <-ctx.Done():
 				for _, j := range batch[i:] {
 					j.e.running.Store(false)

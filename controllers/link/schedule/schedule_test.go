@@ -232,7 +232,12 @@ func TestSkipWhenBusy(t *testing.T) {
 func TestGoroutinesDoNotGrowWithNames(t *testing.T) {
 	const concurrency = 4
 	base := runtime.NumGoroutine()
-	s := New(concurrency, func(string) {})
+	var busy atomic.Bool
+	s := New(concurrency, func(string) {
+		if busy.Load() {
+			time.Sleep(time.Millisecond)
+		}
+	})
 	start(t, s)
 	for i := range 10000 {
 		s.Set(fmt.Sprintf("link-%d", i), time.Hour)
@@ -240,10 +245,19 @@ func TestGoroutinesDoNotGrowWithNames(t *testing.T) {
 	if n := s.Len(); n != 10000 {
 		t.Fatalf("Len = %d, want 10000", n)
 	}
-	// Start's goroutine and the workers are all there is.
+	// Nothing due yet: no workers, only Start's goroutine.
+	if n := runtime.NumGoroutine(); n >= base+5 {
+		t.Errorf("%d goroutines with 10,000 names and nothing due, base %d, want < %d", n, base, base+5)
+	}
+	// Everything due often and slow to run: the pool grows to its bound
+	// and no further.
+	busy.Store(true)
+	for i := range 10000 {
+		s.Set(fmt.Sprintf("link-%d", i), 50*time.Millisecond)
+	}
 	eventually(t, 10*time.Second, "workers to start", func() bool { return runtime.NumGoroutine() >= base+concurrency })
 	if n := runtime.NumGoroutine(); n >= base+concurrency+5 {
-		t.Errorf("%d goroutines with 10,000 names, base %d, want < %d", n, base, base+concurrency+5)
+		t.Errorf("%d goroutines with 10,000 busy names, base %d, want < %d", n, base, base+concurrency+5)
 	}
 }
 
