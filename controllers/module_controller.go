@@ -30,6 +30,9 @@ import (
 	"github.com/reconciled/reconciled/resources"
 )
 
+// dbusTimeout bounds one Module reconcile's calls to systemd.
+const dbusTimeout = time.Minute
+
 // Reasons used in Module conditions and events.
 const (
 	ReasonUnitConflict       = "UnitConflict"
@@ -296,6 +299,9 @@ func (r *ModuleReconciler) reloadLoop(ctx context.Context) {
 // Reconcile implements reconcile.Reconciler.
 func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
+	// A systemd that stops answering must not hold a worker for ever.
+	ctx, cancel := context.WithTimeout(ctx, dbusTimeout)
+	defer cancel()
 	obj, exists := r.store.Get(v1alpha1.KindModule, req.Name)
 	m := r.state(req.Name)
 	m.mu.Lock()

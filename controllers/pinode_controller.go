@@ -546,6 +546,11 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 		}
 		if st.rec.Reason == ReasonSwitchError { // the off did not go through yet
 			if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, false); err != nil {
+				if time.Since(st.rec.PhaseSince) > nb.BootTimeout {
+					// A switch that stays unreachable fails the install
+					// (with its alert) instead of retrying in silence.
+					return 0, r.failLocked(name, st, ReasonSwitchError, fmt.Sprintf("the switch did not power-cycle port %d for %s: %v", n.Spec.Switch.Port, nb.BootTimeout, err))
+				}
 				st.rec.Message = err.Error()
 				return 0, err
 			}

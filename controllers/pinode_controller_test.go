@@ -271,3 +271,21 @@ func TestPiNodeOffOnAfterFailure(t *testing.T) {
 		t.Fatalf("after power On again: %s, power %q", st.Phase, h.power.history())
 	}
 }
+
+// A switch that never answers fails the install after the boot timeout,
+// instead of retrying in silence.
+func TestPiNodeSwitchNeverAnswers(t *testing.T) {
+	h := newPiHarness(t)
+	h.power.fail = fmt.Errorf("switch 10.77.0.129:161 does not answer")
+	h.write("pi", "dc:a6:32:01:02:0a", "10.77.0.18", 1, "")
+	if _, err := h.r.Reconcile(context.Background(), reconcile.Request{Name: "pi"}); err == nil {
+		t.Fatal("the first switch error was not returned for a retry")
+	}
+	time.Sleep(60 * time.Millisecond) // past the 50 ms boot timeout
+	h.r.Reconcile(context.Background(), reconcile.Request{Name: "pi"})
+	obj, _ := h.store.View(v1alpha1.KindPiNode, "pi")
+	st := obj.(*v1alpha1.PiNode).Status
+	if st.Phase != v1alpha1.PiNodeFailed || st.Conditions[0].Reason != ReasonSwitchError {
+		t.Fatalf("after the timeout: %+v", st)
+	}
+}
