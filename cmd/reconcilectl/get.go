@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,8 +27,8 @@ import (
 )
 
 type getOptions struct {
-	output, selector, dir string
-	watch, unknown        bool
+	output, selector, dir, sortBy string
+	watch, unknown, watchEvents   bool
 }
 
 func newGet(g *globals) *cobra.Command {
@@ -41,10 +42,22 @@ func newGet(g *globals) *cobra.Command {
   reconcilectl get procs -w
   reconcilectl get links --dir ./resources     # no daemon: read the files`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch o.output {
-			case "", "wide", "yaml", "json", "name":
+			switch {
+			case o.output == "", o.output == "wide", o.output == "yaml", o.output == "json", o.output == "name":
+			case strings.HasPrefix(o.output, "jsonpath="):
+				if _, err := newJSONPath(strings.TrimPrefix(o.output, "jsonpath=")); err != nil {
+					return usagef("-o %s: %v", o.output, err)
+				}
 			default:
-				return usagef("unknown output format %q (want wide, yaml, json or name)", o.output)
+				return usagef("unknown output format %q (want wide, yaml, json, name or jsonpath=TEMPLATE)", o.output)
+			}
+			if o.sortBy != "" {
+				if _, err := newJSONPath(o.sortBy); err != nil {
+					return usagef("--sort-by %s: %v", o.sortBy, err)
+				}
+			}
+			if o.watchEvents && !o.watch {
+				return usagef("--output-watch-events goes with -w")
 			}
 			sel, err := labels.Parse(o.selector)
 			if err != nil {
@@ -74,7 +87,9 @@ func newGet(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.output, "output", "o", "", "output format: wide, yaml, json or name")
+	f.StringVarP(&o.output, "output", "o", "", "output format: wide, yaml, json, name or jsonpath=TEMPLATE (e.g. jsonpath='{.items[*].metadata.name}')")
+	f.StringVar(&o.sortBy, "sort-by", "", "sort by a JSONPath field, e.g. .status.restarts or {.metadata.name}")
+	f.BoolVar(&o.watchEvents, "output-watch-events", false, "with -w: show the event type (ADDED, MODIFIED, DELETED) of each line")
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector (=, ==, !=, in, notin, exists)")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, watch for changes")
 	f.StringVar(&o.dir, "dir", "", "read resource files from this folder instead of asking the daemon")
@@ -238,6 +253,11 @@ func getKinds(cmd *cobra.Command, g *globals, o *getOptions, src source, kinds [
 		if len(objs) == 0 {
 			continue
 		}
+		if o.sortBy != "" {
+			if err := sortObjects(objs, o.sortBy); err != nil {
+				return err
+			}
+		}
 		found = true
 		switch o.output {
 		case "", "wide":
@@ -264,6 +284,20 @@ func printObjects(w io.Writer, format string, objs []v1alpha1.Object, single boo
 	var v any = map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}
 	if single && len(objs) == 1 {
 		v = objs[0]
+	}
+	if tmpl, ok := strings.CutPrefix(format, "jsonpath="); ok {
+		jp, err := newJSONPath(tmpl)
+		if err != nil {
+			return err
+		}
+		data, err := generic(v)
+		if err != nil {
+			return err
+		}
+		if err := jp.Execute(w, data); err != nil {
+			return fmt.Errorf("jsonpath %s: %w", tmpl, err)
+		}
+		return nil // like kubectl: exactly what the template prints
 	}
 	switch format {
 	case "name":
@@ -346,6 +380,19 @@ func watchKind(cmd *cobra.Command, g *globals, o *getOptions, ki v1alpha1.KindIn
 		}
 		switch o.output {
 		case "", "wide":
+			if o.watchEvents {
+				var b bytes.Buffer
+				printTable(&b, ki, []v1alpha1.Object{obj}, o.output == "wide", false, header)
+				for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+					if header {
+						fmt.Fprintf(g.out, "%-10s %s\n", "EVENT", line)
+						header = false
+						continue
+					}
+					fmt.Fprintf(g.out, "%-10s %s\n", ev.Type, line)
+				}
+				break
+			}
 			printTable(g.out, ki, []v1alpha1.Object{obj}, o.output == "wide", false, header)
 			header = false
 		case "json":

@@ -204,8 +204,12 @@ func TestGetFormats(t *testing.T) {
 	if _, _, code := e.ctlQuiet("get", "process", "-o", "toml"); code != 2 {
 		t.Fatalf("bad -o: exit %d, want 2", code)
 	}
-	// -w prints the current row, then a row for each change.
-	cmd := exec.Command(ctlBin, "--socket", filepath.Join(e.state, "reconciled.sock"), "get", "process/g1", "-w")
+	if out := e.ctl("get", "processes", "-o", "jsonpath={.items[*].metadata.name}", "--sort-by", ".metadata.name"); out != "g1 g2" {
+		t.Fatalf("-o jsonpath: %q", out)
+	}
+	// -w prints the current row, then a row for each change, here with
+	// the event type in front.
+	cmd := exec.Command(ctlBin, "--socket", filepath.Join(e.state, "reconciled.sock"), "get", "process/g1", "-w", "--output-watch-events")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Start()
 	defer cmd.Process.Kill()
@@ -217,10 +221,15 @@ func TestGetFormats(t *testing.T) {
 		}
 	}()
 	deadline := time.After(waitTimeout)
-	select { // the watch is established once the current row is printed
-	case <-rows:
-	case <-deadline:
-		t.Fatal("get -w printed nothing")
+	for _, want := range []string{"EVENT", "ADDED"} { // the watch is established once the current row is printed
+		select {
+		case r := <-rows:
+			if !strings.HasPrefix(r, want) {
+				t.Fatalf("get -w --output-watch-events: %q, want it to start with %s", r, want)
+			}
+		case <-deadline:
+			t.Fatal("get -w printed nothing")
+		}
 	}
 	e.ctl("restart", "process/g1")
 	for phases := map[string]bool{}; !(phases["Running"] && phases["Stopping"]); {
