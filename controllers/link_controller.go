@@ -137,6 +137,7 @@ func (r *LinkReconciler) state(name string, create bool) *linkState {
 	st := r.links[name]
 	if st == nil && create {
 		st = &linkState{phase: v1alpha1.LinkUnknown}
+		r.transitions.WithLabelValues(name) // from 0, so increase() counts the first transition
 		r.links[name] = st
 	}
 	return st

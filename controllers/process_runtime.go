@@ -257,6 +257,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	p.probeSeq++ // a probe of the previous run no longer counts
 	p.stopSignal, p.stopTimeout = spec.StopSignal, spec.StopTimeout.Duration
 	r.up.WithLabelValues(p.name).Set(1)
+	r.restartsTotal.WithLabelValues(p.name) // from 0, so increase() counts the first restart
 	r.watchPid(p, child.Pid, -1)
 	r.saveRecord(p)
 	log.V(1).Info("program started", "pid", child.Pid)

@@ -10,6 +10,10 @@ command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import pystemd.daemon' 2>/dev/null || need+=(python3-pystemd)
 # The AlertRoute e2e test delivers to a real Alertmanager.
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+# The metrics tests lint /metrics with promtool and scrape the daemon with a real Prometheus.
+command -v promtool >/dev/null || need+=(prometheus)
+# The status page test loads the page in headless Chromium.
+command -v chromium >/dev/null || need+=(chromium)
 # The MQTT bridge tests talk to a real mosquitto (and its command-line clients).
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
