@@ -119,6 +119,7 @@ func New(o Options) *Server {
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))
 	s.mux.HandleFunc("GET /{$}", s.statusPage)
+	s.mux.HandleFunc("GET /ui/{plural}/{name}", s.detailPage)
 	return s
 }
 

@@ -4,48 +4,187 @@
 package apiserver
 
 import (
+	"bytes"
+	"embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/events"
 )
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>reconciled</title>
-<style>body{font:14px system-ui,sans-serif;margin:1rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #ddd}
-.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}</style></head><body>
-<h1>reconciled</h1>
-<table><tr><th>Kind</th><th>Name</th><th>Phase</th><th>Ready</th><th>Message</th></tr>
-{{range .}}<tr><td>{{.Kind}}</td><td>{{.Name}}</td><td class="{{if .Healthy}}ok{{else}}bad{{end}}">{{.Phase}}</td><td>{{.Ready}}</td><td>{{.Message}}</td></tr>
-{{end}}</table>
-<p>API: <a href="` + BasePath + `">` + BasePath + `</a> · <a href="/metrics">/metrics</a></p>
-</body></html>`))
+// The status page and the detail pages are server-rendered from the
+// templates under templates/; html/template escapes every value. They use
+// no external fonts, scripts or stylesheets and work without JavaScript (a
+// tiny inline script refreshes the overview every 5 s when it can).
 
-type pageRow struct {
-	Kind, Name, Phase, Ready, Message string
-	Healthy                           bool
+//go:embed templates/*.html
+var pageFS embed.FS
+
+var pageTmpl = template.Must(template.New("").Funcs(template.FuncMap{
+	"basePath": func() string { return BasePath },
+}).ParseFS(pageFS, "templates/*.html"))
+
+// maxPageEvents is how many recent events the overview shows.
+const maxPageEvents = 20
+
+// Health classes, also the CSS classes of the phase cells.
+const (
+	healthBad  = "bad"
+	healthWarn = "warn"
+	healthOK   = "ok"
+)
+
+func healthRank(h string) int {
+	switch h {
+	case healthBad:
+		return 0
+	case healthWarn:
+		return 1
+	}
+	return 2
 }
 
-// statusPage is a minimal server-rendered overview, unhealthy first.
-func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
-	var rows []pageRow
-	for _, k := range v1alpha1.Kinds {
-		for _, o := range s.opts.Store.List(k.Kind) {
-			cs := o.GetCommonStatus()
-			row := pageRow{Kind: k.Kind, Name: o.GetObjectMeta().Name, Phase: cs.Phase, Healthy: true}
-			if c := cs.Condition(v1alpha1.ConditionReady); c != nil {
-				row.Ready, row.Message = string(c.Status), c.Message
-				row.Healthy = c.Status == "True"
-				if c.Reason == v1alpha1.ReasonInvalidSpec {
-					row.Phase = "Invalid"
-				}
-			}
-			rows = append(rows, row)
+type pageRow struct {
+	Kind, Plural, Name, Phase, Ready, Reason, Message string
+	// Health is healthBad, healthWarn or healthOK.
+	Health string
+	// Detail is a kind-specific figure: a Process's restarts.
+	Detail string
+	// Spark is the latency history of a Link.
+	Spark *sparkline
+}
+
+// Healthy reports whether the row counts as healthy.
+func (r pageRow) Healthy() bool { return r.Health == healthOK }
+
+type kindCount struct {
+	Kind, Plural     string
+	Total, Unhealthy int
+}
+
+type pageEvent struct {
+	Type, Reason, Kind, Plural, Name, Age, Message, Source string
+	Count                                                  int32
+	Warning                                                bool
+}
+
+type overview struct {
+	Counts    []kindCount
+	Total     int
+	Unhealthy int
+	Rows      []pageRow
+	Events    []pageEvent
+	HasEvents bool
+}
+
+// rowFor summarises one resource.
+func (s *Server) rowFor(k v1alpha1.KindInfo, o v1alpha1.Object) pageRow {
+	cs := o.GetCommonStatus()
+	row := pageRow{Kind: k.Kind, Plural: k.Plural, Name: o.GetObjectMeta().Name, Phase: cs.Phase, Health: healthOK}
+	if c := cs.Condition(v1alpha1.ConditionReady); c != nil {
+		row.Ready, row.Reason, row.Message = string(c.Status), c.Reason, c.Message
+		switch {
+		case c.Status == "False":
+			row.Health = healthBad
+		case c.Status != "True" || strings.Contains(c.Reason, "Degraded"):
+			row.Health = healthWarn
+		}
+		if c.Reason == v1alpha1.ReasonInvalidSpec {
+			row.Phase, row.Health = "Invalid", healthBad
 		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return !rows[i].Healthy && rows[j].Healthy })
+	if row.Phase == "" {
+		row.Phase = "-"
+	}
+	switch st := o.GetStatus().(type) {
+	case *v1alpha1.ProcessStatus:
+		row.Detail = fmt.Sprintf("restarts %d", st.Restarts)
+		if st.Message != "" && row.Message == "" {
+			row.Message = st.Message
+		}
+	}
+	if k.Kind == v1alpha1.KindLink {
+		row.Spark = s.linkSparkline(row.Name, 120, 24)
+	}
+	return row
+}
+
+// statusPage is the overview: counts, every resource (unhealthy first)
+// and the recent events.
+func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
+	var ov overview
+	for _, k := range v1alpha1.Kinds {
+		kc := kindCount{Kind: k.Kind, Plural: k.Plural}
+		for _, o := range s.opts.Store.List(k.Kind) {
+			row := s.rowFor(k, o)
+			kc.Total++
+			if !row.Healthy() {
+				kc.Unhealthy++
+			}
+			ov.Rows = append(ov.Rows, row)
+		}
+		ov.Total += kc.Total
+		ov.Unhealthy += kc.Unhealthy
+		ov.Counts = append(ov.Counts, kc)
+	}
+	sort.SliceStable(ov.Rows, func(i, j int) bool {
+		return healthRank(ov.Rows[i].Health) < healthRank(ov.Rows[j].Health)
+	})
+	if s.opts.Events != nil {
+		evs := s.opts.Events.List("", "")
+		if len(evs) > maxPageEvents {
+			evs = evs[len(evs)-maxPageEvents:]
+		}
+		now := time.Now()
+		for i := len(evs) - 1; i >= 0; i-- { // newest first
+			ov.Events = append(ov.Events, toPageEvent(evs[i], now))
+		}
+		ov.HasEvents = true
+	}
+	render(w, http.StatusOK, "status.html", ov)
+}
+
+func toPageEvent(ev events.Event, now time.Time) pageEvent {
+	pe := pageEvent{Type: ev.Type, Reason: ev.Reason, Kind: ev.Kind, Name: ev.ObjectName, Message: ev.Message, Source: ev.Source,
+		Count: ev.Count, Warning: ev.Type == events.TypeWarning, Age: age(now, ev.LastTimestamp.Time)}
+	if k, ok := v1alpha1.LookupKind(ev.Kind); ok {
+		pe.Plural = k.Plural
+	}
+	return pe
+}
+
+func render(w http.ResponseWriter, code int, name string, data any) {
+	var buf bytes.Buffer
+	if err := pageTmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pageTmpl.Execute(w, rows)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// age formats a duration like kubectl: 42s, 5m, 3h, 2d.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
