@@ -7,7 +7,7 @@ BIN := bin
 FUZZTIME ?= 20s
 API := /apis/reconciled.dev/v1alpha1
 
-.PHONY: all build run test unit e2e fuzz-seeds fuzz bench deps-test vet clean
+.PHONY: all build run test unit e2e fuzz-seeds fuzz bench deps-test vet clean install
 
 all: build
 
@@ -57,6 +57,23 @@ bench: build
 	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 supervisor runit gcc >/dev/null; }
 	$(GO) test -run '^$$' -bench . -benchmem ./resources/... ./reconcile/... ./controllers/...
 	$(GO) run ./hack/bench
+
+# Installs the two commands, the systemd units (deploy/, ExecStart pointed at
+# $(PREFIX)/bin), the examples and an empty resource folder; reloads systemd
+# when installing onto this machine (no DESTDIR) and systemctl is there.
+# Then: systemctl enable --now reconciled.socket reconciled.service
+PREFIX ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/reconciled/examples
+	install -m 0755 $(BIN)/reconciled $(BIN)/reconcilectl $(DESTDIR)$(PREFIX)/bin/
+	sed 's|/usr/local/bin/reconciled|$(PREFIX)/bin/reconciled|' deploy/reconciled.service > $(DESTDIR)$(UNITDIR)/reconciled.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/reconciled.service
+	install -m 0644 deploy/reconciled.socket $(DESTDIR)$(UNITDIR)/reconciled.socket
+	cp -r examples/. $(DESTDIR)$(PREFIX)/share/reconciled/examples/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/reconciled/README.md
+	install -d -m 0755 $(DESTDIR)/etc/reconciled/resources
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf $(BIN)

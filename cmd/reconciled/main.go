@@ -292,7 +292,7 @@ func run(f *flags, log logr.Logger) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 
-	listeners, err := openListeners(f, log)
+	listeners, ownSocket, err := openListeners(f, log)
 	if err != nil {
 		return err
 	}
@@ -367,7 +367,9 @@ func run(f *flags, log logr.Logger) error {
 	stopStore()
 	<-storeDone
 	procs.Close()
-	os.Remove(f.socket)
+	if ownSocket {
+		os.Remove(f.socket) // not one systemd handed over: that file is systemd's
+	}
 	return nil
 }
 
@@ -377,45 +379,51 @@ type listener struct {
 }
 
 // openListeners opens the TCP listener (or takes a socket-activated one)
-// and the unix socket.
-func openListeners(f *flags, log logr.Logger) ([]listener, error) {
-	var out []listener
+// and the unix socket (or takes it from systemd when it hands over one at
+// the --socket path). ownSocket reports that the daemon created the unix
+// socket file and must remove it at exit.
+func openListeners(f *flags, log logr.Logger) (out []listener, ownSocket bool, err error) {
 	activated, err := activation.Listeners()
 	if err != nil {
-		return nil, fmt.Errorf("socket activation: %w", err)
+		return nil, false, fmt.Errorf("socket activation: %w", err)
 	}
+	socketHandedOver := false
 	for _, l := range activated {
 		if l == nil {
 			continue
 		}
 		_, isUnix := l.(*net.UnixListener)
+		if isUnix && f.socket != "" && filepath.Clean(l.Addr().String()) == filepath.Clean(f.socket) {
+			socketHandedOver = true
+		}
 		out = append(out, listener{l, isUnix})
 		log.Info("using socket-activated listener", "addr", l.Addr().String())
 	}
 	if len(activated) == 0 && f.listen != "" {
 		l, err := net.Listen("tcp", f.listen)
 		if err != nil {
-			return nil, fmt.Errorf("--listen: %w", err)
+			return nil, false, fmt.Errorf("--listen: %w", err)
 		}
 		out = append(out, listener{l, false})
 	}
-	if f.socket != "" {
+	if f.socket != "" && !socketHandedOver {
 		if err := os.MkdirAll(filepath.Dir(f.socket), 0o750); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if c, err := net.Dial("unix", f.socket); err == nil {
 			c.Close()
-			return nil, fmt.Errorf("--socket %s: another reconciled is serving it", f.socket)
+			return nil, false, fmt.Errorf("--socket %s: another reconciled is serving it", f.socket)
 		}
 		os.Remove(f.socket)
 		l, err := net.Listen("unix", f.socket)
 		if err != nil {
-			return nil, fmt.Errorf("--socket: %w", err)
+			return nil, false, fmt.Errorf("--socket: %w", err)
 		}
 		os.Chmod(f.socket, 0o660)
 		out = append(out, listener{l, true})
+		ownSocket = true
 	}
-	return out, nil
+	return out, ownSocket, nil
 }
 
 // statusLine is the STATUS= text systemctl status shows.

@@ -182,3 +182,42 @@ func TestExamplesValidateAndVersion(t *testing.T) {
 		t.Fatalf("version: %s", out)
 	}
 }
+
+// systemd may hand over the daemon's own unix socket (--socket): the daemon
+// serves it as the trusted socket instead of taking it for another
+// reconciled, and leaves the file, which is systemd's, in place at exit.
+func TestSocketActivationOwnUnixSocket(t *testing.T) {
+	if _, err := exec.LookPath("systemd-socket-activate"); err != nil {
+		t.Skip("systemd-socket-activate not installed")
+	}
+	e := newEnv(t)
+	os.MkdirAll(e.state, 0o750)
+	sock := filepath.Join(e.state, "reconciled.sock")
+	cmd := exec.Command("systemd-socket-activate", "-l", sock, reconciled, "--dir", e.dir, "--state-dir", e.state, "--listen", "")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("log:\n%s", log.String())
+		}
+	}()
+	e.write("a.yaml", sleeper(e, "a", ""))
+	e.eventually("the daemon serves its handed-over socket", func() bool {
+		out, _, code := e.ctlQuiet("get", "process/a")
+		return code == 0 && strings.Contains(out, "a")
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if strings.Contains(log.String(), "another reconciled") {
+		t.Fatalf("the daemon took its own socket for another one:\n%s", log.String())
+	}
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("the daemon removed systemd's socket file: %v", err)
+	}
+	e.killPrograms()
+}
