@@ -39,6 +39,9 @@ const BasePath = "/apis/" + v1alpha1.APIVersion
 type Processes interface {
 	RequestRestart(name string) error
 	LogPath(name string) (path string, logStore bool)
+	// PreviousRun returns the log file and byte range the run before the
+	// current one wrote, when known.
+	PreviousRun(name string) (path string, from, to int64, ok bool)
 }
 
 // Modules is what the API needs from the Module controller.
@@ -385,6 +388,21 @@ func (s *Server) processLog(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		tail = n
+	}
+	if p := r.URL.Query().Get("previous"); p != "" && p != "0" && p != "false" {
+		path, from, to, ok := s.opts.Processes.PreviousRun(name)
+		if !ok {
+			writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("the previous run of process %q is not known (it ran once, writes its own files, or its log was rotated or the daemon restarted since)", name))
+			return
+		}
+		b, err := logstore.Range(path, from, to, tail)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(b)
+		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if f := r.URL.Query().Get("follow"); f != "" && f != "0" && f != "false" {

@@ -158,6 +158,7 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 // initAdopted fills in what the status in the file knows about an adopted
 // program (restart count, last exit).
 func (r *ProcessReconciler) initAdopted(p *proc) {
+	p.runStart, p.prevRunStart = -1, -1 // where its run began in the log is not known
 	if obj, ok := r.store.Get(v1alpha1.KindProcess, p.name); ok {
 		pr := obj.(*v1alpha1.Process)
 		p.restarts = pr.Status.Restarts

@@ -200,8 +200,12 @@ func (r *ProcessReconciler) Run(ctx context.Context) {
 				// Under p.mu: Rotate must not run beside Remove on deletion.
 				p.mu.Lock()
 				if p.usesLogStore && !p.deleted {
-					if _, err := r.logs.Rotate(logKind, p.name); err != nil && !os.IsNotExist(err) {
+					rotated, err := r.logs.Rotate(logKind, p.name)
+					if err != nil && !os.IsNotExist(err) {
 						r.log.Error(err, "log rotation failed", "name", p.name)
+					}
+					if rotated {
+						p.runStart, p.prevRunStart = 0, -1 // the offsets were in the old content
 					}
 				}
 				p.mu.Unlock()
@@ -220,6 +224,22 @@ func (r *ProcessReconciler) LogPath(name string) (string, bool) {
 		}
 	}
 	return r.logs.Path(logKind, name), true
+}
+
+// PreviousRun returns the log store file of a Process and the byte range
+// in it that the run before the current one wrote (logs --previous). ok is
+// false when that is not known: the Process writes its own files, has run
+// only once, or the log was rotated or the daemon restarted since.
+func (r *ProcessReconciler) PreviousRun(name string) (path string, from, to int64, ok bool) {
+	p := r.lockProc(name)
+	if p == nil {
+		return "", 0, 0, false
+	}
+	defer p.mu.Unlock()
+	if !p.usesLogStore || !p.everStarted || p.prevRunStart < 0 || p.prevRunStart > p.runStart {
+		return "", 0, 0, false
+	}
+	return r.logs.Path(logKind, name), p.prevRunStart, p.runStart, true
 }
 
 // RequestRestart restarts a Process now (a running program is stopped and

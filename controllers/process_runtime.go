@@ -44,6 +44,10 @@ type proc struct {
 	filesHash    string // restartOnChange content the run was started with
 	filesDirty   bool
 	usesLogStore bool
+	// runStart and prevRunStart are where the current and the previous run
+	// began in the log store file (prevRunStart -1: unknown, e.g. rotated
+	// since or before the daemon started); for logs --previous.
+	runStart, prevRunStart int64
 	everStarted  bool
 	restarts     int64
 	pendingExit  *supervise.ExitStatus
@@ -204,6 +208,15 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 		path, err := r.logs.Prepare(logKind, p.name)
 		if err != nil {
 			return fmt.Errorf("log store: %w", err)
+		}
+		p.prevRunStart = -1
+		if fi, err := os.Stat(path); err == nil {
+			if p.everStarted {
+				p.prevRunStart = p.runStart
+			}
+			p.runStart = fi.Size()
+		} else {
+			p.runStart = 0
 		}
 		if opts.Stdout == "" {
 			opts.Stdout = path

@@ -123,7 +123,7 @@ func collectFiles(args []string) ([]string, error) {
 }
 
 func newLogs(g *globals) *cobra.Command {
-	var follow bool
+	var follow, previous bool
 	var tail int
 	cmd := &cobra.Command{
 		Use:   "logs process/NAME | module/NAME",
@@ -136,12 +136,18 @@ func newLogs(g *globals) *cobra.Command {
 			q := url.Values{"tail": {strconv.Itoa(tail)}}
 			switch ki.Kind {
 			case v1alpha1.KindProcess:
+				if follow && previous {
+					return usagef("-f and --previous do not go together: the previous run has ended")
+				}
 				if follow {
 					q.Set("follow", "1")
 				}
+				if previous {
+					q.Set("previous", "1")
+				}
 			case v1alpha1.KindModule:
-				if follow {
-					return usagef("-f is not supported for modules: use journalctl -fu UNIT")
+				if follow || previous {
+					return usagef("-f and --previous are not supported for modules: use journalctl -u UNIT")
 				}
 			default:
 				return usagef("logs works on processes and modules")
@@ -160,6 +166,7 @@ func newLogs(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output (processes)")
+	cmd.Flags().BoolVarP(&previous, "previous", "p", false, "the output of the run before the last restart (processes)")
 	cmd.Flags().IntVar(&tail, "tail", -1, "lines of recent output to show (-1: all for processes, 100 for modules)")
 	return cmd
 }

@@ -138,6 +138,9 @@ spec:
 	if out != "line 5\noops\n" {
 		t.Fatalf("--tail 2 gave %q", out)
 	}
+	if _, errs, code := e.ctlQuiet("logs", "process/talker", "--previous"); code != 1 || !strings.Contains(errs, "previous run") {
+		t.Fatalf("--previous before any restart: exit %d %q", code, errs)
+	}
 	cmd := exec.Command(ctlBin, "--socket", filepath.Join(e.state, "reconciled.sock"), "logs", "-f", "process/talker", "--tail", "1")
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -171,6 +174,17 @@ spec:
 			}
 			seen = append(seen, l)
 			if l == "line 1" {
+				// --previous: exactly the first run's output.
+				e.eventually("the second run's output", func() bool {
+					out, _, _ := e.ctlQuiet("logs", "process/talker")
+					return strings.Count(out, "oops") == 2
+				})
+				if out := e.ctl("logs", "process/talker", "--previous"); out != "line 1\nline 2\nline 3\nline 4\nline 5\noops\n" {
+					t.Fatalf("logs --previous: %q", out)
+				}
+				if out := e.ctl("logs", "process/talker", "--previous", "--tail", "1"); out != "oops\n" {
+					t.Fatalf("logs --previous --tail 1: %q", out)
+				}
 				return
 			}
 		case <-deadline:

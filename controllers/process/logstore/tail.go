@@ -281,3 +281,38 @@ func writeFlush(w io.Writer, p []byte) error {
 	}
 	return nil
 }
+
+// Range returns the bytes [from, to) of the log file at path (a past run's
+// output), or only their last n lines when n >= 0.
+func Range(path string, from, to int64, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("log range: %w", err)
+	}
+	defer f.Close()
+	if to < from {
+		return nil, fmt.Errorf("log range %s: %d..%d is empty", path, from, to)
+	}
+	b := make([]byte, to-from)
+	if _, err := f.ReadAt(b, from); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("log range %s: %w", path, err)
+	}
+	if n < 0 {
+		return b, nil
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	end := len(b)
+	if end > 0 && b[end-1] == '\n' {
+		end--
+	}
+	for i := end - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			if n--; n == 0 {
+				return b[i+1:], nil
+			}
+		}
+	}
+	return b, nil
+}

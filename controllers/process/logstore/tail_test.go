@@ -357,3 +357,27 @@ func BenchmarkTail100(b *testing.B) {
 		}
 	}
 }
+
+func TestRange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "current.log")
+	os.WriteFile(path, []byte("run1 a\nrun1 b\nrun2 a\n"), 0o640)
+	for _, tc := range []struct {
+		from, to int64
+		n        int
+		want     string
+	}{
+		{0, 14, -1, "run1 a\nrun1 b\n"},
+		{0, 14, 1, "run1 b\n"},
+		{0, 14, 5, "run1 a\nrun1 b\n"},
+		{0, 14, 0, ""},
+		{14, 21, -1, "run2 a\n"},
+	} {
+		got, err := Range(path, tc.from, tc.to, tc.n)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("Range(%d, %d, %d) = %q, %v; want %q", tc.from, tc.to, tc.n, got, err, tc.want)
+		}
+	}
+	if _, err := Range(path, 5, 2, -1); err == nil {
+		t.Error("an inverted range gave no error")
+	}
+}
