@@ -48,9 +48,9 @@ type proc struct {
 	// began in the log store file (prevRunStart -1: unknown, e.g. rotated
 	// since or before the daemon started); for logs --previous.
 	runStart, prevRunStart int64
-	everStarted  bool
-	restarts     int64
-	pendingExit  *supervise.ExitStatus
+	everStarted            bool
+	restarts               int64
+	pendingExit            *supervise.ExitStatus
 
 	// stop settings of the current run (the resource may be gone when it
 	// has to be stopped)
