@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
@@ -323,6 +324,9 @@ func describe(w io.Writer, ki v1alpha1.KindInfo, obj v1alpha1.Object) {
 	fmt.Fprintf(w, "Annotations:  %s\n", kv(m.Annotations, resources.AnnotationSource))
 	cs := obj.GetCommonStatus()
 	fmt.Fprintf(w, "Phase:        %s\n", orNone(phase(obj)))
+	if pr, ok := obj.(*v1alpha1.Process); ok {
+		describeProcessLive(w, pr, time.Now())
+	}
 	section := func(title string, v any) {
 		b, _ := yaml.Marshal(v)
 		fmt.Fprintf(w, "%s:\n", title)
@@ -388,5 +392,25 @@ func describeJournal(ctx context.Context, w io.Writer, c *client, name string) {
 	}
 	for _, l := range strings.Split(text, "\n") {
 		fmt.Fprintf(w, "  %s\n", l)
+	}
+}
+
+// describeProcessLive prints a program's live figures: how long it has been
+// up, its restarts, and how its last run ended.
+func describeProcessLive(w io.Writer, pr *v1alpha1.Process, now time.Time) {
+	st := pr.Status
+	if st.Phase == v1alpha1.ProcessRunning && st.StartedAt != nil {
+		fmt.Fprintf(w, "Uptime:       %s (pid %d, since %s)\n", now.Sub(st.StartedAt.Time).Round(time.Second), st.Pid, st.StartedAt.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "Restarts:     %d\n", st.Restarts)
+	if e := st.LastExit; e != nil {
+		how := fmt.Sprintf("exit code %d", e.ExitCode)
+		if e.Signal != "" {
+			how = "killed by " + e.Signal
+		}
+		if e.Reason != "" {
+			how += " (" + e.Reason + ")"
+		}
+		fmt.Fprintf(w, "Last exit:    %s, %s ago\n", how, now.Sub(e.FinishedAt.Time).Round(time.Second))
 	}
 }

@@ -90,6 +90,13 @@ func TestManualRestart(t *testing.T) {
 		t.Fatalf("restart said %q", out)
 	}
 	q := e.waitProcess("r", "restarted", func(q process) bool { return q.Status.Pid != p.Status.Pid && q.Status.Phase == "Running" })
+	// describe shows the live figures: uptime with the pid, restarts, and
+	// how the last run ended.
+	e.eventually("describe with live figures", func() bool {
+		out := e.ctl("describe", "process/r")
+		return strings.Contains(out, fmt.Sprintf("(pid %d,", q.Status.Pid)) && strings.Contains(out, "Restarts:     1") &&
+			strings.Contains(out, "Last exit:    killed by SIGTERM (RestartRequested)")
+	})
 	e.write("r.yaml", strings.Replace(e.read("r.yaml"), "  name: r\n", "  name: r\n  annotations: {reconciled.dev/restartedAt: \"2026-11-21T10:00:00Z\"}\n", 1))
 	e.waitProcess("r", "restarted by annotation", func(s process) bool { return s.Status.Pid != q.Status.Pid && s.Status.Phase == "Running" })
 	if _, errs, code := e.ctlQuiet("restart", "process/nope"); code != 1 || !strings.Contains(errs, "not found") {
