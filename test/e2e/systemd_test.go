@@ -170,7 +170,7 @@ spec:
 	e.eventually("old group gone", func() bool { return !alive(p.Status.Pid) })
 }
 
-// The shipped examples are valid, and version answers.
+// The shipped examples are valid, version answers, completion works.
 func TestExamplesValidateAndVersion(t *testing.T) {
 	e := newEnv(t)
 	out := e.ctl("validate", "../../examples")
@@ -180,6 +180,12 @@ func TestExamplesValidateAndVersion(t *testing.T) {
 	e.start()
 	if out := e.ctl("version"); !strings.Contains(out, "Client Version:") || !strings.Contains(out, "Server Version:") {
 		t.Fatalf("version: %s", out)
+	}
+	// Shell completion (cobra's) for the three shells.
+	for shell, want := range map[string]string{"bash": "__start_reconcilectl", "zsh": "#compdef reconcilectl", "fish": "complete -c reconcilectl"} {
+		if out := e.ctl("completion", shell); !strings.Contains(out, want) {
+			t.Fatalf("completion %s lacks %q", shell, want)
+		}
 	}
 }
 
