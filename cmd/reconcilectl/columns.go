@@ -33,9 +33,16 @@ func phase(o v1alpha1.Object) string {
 	return cs.Phase
 }
 
+// absoluteTimes makes table columns show times as RFC 3339 timestamps
+// instead of ages (get --absolute-times).
+var absoluteTimes bool
+
 func age(t *metav1.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
+	}
+	if absoluteTimes {
+		return t.UTC().Format(time.RFC3339)
 	}
 	return duration.HumanDuration(time.Since(t.Time))
 }

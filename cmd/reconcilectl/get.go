@@ -90,6 +90,7 @@ func newGet(g *globals) *cobra.Command {
 	f.StringVarP(&o.output, "output", "o", "", "output format: wide, yaml, json, name or jsonpath=TEMPLATE (e.g. jsonpath='{.items[*].metadata.name}')")
 	f.StringVar(&o.sortBy, "sort-by", "", "sort by a JSONPath field, e.g. .status.restarts or {.metadata.name}")
 	f.BoolVar(&o.watchEvents, "output-watch-events", false, "with -w: show the event type (ADDED, MODIFIED, DELETED) of each line")
+	f.BoolVar(&absoluteTimes, "absolute-times", false, "show times in tables as RFC 3339 timestamps instead of ages")
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector (=, ==, !=, in, notin, exists)")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, watch for changes")
 	f.StringVar(&o.dir, "dir", "", "read resource files from this folder instead of asking the daemon")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -224,6 +225,9 @@ func TestGetFormats(t *testing.T) {
 	}
 	if _, _, code := e.ctlQuiet("get", "process", "-o", "toml"); code != 2 {
 		t.Fatalf("bad -o: exit %d, want 2", code)
+	}
+	if out := e.ctl("get", "processes", "--absolute-times"); !regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`).MatchString(out) {
+		t.Fatalf("--absolute-times: %s", out)
 	}
 	if out := e.ctl("get", "processes", "-o", "jsonpath={.items[*].metadata.name}", "--sort-by", ".metadata.name"); out != "g1 g2" {
 		t.Fatalf("-o jsonpath: %q", out)
