@@ -13,9 +13,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,7 +48,7 @@ var version = "dev"
 
 type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
-	systemdRoot, systemdUnitDir                                                                 string
+	systemdRoot, systemdUnitDir, socketGroup                                                    string
 	verbosity                                                                                   int
 	stopOnExit, showVersion                                                                     bool
 }
@@ -69,6 +71,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.config, "config", "", "daemon settings file (netboot, mqtt, logs)")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:9470", "HTTP address for the API, /metrics, /healthz, /readyz and the status page (\"\" to disable)")
 	fs.StringVar(&f.socket, "socket", "", "unix-socket API for reconcilectl (default <state-dir>/reconciled.sock)")
+	fs.StringVar(&f.socketGroup, "socket-group", "", "group that owns the unix socket (mode 0660), so its members may use reconcilectl (default: the daemon's group)")
 	fs.StringVar(&f.status, "status", "inline", "where status is written: inline, sidecar or none")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 lifecycle, 1 decisions, 5 queue traces)")
@@ -168,6 +171,12 @@ func run(f *flags, log logr.Logger) error {
 	cfg, err := loadConfig(f.config)
 	if err != nil {
 		return err
+	}
+	socketGID := -1
+	if f.socketGroup != "" {
+		if socketGID, err = lookupGroup(f.socketGroup); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(f.stateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
@@ -292,7 +301,7 @@ func run(f *flags, log logr.Logger) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 
-	listeners, ownSocket, err := openListeners(f, log)
+	listeners, ownSocket, err := openListeners(f, socketGID, log)
 	if err != nil {
 		return err
 	}
@@ -381,8 +390,9 @@ type listener struct {
 // openListeners opens the TCP listener (or takes a socket-activated one)
 // and the unix socket (or takes it from systemd when it hands over one at
 // the --socket path). ownSocket reports that the daemon created the unix
-// socket file and must remove it at exit.
-func openListeners(f *flags, log logr.Logger) (out []listener, ownSocket bool, err error) {
+// socket file and must remove it at exit. A socket the daemon creates gets
+// mode 0660 and, when socketGID >= 0, that group.
+func openListeners(f *flags, socketGID int, log logr.Logger) (out []listener, ownSocket bool, err error) {
 	activated, err := activation.Listeners()
 	if err != nil {
 		return nil, false, fmt.Errorf("socket activation: %w", err)
@@ -419,11 +429,38 @@ func openListeners(f *flags, log logr.Logger) (out []listener, ownSocket bool, e
 		if err != nil {
 			return nil, false, fmt.Errorf("--socket: %w", err)
 		}
-		os.Chmod(f.socket, 0o660)
+		if err := os.Chmod(f.socket, 0o660); err != nil {
+			l.Close()
+			return nil, false, fmt.Errorf("--socket: %w", err)
+		}
+		if socketGID >= 0 {
+			if err := os.Chown(f.socket, -1, socketGID); err != nil {
+				l.Close()
+				return nil, false, fmt.Errorf("--socket-group %s: %w", f.socketGroup, err)
+			}
+		}
 		out = append(out, listener{l, true})
 		ownSocket = true
 	}
 	return out, ownSocket, nil
+}
+
+// lookupGroup resolves --socket-group (a group name or a numeric gid).
+func lookupGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if _, nerr := strconv.Atoi(name); nerr == nil {
+			g, err = user.LookupGroupId(name)
+		}
+	}
+	if err != nil {
+		return -1, fmt.Errorf("--socket-group %q: unknown group: %w", name, err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("--socket-group %q: gid %q: %w", name, g.Gid, err)
+	}
+	return gid, nil
 }
 
 // statusLine is the STATUS= text systemctl status shows.
