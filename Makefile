@@ -7,7 +7,7 @@ BIN := bin
 FUZZTIME ?= 20s
 API := /apis/reconciled.dev/v1alpha1
 
-.PHONY: all build run test unit e2e fuzz-seeds fuzz bench deps-test vet clean install
+.PHONY: all build run test unit e2e fuzz-seeds fuzz torture bench deps-test vet clean install
 
 all: build
 
@@ -50,6 +50,12 @@ deps-test:
 # Runs every fuzz target for FUZZTIME each (the seed corpora also run in make test).
 fuzz:
 	@hack/fuzz.sh $(FUZZTIME)
+
+# Torture suite (issue 7): the end-to-end torture tests at full size
+# (1,000 malformed files, ...), then every fuzz target for 60s each.
+torture:
+	RECONCILED_TORTURE=1 $(GO) test -count=1 -run 'Torture' ./test/e2e/
+	@hack/fuzz.sh 60s
 
 # Benchmarks: Go micro-benchmarks, then the end-to-end harness.
 bench: build

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -87,6 +88,9 @@ func (d *Document) Identified() bool {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// unknownAnchorRE is yaml.v3's error for an alias to no anchor.
+var unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
 // yamlParserProblems are the problems yaml.v3's parser (as opposed to its
 // scanner) reports. For these it prints the 0-based line of the enclosing
 // construct or of the offending token (go-yaml/yaml#205), one less than
@@ -118,7 +122,33 @@ func syntaxError(file string, data []byte, err error) *Error {
 		// A problem found at the end of the input is on the last line.
 		line = min(line, bytes.Count(bytes.TrimRight(data, " \t\r\n"), []byte("\n"))+1)
 	}
+	if line == 0 {
+		// No position from yaml.v3: an unknown alias is where "*name" is;
+		// bytes the reader refused (invalid UTF-8, control characters)
+		// are at the first bad byte; anything else is on the first line.
+		at := firstBadByte(data)
+		if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil {
+			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+				at = i
+			}
+		}
+		line = 1 + bytes.Count(data[:at], []byte("\n"))
+	}
 	return &Error{File: file, Line: line, Message: "invalid YAML: " + msg}
+}
+
+// firstBadByte returns the offset of the first byte YAML's reader refuses
+// (invalid UTF-8, or a control character other than tab and line breaks),
+// or 0 when there is none.
+func firstBadByte(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if (r == utf8.RuneError && size <= 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return i
+		}
+		i += size
+	}
+	return 0
 }
 
 // DecodeFile decodes every document of a resource file. Documents that are

@@ -5,6 +5,7 @@ package resources
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -444,7 +445,7 @@ func TestDecodeFileSyntaxErrors(t *testing.T) {
 		},
 		"unknown anchor": {
 			src:  proc("  command: *nope"),
-			want: wantErr{0, "", "unknown anchor 'nope' referenced"},
+			want: wantErr{6, "", "unknown anchor 'nope' referenced"},
 		},
 	}
 	for name, tc := range tests {
@@ -890,5 +891,24 @@ func TestIdentified(t *testing.T) {
 				t.Errorf("Identified() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// Bytes the YAML reader refuses before parsing still get a line: that of
+// the first bad byte.
+func TestSyntaxErrorWithoutPositionGetsALine(t *testing.T) {
+	for name, tc := range map[string]struct {
+		data string
+		line int
+	}{
+		"invalid UTF-8": {"kind: Process\nmetadata:\n  name: \xff\xfe\n", 3},
+		"NUL":           {"kind: Process\n\x00\n", 2},
+		"garbage":       {"\x89PNG\x00\x01", 1},
+	} {
+		_, err := DecodeFile("f.yaml", []byte(tc.data))
+		var e *Error
+		if !errors.As(err, &e) || e.Line != tc.line {
+			t.Errorf("%s: error %v, want line %d", name, err, tc.line)
+		}
 	}
 }
