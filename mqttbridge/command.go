@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/yamlnode"
 	"github.com/reconciled/reconciled/resources/apply"
 )
 
@@ -136,20 +137,20 @@ func createBody(ki v1alpha1.KindInfo, name string, payload []byte) ([]byte, erro
 	if root.Kind != yaml.MappingNode {
 		return nil, errors.New("payload must be a JSON object or YAML mapping")
 	}
-	if lookup(root, "kind") != nil || lookup(root, "apiVersion") != nil {
+	if yamlnode.Get(root, "kind") != nil || yamlnode.Get(root, "apiVersion") != nil {
 		// A whole resource: check it is the one the topic names.
-		kind := scalar(lookup(root, "kind"))
+		kind := yamlnode.Scalar(yamlnode.Get(root, "kind"))
 		if kind != ki.Kind {
 			return nil, fmt.Errorf("the payload is a %q, the topic is for a %s", kind, ki.Kind)
 		}
-		if got := scalar(lookup(lookup(root, "metadata"), "name")); got != name {
+		if got := yamlnode.Scalar(yamlnode.Get(yamlnode.Get(root, "metadata"), "name")); got != name {
 			return nil, fmt.Errorf("the payload is named %q, the topic is for %q", got, name)
 		}
 		return payload, nil
 	}
 	// Just the spec: wrap it. JSON's flow style becomes block style, as
 	// apply does for JSON documents.
-	plain(root)
+	yamlnode.Plain(root)
 	str := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
 	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
 		str("apiVersion"), str(v1alpha1.APIVersion),
@@ -164,39 +165,4 @@ func createBody(ki v1alpha1.KindInfo, name string, payload []byte) ([]byte, erro
 		return nil, fmt.Errorf("cannot re-encode the payload: %w", err)
 	}
 	return b.Bytes(), nil
-}
-
-// lookup returns the value of key in the mapping m, or nil.
-func lookup(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Kind == yaml.ScalarNode && m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// scalar returns the value of a scalar node, or "" for anything else.
-func scalar(n *yaml.Node) string {
-	if n == nil || n.Kind != yaml.ScalarNode {
-		return ""
-	}
-	return n.Value
-}
-
-// plain drops JSON's styling: mappings in block style, strings quoted only
-// where YAML needs it.
-func plain(n *yaml.Node) {
-	switch {
-	case n.Kind == yaml.MappingNode:
-		n.Style = 0
-	case n.Kind == yaml.ScalarNode && n.Style == yaml.DoubleQuotedStyle && !strings.ContainsAny(n.Value, "\n\t"):
-		n.Style = 0
-	}
-	for _, c := range n.Content {
-		plain(c)
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reconciled/reconciled/internal/yamlnode"
+
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -66,10 +68,10 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("body does not decode: %v\n%s", err, cmd.Body)
 		}
 		root := n.Content[0]
-		if k := scalar(lookup(root, "kind")); k != cmd.Kind {
+		if k := yamlnode.Scalar(yamlnode.Get(root, "kind")); k != cmd.Kind {
 			t.Fatalf("body's kind is %q, want %q:\n%s", k, cmd.Kind, cmd.Body)
 		}
-		if got := scalar(lookup(lookup(root, "metadata"), "name")); got != cmd.Name {
+		if got := yamlnode.Scalar(yamlnode.Get(yamlnode.Get(root, "metadata"), "name")); got != cmd.Name {
 			t.Fatalf("body's name is %q, want %q:\n%s", got, cmd.Name, cmd.Body)
 		}
 		var more yaml.Node

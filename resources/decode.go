@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/yamlnode"
 )
 
 // Error is a problem with one place in a resource file. Its text is
@@ -192,11 +193,11 @@ func decodeDocument(file string, root *yaml.Node) *Document {
 		fail(root.Line, "", "a resource must be a mapping with apiVersion, kind, metadata and spec")
 		return d
 	}
-	if n := mapValue(root, "kind"); n != nil && n.Kind == yaml.ScalarNode {
+	if n := yamlnode.Get(root, "kind"); n != nil && n.Kind == yaml.ScalarNode {
 		d.Kind = n.Value
 	}
-	if md := mapValue(root, "metadata"); md != nil {
-		if n := mapValue(md, "name"); n != nil && n.Kind == yaml.ScalarNode {
+	if md := yamlnode.Get(root, "metadata"); md != nil {
+		if n := yamlnode.Get(md, "name"); n != nil && n.Kind == yaml.ScalarNode {
 			d.Name = n.Value
 		}
 	}
@@ -227,11 +228,11 @@ func decodeDocument(file string, root *yaml.Node) *Document {
 		d.Errs = dc.errs
 		return d
 	}
-	if mapValue(root, "apiVersion") == nil {
+	if yamlnode.Get(root, "apiVersion") == nil {
 		fail(root.Line, "apiVersion", "required: "+v1alpha1.APIVersion)
 		return d
 	}
-	if mapValue(root, "spec") == nil {
+	if yamlnode.Get(root, "spec") == nil {
 		fail(root.Line, "spec", "required")
 		return d
 	}
@@ -266,19 +267,6 @@ func SpecHash(obj v1alpha1.Object) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
-}
-
-// mapValue returns the value node of key in a mapping node, or nil.
-func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }
 
 var pathSegRE = regexp.MustCompile(`[^.\[\]]+|\[[^\]]*\]`)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/yamlnode"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -274,7 +275,7 @@ func setSpecField(doc []byte, field, value string) ([]byte, error) {
 		return nil, errors.New("the document is not a mapping")
 	}
 	root := n.Content[0]
-	spec := mapValue(root, "spec")
+	spec := yamlnode.Get(root, "spec")
 	if spec == nil {
 		spec = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "spec"}, spec)
@@ -283,7 +284,7 @@ func setSpecField(doc []byte, field, value string) ([]byte, error) {
 		*spec = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", HeadComment: spec.HeadComment, LineComment: spec.LineComment, FootComment: spec.FootComment}
 	}
 	scalar := yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
-	if v := mapValue(spec, field); v != nil {
+	if v := yamlnode.Get(spec, field); v != nil {
 		scalar.HeadComment, scalar.LineComment, scalar.FootComment = v.HeadComment, v.LineComment, v.FootComment
 		*v = scalar
 	} else {
@@ -342,16 +343,16 @@ func normalize(body []byte) ([]byte, error) {
 		return nil, &BadRequestError{Msg: "the document is not a mapping"}
 	}
 	if json := bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")); json {
-		plain(root) // JSON input becomes block-style YAML
+		yamlnode.Plain(root) // JSON input becomes block-style YAML
 	}
-	deleteKey(root, "status")
-	if meta := mapValue(root, "metadata"); meta != nil {
-		deleteKey(meta, "generation")
-		deleteKey(meta, "creationTimestamp")
-		if ann := mapValue(meta, "annotations"); ann != nil {
-			deleteKey(ann, resources.AnnotationSource)
+	yamlnode.Delete(root, "status")
+	if meta := yamlnode.Get(root, "metadata"); meta != nil {
+		yamlnode.Delete(meta, "generation")
+		yamlnode.Delete(meta, "creationTimestamp")
+		if ann := yamlnode.Get(meta, "annotations"); ann != nil {
+			yamlnode.Delete(ann, resources.AnnotationSource)
 			if len(ann.Content) == 0 {
-				deleteKey(meta, "annotations")
+				yamlnode.Delete(meta, "annotations")
 			}
 		}
 	}
@@ -362,39 +363,4 @@ func normalize(body []byte) ([]byte, error) {
 		return nil, &BadRequestError{Msg: "cannot re-encode the document: " + err.Error()}
 	}
 	return b.Bytes(), nil
-}
-
-// plain drops JSON's styling: mappings in block style, strings quoted only
-// where YAML needs it (the encoder quotes "100" so it stays a string).
-func plain(n *yaml.Node) {
-	switch {
-	case n.Kind == yaml.MappingNode:
-		n.Style = 0
-	case n.Kind == yaml.ScalarNode && n.Style == yaml.DoubleQuotedStyle && !strings.ContainsAny(n.Value, "\n\t"):
-		n.Style = 0
-	}
-	for _, c := range n.Content {
-		plain(c)
-	}
-}
-
-func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func deleteKey(m *yaml.Node, key string) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			return
-		}
-	}
 }
