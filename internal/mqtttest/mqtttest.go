@@ -13,7 +13,6 @@
 package mqtttest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/syncbuf"
 )
 
 // StartTimeout bounds how long Start and Restart wait for the listener.
@@ -45,9 +46,9 @@ type Broker struct {
 	conf string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd     // nil while stopped
-	done chan struct{} // closed when cmd has exited
-	out  *syncBuffer   // its log
+	cmd  *exec.Cmd       // nil while stopped
+	done chan struct{}   // closed when cmd has exited
+	out  *syncbuf.Buffer // its log
 }
 
 // Start runs a broker for the test; see the package doc for when it skips.
@@ -138,7 +139,7 @@ func (b *Broker) Restart() {
 	}
 	deadline := time.Now().Add(StartTimeout)
 	for {
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		cmd := exec.Command(b.bin, "-c", b.conf)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -205,23 +206,4 @@ func (b *Broker) Stop() {
 		<-b.done
 	}
 	b.cmd = nil
-}
-
-// syncBuffer is a bytes.Buffer for a process's output that can be read
-// while the process writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }

@@ -38,6 +38,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/syncbuf"
+
 	"github.com/gosnmp/gosnmp"
 )
 
@@ -128,7 +130,7 @@ type Switch struct {
 	mu                        sync.Mutex
 	cmd                       *exec.Cmd     // nil once stopped
 	done                      chan struct{} // closed when cmd has exited
-	out                       *syncBuffer
+	out                       *syncbuf.Buffer
 }
 
 // Start runs a switch with the default Options for the test; see the
@@ -263,7 +265,7 @@ pass_persist .1.3.6.1.2.1.17.4.3 %s
 		} else {
 			cmd = exec.Command(snmpd, args...)
 		}
-		out := &syncBuffer{}
+		out := &syncbuf.Buffer{}
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("snmptest: start snmpd: %v", err)
@@ -525,22 +527,4 @@ func (s *Switch) writeAtomic(path, content string) {
 	if err := os.Rename(tmp, path); err != nil {
 		s.t.Fatal(err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -14,10 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/syncbuf"
 )
 
 var (
@@ -55,35 +56,10 @@ type env struct {
 	dir    string
 	state  string
 	daemon *exec.Cmd
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	args   []string
 	env    []string // extra environment for the daemon
 	netns  string   // run the daemon inside this network namespace
-}
-
-// syncBuffer is a bytes.Buffer the daemon's output copier and the test
-// may use at the same time.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
 
 func newEnv(t *testing.T, args ...string) *env {
@@ -112,7 +88,7 @@ func (e *env) start() {
 	}
 	cmd.Env = append(os.Environ(), e.env...)
 	if e.log == nil {
-		e.log = &syncBuffer{}
+		e.log = &syncbuf.Buffer{}
 	}
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

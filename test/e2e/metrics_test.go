@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/syncbuf"
 )
 
 // lookPromBin finds a binary of Debian's prometheus package or skips.
@@ -269,7 +271,7 @@ scrape_configs:
 - job_name: reconciled
   static_configs: [{targets: ["127.0.0.1:%d"]}]
 `, mustAbs(t, "../../deploy/prometheus/reconciled-rules.yml"), daemonPort))
-	promLog := &syncBuffer{}
+	promLog := &syncbuf.Buffer{}
 	prom := exec.Command(bin, "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
 	prom.Stdout, prom.Stderr = promLog, promLog

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/internal/netnstest"
+	"github.com/reconciled/reconciled/internal/syncbuf"
 )
 
 // TestCompareTftpdHpa measures 64 MiB downloads with curl from a client
@@ -53,7 +54,7 @@ func TestCompareTftpdHpa(t *testing.T) {
 	want := fileSHA(t, filepath.Join(root, "big.bin"))
 
 	hpa := nw.Command(nw.Server, "in.tftpd", "-L", "-s", root, "-a", nw.ServerIP+":69", "-u", "nobody")
-	hpaOut := &syncBuffer{}
+	hpaOut := &syncbuf.Buffer{}
 	hpa.Stdout, hpa.Stderr = hpaOut, hpaOut
 	if err := hpa.Start(); err != nil {
 		t.Fatal(err)

@@ -18,10 +18,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/syncbuf"
 
 	"github.com/go-logr/logr"
 
@@ -76,34 +77,16 @@ func runTestServer(addr string) int {
 	return 0
 }
 
-// syncBuffer collects a child's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startNetnsServer runs this test binary as a TFTP server on addr inside
 // namespace ns and waits (bounded) until client namespace cli gets
 // ready.txt from it over url. It stops the server at cleanup.
-func startNetnsServer(t *testing.T, nw *netnstest.Net, ns, cli, addr, root, serials, url string, env ...string) *syncBuffer {
+func startNetnsServer(t *testing.T, nw *netnstest.Net, ns, cli, addr, root, serials, url string, env ...string) *syncbuf.Buffer {
 	t.Helper()
 	must(t, os.WriteFile(filepath.Join(root, "ready.txt"), []byte("ready\n"), 0o644))
 	cmd := nw.Command(ns, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envServe+"="+addr, envRoot+"="+root, envSerial+"="+serials)
 	cmd.Env = append(cmd.Env, env...)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
