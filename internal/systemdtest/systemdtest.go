@@ -37,8 +37,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/controllers/module/systemd"
+
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
-	"github.com/godbus/dbus/v5"
 )
 
 // StartTimeout bounds how long Start waits for the sandbox to boot.
@@ -281,21 +282,7 @@ func (s *Sandbox) Conn(ctx context.Context) (*sddbus.Conn, error) {
 // current uid: what NewSystemConnectionContext does for the default
 // system bus, and what a daemon given a bus address would do.
 func Connect(ctx context.Context, addr string) (*sddbus.Conn, error) {
-	return sddbus.NewConnection(func() (*dbus.Conn, error) {
-		c, err := dbus.Dial(addr, dbus.WithContext(ctx))
-		if err != nil {
-			return nil, err
-		}
-		if err := c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-			c.Close()
-			return nil, err
-		}
-		if err := c.Hello(); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	})
+	return systemd.Dial(ctx, addr)
 }
 
 // WriteUnit writes a unit file into the guest's /etc/systemd/system

@@ -148,9 +148,15 @@ func (m *Manager) UnitDir() string { return m.unitDir }
 func (m *Manager) Address() string { return m.address }
 
 // dial connects and authenticates to the bus.
-func (m *Manager) dial(ctx context.Context) (*sddbus.Conn, error) {
+func (m *Manager) dial(ctx context.Context) (*sddbus.Conn, error) { return Dial(ctx, m.address) }
+
+// Dial connects to systemd through the D-Bus bus at address
+// ("unix:path=..."), authenticating with EXTERNAL as the current uid: what
+// go-systemd's NewSystemConnectionContext does for the default system bus,
+// for any bus.
+func Dial(ctx context.Context, address string) (*sddbus.Conn, error) {
 	return sddbus.NewConnection(func() (*dbus.Conn, error) {
-		c, err := dbus.Dial(m.address, dbus.WithContext(ctx))
+		c, err := dbus.Dial(address, dbus.WithContext(ctx))
 		if err != nil {
 			return nil, err
 		}
