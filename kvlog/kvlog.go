@@ -22,6 +22,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/reconciled/reconciled/internal/atomicfile"
 )
 
 // compactMargin is how many log lines beyond the number of keys trigger a
@@ -188,28 +190,8 @@ func (m *Map[V]) Compact() error {
 	if err != nil {
 		return err
 	}
-	tmp := m.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, m.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(m.path, b, 0o640); err != nil {
 		return fmt.Errorf("compact %s: %w", m.path, err)
-	}
-	if d, err := os.Open(filepath.Dir(m.path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	if err := m.log.Truncate(0); err != nil {
 		return fmt.Errorf("compact %s: %w", m.path, err)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/atomicfile"
+
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 
@@ -312,7 +314,7 @@ func (w *statusWriter) commit(pending []*pendingWrite) int {
 		n++
 	}
 	for d := range dirs {
-		syncDir(d)
+		atomicfile.SyncDir(d)
 	}
 	return n
 }
@@ -408,7 +410,7 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 		dirs[filepath.Dir(p.path)] = true
 	}
 	for d := range dirs {
-		syncDir(d)
+		atomicfile.SyncDir(d)
 	}
 	return len(pending)
 }
@@ -498,12 +500,5 @@ func syncTemps(pending []*pendingWrite) {
 			unix.Syncfs(int(f.Fd()))
 			f.Close()
 		}
-	}
-}
-
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/atomicfile"
+
 	"github.com/go-logr/logr"
 )
 
@@ -300,33 +302,13 @@ func (st *leaseStore) snapshot() []Lease {
 // (temporary file, fsync, rename, fsync of the folder), and reopens it
 // for appending.
 func (st *leaseStore) rewrite(leases []Lease) error {
-	tmp := st.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("dhcp: rewrite lease file: %w", err)
-	}
 	b := make([]byte, 0, len(leaseHeader)+len(leases)*64)
 	b = append(b, leaseHeader...)
 	for _, l := range leases {
 		b = appendRecord(b, l)
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, st.path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(st.path, b, 0o640); err != nil {
 		return fmt.Errorf("dhcp: rewrite lease file: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(st.path)); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	nf, err := os.OpenFile(st.path, os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
