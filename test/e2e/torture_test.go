@@ -204,13 +204,13 @@ func tortureAPI(e *env) func(path string) ([]byte, error) {
 // for it: problems not attached to a resource (the problems API) and
 // Invalid resources (Ready=False, reason InvalidSpec, message FILE:LINE).
 // Only reports whose text holds the file's path followed by :LINE count.
-func tortureReports(get func(string) ([]byte, error)) (out, noLine map[string][]string, err error) {
+func tortureReports(get func(string) ([]byte, error)) (map[string][]string, error) {
 	const base = "/apis/reconciled.dev/v1alpha1/"
-	out, noLine = map[string][]string{}, map[string][]string{}
+	out := map[string][]string{}
 	lineRE := regexp.MustCompile(`(/[^\s:"]+\.yaml):(\d+)`)
 	b, err := get(base + "problems")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var probs struct {
 		Items []struct {
@@ -221,21 +221,19 @@ func tortureReports(get func(string) ([]byte, error)) (out, noLine map[string][]
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(b, &probs); err != nil {
-		return nil, nil, fmt.Errorf("problems: %v", err)
+		return nil, fmt.Errorf("problems: %v", err)
 	}
 	for _, p := range probs.Items {
 		// The message's line is the offending field's, which may be
 		// below the document's line in p.Line.
-		if p.Line > 0 && regexp.MustCompile(regexp.QuoteMeta(p.File)+`:\d+: `).MatchString(p.Message) {
+		if m := lineRE.FindStringSubmatch(p.Message); p.Line > 0 && m != nil && m[1] == p.File {
 			out[p.File] = append(out[p.File], "problem "+p.Reason+": "+p.Message)
-		} else if p.File != "" {
-			noLine[p.File] = append(noLine[p.File], "problem "+p.Reason+": "+p.Message)
 		}
 	}
 	for _, plural := range []string{"processes", "links", "modules", "pinodes", "alertroutes"} {
 		b, err := get(base + plural)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		var l struct {
 			Items []struct {
@@ -247,7 +245,7 @@ func tortureReports(get func(string) ([]byte, error)) (out, noLine map[string][]
 			} `json:"items"`
 		}
 		if err := json.Unmarshal(b, &l); err != nil {
-			return nil, nil, fmt.Errorf("%s: %v", plural, err)
+			return nil, fmt.Errorf("%s: %v", plural, err)
 		}
 		for _, it := range l.Items {
 			for _, c := range it.Status.Conditions {
@@ -260,7 +258,7 @@ func tortureReports(get func(string) ([]byte, error)) (out, noLine map[string][]
 			}
 		}
 	}
-	return out, noLine, nil
+	return out, nil
 }
 
 // 100 (1,000 with RECONCILED_TORTURE=1) generated malformed resource files
@@ -299,7 +297,7 @@ func TestTortureMalformedFiles(t *testing.T) {
 	deadline := time.Now().Add(time.Duration(60+n/10) * time.Second)
 	for {
 		var err error
-		reports, _, err = tortureReports(get)
+		reports, err = tortureReports(get)
 		missing = missing[:0]
 		if err == nil {
 			for _, path := range must {
@@ -398,9 +396,8 @@ func TestTortureMalformedFiles(t *testing.T) {
 	ddeadline := time.Now().Add(time.Duration(60+n/10) * time.Second)
 	for {
 		var err error
-		var leftNoLine map[string][]string
-		left, leftNoLine, err = tortureReports(get)
-		if err == nil && len(left) == 0 && len(leftNoLine) == 0 {
+		left, err = tortureReports(get)
+		if err == nil && len(left) == 0 {
 			b, _ := get("/apis/reconciled.dev/v1alpha1/problems")
 			var l struct{ Items []json.RawMessage }
 			if json.Unmarshal(b, &l) == nil && len(l.Items) == 0 {
