@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/syncbuf"
 )
 
 // The daemon speaks sd_notify for itself: READY=1 with STATUS= resource
@@ -43,18 +44,7 @@ func TestDaemonNotifiesSystemd(t *testing.T) {
 	}()
 	cmd := exec.Command(reconciled, "--dir", e.dir, "--state-dir", e.state, "--listen", "")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=400000")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", log.String())
-		}
-	}()
+	startCmd(t, cmd)
 	want := map[string]bool{"READY=1": false, "STATUS=1 processes": false, "WATCHDOG=1": false}
 	deadline := time.After(waitTimeout)
 	for !(want["READY=1"] && want["STATUS=1 processes"] && want["WATCHDOG=1"]) {
@@ -92,18 +82,7 @@ func TestSocketActivation(t *testing.T) {
 	port := freePort(t)
 	cmd := exec.Command("systemd-socket-activate", "-l", fmt.Sprintf("127.0.0.1:%d", port),
 		reconciled, "--dir", e.dir, "--state-dir", e.state)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("log:\n%s", log.String())
-		}
-	}()
+	log := startCmd(t, cmd)
 	// The first connection starts the daemon, which takes the listener over.
 	var body string
 	e.eventually("healthz over the activated socket", func() bool {
@@ -200,18 +179,7 @@ func TestSocketActivationOwnUnixSocket(t *testing.T) {
 	os.MkdirAll(e.state, 0o750)
 	sock := filepath.Join(e.state, "reconciled.sock")
 	cmd := exec.Command("systemd-socket-activate", "-l", sock, reconciled, "--dir", e.dir, "--state-dir", e.state, "--listen", "")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("log:\n%s", log.String())
-		}
-	}()
+	log := startCmd(t, cmd)
 	e.write("a.yaml", sleeper(e, "a", ""))
 	e.eventually("the daemon serves its handed-over socket", func() bool {
 		out, _, code := e.ctlQuiet("get", "process/a")
@@ -226,4 +194,24 @@ func TestSocketActivationOwnUnixSocket(t *testing.T) {
 		t.Fatalf("the daemon removed systemd's socket file: %v", err)
 	}
 	e.killPrograms()
+}
+
+// startCmd starts a daemon command that the harness does not (under
+// systemd-socket-activate or with its own environment), kills it when the
+// test ends, and returns its output, logged if the test failed.
+func startCmd(t *testing.T, cmd *exec.Cmd) *syncbuf.Buffer {
+	t.Helper()
+	log := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", log.String())
+		}
+	})
+	return log
 }
