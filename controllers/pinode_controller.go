@@ -110,7 +110,6 @@ type piState struct {
 	lastLocate   time.Time
 	observedPort int
 	reinstall    bool
-	writtenSeen  time.Time // lastSeen as last written to the status
 }
 
 // PiNodeReconciler drives PiNodes through power cycles and installs, and

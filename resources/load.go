@@ -296,9 +296,7 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 			// A file being written without rename passes through
 			// truncated states: keep the vanished resources until the
 			// file has settled.
-			for _, k := range gone {
-				keys = append(keys, k)
-			}
+			keys = append(keys, gone...)
 		} else {
 			for _, k := range gone {
 				s.deleteLocked(k, "it was removed from its file")
