@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
+
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -108,6 +110,18 @@ func (h *piHarness) reconcile(name string) v1alpha1.PiNodeStatus {
 	return obj.(*v1alpha1.PiNode).Status
 }
 
+// reconcileUntil reconciles name until it reaches phase (a timeout of the
+// harness's short ones runs out), with a bounded wait.
+func (h *piHarness) reconcileUntil(name, phase string) v1alpha1.PiNodeStatus {
+	h.t.Helper()
+	var st v1alpha1.PiNodeStatus
+	waitfor.Within(h.t, 10*time.Second, name+" "+phase, func() bool {
+		st = h.reconcile(name)
+		return st.Phase == phase
+	})
+	return st
+}
+
 func TestPiNodeInstallCycle(t *testing.T) {
 	h := newPiHarness(t)
 	mac, _ := net.ParseMAC("dc:a6:32:01:02:03")
@@ -151,9 +165,8 @@ func TestPiNodeBootTimeoutAndReinstall(t *testing.T) {
 	h := newPiHarness(t)
 	h.write("pi-11", "dc:a6:32:01:02:04", "10.77.0.11", 1, "")
 	h.reconcile("pi-11")
-	time.Sleep(60 * time.Millisecond) // past the 50 ms boot timeout
-	st := h.reconcile("pi-11")
-	if st.Phase != v1alpha1.PiNodeFailed || st.Conditions[0].Reason != ReasonBootTimeout {
+	st := h.reconcileUntil("pi-11", v1alpha1.PiNodeFailed) // the 50 ms boot timeout
+	if st.Conditions[0].Reason != ReasonBootTimeout {
 		t.Fatalf("after the boot timeout: %+v", st)
 	}
 	h.reconcile("pi-11")
@@ -255,10 +268,7 @@ func TestPiNodeOffOnAfterFailure(t *testing.T) {
 	h := newPiHarness(t)
 	h.write("pi", "dc:a6:32:01:02:09", "10.77.0.17", 1, "")
 	h.reconcile("pi")
-	time.Sleep(60 * time.Millisecond)
-	if st := h.reconcile("pi"); st.Phase != v1alpha1.PiNodeFailed {
-		t.Fatalf("%+v", st)
-	}
+	h.reconcileUntil("pi", v1alpha1.PiNodeFailed) // the 50 ms boot timeout
 	h.write("pi", "dc:a6:32:01:02:09", "10.77.0.17", 1, "  power: \"Off\"\n")
 	if st := h.reconcile("pi"); st.Phase != v1alpha1.PiNodeOff {
 		t.Fatalf("%+v", st)
@@ -281,11 +291,14 @@ func TestPiNodeSwitchNeverAnswers(t *testing.T) {
 	if _, err := h.r.Reconcile(context.Background(), reconcile.Request{Name: "pi"}); err == nil {
 		t.Fatal("the first switch error was not returned for a retry")
 	}
-	time.Sleep(60 * time.Millisecond) // past the 50 ms boot timeout
-	h.r.Reconcile(context.Background(), reconcile.Request{Name: "pi"})
-	obj, _ := h.store.View(v1alpha1.KindPiNode, "pi")
-	st := obj.(*v1alpha1.PiNode).Status
-	if st.Phase != v1alpha1.PiNodeFailed || st.Conditions[0].Reason != ReasonSwitchError {
+	var st v1alpha1.PiNodeStatus
+	waitfor.Within(t, 10*time.Second, "Failed after the 50 ms boot timeout", func() bool {
+		h.r.Reconcile(context.Background(), reconcile.Request{Name: "pi"}) // the switch error is expected
+		obj, _ := h.store.View(v1alpha1.KindPiNode, "pi")
+		st = obj.(*v1alpha1.PiNode).Status
+		return st.Phase == v1alpha1.PiNodeFailed
+	})
+	if st.Conditions[0].Reason != ReasonSwitchError {
 		t.Fatalf("after the timeout: %+v", st)
 	}
 }
