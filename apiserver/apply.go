@@ -9,18 +9,16 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+
 	"github.com/reconciled/reconciled/resources/apply"
 )
 
 // apply serves PUT .../{plural}/{name}: create or replace the resource with
 // the YAML or JSON document in the body.
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
-	ki, ok := kindOf(w, r)
+	ki, ok := s.writable(w, r)
 	if !ok {
-		return
-	}
-	if s.opts.Writer == nil {
-		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "this daemon does not accept resources through its API")
 		return
 	}
 	name := r.PathValue("name")
@@ -47,12 +45,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 // delete serves DELETE .../{plural}/{name} for resources applied through
 // the API.
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
-	ki, ok := kindOf(w, r)
+	ki, ok := s.writable(w, r)
 	if !ok {
-		return
-	}
-	if s.opts.Writer == nil {
-		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "this daemon does not accept resources through its API")
 		return
 	}
 	name := r.PathValue("name")
@@ -64,6 +58,20 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	s.opts.Log.Info("resource deleted through the API", "kind", ki.Kind, "name", name)
 	writeJSON(w, http.StatusOK, map[string]any{"kind": "Status", "status": "Success", "reason": string(res),
 		"message": fmt.Sprintf("%s/%s %s", ki.Singular, name, res), "details": StatusDetails{Kind: ki.Kind, Name: name}})
+}
+
+// writable resolves {plural} for a write, or answers the request: an
+// unknown kind, or a daemon without a writer.
+func (s *Server) writable(w http.ResponseWriter, r *http.Request) (v1alpha1.KindInfo, bool) {
+	ki, ok := kindOf(w, r)
+	if !ok {
+		return ki, false
+	}
+	if s.opts.Writer == nil {
+		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "this daemon does not accept resources through its API")
+		return ki, false
+	}
+	return ki, true
 }
 
 // writeApplyError maps the writer's errors to Kubernetes-style statuses.

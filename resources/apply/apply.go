@@ -120,9 +120,9 @@ func (w *Writer) Path(kind, name string) string {
 // JSON document body. It returns once the file is durable and the store has
 // read it.
 func (w *Writer) Apply(kind, name string, body []byte) (Result, error) {
-	ki, ok := v1alpha1.LookupKind(kind)
-	if !ok {
-		return "", &BadRequestError{Msg: fmt.Sprintf("unknown kind %q", kind)}
+	ki, err := lookupKind(kind)
+	if err != nil {
+		return "", err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -184,17 +184,14 @@ func (w *Writer) apply(ki v1alpha1.KindInfo, name string, body []byte) (Result, 
 // through the writer. It returns once the removal is durable; the store
 // deletes the resource after its usual grace period.
 func (w *Writer) Delete(kind, name string) (Result, error) {
-	ki, ok := v1alpha1.LookupKind(kind)
-	if !ok {
-		return "", &BadRequestError{Msg: fmt.Sprintf("unknown kind %q", kind)}
+	ki, err := lookupKind(kind)
+	if err != nil {
+		return "", err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.store.Known(ki.Kind, name) {
-		return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
-	}
-	path := w.Path(ki.Kind, name)
-	if err := w.owned(ki.Kind, name, path); err != nil {
+	path, err := w.ownedFile(ki, name)
+	if err != nil {
 		return "", err
 	}
 	if err := os.Remove(path); err != nil {
@@ -221,20 +218,17 @@ func (w *Writer) Delete(kind, name string) (Result, error) {
 // one the store does not hold with ErrNotFound, and a field name that is
 // empty or a path (holds a dot) with a *BadRequestError.
 func (w *Writer) SetSpecField(kind, name, field, value string) (Result, error) {
-	ki, ok := v1alpha1.LookupKind(kind)
-	if !ok {
-		return "", &BadRequestError{Msg: fmt.Sprintf("unknown kind %q", kind)}
+	ki, err := lookupKind(kind)
+	if err != nil {
+		return "", err
 	}
 	if field == "" || strings.ContainsAny(field, ".\n\r") {
 		return "", &BadRequestError{Msg: fmt.Sprintf("invalid spec field %q: want a field name, not a path", field)}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.store.Known(ki.Kind, name) {
-		return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
-	}
-	path := w.Path(ki.Kind, name)
-	if err := w.owned(ki.Kind, name, path); err != nil {
+	path, err := w.ownedFile(ki, name)
+	if err != nil {
 		return "", err
 	}
 	data, err := os.ReadFile(path)
@@ -297,6 +291,26 @@ func setSpecField(doc []byte, field, value string) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// lookupKind resolves any spelling of a kind, or a BadRequestError.
+func lookupKind(kind string) (v1alpha1.KindInfo, error) {
+	ki, ok := v1alpha1.LookupKind(kind)
+	if !ok {
+		return ki, &BadRequestError{Msg: fmt.Sprintf("unknown kind %q", kind)}
+	}
+	return ki, nil
+}
+
+// ownedFile returns the file of an existing resource the writer owns:
+// ErrNotFound for a resource the store does not hold, a ConflictError for
+// one defined in another file.
+func (w *Writer) ownedFile(ki v1alpha1.KindInfo, name string) (string, error) {
+	if !w.store.Known(ki.Kind, name) {
+		return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
+	}
+	path := w.Path(ki.Kind, name)
+	return path, w.owned(ki.Kind, name, path)
 }
 
 // owned returns a ConflictError when kind/name exists in a file other than
