@@ -378,13 +378,15 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already defined by %s; reconciled never overrides or extends a unit it did not write (choose another unitName)", spec.UnitName, strings.Join(others, ", ")))
 		}
 	}
-	if !hadRec {
-		rec = moduleRecord{Unit: spec.UnitName, Scope: spec.Scope, Path: path}
+	if !hadRec || rec.Path != path {
+		if !hadRec {
+			rec = moduleRecord{Unit: spec.UnitName, Scope: spec.Scope}
+		}
+		rec.Path = path
+		// The record is on disk before the unit file, so a crash in
+		// between still lets a restarted daemon clean up.
+		r.records.Put(req.Name, rec)
 	}
-	rec.Path = path
-	// The record is on disk before the unit file, so a crash in between
-	// still lets a restarted daemon clean up.
-	r.records.Put(req.Name, rec)
 	r.mu.Lock()
 	r.byUnit[spec.Scope+"/"+spec.UnitName] = req.Name
 	r.mu.Unlock()
@@ -420,18 +422,16 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		r.requestReload(mgr, req.Name)
 		return reconcile.Result{}, nil
 	}
+	before := rec
 	wait, err := r.converge(ctx, log, req.Name, m, mod, &rec, hash, us)
 	if err != nil {
 		return r.systemdError(log, req.Name, st, mod, err)
 	}
-	r.records.Put(req.Name, rec)
-	if wait == 0 {
-		// What converge asked for shows in the next signal; read now so
-		// the status is current when nothing was asked.
-		if us, err = mgr.State(ctx, spec.UnitName); err != nil {
-			return r.systemdError(log, req.Name, st, mod, err)
-		}
+	if rec != before {
+		r.records.Put(req.Name, rec)
 	}
+	// The status is the state just read; what converge asked systemd for
+	// arrives as signals, which bring the next reconcile.
 	r.writeStatus(log, req.Name, moduleStatus(mod, us))
 	if us.ActiveState == "active" {
 		r.active.WithLabelValues(req.Name).Set(1)
