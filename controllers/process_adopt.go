@@ -112,6 +112,7 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 		}
 		r.procs[rec.Name] = p
 		r.watchPid(p, rec.Pid, fd)
+		r.guardLog(p)
 		r.up.WithLabelValues(rec.Name).Set(1)
 		adopted++
 	}
@@ -149,6 +150,7 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 		r.initAdopted(p)
 		r.procs[name] = p
 		r.watchPid(p, m.Pid, fd)
+		r.guardLog(p)
 		r.saveRecord(p)
 		adopted++
 	}

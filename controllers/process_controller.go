@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -90,11 +91,14 @@ type ProcessReconciler struct {
 	log      logr.Logger
 	store    ResourceStore
 	logs     *logstore.Store
-	reaper   *supervise.Reaper
-	records  *kvlog.Map[record]
-	instance string
-	ctrl     *reconcile.Controller
-	files    *fileWatcher
+	logGuard *logstore.Guard
+	// guardWarned is set once the log guard failed to watch a file.
+	guardWarned atomic.Bool
+	reaper      *supervise.Reaper
+	records     *kvlog.Map[record]
+	instance    string
+	ctrl        *reconcile.Controller
+	files       *fileWatcher
 
 	restartsTotal *prometheus.CounterVec
 	up            *prometheus.GaugeVec
@@ -153,6 +157,14 @@ func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
 		return nil, err
 	}
 	r.files = fw
+	r.logGuard, err = logstore.NewGuard(r.logs, logKind, func(name string) {
+		if p := r.lookup(name, false); p != nil {
+			r.rotateLog(p)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -185,10 +197,12 @@ func (r *ProcessReconciler) SetupWithEngine(e *reconcile.Engine) error {
 	return nil
 }
 
-// Run does the periodic housekeeping that is not tied to one reconcile
-// (log rotation) until ctx is done. Idle cost: one stat per logged program
-// every 30 seconds.
+// Run keeps the log store within its bound until ctx is done: the log
+// guard checks a file soon after it is written, and a sweep every 30
+// seconds checks every file (the backstop for files the guard cannot
+// watch). Idle cost: one stat per logged program every 30 seconds.
 func (r *ProcessReconciler) Run(ctx context.Context) {
+	go r.logGuard.Run(ctx)
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
@@ -197,20 +211,37 @@ func (r *ProcessReconciler) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			for _, p := range r.allProcs() {
-				// Under p.mu: Rotate must not run beside Remove on deletion.
-				p.mu.Lock()
-				if p.usesLogStore && !p.deleted {
-					rotated, err := r.logs.Rotate(logKind, p.name)
-					if err != nil && !os.IsNotExist(err) {
-						r.log.Error(err, "log rotation failed", "name", p.name)
-					}
-					if rotated {
-						p.runStart, p.prevRunStart = 0, -1 // the offsets were in the old content
-					}
-				}
-				p.mu.Unlock()
+				r.rotateLog(p)
 			}
 		}
+	}
+}
+
+// rotateLog rotates the log store file of p if it is over its size.
+func (r *ProcessReconciler) rotateLog(p *proc) {
+	// Under p.mu: Rotate must not run beside Remove on deletion.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.usesLogStore || p.deleted {
+		return
+	}
+	rotated, err := r.logs.Rotate(logKind, p.name)
+	if err != nil && !os.IsNotExist(err) {
+		r.log.Error(err, "log rotation failed", "name", p.name)
+	}
+	if rotated {
+		p.runStart, p.prevRunStart = 0, -1 // the offsets were in the old content
+	}
+}
+
+// guardLog has the log guard watch p's log store file. Called with p.mu
+// held once p's program runs.
+func (r *ProcessReconciler) guardLog(p *proc) {
+	if !p.usesLogStore {
+		return
+	}
+	if err := r.logGuard.Watch(p.name); err != nil && !r.guardWarned.Swap(true) {
+		r.log.Info("log files are checked every 30s only, not as they are written", "name", p.name, "reason", err.Error())
 	}
 }
 
@@ -516,6 +547,7 @@ func (r *ProcessReconciler) reconcileDeleted(log logr.Logger, p *proc, now time.
 	p.closeNotify()
 	r.dropRecord(p.name)
 	r.files.set(p.name, nil)
+	r.logGuard.Forget(p.name)
 	if err := r.logs.Remove(logKind, p.name); err != nil {
 		log.Error(err, "cannot remove logs")
 	}

@@ -272,6 +272,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	r.up.WithLabelValues(p.name).Set(1)
 	r.restartsTotal.WithLabelValues(p.name) // from 0, so increase() counts the first restart
 	r.watchPid(p, child.Pid, -1)
+	r.guardLog(p)
 	r.saveRecord(p)
 	log.V(1).Info("program started", "pid", child.Pid)
 	r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeNormal, "Started", "pid %d", child.Pid)

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Programs that misbehave: one that forks a child and exits (the child
@@ -50,5 +52,76 @@ spec:
 	e.waitProcess("mute", "restarted", func(p process) bool { return p.Status.Phase == "Running" && p.Status.Pid != m.Status.Pid })
 	if alive(m.Status.Pid) {
 		t.Fatalf("the first mute run (pid %d) is still alive", m.Status.Pid)
+	}
+}
+
+// A program that floods its log at up to 100 MB/s (2 MiB every 20 ms): the
+// log guard rotates as the file grows, so the log store stays within about
+// twice its bound instead of holding the flood, the daemon keeps
+// answering, and the last line is readable afterwards.
+func TestLogFloodStaysBounded(t *testing.T) {
+	const maxBytes, keep, flood = 4 << 20, 3, 256 << 20
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	writeFile(t, cfg, "logs: {maxBytes: "+strconv.Itoa(maxBytes)+"}\n")
+	e := newEnv(t, "--config", cfg)
+	e.start()
+	dir := filepath.Join(e.state, "logs", "process", "flood")
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { // samples the store's size until stop
+		defer close(sampled)
+		for {
+			var n int64
+			entries, _ := os.ReadDir(dir)
+			for _, en := range entries {
+				if fi, err := en.Info(); err == nil {
+					n += fi.Size()
+				}
+			}
+			peak.Store(max(peak.Load(), n))
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	start := time.Now()
+	e.write("flood.yaml", `apiVersion: reconciled.dev/v1alpha1
+kind: Process
+metadata: {name: flood}
+spec:
+  command: ["/bin/sh", "-c", "echo begin; for i in $(seq `+strconv.Itoa(flood>>21)+`); do dd if=/dev/zero bs=64k count=32 status=none; sleep 0.02; done; echo; echo the end"]
+  restartPolicy: Never
+  env: {E2E_DIR: "`+e.dir+`"}
+`)
+	answered := 0
+	e.eventually("the flood over", func() bool {
+		p, ok := e.getProcess("flood")
+		if ok {
+			answered++ // the daemon answers while the program floods
+		}
+		return p.Status.Phase == "Completed"
+	})
+	took := time.Since(start)
+	close(stop)
+	<-sampled
+
+	bound := int64(keep+1) * maxBytes
+	t.Logf("%d MiB flooded in %v (%.0f MB/s): log store peak %.1f MiB, (keep+1)*maxBytes %d MiB; daemon answered %d status reads meanwhile",
+		flood>>20, took.Round(time.Millisecond), float64(flood)/took.Seconds()/1e6, float64(peak.Load())/(1<<20), bound>>20, answered)
+	if peak.Load() > flood/4 {
+		t.Fatalf("the log store peaked at %d MiB of a %d MiB flood: not bounded", peak.Load()>>20, flood>>20)
+	}
+	if answered == 0 {
+		t.Fatal("the daemon did not answer during the flood")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) > keep+1 {
+		t.Fatalf("%d files in the log store, want at most current.log and %d rotated", len(entries), keep)
+	}
+	if out := e.ctl("logs", "process/flood", "--tail", "1"); strings.TrimSpace(out) != "the end" {
+		t.Fatalf("last log line %q, want %q", out, "the end")
 	}
 }

@@ -127,7 +127,12 @@ func (s *Store) Open(kind, name string) (*os.File, error) {
 // writers hold current.log open with O_APPEND, so they simply continue at the
 // new end of the file, offset 0; nothing needs to be signalled or reopened.
 // The price of copytruncate is that lines written between the end of the
-// copy and the truncation are lost; the window is a single system call.
+// copy and the truncation are lost; the window is a single system call,
+// except under a flood: a file found over twice MaxBytes keeps only its
+// last MaxBytes (current.log.1 begins with a line saying how much was
+// dropped), and the copy stops after MaxBytes more than the file held when
+// Rotate began, so a program writing faster than the copy cannot make it
+// run forever.
 // Rotated files beyond Keep (for instance left over from a larger Keep) are
 // deleted.
 func (s *Store) Rotate(kind, name string) (bool, error) {
@@ -175,9 +180,23 @@ func (s *Store) Rotate(kind, name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("rotate log: %w", err)
 	}
-	// Copy everything up to the current end of file, including what was
-	// written since the Stat above (io.Copy uses copy_file_range).
-	if _, err := io.Copy(tmp, f); err != nil {
+	// A file over twice its bound was flooded faster than it is checked:
+	// keep only its last MaxBytes, say so, and do not spend the time (and
+	// the disk) on copying the rest.
+	from := int64(0)
+	if fi.Size() > 2*s.maxBytes() {
+		from = fi.Size() - s.maxBytes()
+		fmt.Fprintf(tmp, "[reconciled: %d bytes before this line were dropped: the program wrote faster than its log is rotated]\n", from)
+	}
+	// Copy up to the current end of file, including what was written since
+	// the Stat above, but stop after MaxBytes more: a program writing
+	// faster than the copy would otherwise never let it end. (io.CopyN
+	// uses copy_file_range.)
+	_, err = f.Seek(from, io.SeekStart)
+	if err == nil {
+		_, err = io.CopyN(tmp, f, fi.Size()-from+s.maxBytes())
+	}
+	if err != nil && err != io.EOF {
 		tmp.Close()
 		os.Remove(tmpPath)
 		return false, fmt.Errorf("rotate log: copy: %w", err)

@@ -121,7 +121,7 @@ func TestRotateThresholdAndAppendWriter(t *testing.T) {
 	if rotated, err := s.Rotate("service", "web"); err != nil || rotated {
 		t.Fatalf("Rotate below MaxBytes = %v, %v; want false, nil", rotated, err)
 	}
-	more := strings.Repeat("abcdefghij\n", 6)
+	more := strings.Repeat("abcdefghij\n", 5) // 99 bytes: over MaxBytes, under twice it
 	f.WriteString(more)
 	if rotated, err := s.Rotate("service", "web"); err != nil || !rotated {
 		t.Fatalf("Rotate above MaxBytes = %v, %v; want true, nil", rotated, err)
@@ -145,7 +145,7 @@ func TestRotateThresholdAndAppendWriter(t *testing.T) {
 func TestRotateKeep(t *testing.T) {
 	for _, keep := range []int{1, 2, 3} {
 		t.Run(fmt.Sprint("keep=", keep), func(t *testing.T) {
-			s := &Store{Root: t.TempDir(), MaxBytes: 10, Keep: keep}
+			s := &Store{Root: t.TempDir(), MaxBytes: 20, Keep: keep}
 			path, err := s.Prepare("job", "backup")
 			if err != nil {
 				t.Fatal(err)
@@ -172,6 +172,27 @@ func TestRotateKeep(t *testing.T) {
 				t.Errorf("files (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A file found over twice MaxBytes was flooded: only its last MaxBytes are
+// kept, after a line that says how much was dropped.
+func TestRotateFloodKeepsTheTail(t *testing.T) {
+	s := &Store{Root: t.TempDir(), MaxBytes: 20, Keep: 1}
+	path, err := s.Prepare("process", "flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, strings.Repeat("old line\n", 10)+"the last 20 bytes..\n")
+	if rotated, err := s.Rotate("process", "flood"); err != nil || !rotated {
+		t.Fatalf("Rotate = %v, %v", rotated, err)
+	}
+	want := "[reconciled: 90 bytes before this line were dropped: the program wrote faster than its log is rotated]\nthe last 20 bytes..\n"
+	if got := readFile(t, path+".1"); got != want {
+		t.Fatalf("current.log.1 = %q, want %q", got, want)
+	}
+	if got := readFile(t, path); got != "" {
+		t.Fatalf("current.log = %q, want empty", got)
 	}
 }
 

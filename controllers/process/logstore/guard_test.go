@@ -1,0 +1,197 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package logstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
+)
+
+// dirBytes is the size of every file in dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+func startGuard(t *testing.T, s *Store, check func(string)) *Guard {
+	t.Helper()
+	g, err := NewGuard(s, "process", check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done // Run returns once ctx is done
+	})
+	return g
+}
+
+// A program flooding its log at 100 MB/s: the guard keeps the store near
+// (Keep+1) * MaxBytes all along, where the 30-second sweep alone would let
+// the whole flood reach the disk.
+func TestGuardBoundsAFlood(t *testing.T) {
+	s := &Store{Root: t.TempDir(), MaxBytes: 2 << 20, Keep: 2}
+	var checks atomic.Int64
+	var rotations atomic.Int64
+	g := startGuard(t, s, func(name string) {
+		checks.Add(1)
+		if ok, err := s.Rotate("process", name); err != nil {
+			t.Error(err)
+		} else if ok {
+			rotations.Add(1)
+		}
+	})
+	f, err := s.Open("process", "flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := g.Watch("flood"); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := filepath.Dir(s.Path("process", "flood"))
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // samples the store's size
+		defer wg.Done()
+		for {
+			if n := dirBytes(dir); n > peak.Load() {
+				peak.Store(n)
+				if os.Getenv("DBG") != "" {
+					entries, _ := os.ReadDir(dir)
+					for _, e := range entries {
+						fi, _ := e.Info()
+						t.Logf("%v %s %d", time.Now().Format("05.000"), e.Name(), fi.Size()>>10)
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+
+	// 256 MiB at 100 MB/s, in 64 KiB writes.
+	const total, rate = 256 << 20, 100e6
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = 'x'
+	}
+	start := time.Now()
+	for written := 0; written < total; written += len(chunk) {
+		if ahead := time.Duration(float64(written)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead) // pacing the writer, not waiting for a result
+		}
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+
+	bound := (int64(s.Keep) + 1) * s.MaxBytes
+	t.Logf("wrote %d MiB in %v (%.0f MB/s): store peak %.1f MiB (bound (Keep+1)*MaxBytes = %d MiB), %d checks, %d rotations",
+		total>>20, took.Round(time.Millisecond), total/took.Seconds()/1e6, float64(peak.Load())/(1<<20), bound>>20, checks.Load(), rotations.Load())
+	if rotations.Load() == 0 {
+		t.Fatal("the guard never rotated the flooded file")
+	}
+	// Generous: a stalled machine delays the checks, but the flood would
+	// reach the full 256 MiB without the guard.
+	if peak.Load() > total/4 {
+		t.Fatalf("store peaked at %d MiB of the %d MiB flood: not bounded", peak.Load()>>20, total>>20)
+	}
+}
+
+// A written file is checked; a file nobody writes and a forgotten file are
+// not.
+func TestGuardChecksWrittenFilesOnly(t *testing.T) {
+	s := &Store{Root: t.TempDir()}
+	var mu sync.Mutex
+	checked := map[string]int{}
+	g := startGuard(t, s, func(name string) {
+		mu.Lock()
+		checked[name]++
+		mu.Unlock()
+	})
+	count := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return checked[name]
+	}
+	open := map[string]*os.File{}
+	for _, name := range []string{"busy", "quiet", "gone"} {
+		f, err := s.Open("process", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		open[name] = f
+		if err := g.Watch(name); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Watch(name); err != nil { // again: harmless
+			t.Fatal(err)
+		}
+	}
+	if n := g.Watched(); n != 3 {
+		t.Fatalf("Watched() = %d, want 3", n)
+	}
+	g.Forget("gone")
+	open["gone"].WriteString("after forget\n")
+	open["busy"].WriteString("one\n")
+	waitfor.Within(t, waitTimeout, "busy checked", func() bool { return count("busy") == 1 })
+	// Re-armed after the check: the next write is seen too.
+	waitfor.Within(t, waitTimeout, "busy checked again", func() bool {
+		open["busy"].WriteString("two\n")
+		return count("busy") >= 2
+	})
+	if count("quiet") != 0 || count("gone") != 0 {
+		t.Fatalf("checks %v: only the written, watched file is checked", checked)
+	}
+	if err := g.Watch("missing"); err == nil {
+		t.Fatal("Watch of a file that does not exist succeeded")
+	}
+}
+
+func TestNextDelay(t *testing.T) {
+	for _, tc := range []struct {
+		grew    int64
+		elapsed time.Duration
+		room    int64
+		want    time.Duration
+	}{
+		{0, time.Second, 1 << 20, MaxCheckDelay},             // not growing
+		{-5, time.Second, 1 << 20, MaxCheckDelay},            // rotated by someone else
+		{100, time.Second, 1 << 20, MaxCheckDelay},           // slow
+		{10 << 20, 100 * time.Millisecond, 0, MinCheckDelay}, // already over
+		{10 << 20, 100 * time.Millisecond, 5 << 20, 50 * time.Millisecond},
+		{100 << 20, 100 * time.Millisecond, 1 << 20, MinCheckDelay},
+	} {
+		if got := nextDelay(tc.grew, tc.elapsed, tc.room); got != tc.want {
+			t.Errorf("nextDelay(%d, %v, %d) = %v, want %v", tc.grew, tc.elapsed, tc.room, got, tc.want)
+		}
+	}
+}
