@@ -14,14 +14,21 @@ import (
 	"testing"
 )
 
-// A real Alertmanager (Debian's) receives LinkDown while the link is down,
-// sees it resolved when it comes back, and gets `reconcilectl alert test`.
-func TestAlertmanagerReceivesAndResolves(t *testing.T) {
+// alertmanagerBin finds Debian's prometheus-alertmanager or skips t.
+func alertmanagerBin(t *testing.T) string {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus-alertmanager")
 	if err != nil {
 		t.Skip("prometheus-alertmanager is not installed (make test installs it)")
 	}
-	port := freePort(t)
+	return bin
+}
+
+// startAlertmanager runs bin on 127.0.0.1:port (no clustering, a receiver
+// that drops every notification) until t ends, waits until it is ready
+// and returns its base URL.
+func startAlertmanager(t *testing.T, bin string, port int) string {
+	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "am.yml")
 	writeFile(t, conf, "route: {receiver: devnull}\nreceivers: [{name: devnull}]\n")
@@ -30,10 +37,9 @@ func TestAlertmanagerReceivesAndResolves(t *testing.T) {
 	if err := am.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { am.Process.Kill(); am.Wait() }()
+	t.Cleanup(func() { am.Process.Kill(); am.Wait() })
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	e := newEnv(t)
-	e.eventually("alertmanager ready", func() bool {
+	pollUntil(t, waitTimeout, "alertmanager ready", func() bool {
 		resp, err := http.Get(base + "/-/ready")
 		if err != nil {
 			return false
@@ -41,6 +47,40 @@ func TestAlertmanagerReceivesAndResolves(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	return base
+}
+
+// amHasAlert reports whether the Alertmanager at base has an active alert
+// named name whose labels include the label/value pairs of extra.
+func amHasAlert(base, name string, extra ...string) bool {
+	resp, err := http.Get(base + "/api/v2/alerts?active=true")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var alerts []map[string]any
+	json.NewDecoder(resp.Body).Decode(&alerts)
+	for _, a := range alerts {
+		labels, _ := a["labels"].(map[string]any)
+		if labels["alertname"] != name {
+			continue
+		}
+		ok := true
+		for i := 0; i+1 < len(extra); i += 2 {
+			ok = ok && labels[extra[i]] == extra[i+1]
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// A real Alertmanager (Debian's) receives LinkDown while the link is down,
+// sees it resolved when it comes back, and gets `reconcilectl alert test`.
+func TestAlertmanagerReceivesAndResolves(t *testing.T) {
+	base := startAlertmanager(t, alertmanagerBin(t), freePort(t))
+	e := newEnv(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,36 +109,10 @@ spec:
   failureThreshold: 2
 `, base, addr))
 	e.waitLink("a2rtr", "Up")
-	active := func(filter string) []map[string]any {
-		resp, err := http.Get(base + "/api/v2/alerts?" + filter)
-		if err != nil {
-			return nil
-		}
-		defer resp.Body.Close()
-		var out []map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return out
-	}
-	hasAlert := func(name string, extra ...string) bool {
-		for _, a := range active("active=true") {
-			labels, _ := a["labels"].(map[string]any)
-			if labels["alertname"] != name {
-				continue
-			}
-			ok := true
-			for i := 0; i+1 < len(extra); i += 2 {
-				ok = ok && labels[extra[i]] == extra[i+1]
-			}
-			if ok {
-				return true
-			}
-		}
-		return false
-	}
 	l.Close()
 	e.waitLink("a2rtr", "Down")
 	e.eventually("LinkDown in Alertmanager", func() bool {
-		return hasAlert("LinkDown", "name", "a2rtr", "kind", "Link", "severity", "critical", "site", "hecnet")
+		return amHasAlert(base, "LinkDown", "name", "a2rtr", "kind", "Link", "severity", "critical", "site", "hecnet")
 	})
 
 	l2, err := net.Listen("tcp", addr)
@@ -108,10 +122,10 @@ spec:
 	defer l2.Close()
 	go acceptAll(l2)
 	e.waitLink("a2rtr", "Up")
-	e.eventually("LinkDown resolved in Alertmanager", func() bool { return !hasAlert("LinkDown", "name", "a2rtr") })
+	e.eventually("LinkDown resolved in Alertmanager", func() bool { return !amHasAlert(base, "LinkDown", "name", "a2rtr") })
 
 	if out := e.ctl("alert", "test", "to-am"); !strings.Contains(out, "queued") {
 		t.Fatalf("alert test: %s", out)
 	}
-	e.eventually("the test alert in Alertmanager", func() bool { return hasAlert("AlertRouteTest", "test", "true") })
+	e.eventually("the test alert in Alertmanager", func() bool { return amHasAlert(base, "AlertRouteTest", "test", "true") })
 }
