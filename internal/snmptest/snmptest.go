@@ -127,6 +127,8 @@ type Switch struct {
 	t                         testing.TB
 	dir                       string
 	state, sets, fdb, ifindex string
+	argv, env                 []string // snmpd's command line and environment, for Restart
+	inNamespace               bool
 	mu                        sync.Mutex
 	cmd                       *exec.Cmd     // nil once stopped
 	done                      chan struct{} // closed when cmd has exited
@@ -259,23 +261,11 @@ pass_persist .1.3.6.1.2.1.17.4.3 %s
 			t.Fatal(err)
 		}
 		args := []string{"-f", "-C", "-c", confPath, "-Lo", "-p", filepath.Join(dir, "snmpd.pid")}
-		var cmd *exec.Cmd
+		s.argv, s.env, s.inNamespace = append([]string{snmpd}, args...), env, opts.Namespace != ""
 		if opts.Namespace != "" {
-			cmd = exec.Command("ip", append([]string{"netns", "exec", opts.Namespace, snmpd}, args...)...)
-		} else {
-			cmd = exec.Command(snmpd, args...)
+			s.argv = append([]string{"ip", "netns", "exec", opts.Namespace}, s.argv...)
 		}
-		out := &syncbuf.Buffer{}
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("snmptest: start snmpd: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		s.mu.Lock()
-		s.cmd, s.done, s.out = cmd, done, out
-		s.mu.Unlock()
-		err := s.waitReady(opts.Namespace != "", done, deadline)
+		err := s.launch(deadline)
 		if err == nil {
 			return s
 		}
@@ -284,7 +274,39 @@ pass_persist .1.3.6.1.2.1.17.4.3 %s
 		if exited && opts.Port == 0 && opts.Namespace == "" && attempt < 5 && time.Now().Before(deadline) {
 			continue // the free port was taken in between: try another one
 		}
-		t.Fatalf("snmptest: snmpd on %s: %v; its log:\n%s", s.Addr, err, out.String())
+		t.Fatalf("snmptest: snmpd on %s: %v; its log:\n%s", s.Addr, err, s.Log())
+	}
+}
+
+// launch starts snmpd with s.argv and s.env and waits until it is ready.
+func (s *Switch) launch(deadline time.Time) error {
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	out := &syncbuf.Buffer{}
+	cmd.Env, cmd.Stdout, cmd.Stderr = s.env, out, out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("snmptest: start snmpd: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done, s.out = cmd, done, out
+	s.mu.Unlock()
+	return s.waitReady(s.inNamespace, done, deadline)
+}
+
+// Restart starts snmpd again, as a switch whose agent comes back after an
+// outage: on the same address and port, with the same communities and
+// users, and with the ports' power and the record of SETs (Sets) kept from
+// before. A running switch is stopped first. Restart waits until the agent
+// answers (at most StartTimeout); it fails the test when snmpd cannot start
+// again, e.g. because another program took its port meanwhile.
+func (s *Switch) Restart() {
+	s.t.Helper()
+	s.Stop()
+	if err := s.launch(time.Now().Add(StartTimeout)); err != nil {
+		log := s.Log()
+		s.Stop()
+		s.t.Fatalf("snmptest: restart snmpd on %s: %v; its log:\n%s", s.Addr, err, log)
 	}
 }
 
@@ -362,8 +384,8 @@ func skip(t testing.TB, msg string) {
 
 // Stop stops snmpd (SIGTERM, then SIGKILL after 5 s) and waits until it
 // has exited; its pass_persist helpers exit with it. The switch then no
-// longer answers, as one that lost power. Stop does nothing when the
-// switch is stopped; Cleanup calls it.
+// longer answers, as one that lost power (Restart brings it back). Stop
+// does nothing when the switch is stopped; Cleanup calls it.
 func (s *Switch) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

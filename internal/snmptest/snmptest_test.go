@@ -105,6 +105,23 @@ func TestSwitch(t *testing.T) {
 	if _, err := g.Get([]string{adminOID(1)}); err == nil {
 		t.Error("the stopped switch answered")
 	}
+
+	// Back on the same address, with the power and the SETs from before.
+	addr := sw.Addr
+	sw.Restart()
+	if sw.Addr != addr {
+		t.Errorf("restarted on %s, want %s", sw.Addr, addr)
+	}
+	g.Timeout, g.Retries = time.Second, 1
+	if got := get(5); got != 2 {
+		t.Errorf("port 5 reads %d after the restart, want 2 (off) as before", got)
+	}
+	if res, err := g.Set([]gosnmp.SnmpPDU{{Name: adminOID(3), Type: gosnmp.Integer, Value: 2}}); err != nil || res.Error != gosnmp.NoError {
+		t.Fatalf("set after the restart: %v", err)
+	}
+	if got := sw.Sets(); len(got) <= len(sets) || got[len(got)-1].Port != 3 || got[len(got)-1].On {
+		t.Errorf("Sets() after the restart = %v, want the %d from before and port 3 off", got, len(sets))
+	}
 }
 
 func TestSwitchInNamespace(t *testing.T) {
