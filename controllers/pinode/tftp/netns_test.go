@@ -210,6 +210,26 @@ func TestNetns(t *testing.T) {
 		}
 	})
 
+	t.Run("atftp windowsize 16", func(t *testing.T) {
+		if _, err := exec.LookPath("atftp"); err != nil {
+			t.Skip("atftp is not installed (make test installs it)")
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		start := time.Now()
+		msg, err := nw.Exec(ctx, cli, "atftp", "--option", "blksize 1468", "--option", "windowsize 16", "--trace",
+			"-g", "-r", "big.bin", "-l", out, nw.ServerIP, "69")
+		if err != nil {
+			t.Fatalf("atftp: %v %s", err, tail(msg, 2000))
+		}
+		if got, want := fileSHA(t, out), fileSHA(t, filepath.Join(root, "big.bin")); got != want {
+			t.Fatalf("sha256 %s, want %s", got, want)
+		}
+		if !strings.Contains(msg, "windowsize: 16") {
+			t.Fatalf("the server did not grant windowsize 16:\n%s", tail(msg, 2000))
+		}
+		t.Logf("big.bin in windows of 16: %v", time.Since(start).Round(time.Millisecond))
+	})
+
 	t.Run("options", func(t *testing.T) {
 		// curl asks for tsize (and blksize when told); -v shows the OACK.
 		out, err := curl("-v", "--tftp-blksize", "1468", "-o", "/dev/null", url+"/start4.elf")
@@ -231,28 +251,32 @@ func TestNetns(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		for name, args := range map[string][]string{
-			"dotdot":        {"--path-as-is", url + "/../secret.txt"},
-			"deep dotdot":   {"--path-as-is", url + "/c0ffee01/../../secret.txt"},
-			"encoded":       {url + "/%2e%2e/secret.txt"},
-			"absolute":      {url + "//etc/passwd"},
-			"symlink out":   {url + "/escape"},
-			"missing":       {url + "/nope"},
-			"encoded slash": {url + "/..%2fsecret.txt"},
+		// curl exits 68 (CURLE_TFTP_NOTFOUND) on a TFTP ERROR packet
+		// with code 1 and 69 (CURLE_TFTP_PERM) on code 2, never on a
+		// timeout; curl 7.88 prints a confusing getpeername message with
+		// them.
+		const notFound, access = 68, 69
+		for name, tc := range map[string]struct {
+			args []string
+			exit int
+		}{
+			"dotdot":        {[]string{"--path-as-is", url + "/../secret.txt"}, access},
+			"deep dotdot":   {[]string{"--path-as-is", url + "/c0ffee01/../../secret.txt"}, access},
+			"encoded":       {[]string{url + "/%2e%2e/secret.txt"}, access},
+			"absolute":      {[]string{url + "//etc/passwd"}, access},
+			"symlink out":   {[]string{url + "/escape"}, access},
+			"missing":       {[]string{url + "/nope"}, notFound},
+			"encoded slash": {[]string{url + "/..%2fsecret.txt"}, access},
 		} {
 			t.Run(name, func(t *testing.T) {
 				out := filepath.Join(t.TempDir(), "out")
-				msg, err := curl(append(args, "-o", out)...)
+				msg, err := curl(append(tc.args, "-o", out)...)
 				if err == nil {
 					t.Fatalf("curl succeeded: %s", msg)
 				}
-				// curl exits 68 (CURLE_TFTP_NOTFOUND) on a TFTP ERROR
-				// packet with code 1 (tftpd-hpa gets the same), not on
-				// a timeout; curl 7.88 prints a confusing getpeername
-				// message with it.
 				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != 68 {
-					t.Fatalf("curl failed without a TFTP error: %v %s", err, msg)
+				if !errors.As(err, &ee) || ee.ExitCode() != tc.exit {
+					t.Fatalf("curl failed without a TFTP error of code %d: %v %s", tc.exit-67, err, msg)
 				}
 				if data, _ := os.ReadFile(out); bytes.Contains(data, []byte(secretText)) || bytes.Contains(data, []byte("root:")) {
 					t.Fatalf("served %q", data)

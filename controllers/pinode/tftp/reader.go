@@ -10,19 +10,11 @@ import (
 	"sync/atomic"
 )
 
-// fileReader streams one open file to pin/tftp: each Read is one pread
-// straight into pin/tftp's datagram buffer (no copy of our own, nothing
-// held in memory). It serves at most the size the file had when it was
-// opened, so a file that grows meanwhile still matches the announced
-// tsize, and it fails once the server is closing, so that transfers in
-// flight end at their next block.
-//
-// It is an io.Seeker so that pin/tftp announces tsize itself, and only
-// where that is right: in octet mode it seeks to learn the size; in
-// netascii mode, where the bytes sent differ from the file, it wraps the
-// reader and leaves tsize out (as tftpd-hpa does). Calling
-// OutgoingTransfer.SetSize instead would announce the file size in
-// netascii mode too.
+// fileReader streams one open file to a transfer, one pread per block
+// (nothing held in memory). It serves at most the size the file had when
+// it was opened, so a file that grows meanwhile still matches the
+// announced tsize, and it fails once the server is closing, so that
+// transfers in flight end at their next block.
 type fileReader struct {
 	f       *os.File
 	size    int64 // bytes to serve
@@ -68,20 +60,58 @@ func (r *fileReader) Read(p []byte) (int, error) {
 // errShrank aborts a transfer whose file got shorter than its tsize.
 var errShrank = errors.New("file shrank while being sent")
 
-// Seek implements io.Seeker over the served size.
-func (r *fileReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.pos
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return 0, errors.New("seek: invalid whence")
+// netasciiReader converts a file to netascii (RFC 764) as it is read: LF
+// becomes CR LF and a bare CR becomes CR NUL, as tftpd-hpa sends it.
+type netasciiReader struct {
+	r       io.Reader
+	buf     []byte
+	pending byte // the second byte of a pair that did not fit, or 0xff
+}
+
+func newNetasciiReader(r io.Reader) *netasciiReader {
+	return &netasciiReader{r: r, buf: make([]byte, 4096), pending: 0xff}
+}
+
+// Read implements io.Reader.
+func (n *netasciiReader) Read(p []byte) (int, error) {
+	out := 0
+	if n.pending != 0xff && len(p) > 0 {
+		p[0], n.pending = n.pending, 0xff
+		out = 1
 	}
-	if offset < 0 {
-		return 0, errors.New("seek: negative position")
+	for out < len(p) {
+		// Each input byte becomes at most two: read what surely fits,
+		// but at least one byte.
+		want := max(1, (len(p)-out)/2)
+		k, err := n.r.Read(n.buf[:min(want, len(n.buf))])
+		for _, c := range n.buf[:k] {
+			var second byte = 0xff
+			switch c {
+			case '\n':
+				c, second = '\r', '\n'
+			case '\r':
+				second = 0
+			}
+			p[out] = c
+			out++
+			if second != 0xff {
+				if out < len(p) {
+					p[out] = second
+					out++
+				} else {
+					n.pending = second
+				}
+			}
+		}
+		if err != nil {
+			if out > 0 && err == io.EOF {
+				return out, nil
+			}
+			return out, err
+		}
+		if k == 0 {
+			break
+		}
 	}
-	r.pos = offset
-	return offset, nil
+	return out, nil
 }

@@ -27,18 +27,8 @@ func TestFileReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What pin/tftp does for tsize: where am I, how long, back.
-	if pos, _ := r.Seek(0, io.SeekCurrent); pos != 0 {
-		t.Fatalf("Seek current = %d", pos)
-	}
-	if end, _ := r.Seek(0, io.SeekEnd); end != 5000 {
-		t.Fatalf("Seek end = %d", end)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Seek(-1, io.SeekStart); err == nil {
-		t.Fatal("negative seek: no error")
+	if r.size != 5000 {
+		t.Fatalf("size = %d, want 5000", r.size)
 	}
 	// The file grows after opening: only the size at open is served.
 	af, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
@@ -53,14 +43,49 @@ func TestFileReader(t *testing.T) {
 	}
 	// The file shrinks under a transfer: an error, not a short file.
 	must(t, os.Truncate(p, 1000))
-	r.Seek(0, io.SeekStart)
+	r.pos = 0
 	if _, err := io.ReadFull(r, make([]byte, 5000)); !errors.Is(err, errShrank) {
-		t.Fatalf("shrunk file: got %v, want errShrank (pin/tftp ends a transfer quietly on io.ErrUnexpectedEOF)", err)
+		t.Fatalf("shrunk file: got %v, want errShrank (io.ErrUnexpectedEOF would end the transfer as a short file)", err)
 	}
 	// Closing server: the next Read fails.
-	r.Seek(0, io.SeekStart)
+	r.pos = 0
 	closing.Store(true)
 	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, errClosing) {
 		t.Fatalf("closing: got %v", err)
+	}
+}
+
+// Netascii: LF becomes CR LF, CR becomes CR NUL, whatever the sizes of the
+// reads (a pair may be split across two).
+func TestNetasciiReader(t *testing.T) {
+	in := "a\nb\rc\r\n\n" + string(pattern(3000, 1))
+	var want []byte
+	for _, c := range []byte(in) {
+		switch c {
+		case '\n':
+			want = append(want, '\r', '\n')
+		case '\r':
+			want = append(want, '\r', 0)
+		default:
+			want = append(want, c)
+		}
+	}
+	for _, size := range []int{1, 2, 3, 512, 1468, 10000} {
+		r := newNetasciiReader(bytes.NewReader([]byte(in)))
+		var got []byte
+		buf := make([]byte, size)
+		for {
+			n, err := r.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("reads of %d: %d bytes, want %d", size, len(got), len(want))
+		}
 	}
 }

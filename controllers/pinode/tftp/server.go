@@ -5,9 +5,9 @@
 // root folder read-only to Raspberry Pis (and other PXE clients), with the
 // blksize and tsize options, and never anything outside that folder.
 //
-// It is built on github.com/pin/tftp/v3, which answers every transfer
-// from its own UDP socket. A process that serves in a network namespace
-// must therefore run entirely inside it.
+// Every transfer is answered from its own UDP socket (its TID, RFC 1350),
+// bound to the address the server listens on. A process that serves in a
+// network namespace must therefore run entirely inside it.
 //
 // # Confinement
 //
@@ -21,12 +21,15 @@
 //
 // # Options
 //
-// blksize (RFC 2348) is granted up to the MTU of the interface the request
-// came in on, less the IP and UDP headers (1472 on Ethernet). tsize (RFC
-// 2349) is announced in octet mode with the size of the file when it was
-// opened; not in netascii mode (the bytes sent differ from the file, as
-// with tftpd-hpa) and not for empty files (pin/tftp takes tsize 0 for
-// "unknown"). There is no windowsize (RFC 7440): pin/tftp lacks it.
+// blksize (RFC 2348) is granted up to the MTU of the interface the
+// transfer leaves by, less the IP and UDP headers (1472 on Ethernet).
+// windowsize (RFC 7440) is granted up to MaxWindow blocks: the client
+// acknowledges only every window, which is what makes a transfer fast on
+// a link with some latency. timeout (RFC 2349) sets the retransmission
+// timeout of the transfer. tsize (RFC 2349) is announced in octet mode
+// with the size of the file when it was opened; not in netascii mode (the
+// bytes sent differ from the file, as with tftpd-hpa). Options out of
+// range are left out of the acknowledgement, which RFC 2347 allows.
 //
 // # Per-Pi folders
 //
@@ -53,6 +56,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +64,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	pintftp "github.com/pin/tftp/v3"
 )
 
 // Options configures a Server.
@@ -96,12 +99,14 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	// DefaultTimeout is tftpd-hpa's retransmission timeout. pin/tftp's
-	// own default (5 s, plus up to 1 s of random back-off) stalls a Pi
-	// for seconds per lost packet.
+	// DefaultTimeout is tftpd-hpa's retransmission timeout.
 	DefaultTimeout = time.Second
-	// DefaultRetries is pin/tftp's default.
+	// DefaultRetries is how many times a packet is sent again in vain
+	// before a transfer is given up.
 	DefaultRetries = 5
+	// MaxWindow is the largest windowsize granted. 64 blocks of 1468
+	// bytes are 92 KiB in flight, well within a socket buffer.
+	MaxWindow = 64
 )
 
 // Server is a read-only TFTP server confined to one root folder. Create it
@@ -113,16 +118,22 @@ type Server struct {
 	onContact func(net.IP, string)
 	root      *os.Root
 	conn      *net.UDPConn
-	srv       *pintftp.Server
+	timeout   time.Duration
+	retries   int
 
 	serving   atomic.Bool
 	closing   atomic.Bool
 	closeOnce sync.Once
+	// transfers holds the sockets of the transfers in flight, which
+	// Close wakes up.
+	mu        sync.Mutex
+	transfers map[*net.UDPConn]struct{}
+	wg        sync.WaitGroup
 }
 
-// The messages of the TFTP ERROR packets that refuse a request (pin/tftp
-// sends them all with error code 1). The messages for refused names add
-// CleanPath's reason after ErrAccess's text.
+// The messages of the TFTP ERROR packets that refuse a request. The
+// messages for refused names add CleanPath's reason after ErrAccess's
+// text.
 var (
 	// ErrNotFound means there is no regular file of that name below
 	// the root (for this client: see the package comment).
@@ -161,26 +172,22 @@ func New(o Options) (*Server, error) {
 		root.Close()
 		return nil, fmt.Errorf("tftp: listen: %w", err)
 	}
-	s := &Server{
-		log:       o.Log,
-		serial:    o.Serial,
-		onContact: o.OnContact,
-		root:      root,
-		conn:      conn,
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Retries <= 0 {
 		o.Retries = DefaultRetries
 	}
-	s.srv = pintftp.NewServer(s.handleRead, s.handleWrite)
-	s.srv.SetHook(hook{s.log})
-	s.srv.SetTimeout(o.Timeout)
-	s.srv.SetRetries(o.Retries)
-	// Resend as soon as the timeout expires: no random pause on top.
-	s.srv.SetBackoff(func(int) time.Duration { return 0 })
-	return s, nil
+	return &Server{
+		log:       o.Log,
+		serial:    o.Serial,
+		onContact: o.OnContact,
+		root:      root,
+		conn:      conn,
+		timeout:   o.Timeout,
+		retries:   o.Retries,
+		transfers: map[*net.UDPConn]struct{}{},
+	}, nil
 }
 
 // Addr returns the address the server listens on.
@@ -196,73 +203,215 @@ func (s *Server) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, s.Close)
 	defer stop()
 	s.log.Info("serving TFTP", "addr", s.Addr().String(), "root", s.root.Name())
-	err := s.srv.Serve(s.conn)
+	buf := make([]byte, maxRequest+1)
+	for {
+		n, remote, err := s.conn.ReadFromUDP(buf)
+		if err != nil {
+			if s.closing.Load() {
+				break
+			}
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+			continue // e.g. ICMP errors of earlier replies
+		}
+		req, err := parseRequest(buf[:n])
+		if err != nil {
+			s.log.V(1).Info("bad TFTP request", "remote", remote.String(), "error", err.Error())
+			s.reply(remote, appendError(nil, errCodeIllegalOp, err.Error()))
+			continue
+		}
+		if req.op == opWRQ {
+			s.log.Info("refused TFTP write request", "remote", remote.IP.String(), "path", req.filename)
+			s.reply(remote, appendError(nil, errCodeAccess, ErrReadOnly.Error()))
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveRead(remote, req)
+		}()
+	}
 	s.Close()
-	return err
+	return nil
 }
 
-// Close stops listening and ends the transfers in flight: each is aborted
-// with a TFTP error at its next block, so Close blocks until then (at most
-// Timeout times Retries+1, 6 s by default, for a client that stopped
-// answering). It is safe to call more than once and concurrently with
-// Serve; later calls wait for the first.
+// Close stops listening and ends the transfers in flight at once, each
+// with a TFTP error to its client, and waits for them. It is safe to call
+// more than once and concurrently with Serve; later calls wait for the
+// first.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
-		s.srv.Shutdown()
 		s.conn.Close()
+		s.mu.Lock()
+		for c := range s.transfers {
+			c.SetReadDeadline(time.Now()) // the transfer sees closing
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
 		s.root.Close()
 	})
 }
 
-// handleRead serves one read request.
-func (s *Server) handleRead(req string, rf io.ReaderFrom) error {
-	var remote net.IP
-	if ot, ok := rf.(pintftp.OutgoingTransfer); ok {
-		ra := ot.RemoteAddr()
-		remote = ra.IP
-		if v4 := remote.To4(); v4 != nil {
-			remote = v4
-		}
-	}
-	if s.onContact != nil {
-		s.onContact(remote, req)
-	}
-	start := time.Now()
-	f, name, err := s.open(remote, req)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			s.log.V(1).Info("file not found", "remote", remote.String(), "path", req)
-		} else {
-			s.log.Info("refused TFTP request", "remote", remote.String(), "path", req, "reason", err.Error())
-		}
-		return err
-	}
-	defer f.Close()
-	r, err := newFileReader(f, &s.closing)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrAccess, err)
-	}
-	n, err := rf.ReadFrom(r)
-	if err != nil {
-		// pin/tftp has already sent the ERROR packet (or the client
-		// went away); log here and report nothing more.
-		s.log.V(1).Info("transfer failed", "remote", remote.String(), "path", name, "bytes", n, "error", err.Error())
-		return nil
-	}
-	s.log.V(1).Info("served", "remote", remote.String(), "path", name, "bytes", n, "duration", time.Since(start).String())
-	return nil
+// dial opens the socket of a transfer to remote: a new port on the
+// server's address, connected to the client.
+func (s *Server) dial(remote *net.UDPAddr) (*net.UDPConn, error) {
+	local := &net.UDPAddr{IP: s.conn.LocalAddr().(*net.UDPAddr).IP}
+	return net.DialUDP("udp", local, remote)
 }
 
-// handleWrite refuses every write request.
-func (s *Server) handleWrite(req string, wt io.WriterTo) error {
-	var remote string
-	if it, ok := wt.(pintftp.IncomingTransfer); ok {
-		ra := it.RemoteAddr()
-		remote = ra.IP.String()
+// reply sends one packet to remote from a new socket, as a transfer that
+// ends at once.
+func (s *Server) reply(remote *net.UDPAddr, pkt []byte) {
+	c, err := s.dial(remote)
+	if err != nil {
+		return
 	}
-	s.log.Info("refused TFTP write request", "remote", remote, "path", req)
-	return ErrReadOnly
+	c.Write(pkt)
+	c.Close()
+}
+
+// serveRead serves one read request.
+func (s *Server) serveRead(remote *net.UDPAddr, req *request) {
+	ip := remote.IP
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	if s.onContact != nil {
+		s.onContact(ip, req.filename)
+	}
+	conn, err := s.dial(remote)
+	if err != nil {
+		s.log.Error(err, "cannot open a TFTP transfer socket", "remote", remote.String())
+		return
+	}
+	defer conn.Close()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return
+	}
+	s.transfers[conn] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.transfers, conn)
+		s.mu.Unlock()
+	}()
+
+	start := time.Now()
+	if req.mode == "mail" {
+		conn.Write(appendError(nil, errCodeIllegalOp, "mail mode is not supported"))
+		return
+	}
+	f, name, err := s.open(ip, req.filename)
+	if err != nil {
+		code := uint16(errCodeAccess)
+		if errors.Is(err, ErrNotFound) {
+			code = errCodeNotFound
+			s.log.V(1).Info("file not found", "remote", ip.String(), "path", req.filename)
+		} else {
+			s.log.Info("refused TFTP request", "remote", ip.String(), "path", req.filename, "reason", err.Error())
+		}
+		conn.Write(appendError(nil, code, err.Error()))
+		return
+	}
+	defer f.Close()
+	fr, err := newFileReader(f, &s.closing)
+	if err != nil {
+		conn.Write(appendError(nil, errCodeAccess, ErrAccess.Error()))
+		return
+	}
+	var src io.Reader = fr
+	if req.mode == "netascii" {
+		src = newNetasciiReader(fr)
+	}
+	t := s.negotiate(conn, req, fr.size)
+	snd := newSender(conn, src, t.blksize, t.window, t.timeout, s.retries, &s.closing)
+	if len(t.oack) > 0 {
+		err = snd.negotiate(appendOACK(nil, t.oack))
+	}
+	var n int64
+	if err == nil {
+		n, err = snd.send()
+	}
+	if err != nil {
+		var ce clientError
+		if !errors.As(err, &ce) && !errors.Is(err, errGaveUp) {
+			conn.Write(appendError(nil, errCodeUndefined, err.Error()))
+		}
+		s.log.V(1).Info("transfer failed", "remote", ip.String(), "path", name, "bytes", n, "error", err.Error())
+		return
+	}
+	s.log.V(1).Info("served", "remote", ip.String(), "path", name, "bytes", n, "blksize", t.blksize, "windowsize", t.window, "duration", time.Since(start).String())
+}
+
+// terms are the negotiated terms of a transfer.
+type terms struct {
+	blksize, window int
+	timeout         time.Duration
+	oack            []option // what to acknowledge; none: no OACK
+}
+
+// negotiate grants the options of req (RFC 2347: the ones out of range or
+// unknown are left out) for a file of size bytes sent over conn.
+func (s *Server) negotiate(conn *net.UDPConn, req *request, size int64) terms {
+	t := terms{blksize: 512, window: 1, timeout: s.timeout}
+	for _, o := range req.options {
+		switch o.name {
+		case "blksize":
+			n, ok := optionInt(o.value, 8, 65464)
+			if !ok {
+				continue
+			}
+			t.blksize = min(n, maxBlksize(conn))
+			t.oack = append(t.oack, option{o.name, strconv.Itoa(t.blksize)})
+		case "windowsize":
+			n, ok := optionInt(o.value, 1, 65535)
+			if !ok {
+				continue
+			}
+			t.window = min(n, MaxWindow)
+			t.oack = append(t.oack, option{o.name, strconv.Itoa(t.window)})
+		case "timeout":
+			n, ok := optionInt(o.value, 1, 255)
+			if !ok {
+				continue
+			}
+			t.timeout = time.Duration(n) * time.Second
+			t.oack = append(t.oack, o)
+		case "tsize":
+			if req.mode == "octet" {
+				t.oack = append(t.oack, option{o.name, strconv.FormatInt(size, 10)})
+			}
+		}
+	}
+	return t
+}
+
+// maxBlksize is the largest block that fits in one datagram on the
+// interface conn sends from: its MTU less the IP and UDP headers. It is
+// 1468 (tftpd-hpa's limit on Ethernet) when the interface is not found.
+func maxBlksize(conn *net.UDPConn) int {
+	const headers = 28 // IPv4 and UDP
+	local := conn.LocalAddr().(*net.UDPAddr).IP
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return 1468
+	}
+	for _, ifc := range ifaces {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(local) {
+				return min(ifc.MTU-headers, 65464)
+			}
+		}
+	}
+	return 1468
 }
 
 // candidates returns the names to try, in order, for request p (already
@@ -313,15 +462,4 @@ func (s *Server) open(remote net.IP, req string) (*os.File, string, error) {
 		return f, name, nil
 	}
 	return nil, "", ErrNotFound
-}
-
-// hook logs pin/tftp's failures that no handler saw (bad request packets).
-type hook struct{ log logr.Logger }
-
-func (h hook) OnSuccess(pintftp.TransferStats) {}
-
-func (h hook) OnFailure(st pintftp.TransferStats, err error) {
-	if st.Filename == "" {
-		h.log.V(1).Info("bad TFTP request", "remote", st.RemoteAddr.String(), "error", err.Error())
-	}
 }
