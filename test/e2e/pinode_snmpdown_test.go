@@ -121,7 +121,7 @@ func TestPiNodeSNMPDown(t *testing.T) {
 		_, reason, msg := down.ready()
 		return down.Spec.InstallGeneration == 2 && reason == "SwitchError" && msg != ""
 	})
-	if st, _, msg := down.ready(); st != "False" || !strings.Contains(msg, sw.Addr) || !strings.Contains(msg, "does not answer") {
+	if st, _, msg := down.ready(); st != "False" || !strings.Contains(msg, sw.Addr) || !strings.Contains(msg, "does not answer SNMP") {
 		t.Fatalf("Ready condition while the switch is down: %s %q; want False, naming the switch %s and that it does not answer", st, msg, sw.Addr)
 	}
 	if down.Status.Phase != "PoweringOff" || down.installed() != 1 || down.Status.ObservedGeneration != down.Metadata.Generation {

@@ -345,7 +345,7 @@ func (s *session) fail(op string, err error) error {
 	// The socket's deadline may be the context's, and fire a moment before
 	// the context reports it.
 	if dl, ok := s.ctx.Deadline(); ok && (s.ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || !time.Now().Before(dl)) {
-		return fmt.Errorf("switch %s %w within the deadline (%s): %w", addr, ErrNoAnswer, op, context.DeadlineExceeded)
+		return fmt.Errorf("switch %s %w SNMP within the deadline (%s): %w", addr, ErrNoAnswer, op, context.DeadlineExceeded)
 	}
 	var nerr net.Error
 	switch {
@@ -355,9 +355,9 @@ func (s *session) fail(op string, err error) error {
 		if s.t.V3 != nil {
 			hint = "a wrong v3 privacy password or protocol gets no answer either"
 		}
-		return fmt.Errorf("switch %s %w (timeout after %v, %s; %s)", addr, ErrNoAnswer, s.t.timeout(), retryText(s.t.retries()), hint)
+		return fmt.Errorf("switch %s %w SNMP (%s: timeout after %v, %s; %s)", addr, ErrNoAnswer, op, s.t.timeout(), retryText(s.t.retries()), hint)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("switch %s %w (connection refused: nothing listens on that UDP port)", addr, ErrNoAnswer)
+		return fmt.Errorf("switch %s %w SNMP (%s: connection refused, nothing listens on that UDP port)", addr, ErrNoAnswer, op)
 	case s.t.V3 != nil && strings.Contains(err.Error(), "not authentic"):
 		// The switch's report (wrong digest, unknown user) is not
 		// authenticated, so gosnmp cannot read which one it was.
@@ -397,7 +397,7 @@ func (s *session) answer(op string, res *gosnmp.SnmpPacket) error {
 		return nil
 	case gosnmp.GetRequest, gosnmp.SetRequest, gosnmp.GetBulkRequest, gosnmp.GetNextRequest:
 		// A socket that got the very local port it sends to reads its own request back.
-		return fmt.Errorf("switch %s %w (the request came back: nothing listens on that UDP port)", s.t.addr(), ErrNoAnswer)
+		return fmt.Errorf("switch %s %w SNMP (the request came back: nothing listens on that UDP port)", s.t.addr(), ErrNoAnswer)
 	}
 	return fmt.Errorf("switch %s: %s: %w (the answer is a %v, not a Response)", s.t.addr(), op, ErrRefused, res.PDUType)
 }

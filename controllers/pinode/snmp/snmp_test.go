@@ -155,7 +155,7 @@ func TestV3Errors(t *testing.T) {
 		"unknown user":        {unknownUser, snmp.ErrV3Auth, "switch " + sw.Addr + ": wrong v3 user or password (the switch does not know user nobody)"},
 		// snmpd drops what it cannot decrypt, as a wrong community.
 		"wrong priv password": {wrongPriv, snmp.ErrNoAnswer,
-			"switch " + sw.Addr + " does not answer (timeout after 300ms, no retry; a wrong v3 privacy password or protocol gets no answer either)"},
+			"switch " + sw.Addr + " does not answer SNMP (set port 2 power off: timeout after 300ms, no retry; a wrong v3 privacy password or protocol gets no answer either)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tg := snmp.Target{Address: sw.Addr, V3: tc.user, Timeout: 300 * time.Millisecond, Retries: -1}
@@ -355,7 +355,7 @@ func TestNoAnswer(t *testing.T) {
 		start := time.Now()
 		err := snmp.SetPower(ctxFor(t), snmp.Target{Address: addr, Community: "private"}, 2, false)
 		took := time.Since(start)
-		want := "switch " + addr + " does not answer (timeout after 2s, 1 retry; a wrong community gets no answer either)"
+		want := "switch " + addr + " does not answer SNMP (set port 2 power off: timeout after 2s, 1 retry; a wrong community gets no answer either)"
 		if !errors.Is(err, snmp.ErrNoAnswer) || err.Error() != want {
 			t.Errorf("SetPower:\n got %v\nwant %s", err, want)
 		}
@@ -369,7 +369,7 @@ func TestNoAnswer(t *testing.T) {
 		tg := snmp.Target{Address: addr, V3: &snmp.V3{User: "u", AuthPassword: "authpass1", PrivPassword: "privpass1"},
 			Timeout: 100 * time.Millisecond, Retries: 2}
 		_, err := snmp.Discover(ctxFor(t), tg)
-		want := "switch " + addr + " does not answer (timeout after 100ms, 2 retries; a wrong v3 privacy password or protocol gets no answer either)"
+		want := "switch " + addr + " does not answer SNMP (walk dot1dTpFdbPort: timeout after 100ms, 2 retries; a wrong v3 privacy password or protocol gets no answer either)"
 		if !errors.Is(err, snmp.ErrNoAnswer) || err.Error() != want {
 			t.Errorf("Discover:\n got %v\nwant %s", err, want)
 		}
@@ -384,7 +384,7 @@ func TestNoAnswer(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, snmp.ErrNoAnswer) {
 			t.Errorf("GetPower: %v, want the context's deadline and ErrNoAnswer", err)
 		}
-		want := "switch " + addr + " does not answer within the deadline (read port 1 power): context deadline exceeded"
+		want := "switch " + addr + " does not answer SNMP within the deadline (read port 1 power): context deadline exceeded"
 		if err.Error() != want {
 			t.Errorf("error:\n got %v\nwant %s", err, want)
 		}
