@@ -126,6 +126,21 @@ func (d *daemon) rssMiB() float64 {
 
 // cpuSeconds is the daemon's user+system CPU time so far.
 func (d *daemon) cpuSeconds() float64 {
+	// The run time of every thread in nanoseconds (schedstat), where
+	// /proc/PID/stat counts 10 ms ticks: an idle daemon uses a few ticks
+	// a minute, too coarse to compare.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", d.cmd.Process.Pid))
+	var ns float64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+			v, _ := strconv.ParseFloat(f[0], 64)
+			ns += v
+		}
+	}
+	if ns > 0 {
+		return ns / 1e9
+	}
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
