@@ -5,8 +5,10 @@ package apply
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -319,4 +321,45 @@ func TestSetSpecFieldRefusals(t *testing.T) {
 	if got := moduleSpec(t, s, "sensor").State; got != "Running" {
 		t.Errorf("stored spec.state = %q after refusals, want Running", got)
 	}
+}
+
+// Names that would lead out of the API folder are refused by every write,
+// and nothing outside it is created or removed.
+func TestPathTraversalRefused(t *testing.T) {
+	w, s := newWriter(t)
+	outside := filepath.Join(filepath.Dir(s.Dir()), "victim.yaml")
+	if err := os.WriteFile(outside, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := filesOutside(filepath.Dir(s.Dir()), s.Dir())
+	for _, name := range []string{"../victim", "../../victim", "a/b", "..", ".", "/etc/passwd", "x\x00y", ""} {
+		body := strings.Replace(sleeper, "name: web", fmt.Sprintf("name: %q", name), 1)
+		if _, err := w.Apply("process", name, []byte(body)); err == nil {
+			t.Errorf("Apply of %q succeeded", name)
+		}
+		if _, err := w.Delete("process", name); err == nil {
+			t.Errorf("Delete of %q succeeded", name)
+		}
+		if _, err := w.SetSpecField("process", name, "state", "Stopped"); err == nil {
+			t.Errorf("SetSpecField of %q succeeded", name)
+		}
+	}
+	if b, err := os.ReadFile(outside); err != nil || string(b) != "keep me\n" {
+		t.Fatalf("the file outside --dir changed: %q, %v", b, err)
+	}
+	if after := filesOutside(filepath.Dir(s.Dir()), s.Dir()); !slices.Equal(after, before) {
+		t.Fatalf("files outside --dir changed: before %v, after %v", before, after)
+	}
+}
+
+// filesOutside lists the files below root that are not below dir.
+func filesOutside(root, dir string) []string {
+	var out []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
 }
