@@ -127,7 +127,7 @@ type Server struct {
 	// transfers holds the sockets of the transfers in flight, which
 	// Close wakes up.
 	mu        sync.Mutex
-	transfers map[*net.UDPConn]struct{}
+	transfers map[*transferConn]struct{}
 	wg        sync.WaitGroup
 }
 
@@ -186,7 +186,7 @@ func New(o Options) (*Server, error) {
 		conn:      conn,
 		timeout:   o.Timeout,
 		retries:   o.Retries,
-		transfers: map[*net.UDPConn]struct{}{},
+		transfers: map[*transferConn]struct{}{},
 	}, nil
 }
 
@@ -246,7 +246,7 @@ func (s *Server) Close() {
 		s.conn.Close()
 		s.mu.Lock()
 		for c := range s.transfers {
-			c.SetReadDeadline(time.Now()) // the transfer sees closing
+			c.Wake() // the transfer sees closing
 		}
 		s.mu.Unlock()
 		s.wg.Wait()
@@ -256,9 +256,8 @@ func (s *Server) Close() {
 
 // dial opens the socket of a transfer to remote: a new port on the
 // server's address, connected to the client.
-func (s *Server) dial(remote *net.UDPAddr) (*net.UDPConn, error) {
-	local := &net.UDPAddr{IP: s.conn.LocalAddr().(*net.UDPAddr).IP}
-	return net.DialUDP("udp", local, remote)
+func (s *Server) dial(remote *net.UDPAddr) (*transferConn, error) {
+	return dialTransfer(s.conn.LocalAddr().(*net.UDPAddr).IP, remote)
 }
 
 // reply sends one packet to remote from a new socket, as a transfer that
@@ -356,7 +355,7 @@ type terms struct {
 
 // negotiate grants the options of req (RFC 2347: the ones out of range or
 // unknown are left out) for a file of size bytes sent over conn.
-func (s *Server) negotiate(conn *net.UDPConn, req *request, size int64) terms {
+func (s *Server) negotiate(conn *transferConn, req *request, size int64) terms {
 	t := terms{blksize: 512, window: 1, timeout: s.timeout}
 	for _, o := range req.options {
 		switch o.name {
@@ -393,9 +392,9 @@ func (s *Server) negotiate(conn *net.UDPConn, req *request, size int64) terms {
 // maxBlksize is the largest block that fits in one datagram on the
 // interface conn sends from: its MTU less the IP and UDP headers. It is
 // 1468 (tftpd-hpa's limit on Ethernet) when the interface is not found.
-func maxBlksize(conn *net.UDPConn) int {
+func maxBlksize(conn *transferConn) int {
 	const headers = 28 // IPv4 and UDP
-	local := conn.LocalAddr().(*net.UDPAddr).IP
+	local := conn.LocalIP()
 	ifaces, err := net.Interfaces()
 	if err != nil {
 		return 1468

@@ -7,8 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
-	"os"
 	"sync/atomic"
 	"time"
 )
@@ -17,7 +15,7 @@ import (
 // transfer's own TID), in windows of window blocks (RFC 7440; 1 is the
 // lock-step of RFC 1350).
 type sender struct {
-	conn    *net.UDPConn
+	conn    *transferConn
 	src     io.Reader
 	blksize int
 	window  int
@@ -42,7 +40,7 @@ type clientError string
 
 func (e clientError) Error() string { return string(e) }
 
-func newSender(conn *net.UDPConn, src io.Reader, blksize, window int, timeout time.Duration, retries int, closing *atomic.Bool) *sender {
+func newSender(conn *transferConn, src io.Reader, blksize, window int, timeout time.Duration, retries int, closing *atomic.Bool) *sender {
 	s := &sender{conn: conn, src: src, blksize: blksize, window: window, timeout: timeout, retries: retries,
 		closing: closing, base: 1, next: 1, rbuf: make([]byte, 1024)}
 	s.bufs = make([][]byte, window)
@@ -149,19 +147,20 @@ func (s *sender) advance(b uint16) bool {
 // client sends an ERROR.
 func (s *sender) await(take func(uint16) bool) (bool, error) {
 	deadline := time.Now().Add(s.timeout)
-	if err := s.conn.SetReadDeadline(deadline); err != nil {
-		return false, err
-	}
-	if s.closing.Load() {
-		return false, errClosing // Close's wake-up may have come before the deadline was set
-	}
 	for {
-		n, err := s.conn.Read(s.rbuf)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if s.closing.Load() {
+			return false, errClosing
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		n, err := s.conn.ReadTimeout(s.rbuf, left)
+		if isTimeout(err) {
 			return false, nil
 		}
 		if err != nil {
-			// Closed, or ICMP port unreachable: the client is gone.
+			// ICMP port unreachable: the client is gone.
 			return false, err
 		}
 		block, errMsg, ok := parseAck(s.rbuf[:n])
