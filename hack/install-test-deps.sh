@@ -32,6 +32,7 @@ command -v dnsmasq >/dev/null || need+=(dnsmasq)
 command -v in.tftpd >/dev/null || need+=(tftpd-hpa)
 command -v curl >/dev/null || need+=(curl)
 command -v atftp >/dev/null || need+=(atftp)
+command -v strace >/dev/null || need+=(strace)
 command -v snmpd >/dev/null || need+=(snmpd)
 command -v snmpget >/dev/null || need+=(snmp)
 # The QEMU netboot test: an x86 VM (TCG) whose e1000 NIC runs the iPXE ROM.

@@ -60,6 +60,7 @@ type env struct {
 	args   []string
 	env    []string // extra environment for the daemon
 	netns  string   // run the daemon inside this network namespace
+	wrap   []string // run the daemon under this command (such as strace)
 }
 
 func newEnv(t *testing.T, args ...string) *env {
@@ -82,6 +83,9 @@ func (e *env) start() {
 	e.t.Helper()
 	args := append([]string{"--dir", e.dir, "--state-dir", e.state, "--listen", "", "-v", "1"}, e.args...)
 	cmd := exec.Command(reconciled, args...)
+	if len(e.wrap) > 0 {
+		cmd = exec.Command(e.wrap[0], append(append(e.wrap[1:len(e.wrap):len(e.wrap)], reconciled), args...)...)
+	}
 	if e.netns != "" {
 		// ip netns exec execs the daemon: signals still reach it.
 		cmd = exec.Command("ip", append([]string{"netns", "exec", e.netns, reconciled}, args...)...)
