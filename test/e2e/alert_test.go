@@ -55,13 +55,7 @@ spec:
   groupWait: 200ms
   repeatInterval: 1h
   receivers:
-  - email:
-      smarthost: %q
-      starttls: true
-      username: alerts@example.net
-      passwordFile: %q
-      from: alerts@example.net
-      to: [ops@example.net]
+%s
 ---
 apiVersion: reconciled.dev/v1alpha1
 kind: Link
@@ -71,8 +65,20 @@ spec:
   interval: 100ms
   timeout: 100ms
   failureThreshold: 2
-`, s.Addr(), pwFile, addr))
+`, emailReceiver(s, pwFile), addr))
 	return e, s, l, addr
+}
+
+// emailReceiver is the YAML of a receiver (an item of an AlertRoute's
+// receivers, indented as one) mailing through s over STARTTLS with AUTH.
+func emailReceiver(s *sink, pwFile string) string {
+	return fmt.Sprintf(`  - email:
+      smarthost: %q
+      starttls: true
+      username: alerts@example.net
+      passwordFile: %q
+      from: alerts@example.net
+      to: [ops@example.net]`, s.Addr(), pwFile)
 }
 
 // Link down -> one [FIRING] mail with the details; up again -> one

@@ -90,19 +90,8 @@ func powerFailures(t *testing.T, log, name string) (at []time.Time, errs []strin
 // bootTimeout (60 s) is also how long the daemon tries a switch that does
 // not answer before it fails the install; the outage here is shorter.
 func TestPiNodeSNMPDown(t *testing.T) {
-	l := newPiLab(t, 1, 1<<20, "60s")
+	l, piFile := installedPi(t, "60s")
 	e, sw := l.e, l.sw
-	piFile := e.write("pi.yaml", l.pinode(0, 1))
-
-	// Installed once, as in TestPiNodeReinstall.
-	e.eventually("port 1 power-cycled", func() bool { return fmt.Sprint(sw.PortSets(1)) == "[false true]" })
-	if out, err := l.runPi(0); err != nil || !strings.Contains(out, "INSTALLED") {
-		t.Fatalf("the Pi's first install: %v\n%s", err, out)
-	}
-	e.eventually("generation 1 Installed", func() bool {
-		n := e.getPiNode("pi-10")
-		return n.Status.Phase == "Installed" && n.installed() == 1
-	})
 	setsBefore := len(sw.Sets())
 
 	// The agent goes away; then the spec asks for install 2.
@@ -216,17 +205,8 @@ func TestPiNodeSNMPDown(t *testing.T) {
 // boot timeout, it is retried when asked: once the agent is back,
 // `reconcilectl reinstall` finishes the install.
 func TestPiNodeSNMPDownPastBootTimeout(t *testing.T) {
-	l := newPiLab(t, 1, 1<<20, "3s")
+	l, piFile := installedPi(t, "3s")
 	e, sw := l.e, l.sw
-	piFile := e.write("pi.yaml", l.pinode(0, 1))
-	e.eventually("port 1 power-cycled", func() bool { return fmt.Sprint(sw.PortSets(1)) == "[false true]" })
-	if out, err := l.runPi(0); err != nil || !strings.Contains(out, "INSTALLED") {
-		t.Fatalf("the Pi's first install: %v\n%s", err, out)
-	}
-	e.eventually("generation 1 Installed", func() bool {
-		n := e.getPiNode("pi-10")
-		return n.Status.Phase == "Installed" && n.installed() == 1
-	})
 
 	sw.Stop()
 	editAt := time.Now()
@@ -268,4 +248,21 @@ func TestPiNodeSNMPDownPastBootTimeout(t *testing.T) {
 		return n.Status.Phase == "Installed" && n.installed() == 2
 	})
 	t.Logf("FIGURE snmp-down past bootTimeout: Failed (SwitchError, alert) %s after the edit with bootTimeout 3s", failedAt.Sub(editAt).Round(time.Millisecond))
+}
+
+// installedPi starts a pi lab with one Pi and installs generation 1 on it,
+// as TestPiNodeReinstall does. It returns the lab and the PiNode's file.
+func installedPi(t *testing.T, bootTimeout string) (*piLab, string) {
+	t.Helper()
+	l := newPiLab(t, 1, 1<<20, bootTimeout)
+	piFile := l.e.write("pi.yaml", l.pinode(0, 1))
+	l.e.eventually("port 1 power-cycled", func() bool { return fmt.Sprint(l.sw.PortSets(1)) == "[false true]" })
+	if out, err := l.runPi(0); err != nil || !strings.Contains(out, "INSTALLED") {
+		t.Fatalf("the Pi's first install: %v\n%s", err, out)
+	}
+	l.e.eventually("generation 1 Installed", func() bool {
+		n := l.e.getPiNode("pi-10")
+		return n.Status.Phase == "Installed" && n.installed() == 1
+	})
+	return l, piFile
 }

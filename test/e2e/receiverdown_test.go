@@ -87,13 +87,7 @@ spec:
   groupWait: 100ms
   repeatInterval: 1h
   receivers:
-  - email:
-      smarthost: %q
-      starttls: true
-      username: alerts@example.net
-      passwordFile: %q
-      from: alerts@example.net
-      to: [ops@example.net]
+%s
   - webhook: {url: "http://127.0.0.1:%d/alerts"}
   - alertmanager: {url: %q}
 ---
@@ -105,7 +99,7 @@ spec:
   interval: 100ms
   timeout: 100ms
   failureThreshold: 1
-`, s.Addr(), pwFile, hook, amBase, target))
+`, emailReceiver(s, pwFile), hook, amBase, target))
 	e.waitLink("flappy", "Up")
 	const receivers = 3
 	// Down, Up, Down, Up while every receiver is away; each change waits
