@@ -54,7 +54,7 @@ fuzz:
 # Torture suite (issue 7): the end-to-end torture tests at full size
 # (1,000 malformed files, ...), then every fuzz target for 60s each.
 torture:
-	RECONCILED_TORTURE=1 $(GO) test -count=1 -run 'Torture' ./test/e2e/
+	RECONCILED_TORTURE=1 $(GO) test -count=1 -timeout 60m -run 'Torture|TestStateDirFull|TestModuleSurvivesSystemdReexec' ./test/e2e/
 	@hack/fuzz.sh 60s
 
 # Benchmarks: Go micro-benchmarks, then the end-to-end harness.

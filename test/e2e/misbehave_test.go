@@ -62,7 +62,7 @@ spec:
 //
 // With RECONCILED_TORTURE=1 the program writes 1 GiB as fast as the disk
 // takes it, with no pause (several hundred MB/s here).
-func TestLogFloodStaysBounded(t *testing.T) {
+func TestTortureLogFlood(t *testing.T) {
 	const maxBytes, keep = 4 << 20, 3
 	flood := int64(256 << 20)
 	// 2 MiB every 20 ms: about 100 MB/s.
