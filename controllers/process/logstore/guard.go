@@ -159,6 +159,16 @@ func (g *Guard) Run(ctx context.Context) {
 func (g *Guard) event(wd int32, mask uint32) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if mask&unix.IN_Q_OVERFLOW != 0 {
+		// Events were lost, and with them one-shot watches that fired:
+		// arm every watch again (an armed one is only updated).
+		for _, w := range g.byName {
+			if !w.pending {
+				g.armLocked(w)
+			}
+		}
+		return
+	}
 	w := g.byWd[wd]
 	if w == nil {
 		return

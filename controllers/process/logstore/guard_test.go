@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
@@ -190,4 +192,34 @@ func TestNextDelay(t *testing.T) {
 			t.Errorf("nextDelay(%d, %v, %d) = %v, want %v", tc.grew, tc.elapsed, tc.room, got, tc.want)
 		}
 	}
+}
+
+// After an inotify queue overflow (events lost, one-shot watches among
+// them) every file is watched again.
+func TestGuardRearmsAfterOverflow(t *testing.T) {
+	s := &Store{Root: t.TempDir()}
+	var checks atomic.Int64
+	g := startGuard(t, s, func(string) { checks.Add(1) })
+	f, err := s.Open("process", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := g.Watch("p"); err != nil {
+		t.Fatal(err)
+	}
+	// The kernel fired and removed the one-shot watch, but the event was
+	// lost in an overflow.
+	g.mu.Lock()
+	wd := g.byName["p"].wd
+	unix.InotifyRmWatch(int(g.f.Fd()), uint32(wd))
+	g.mu.Unlock()
+	waitfor.Within(t, waitTimeout, "the removal seen", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.byName["p"].wd == -1
+	})
+	g.event(-1, unix.IN_Q_OVERFLOW)
+	f.WriteString("after the overflow\n")
+	waitfor.Within(t, waitTimeout, "the write after the overflow checked", func() bool { return checks.Load() == 1 })
 }
