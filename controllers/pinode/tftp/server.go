@@ -92,6 +92,9 @@ type Options struct {
 	// Retries is how many times a block is sent again. Zero means
 	// DefaultRetries.
 	Retries int
+	// MaxTransfers bounds the transfers in flight; a request beyond it
+	// is answered with an error at once. Zero means DefaultMaxTransfers.
+	MaxTransfers int
 	// Log receives refusals at V(0) for access violations, and served
 	// transfers and missing files at V(1). The zero Logger discards.
 	Log logr.Logger
@@ -104,6 +107,10 @@ const (
 	// DefaultRetries is how many times a packet is sent again in vain
 	// before a transfer is given up.
 	DefaultRetries = 5
+	// DefaultMaxTransfers bounds the transfers in flight. Each holds a
+	// thread while it waits for an acknowledgement, so a flood of requests
+	// must not start one each: 256 Pis booting at once is already a lot.
+	DefaultMaxTransfers = 256
 	// MaxWindow is the largest windowsize granted. 64 blocks of 1468
 	// bytes are 92 KiB in flight, well within a socket buffer.
 	MaxWindow = 64
@@ -120,6 +127,7 @@ type Server struct {
 	conn      *net.UDPConn
 	timeout   time.Duration
 	retries   int
+	slots     chan struct{} // one per transfer in flight, up to MaxTransfers
 
 	serving   atomic.Bool
 	closing   atomic.Bool
@@ -178,6 +186,9 @@ func New(o Options) (*Server, error) {
 	if o.Retries <= 0 {
 		o.Retries = DefaultRetries
 	}
+	if o.MaxTransfers <= 0 {
+		o.MaxTransfers = DefaultMaxTransfers
+	}
 	return &Server{
 		log:       o.Log,
 		serial:    o.Serial,
@@ -186,6 +197,7 @@ func New(o Options) (*Server, error) {
 		conn:      conn,
 		timeout:   o.Timeout,
 		retries:   o.Retries,
+		slots:     make(chan struct{}, o.MaxTransfers),
 		transfers: map[*transferConn]struct{}{},
 	}, nil
 }
@@ -226,9 +238,16 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.reply(remote, appendError(nil, errCodeAccess, ErrReadOnly.Error()))
 			continue
 		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.log.Info("refused TFTP request: too many transfers in flight", "remote", remote.IP.String(), "path", req.filename, "max", cap(s.slots))
+			s.reply(remote, appendError(nil, errCodeUndefined, "server busy: too many transfers, try again"))
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
-			defer s.wg.Done()
+			defer func() { <-s.slots; s.wg.Done() }()
 			s.serveRead(remote, req)
 		}()
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 	pintftp "github.com/pin/tftp/v3"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // fixture is a root folder with boot files, a per-Pi folder and hostile
@@ -450,4 +452,56 @@ func TestCloseWithDeadClient(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Close took %v with a dead client, want about 300ms", d)
 	}
+}
+
+// TestMaxTransfers: requests beyond MaxTransfers in flight are refused at
+// once with an error, and served again once a slot is free.
+func TestMaxTransfers(t *testing.T) {
+	fx := newFixture(t)
+	s, err := New(Options{Addr: "127.0.0.1:0", Root: fx.root, MaxTransfers: 2, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(context.Background())
+	t.Cleanup(s.Close)
+	rrq := []byte("\x00\x01start4.elf\x00octet\x00")
+	// Two clients that ask and never acknowledge hold both slots.
+	type holder struct {
+		c   *net.UDPConn
+		tid *net.UDPAddr
+	}
+	var holders []holder
+	for range 2 {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.WriteToUDP(rrq, s.Addr().(*net.UDPAddr))
+		buf := make([]byte, 1024)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, tid, err := c.ReadFromUDP(buf)
+		if err != nil || buf[1] != opDATA {
+			t.Fatalf("holder: %v %q", err, buf[:n])
+		}
+		holders = append(holders, holder{c, tid})
+	}
+	third, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.WriteToUDP(rrq, s.Addr().(*net.UDPAddr))
+	buf := make([]byte, 1024)
+	third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := third.ReadFromUDP(buf)
+	if err != nil || buf[1] != opERROR || !strings.Contains(string(buf[4:n]), "too many transfers") {
+		t.Fatalf("third request: %v %q, want a busy error", err, buf[:n])
+	}
+	// A holder gives up (ERROR from the client): its slot is free again.
+	holders[0].c.WriteToUDP(appendError(nil, errCodeUndefined, "bye"), holders[0].tid)
+	waitfor.Within(t, 10*time.Second, "a free slot serves again", func() bool {
+		data, _, err := get(client(t, s, 0), "cmdline.txt")
+		return err == nil && string(data) == string(fx.files["cmdline.txt"])
+	})
 }
