@@ -152,7 +152,7 @@ func (b *bench) crashRestart() []row {
 			r := row{what: fmt.Sprintf("crash -> running again (first restart) %s, vs %s", q.name, peerName), ours: ms(percentile(ours, q.p)), target: "p99 <= 10 ms"}
 			if len(pg) > 0 {
 				r.peer = ms(percentile(pg, q.p))
-				r.ratio = fmt.Sprintf("%.1fx faster", float64(percentile(pg, q.p))/float64(max(percentile(ours, q.p), time.Microsecond)))
+				r.ratio = speedRatio(percentile(pg, q.p), percentile(ours, q.p))
 			}
 			rows = append(rows, r)
 		}
@@ -331,4 +331,13 @@ func (b *bench) idle(n int) []row {
 		{what: fmt.Sprintf("idle, %d programs: daemon CPU", n), ours: fmt.Sprintf("%.3f %% of a core", cpu), target: "<= 0.1 %"},
 		{what: fmt.Sprintf("idle, %d programs: goroutines", n), ours: fmt.Sprintf("%.0f", g), target: "no goroutine per resource"},
 	}
+}
+
+// speedRatio says how much faster (or slower) ours took than peer.
+func speedRatio(peer, ours time.Duration) string {
+	r := float64(peer) / float64(max(ours, time.Microsecond))
+	if r >= 1 {
+		return fmt.Sprintf("%.1fx faster", r)
+	}
+	return fmt.Sprintf("%.2fx slower", 1/r)
 }
