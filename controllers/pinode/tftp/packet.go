@@ -80,6 +80,11 @@ func parseRequest(b []byte) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Some clients pad requests with a NUL byte: an empty string after
+	// the mode and the options, where a name without a value would be.
+	if len(fields) > 2 && len(fields)%2 == 1 && fields[len(fields)-1] == "" {
+		fields = fields[:len(fields)-1]
+	}
 	if len(fields) < 2 {
 		return nil, fmt.Errorf("%w: no mode", errMalformed)
 	}

@@ -19,6 +19,9 @@ func TestParseRequest(t *testing.T) {
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("got %+v, want %+v", r, want)
 	}
+	if r, err := parseRequest([]byte("\x00\x01file\x00octet\x00\x00")); err != nil || r.filename != "file" || len(r.options) != 0 {
+		t.Errorf("a request padded with a NUL: %+v, %v", r, err)
+	}
 	for name, pkt := range map[string]string{
 		"short":           "\x00",
 		"not a request":   "\x00\x04\x00\x01",

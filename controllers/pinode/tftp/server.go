@@ -6,8 +6,11 @@
 // blksize and tsize options, and never anything outside that folder.
 //
 // Every transfer is answered from its own UDP socket (its TID, RFC 1350),
-// bound to the address the server listens on. A process that serves in a
-// network namespace must therefore run entirely inside it.
+// bound to the address the server listens on; when that is a wildcard
+// address, the kernel picks the source address by route, so a server on
+// a host with several addresses should listen on the one its clients use
+// (the daemon listens on netboot.serverIP). A process that serves in a
+// network namespace must run entirely inside it.
 //
 // # Confinement
 //
@@ -245,7 +248,16 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.reply(remote, appendError(nil, errCodeUndefined, "server busy: too many transfers, try again"))
 			continue
 		}
+		// Under mu with the closing check: Close waits for every transfer
+		// started before it, and none starts after it.
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			<-s.slots
+			break
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer func() { <-s.slots; s.wg.Done() }()
 			s.serveRead(remote, req)
@@ -412,8 +424,11 @@ func (s *Server) negotiate(conn *transferConn, req *request, size int64) terms {
 // interface conn sends from: its MTU less the IP and UDP headers. It is
 // 1468 (tftpd-hpa's limit on Ethernet) when the interface is not found.
 func maxBlksize(conn *transferConn) int {
-	const headers = 28 // IPv4 and UDP
 	local := conn.LocalIP()
+	headers := 28 // IPv4 and UDP
+	if local.To4() == nil {
+		headers = 48 // IPv6 and UDP
+	}
 	ifaces, err := net.Interfaces()
 	if err != nil {
 		return 1468

@@ -29,7 +29,7 @@ type transferConn struct {
 // dialTransfer opens a transfer socket bound to local (any address when
 // unspecified) and connected to remote.
 func dialTransfer(local net.IP, remote *net.UDPAddr) (*transferConn, error) {
-	family, rsa := unix.AF_INET6, sockaddr(remote.IP, remote.Port)
+	family, rsa := unix.AF_INET6, withZone(sockaddr(remote.IP, remote.Port), remote.Zone)
 	if remote.IP.To4() != nil {
 		family = unix.AF_INET
 	}
@@ -70,6 +70,16 @@ func sockaddr(ip net.IP, port int) unix.Sockaddr {
 	return sa
 }
 
+// withZone sets the scope of a link-local IPv6 address from its zone.
+func withZone(sa unix.Sockaddr, zone string) unix.Sockaddr {
+	if s6, ok := sa.(*unix.SockaddrInet6); ok && zone != "" {
+		if ifc, err := net.InterfaceByName(zone); err == nil {
+			s6.ZoneId = uint32(ifc.Index)
+		}
+	}
+	return sa
+}
+
 // LocalIP is the address the kernel sends the transfer from.
 func (c *transferConn) LocalIP() net.IP {
 	sa, err := unix.Getsockname(c.fd)
@@ -101,7 +111,7 @@ func (c *transferConn) Write(b []byte) (int, error) {
 
 // ReadTimeout receives one datagram, waiting at most d. It returns an
 // error wrapping os.ErrDeadlineExceeded when nothing came, and (0, nil)
-// once Wake was called.
+// once Wake was called or when a signal interrupted the wait.
 func (c *transferConn) ReadTimeout(b []byte, d time.Duration) (int, error) {
 	d = max(d, time.Microsecond) // a zero SO_RCVTIMEO waits for ever
 	if d != c.timeout {
@@ -115,7 +125,10 @@ func (c *transferConn) ReadTimeout(b []byte, d time.Duration) (int, error) {
 		n, err := unix.Read(c.fd, b)
 		switch {
 		case err == unix.EINTR:
-			continue
+			// SO_RCVTIMEO makes recv(2) fail with EINTR rather than
+			// restart: return, so that the caller waits for what is
+			// left of its time, not the whole timeout again.
+			return 0, nil
 		case err == unix.EAGAIN:
 			return 0, fmt.Errorf("receive: %w", os.ErrDeadlineExceeded)
 		case err != nil:

@@ -29,7 +29,10 @@ type sender struct {
 	base  uint64 // first block not yet acknowledged
 	next  uint64 // next block to read
 	final uint64 // the last block, once read (0 before)
-	rbuf  []byte // for incoming packets
+	// resentFor is the base of the window last sent again at the
+	// client's request, so that it is sent again once only.
+	resentFor uint64
+	rbuf      []byte // for incoming packets
 }
 
 // errGaveUp ends a transfer whose client stopped answering.
@@ -60,11 +63,11 @@ func (s *sender) negotiate(oack []byte) error {
 		if _, err := s.conn.Write(oack); err != nil {
 			return err
 		}
-		acked, err := s.await(func(b uint16) bool { return b == 0 })
+		res, err := s.await(func(b uint16) bool { return b == 0 })
 		if err != nil {
 			return err
 		}
-		if acked {
+		if res == accepted {
 			return nil
 		}
 		if try >= s.retries {
@@ -90,14 +93,17 @@ func (s *sender) send() (int64, error) {
 			}
 		}
 		base := s.base
-		acked, err := s.await(s.advance)
+		res, err := s.await(s.advance)
 		if err != nil {
 			return sent, err
 		}
-		if !acked {
+		switch res {
+		case timedOut:
 			if tries++; tries > s.retries {
 				return sent, errGaveUp
 			}
+			continue
+		case again: // not a retry: the client is there
 			continue
 		}
 		tries = 0
@@ -142,43 +148,56 @@ func (s *sender) advance(b uint16) bool {
 	return true
 }
 
-// await reads packets until take accepts an ACK (true), the timeout
-// passes or a windowed client asks for the window again (false), or the
-// client sends an ERROR.
-func (s *sender) await(take func(uint16) bool) (bool, error) {
+// outcome is how a wait for an acknowledgement ended.
+type outcome int
+
+const (
+	timedOut outcome = iota // nothing acceptable came in time
+	accepted                // take accepted an ACK
+	again                   // a windowed client asked for the window again
+)
+
+// await reads packets until take accepts an ACK, the timeout passes, or a
+// windowed client asks for the window again; an ERROR from the client
+// ends it with an error.
+func (s *sender) await(take func(uint16) bool) (outcome, error) {
 	deadline := time.Now().Add(s.timeout)
 	for {
 		if s.closing.Load() {
-			return false, errClosing
+			return timedOut, errClosing
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return false, nil
+			return timedOut, nil
 		}
 		n, err := s.conn.ReadTimeout(s.rbuf, left)
 		if isTimeout(err) {
-			return false, nil
+			return timedOut, nil
 		}
 		if err != nil {
 			// ICMP port unreachable: the client is gone.
-			return false, err
+			return timedOut, err
 		}
 		block, errMsg, ok := parseAck(s.rbuf[:n])
 		if errMsg != "" {
-			return false, clientError(errMsg)
+			return timedOut, clientError(errMsg)
 		}
 		if !ok {
 			continue
 		}
 		if take(block) {
-			return true, nil
+			return accepted, nil
 		}
-		if s.window > 1 && block == uint16(s.base-1) {
+		if s.window > 1 && block == uint16(s.base-1) && s.resentFor != s.base {
 			// RFC 7440: a receiver that misses a block acknowledges the
 			// last one it has in order; send the window again now rather
-			// than at the timeout. (In lock-step a duplicate ACK is only
-			// ever ignored: the Sorcerer's Apprentice bug.)
-			return false, nil
+			// than at the timeout. Once per window: some receivers repeat
+			// that ACK for every block that follows the gap, and answering
+			// each would multiply the traffic (the Sorcerer's Apprentice
+			// bug, which in lock-step is why a duplicate ACK is only ever
+			// ignored).
+			s.resentFor = s.base
+			return again, nil
 		}
 	}
 }
