@@ -10,7 +10,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -226,7 +228,7 @@ func (r *ProcessReconciler) rotateLog(p *proc) {
 		return
 	}
 	rotated, err := r.logs.Rotate(logKind, p.name)
-	if err != nil && !os.IsNotExist(err) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		r.log.Error(err, "log rotation failed", "name", p.name)
 	}
 	if rotated {

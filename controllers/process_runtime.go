@@ -490,6 +490,7 @@ func (r *ProcessReconciler) Close() {
 		}
 	}
 	r.files.close()
+	r.logGuard.Close()
 	r.reaper.Close()
 	r.records.Close()
 }

@@ -91,8 +91,21 @@ func (g *Guard) Watch(name string) error {
 	if w.pending {
 		return nil // the check arms the watch when it is done
 	}
-	return g.armLocked(w)
+	old := w.wd
+	if err := g.armLocked(w); err != nil {
+		return err
+	}
+	if old >= 0 && old != w.wd {
+		// The old one-shot watch fired and is gone, but its event is
+		// not read yet (and now never will be): check for it.
+		g.scheduleLocked(w)
+	}
+	return nil
 }
+
+// Close releases the inotify instance, which also ends Run. Watches are
+// not checked any more.
+func (g *Guard) Close() error { return g.f.Close() }
 
 // Forget stops guarding name, for instance before its files are removed.
 func (g *Guard) Forget(name string) {
@@ -180,6 +193,12 @@ func (g *Guard) event(wd int32, mask uint32) {
 	if mask&unix.IN_MODIFY == 0 || w.pending {
 		return
 	}
+	g.scheduleLocked(w)
+}
+
+// scheduleLocked has w's file checked after its delay, then its watch
+// armed again.
+func (g *Guard) scheduleLocked(w *guarded) {
 	w.pending = true
 	time.AfterFunc(w.delay, func() { g.run(w) })
 }

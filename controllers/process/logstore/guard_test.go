@@ -223,3 +223,28 @@ func TestGuardRearmsAfterOverflow(t *testing.T) {
 	f.WriteString("after the overflow\n")
 	waitfor.Within(t, waitTimeout, "the write after the overflow checked", func() bool { return checks.Load() == 1 })
 }
+
+// Watching a file again after its one-shot watch fired, before the event
+// was read, checks the file: that event is lost with the old watch.
+func TestGuardWatchAgainAfterUnreadEvent(t *testing.T) {
+	s := &Store{Root: t.TempDir()}
+	var checks atomic.Int64
+	g, err := NewGuard(s, "process", func(string) { checks.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close() // no Run: the events stay unread
+	f, err := s.Open("process", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := g.Watch("p"); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("fires the one-shot watch\n")
+	if err := g.Watch("p"); err != nil { // as on a restart of the program
+		t.Fatal(err)
+	}
+	waitfor.Within(t, waitTimeout, "the file checked", func() bool { return checks.Load() == 1 })
+}

@@ -162,57 +162,73 @@ func (s *Store) Rotate(kind, name string) (bool, error) {
 		return false, nil
 	}
 
+	// Copy into a temporary file first, so readers never see a partial
+	// current.log.1, and so that nothing is shifted or pruned before the
+	// copy is safe.
+	tmpPath := filepath.Join(dir, rotatingTmp)
+	if err := copyForRotation(f, fi.Size(), s.maxBytes(), tmpPath); err != nil {
+		os.Remove(tmpPath)
+		// The file cannot be kept (typically the disk is full), but it
+		// must not grow without bound either: empty it, and say so.
+		if terr := f.Truncate(0); terr == nil {
+			fmt.Fprintf(f, "[reconciled: %d bytes of this log were dropped: it could not be rotated: %v]\n", fi.Size(), err)
+			return true, fmt.Errorf("rotate log: %w (the log was emptied)", err)
+		}
+		return false, fmt.Errorf("rotate log: %w", err)
+	}
+	if err := f.Truncate(0); err != nil {
+		os.Remove(tmpPath)
+		return false, fmt.Errorf("rotate log: truncate: %w", err)
+	}
+
 	keep := s.keep()
 	if err := pruneRotated(dir, keep-1); err != nil {
-		return false, err
+		return true, err
 	}
 	for i := keep - 1; i >= 1; i-- {
 		err := os.Rename(rotatedPath(cur, i), rotatedPath(cur, i+1))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("rotate log: %w", err)
+			return true, fmt.Errorf("rotate log: %w", err)
 		}
-	}
-
-	// Copy into a temporary file first, so readers never see a partial
-	// current.log.1.
-	tmpPath := filepath.Join(dir, rotatingTmp)
-	tmp, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
-	if err != nil {
-		return false, fmt.Errorf("rotate log: %w", err)
-	}
-	// A file over twice its bound was flooded faster than it is checked:
-	// keep only its last MaxBytes, say so, and do not spend the time (and
-	// the disk) on copying the rest.
-	from := int64(0)
-	if fi.Size() > 2*s.maxBytes() {
-		from = fi.Size() - s.maxBytes()
-		fmt.Fprintf(tmp, "[reconciled: %d bytes before this line were dropped: the program wrote faster than its log is rotated]\n", from)
-	}
-	// Copy up to the current end of file, including what was written since
-	// the Stat above, but stop after MaxBytes more: a program writing
-	// faster than the copy would otherwise never let it end. (io.CopyN
-	// uses copy_file_range.)
-	_, err = f.Seek(from, io.SeekStart)
-	if err == nil {
-		_, err = io.CopyN(tmp, f, fi.Size()-from+s.maxBytes())
-	}
-	if err != nil && err != io.EOF {
-		tmp.Close()
-		os.Remove(tmpPath)
-		return false, fmt.Errorf("rotate log: copy: %w", err)
-	}
-	if err := f.Truncate(0); err != nil {
-		tmp.Close()
-		os.Remove(tmpPath)
-		return false, fmt.Errorf("rotate log: truncate: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return true, fmt.Errorf("rotate log: %w", err)
 	}
 	if err := os.Rename(tmpPath, rotatedPath(cur, 1)); err != nil {
 		return true, fmt.Errorf("rotate log: %w", err)
 	}
 	return true, nil
+}
+
+// copyForRotation copies the log f, size bytes long when Rotate looked, to
+// a new file at tmpPath, and closes that file. A file over twice max was
+// flooded faster than it is checked: only its last max bytes are kept,
+// after a line saying how much was dropped, and no time (nor disk) is
+// spent on the rest. The copy goes on past size, to what was written
+// since, but stops after max more: a program writing faster than the copy
+// would otherwise never let it end. (io.CopyN uses copy_file_range.)
+func copyForRotation(f *os.File, size, max int64, tmpPath string) error {
+	tmp, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
+	if err != nil {
+		return err
+	}
+	from := int64(0)
+	if size > 2*max {
+		from = size - max
+		_, err = fmt.Fprintf(tmp, "[reconciled: %d bytes before this line were dropped: the program wrote faster than its log is rotated]\n", from)
+	}
+	if err == nil {
+		_, err = f.Seek(from, io.SeekStart)
+	}
+	if err == nil {
+		if _, err = io.CopyN(tmp, f, size-from+max); err == io.EOF {
+			err = nil
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	return nil
 }
 
 // rotatedPath returns the path of the i-th rotated file.

@@ -304,3 +304,33 @@ func TestRotateRealWriter(t *testing.T) {
 		t.Errorf("current.log has %d bytes after the final rotation", fi.Size())
 	}
 }
+
+// A rotation whose copy fails (typically on a full disk) shifts and prunes
+// nothing, and empties the log rather than let it grow without bound,
+// with a line saying so.
+func TestRotateCopyFails(t *testing.T) {
+	s := &Store{Root: t.TempDir(), MaxBytes: 10, Keep: 2}
+	path, err := s.Prepare("process", "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path+".1", "older\n")
+	writeFile(t, path, "a line that is over the bound\n")
+	// The temporary copy cannot be created: a folder is in its place.
+	if err := os.Mkdir(filepath.Join(filepath.Dir(path), rotatingTmp), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := s.Rotate("process", "full")
+	if err == nil || !rotated || !strings.Contains(err.Error(), "emptied") {
+		t.Fatalf("Rotate = %v, %v; want true and an error saying the log was emptied", rotated, err)
+	}
+	if got := readFile(t, path); !strings.HasPrefix(got, "[reconciled: 30 bytes of this log were dropped: it could not be rotated: ") {
+		t.Fatalf("current.log = %q", got)
+	}
+	if got := readFile(t, path+".1"); got != "older\n" {
+		t.Fatalf("current.log.1 = %q: rotated files must stay as they were", got)
+	}
+	if _, err := os.Stat(path + ".2"); err == nil {
+		t.Fatal("current.log.2 appeared: nothing may be shifted when the copy failed")
+	}
+}
