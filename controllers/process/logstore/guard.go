@@ -41,9 +41,11 @@ type Guard struct {
 	store *Store
 	kind  string
 	check func(name string)
-	f     *os.File // the inotify instance
+	f     *os.File // the inotify instance, for Read and Close
+	fd    int      // its descriptor, for the watch calls, under mu
 
 	mu     sync.Mutex
+	closed bool
 	byWd   map[int32]*guarded
 	byName map[string]*guarded
 }
@@ -73,6 +75,7 @@ func NewGuard(s *Store, kind string, check func(name string)) (*Guard, error) {
 		// A non-blocking descriptor goes to Go's poller, so Close ends a
 		// pending Read.
 		f:      os.NewFile(uintptr(fd), "inotify"),
+		fd:     fd,
 		byWd:   map[int32]*guarded{},
 		byName: map[string]*guarded{},
 	}, nil
@@ -104,8 +107,16 @@ func (g *Guard) Watch(name string) error {
 }
 
 // Close releases the inotify instance, which also ends Run. Watches are
-// not checked any more.
-func (g *Guard) Close() error { return g.f.Close() }
+// not checked any more. Closing twice is harmless.
+func (g *Guard) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	return g.f.Close()
+}
 
 // Forget stops guarding name, for instance before its files are removed.
 func (g *Guard) Forget(name string) {
@@ -118,7 +129,9 @@ func (g *Guard) Forget(name string) {
 	delete(g.byName, name)
 	if w.wd >= 0 {
 		delete(g.byWd, w.wd)
-		unix.InotifyRmWatch(int(g.f.Fd()), uint32(w.wd))
+		if !g.closed {
+			unix.InotifyRmWatch(g.fd, uint32(w.wd))
+		}
 		w.wd = -1
 	}
 }
@@ -132,8 +145,11 @@ func (g *Guard) Watched() int {
 
 // armLocked adds the one-shot watch of w.
 func (g *Guard) armLocked(w *guarded) error {
+	if g.closed {
+		return fmt.Errorf("log guard: closed")
+	}
 	path := g.store.Path(g.kind, w.name)
-	wd, err := unix.InotifyAddWatch(int(g.f.Fd()), path, unix.IN_MODIFY|unix.IN_ONESHOT)
+	wd, err := unix.InotifyAddWatch(g.fd, path, unix.IN_MODIFY|unix.IN_ONESHOT)
 	if err != nil {
 		return fmt.Errorf("log guard: watch %s: %w", path, err)
 	}
@@ -148,7 +164,7 @@ func (g *Guard) armLocked(w *guarded) error {
 // Run reads the inotify events until ctx is done, then releases the
 // inotify instance.
 func (g *Guard) Run(ctx context.Context) {
-	stop := context.AfterFunc(ctx, func() { g.f.Close() })
+	stop := context.AfterFunc(ctx, func() { g.Close() })
 	defer stop()
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	for {

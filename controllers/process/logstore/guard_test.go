@@ -212,7 +212,7 @@ func TestGuardRearmsAfterOverflow(t *testing.T) {
 	// lost in an overflow.
 	g.mu.Lock()
 	wd := g.byName["p"].wd
-	unix.InotifyRmWatch(int(g.f.Fd()), uint32(wd))
+	unix.InotifyRmWatch(g.fd, uint32(wd))
 	g.mu.Unlock()
 	waitfor.Within(t, waitTimeout, "the removal seen", func() bool {
 		g.mu.Lock()
