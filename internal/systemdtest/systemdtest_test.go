@@ -35,11 +35,11 @@ func TestUnitLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect to %s: %v", s.BusAddress, err)
 	}
+	updates, updErrs := make(chan *sddbus.PropertiesUpdate, 256), make(chan error, 16)
+	conn.SetPropertiesSubscriber(updates, updErrs) // before Subscribe, as the Module controller does
 	if err := conn.Subscribe(); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
-	updates, updErrs := make(chan *sddbus.PropertiesUpdate, 256), make(chan error, 16)
-	conn.SetPropertiesSubscriber(updates, updErrs)
 	var mu sync.Mutex
 	var states []string // ActiveState values of the unit, as PropertiesChanged reported them
 	go func() {

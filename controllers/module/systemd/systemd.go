@@ -180,8 +180,16 @@ func (m *Manager) Run(ctx context.Context, changed func(unit string), resync fun
 	backoff := 100 * time.Millisecond
 	failures := 0
 	for ctx.Err() == nil {
+		var updates chan *sddbus.PropertiesUpdate
+		var errs chan error
 		conn, err := m.dial(ctx)
 		if err == nil {
+			// The subscriber is set before Subscribe: go-systemd's
+			// dispatch goroutine reads it without a lock once signals
+			// flow.
+			updates = make(chan *sddbus.PropertiesUpdate, 16384) // a burst of 200 new units is a few thousand signals
+			errs = make(chan error, 1)
+			conn.SetPropertiesSubscriber(updates, errs)
 			err = conn.Subscribe()
 			if err != nil {
 				conn.Close()
@@ -202,9 +210,6 @@ func (m *Manager) Run(ctx context.Context, changed func(unit string), resync fun
 			continue
 		}
 		backoff, failures = 100*time.Millisecond, 0
-		updates := make(chan *sddbus.PropertiesUpdate, 16384) // a burst of 200 new units is a few thousand signals
-		errs := make(chan error, 1)
-		conn.SetPropertiesSubscriber(updates, errs)
 		m.mu.Lock()
 		m.conn = conn
 		close(m.up)
