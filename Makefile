@@ -7,7 +7,7 @@ BIN := bin
 FUZZTIME ?= 20s
 API := /apis/reconciled.dev/v1alpha1
 
-.PHONY: all build run test unit e2e fuzz-seeds fuzz torture bench deps-test vet clean install
+.PHONY: all build run test unit e2e fuzz-seeds fuzz torture bench deps-test vet clean install race
 
 all: build
 
@@ -50,6 +50,12 @@ deps-test:
 # Runs every fuzz target for FUZZTIME each (the seed corpora also run in make test).
 fuzz:
 	@hack/fuzz.sh $(FUZZTIME)
+
+# The unit and package tests under the race detector (about a minute
+# here); the end-to-end tests drive separate processes, so they are left
+# out.
+race:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/e2e)
 
 # Torture suite (issue 7): the end-to-end torture tests at full size
 # (1,000 malformed files, ...), then every fuzz target for 60s each.
