@@ -45,6 +45,21 @@ func startGuard(t *testing.T, s *Store, check func(string)) *Guard {
 	return g
 }
 
+// openWatched opens the log of name for appending, as a program's stdout,
+// and has g watch it.
+func openWatched(t *testing.T, s *Store, g *Guard, name string) *os.File {
+	t.Helper()
+	f, err := s.Open("process", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := g.Watch(name); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // A program flooding its log at 100 MB/s: the guard keeps the store near
 // (Keep+1) * MaxBytes all along, where the 30-second sweep alone would let
 // the whole flood reach the disk.
@@ -60,14 +75,7 @@ func TestGuardBoundsAFlood(t *testing.T) {
 			rotations.Add(1)
 		}
 	})
-	f, err := s.Open("process", "flood")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := g.Watch("flood"); err != nil {
-		t.Fatal(err)
-	}
+	f := openWatched(t, s, g, "flood")
 
 	dir := filepath.Dir(s.Path("process", "flood"))
 	var peak atomic.Int64
@@ -200,14 +208,7 @@ func TestGuardRearmsAfterOverflow(t *testing.T) {
 	s := &Store{Root: t.TempDir()}
 	var checks atomic.Int64
 	g := startGuard(t, s, func(string) { checks.Add(1) })
-	f, err := s.Open("process", "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := g.Watch("p"); err != nil {
-		t.Fatal(err)
-	}
+	f := openWatched(t, s, g, "p")
 	// The kernel fired and removed the one-shot watch, but the event was
 	// lost in an overflow.
 	g.mu.Lock()
@@ -234,14 +235,7 @@ func TestGuardWatchAgainAfterUnreadEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close() // no Run: the events stay unread
-	f, err := s.Open("process", "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := g.Watch("p"); err != nil {
-		t.Fatal(err)
-	}
+	f := openWatched(t, s, g, "p")
 	f.WriteString("fires the one-shot watch\n")
 	if err := g.Watch("p"); err != nil { // as on a restart of the program
 		t.Fatal(err)
