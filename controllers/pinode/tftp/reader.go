@@ -7,34 +7,29 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sync/atomic"
 )
 
 // fileReader streams one open file to a transfer, one pread per block
 // (nothing held in memory). It serves at most the size the file had when
 // it was opened, so a file that grows meanwhile still matches the
-// announced tsize, and it fails once the server is closing, so that
-// transfers in flight end at their next block.
+// announced tsize. (The sender, not the reader, ends a transfer when the
+// server closes.)
 type fileReader struct {
-	f       *os.File
-	size    int64 // bytes to serve
-	pos     int64 // next byte to read
-	closing *atomic.Bool
+	f    *os.File
+	size int64 // bytes to serve
+	pos  int64 // next byte to read
 }
 
-func newFileReader(f *os.File, closing *atomic.Bool) (*fileReader, error) {
+func newFileReader(f *os.File) (*fileReader, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	return &fileReader{f: f, size: st.Size(), closing: closing}, nil
+	return &fileReader{f: f, size: st.Size()}, nil
 }
 
 // Read implements io.Reader.
 func (r *fileReader) Read(p []byte) (int, error) {
-	if r.closing.Load() {
-		return 0, errClosing
-	}
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}

@@ -348,7 +348,7 @@ func (s *Server) serveRead(remote *net.UDPAddr, req *request) {
 		return
 	}
 	defer f.Close()
-	fr, err := newFileReader(f, &s.closing)
+	fr, err := newFileReader(f)
 	if err != nil {
 		conn.Write(appendError(nil, errCodeAccess, ErrAccess.Error()))
 		return
