@@ -55,6 +55,22 @@ bound|renew) busybox ifconfig "$interface" "$ip" netmask "$subnet" up; echo "LEA
 esac
 `
 
+// netbootConfig writes a daemon config into dir whose netboot section
+// serves root on nw's server side, plus the extra lines of that section,
+// and returns its path.
+func netbootConfig(t *testing.T, dir string, nw *netnstest.Net, root, extra string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "reconciled.conf")
+	writeFile(t, cfg, fmt.Sprintf(`netboot:
+  interface: %s
+  serverIP: %s
+  subnet: %s
+  tftpRoot: %s
+  httpAddr: "%s:8070"
+`, nw.Iface, nw.ServerIP, nw.Subnet, root, nw.ServerIP)+extra)
+	return cfg
+}
+
 // piLab is a netboot network: the daemon in the server namespace with its
 // DHCP, TFTP and handshake servers, snmpd as the PoE switch, boot files, an
 // image, and shell Pis in the client namespaces.
@@ -87,17 +103,7 @@ func newPiLab(t *testing.T, clients int, imageBytes int, bootTimeout string) *pi
 	writeFile(t, filepath.Join(work, "udhcpc.script"), udhcpcScript)
 	os.Chmod(filepath.Join(work, "udhcpc.script"), 0o755)
 	l.alertFile = filepath.Join(work, "alerts.jsonl")
-	cfg := filepath.Join(work, "reconciled.conf")
-	writeFile(t, cfg, fmt.Sprintf(`netboot:
-  interface: %s
-  serverIP: %s
-  subnet: %s
-  tftpRoot: %s
-  httpAddr: "%s:8070"
-  powerOffTime: 100ms
-  bootTimeout: %s
-  installTimeout: 60s
-`, nw.Iface, nw.ServerIP, nw.Subnet, root, nw.ServerIP, bootTimeout))
+	cfg := netbootConfig(t, work, nw, root, fmt.Sprintf("  powerOffTime: 100ms\n  bootTimeout: %s\n  installTimeout: 60s\n", bootTimeout))
 	l.e = newEnv(t, "--config", cfg)
 	l.e.netns = nw.Server
 	l.e.start()

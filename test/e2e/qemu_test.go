@@ -153,14 +153,7 @@ func TestQEMUNetboot(t *testing.T) {
 	copy(bootFile, "not a real boot program: reconciled e2e qemu netboot\n")
 	writeFile(t, filepath.Join(root, "bootcode.bin"), string(bootFile))
 
-	cfg := filepath.Join(work, "reconciled.conf")
-	writeFile(t, cfg, fmt.Sprintf(`netboot:
-  interface: %s
-  serverIP: %s
-  subnet: %s
-  tftpRoot: %s
-  httpAddr: "%s:8070"
-`, nw.Iface, nw.ServerIP, nw.Subnet, root, nw.ServerIP))
+	cfg := netbootConfig(t, work, nw, root, "")
 	e := newEnv(t, "--config", cfg)
 	e.netns = nw.Server
 	e.start()
