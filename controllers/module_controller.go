@@ -105,7 +105,7 @@ type ModuleReconciler struct {
 
 	reloadMu      sync.Mutex
 	reloadPending map[*systemd.Manager]map[string]bool
-	reloadErr     map[*systemd.Manager]error // the last reload's error
+	reloadErr     map[*systemd.Manager]error // the last reload's error, for the status
 	reloadKick    chan struct{}
 }
 
@@ -257,6 +257,9 @@ func (r *ModuleReconciler) requestReload(mgr *systemd.Manager, name string) {
 }
 
 func (r *ModuleReconciler) reloadLoop(ctx context.Context) {
+	// retryIn is the backoff of a manager whose last reload failed: its
+	// units stay pending and the reload is tried again after it.
+	retryIn := map[*systemd.Manager]time.Duration{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -274,23 +277,45 @@ func (r *ModuleReconciler) reloadLoop(ctx context.Context) {
 			result := "success"
 			if err != nil {
 				result = "error"
-				r.log.Error(err, "daemon-reload failed", "scope", mgr.Scope())
+				retryIn[mgr] = min(max(2*retryIn[mgr], time.Second), 30*time.Second)
+				r.log.Error(err, "daemon-reload failed", "scope", mgr.Scope(), "retryIn", retryIn[mgr].String())
 			}
 			r.reloads.WithLabelValues(mgr.Scope(), result).Inc()
 			r.reloadMu.Lock()
 			r.reloadErr[mgr] = err
+			if err != nil {
+				// The units keep waiting for this manager's next reload.
+				if r.reloadPending[mgr] == nil {
+					r.reloadPending[mgr] = map[string]bool{}
+				}
+				for n := range names {
+					r.reloadPending[mgr][n] = true
+				}
+			}
 			r.reloadMu.Unlock()
 			r.log.V(1).Info("daemon-reload", "scope", mgr.Scope(), "units", len(names), "error", err)
+			if err != nil {
+				time.AfterFunc(retryIn[mgr], func() {
+					select {
+					case r.reloadKick <- struct{}{}:
+					default:
+					}
+				})
+			} else {
+				delete(retryIn, mgr)
+			}
 			for n := range names {
-				r.mu.Lock()
-				m := r.modules[n] // nil: deleted meanwhile
-				r.mu.Unlock()
-				if m != nil {
-					m.mu.Lock()
-					m.reloadPending = false
-					m.mu.Unlock()
+				if err == nil {
+					r.mu.Lock()
+					m := r.modules[n] // nil: deleted meanwhile
+					r.mu.Unlock()
+					if m != nil {
+						m.mu.Lock()
+						m.reloadPending = false
+						m.mu.Unlock()
+					}
 				}
-				r.enqueue(n)
+				r.enqueue(n) // to converge, or to show the failed reload
 			}
 		}
 	}
@@ -402,7 +427,13 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	}
 	st.Phase = v1alpha1.ModuleInactive
 	if m.reloadPending {
-		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonPending, Message: "waiting for systemd to reload", ObservedGeneration: mod.Generation})
+		msg := "waiting for systemd to reload"
+		r.reloadMu.Lock()
+		if rerr := r.reloadErr[mgr]; rerr != nil {
+			msg = "daemon-reload failed, retrying: " + rerr.Error()
+		}
+		r.reloadMu.Unlock()
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonPending, Message: msg, ObservedGeneration: mod.Generation})
 		r.writeTransient(log, req.Name, st)
 		return reconcile.Result{}, nil // requeued after the reload
 	}
@@ -411,13 +442,7 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return r.systemdError(log, req.Name, st, mod, err)
 	}
 	if us.NeedDaemonReload {
-		r.reloadMu.Lock()
-		rerr := r.reloadErr[mgr]
-		r.reloadMu.Unlock()
-		if rerr != nil {
-			// Report it and retry with backoff, not in a tight loop.
-			return r.systemdError(log, req.Name, st, mod, fmt.Errorf("daemon-reload: %w", rerr))
-		}
+		// A failed reload is retried with backoff by reloadLoop.
 		m.reloadPending = true
 		r.requestReload(mgr, req.Name)
 		return reconcile.Result{}, nil
