@@ -228,8 +228,15 @@ func (r *PiNodeReconciler) RequestReinstall(name string) error {
 	return nil
 }
 
+// lastSeenStep is how far the last contact must have moved for
+// status.lastSeen to be written again: traffic does not rewrite the file.
+const lastSeenStep = 30 * time.Second
+
 // Contact records DHCP or TFTP traffic from a node (by MAC or by IP; nil
-// for the one not known).
+// for the one not known). It is called for every packet, so it only
+// reconciles the node when the contact is news: status.lastSeen moves in
+// steps of lastSeenStep, and a Booting node's deadline reads the last
+// contact itself when it comes due.
 func (r *PiNodeReconciler) Contact(mac net.HardwareAddr, ip net.IP) {
 	r.mu.Lock()
 	name, ok := "", false
@@ -242,9 +249,10 @@ func (r *PiNodeReconciler) Contact(mac net.HardwareAddr, ip net.IP) {
 	if !ok {
 		return
 	}
-	st := r.state(name)
-	st.lastContact.Store(time.Now().UnixNano())
-	r.enqueue(name)
+	now := time.Now().UnixNano()
+	if prev := r.state(name).lastContact.Swap(now); now-prev >= int64(lastSeenStep) {
+		r.enqueue(name)
+	}
 }
 
 // NoteUnknown records a DHCP request from an undeclared MAC (the DHCP
@@ -431,7 +439,7 @@ func (r *PiNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	status.ObservedGeneration = n.Generation
 
 	wait, err := r.reconcileLocked(ctx, log, n, st, &status)
-	if lc := st.lastContact.Load(); lc != 0 && (status.LastSeen == nil || time.Unix(0, lc).Sub(status.LastSeen.Time) >= 30*time.Second || st.rec.Phase != n.Status.Phase) {
+	if lc := st.lastContact.Load(); lc != 0 && (status.LastSeen == nil || time.Unix(0, lc).Sub(status.LastSeen.Time) >= lastSeenStep || st.rec.Phase != n.Status.Phase) {
 		t := metav1.NewTime(time.Unix(0, lc).Truncate(time.Second))
 		status.LastSeen = &t
 	}
