@@ -244,9 +244,17 @@ func TestPiNodeRestartMidInstall(t *testing.T) {
 	h.write("pi", mac.String(), "10.77.0.16", 1, "")
 	h.reconcile("pi")
 	h.r.Plan(mac, "x") // Installing
-	time.Sleep(60 * time.Millisecond)
+	// The daemon went down two hours ago, longer than the install timeout
+	// (an hour): the saved record says Installing since then.
+	rec, ok := h.r.records.Get("pi")
+	if !ok || rec.Phase != v1alpha1.PiNodeInstalling {
+		t.Fatalf("record %+v, %v; want Installing", rec, ok)
+	}
+	rec.PhaseSince = time.Now().Add(-2 * time.Hour)
+	h.r.records.Put("pi", rec)
 	h.r.Close()
-	// A new reconciler on the same records, long after the boot timeout.
+	// A new reconciler on the same records: the timeouts run from the
+	// restart, so the install goes on.
 	r2, err := NewPiNodeReconciler(PiNodeOptions{Store: h.store, StateDir: h.r.opts.StateDir, Log: logr.Discard(), Power: h.power, Netboot: h.r.opts.Netboot})
 	if err != nil {
 		t.Fatal(err)
