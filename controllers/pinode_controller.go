@@ -105,6 +105,7 @@ type piRecord struct {
 type piState struct {
 	mu           sync.Mutex
 	rec          piRecord
+	metricPhase  string       // the phase reconciled_pinode_phase shows for the node
 	lastContact  atomic.Int64 // Unix nanoseconds of the last DHCP, TFTP or handshake contact; no lock, so the DHCP server never waits
 	lastProgress time.Time
 	lastLocate   time.Time
@@ -468,8 +469,11 @@ func (r *PiNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if err := r.store.UpdateStatus(v1alpha1.KindPiNode, n.Name, status); err != nil {
 		log.V(1).Info("status not updated", "error", err.Error())
 	}
-	r.phase.DeletePartialMatch(prometheus.Labels{"name": n.Name})
-	r.phase.WithLabelValues(n.Name, status.Phase).Set(1)
+	if st.metricPhase != status.Phase {
+		r.phase.DeletePartialMatch(prometheus.Labels{"name": n.Name})
+		r.phase.WithLabelValues(n.Name, status.Phase).Set(1)
+		st.metricPhase = status.Phase
+	}
 	return reconcile.Result{RequeueAfter: wait}, err
 }
 
@@ -556,7 +560,8 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 				if time.Since(st.rec.PhaseSince) > nb.BootTimeout {
 					// A switch that stays unreachable fails the install
 					// (with its alert) instead of retrying in silence.
-					return 0, r.failLocked(name, st, ReasonSwitchError, fmt.Sprintf("the switch did not power-cycle port %d for %s: %v", n.Spec.Switch.Port, nb.BootTimeout, err))
+					r.failLocked(name, st, ReasonSwitchError, fmt.Sprintf("the switch did not power-cycle port %d for %s: %v", n.Spec.Switch.Port, nb.BootTimeout, err))
+					return 0, nil
 				}
 				st.rec.Message = err.Error()
 				return 0, err
@@ -575,13 +580,15 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 		if now.Before(deadline) {
 			return deadline.Sub(now), nil
 		}
-		return 0, r.failLocked(name, st, ReasonBootTimeout, fmt.Sprintf("no netboot contact for %s after power-on", nb.BootTimeout))
+		r.failLocked(name, st, ReasonBootTimeout, fmt.Sprintf("no netboot contact for %s after power-on", nb.BootTimeout))
+		return 0, nil
 	case st.rec.Phase == v1alpha1.PiNodeInstalling:
 		deadline := latest(st.rec.PhaseSince, st.lastProgress).Add(nb.InstallTimeout)
 		if now.Before(deadline) {
 			return deadline.Sub(now), nil
 		}
-		return 0, r.failLocked(name, st, ReasonInstallTimeout, fmt.Sprintf("no progress report for %s", nb.InstallTimeout))
+		r.failLocked(name, st, ReasonInstallTimeout, fmt.Sprintf("no progress report for %s", nb.InstallTimeout))
+		return 0, nil
 	case st.rec.Phase == v1alpha1.PiNodeFailed && st.rec.FailedHash == want:
 		return 0, nil // until the spec changes or a reinstall is asked for
 	case !needInstall:
@@ -605,11 +612,10 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 
 // failLocked ends an install with a reason (and the PiNodeInstallFailed
 // alert, through the status).
-func (r *PiNodeReconciler) failLocked(name string, st *piState, reason, msg string) error {
+func (r *PiNodeReconciler) failLocked(name string, st *piState, reason, msg string) {
 	st.rec.FailedHash = st.rec.InstallHash
 	r.setPhaseLocked(name, st, v1alpha1.PiNodeFailed, reason, msg)
 	r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeWarning, reason, "%s", msg)
-	return nil
 }
 
 // locateLocked refreshes the switch port the node's MAC is seen on, at

@@ -6,7 +6,6 @@ package snmp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,8 +21,6 @@ import (
 const (
 	// OIDFdbPort is dot1dTpFdbPort, indexed by the MAC's six bytes.
 	OIDFdbPort = ".1.3.6.1.2.1.17.4.3.1.2"
-	// OIDBasePortIfIndex is dot1dBasePortIfIndex, indexed by bridge port.
-	OIDBasePortIfIndex = ".1.3.6.1.2.1.17.1.4.1.2"
 )
 
 // maxWalkRows bounds one walk, against an agent that never ends it.
@@ -36,14 +33,10 @@ type FDBEntry struct {
 	// Port is the bridge port (dot1dTpFdbPort). On most switches it is the
 	// front-panel port number, which POWER-ETHERNET-MIB uses too.
 	Port int
-	// IfIndex is the port's ifIndex from dot1dBasePortIfIndex, or 0 when
-	// the switch does not have that table.
-	IfIndex int
 }
 
 // Discover reads the switch's MAC-to-port table (BRIDGE-MIB
-// dot1dTpFdbPort), sorted by port and then MAC, and fills IfIndex from
-// dot1dBasePortIfIndex where the switch has it. Rows with port 0 (the
+// dot1dTpFdbPort), sorted by port and then MAC. Rows with port 0 (the
 // switch's own addresses) and malformed rows are left out. An empty table
 // is no error: the result is empty. Errors wrap ErrNoAnswer, ErrV3Auth or
 // ErrRefused, or the context's error.
@@ -75,22 +68,6 @@ func Discover(ctx context.Context, t Target) ([]FDBEntry, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	if len(entries) > 0 {
-		ifIndex := map[int]int{}
-		err = s.walk("dot1dBasePortIfIndex", OIDBasePortIfIndex, func(suffix []int, pdu gosnmp.SnmpPDU) {
-			if len(suffix) == 1 && pdu.Type == gosnmp.Integer {
-				ifIndex[suffix[0]] = int(gosnmp.ToBigInt(pdu.Value).Int64())
-			}
-		})
-		// The table is optional: a switch that refuses it has none; but one
-		// that stopped answering has failed the whole call.
-		if err != nil && (errors.Is(err, ErrNoAnswer) || ctx.Err() != nil) {
-			return nil, err
-		}
-		for i := range entries {
-			entries[i].IfIndex = ifIndex[entries[i].Port]
-		}
 	}
 	sortFDB(entries)
 	return entries, nil

@@ -259,21 +259,21 @@ func TestDiscover(t *testing.T) {
 			})
 		}
 	})
-	t.Run("ifIndex, unsorted, many", func(t *testing.T) {
+	t.Run("unsorted, many", func(t *testing.T) {
 		rows := []snmptest.FDBRow{{Port: 7, MAC: "b8:27:eb:00:00:07"}, {Port: 2, MAC: "dc:a6:32:00:00:22"}, {Port: 2, MAC: "dc:a6:32:00:00:02"}}
 		want := []snmp.FDBEntry{
-			{MAC: mac("dc:a6:32:00:00:02"), Port: 2, IfIndex: 10002},
-			{MAC: mac("dc:a6:32:00:00:22"), Port: 2, IfIndex: 10002},
+			{MAC: mac("dc:a6:32:00:00:02"), Port: 2},
+			{MAC: mac("dc:a6:32:00:00:22"), Port: 2},
 		}
 		for i := 0; i < 60; i++ { // more than one GETBULK
 			m := fmt.Sprintf("02:00:00:00:01:%02x", i)
 			rows = append(rows, snmptest.FDBRow{Port: 8, MAC: m})
 		}
-		want = append(want, snmp.FDBEntry{MAC: mac("b8:27:eb:00:00:07"), Port: 7, IfIndex: 10007})
+		want = append(want, snmp.FDBEntry{MAC: mac("b8:27:eb:00:00:07"), Port: 7})
 		for i := 0; i < 60; i++ {
 			want = append(want, snmp.FDBEntry{MAC: mac(fmt.Sprintf("02:00:00:00:01:%02x", i)), Port: 8})
 		}
-		sw := snmptest.StartWith(t, snmptest.Options{FDB: rows, IfIndex: map[int]int{2: 10002, 7: 10007}})
+		sw := snmptest.StartWith(t, snmptest.Options{FDB: rows})
 		got, err := snmp.Discover(ctxFor(t), rw(sw))
 		if err != nil {
 			t.Fatal(err)
@@ -306,7 +306,7 @@ func TestFormatFDB(t *testing.T) {
 		"none": {nil, "MAC   PORT\n"},
 		"sorted by port": {[]snmp.FDBEntry{
 			{MAC: mac("e4:5f:01:00:00:05"), Port: 5},
-			{MAC: mac("dc:a6:32:00:00:03"), Port: 12, IfIndex: 12},
+			{MAC: mac("dc:a6:32:00:00:03"), Port: 12},
 			{MAC: mac("dc:a6:32:00:00:02"), Port: 2},
 		}, "" +
 			"MAC                 PORT\n" +
