@@ -5,6 +5,7 @@ package netnstest
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,14 @@ func TestNet(t *testing.T) {
 		t.Fatalf("client 1 MAC: %v %s", err, out)
 	}
 	nw.Close()
-	if out, _ := nw.Exec(ctx, nw.Server, "true"); !strings.Contains(out, "No such file") && out != "" {
-		t.Logf("after Close: %q", out)
+	list, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, ns := range append([]string{nw.Server}, nw.Clients...) {
+		if strings.Contains(string(list), ns) {
+			t.Errorf("namespace %s still there after Close:\n%s", ns, list)
+		}
+	}
+	nw.Close() // twice is harmless
 }

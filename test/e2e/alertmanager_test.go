@@ -51,15 +51,19 @@ func startAlertmanager(t *testing.T, bin string, port int) string {
 }
 
 // amHasAlert reports whether the Alertmanager at base has an active alert
-// named name whose labels include the label/value pairs of extra.
-func amHasAlert(base, name string, extra ...string) bool {
+// named name whose labels include the label/value pairs of extra, and
+// whether it answered at all: an Alertmanager that is gone has no alerts
+// either, which must not count as "resolved".
+func amHasAlert(base, name string, extra ...string) (has, answered bool) {
 	resp, err := http.Get(base + "/api/v2/alerts?active=true")
 	if err != nil {
-		return false
+		return false, false
 	}
 	defer resp.Body.Close()
 	var alerts []map[string]any
-	json.NewDecoder(resp.Body).Decode(&alerts)
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&alerts) != nil {
+		return false, false
+	}
 	for _, a := range alerts {
 		labels, _ := a["labels"].(map[string]any)
 		if labels["alertname"] != name {
@@ -70,10 +74,10 @@ func amHasAlert(base, name string, extra ...string) bool {
 			ok = ok && labels[extra[i]] == extra[i+1]
 		}
 		if ok {
-			return true
+			return true, true
 		}
 	}
-	return false
+	return false, true
 }
 
 // A real Alertmanager (Debian's) receives LinkDown while the link is down,
@@ -112,7 +116,8 @@ spec:
 	l.Close()
 	e.waitLink("a2rtr", "Down")
 	e.eventually("LinkDown in Alertmanager", func() bool {
-		return amHasAlert(base, "LinkDown", "name", "a2rtr", "kind", "Link", "severity", "critical", "site", "hecnet")
+		has, _ := amHasAlert(base, "LinkDown", "name", "a2rtr", "kind", "Link", "severity", "critical", "site", "hecnet")
+		return has
 	})
 
 	l2, err := net.Listen("tcp", addr)
@@ -122,10 +127,16 @@ spec:
 	defer l2.Close()
 	go acceptAll(l2)
 	e.waitLink("a2rtr", "Up")
-	e.eventually("LinkDown resolved in Alertmanager", func() bool { return !amHasAlert(base, "LinkDown", "name", "a2rtr") })
+	e.eventually("LinkDown resolved in Alertmanager", func() bool {
+		has, answered := amHasAlert(base, "LinkDown", "name", "a2rtr")
+		return answered && !has
+	})
 
 	if out := e.ctl("alert", "test", "to-am"); !strings.Contains(out, "queued") {
 		t.Fatalf("alert test: %s", out)
 	}
-	e.eventually("the test alert in Alertmanager", func() bool { return amHasAlert(base, "AlertRouteTest", "test", "true") })
+	e.eventually("the test alert in Alertmanager", func() bool {
+		has, _ := amHasAlert(base, "AlertRouteTest", "test", "true")
+		return has
+	})
 }

@@ -173,14 +173,20 @@ spec:
 
 // consecutiveFailures reads "N consecutive failures" from describe.
 func (e *env) consecutiveFailures(name string) int {
+	_, failures := e.probes(name)
+	return failures
+}
+
+// probes returns how many recent probes `describe link/NAME` shows and how
+// many of the last failed in a row; -1, -1 when it shows none.
+func (e *env) probes(name string) (recent, failures int) {
 	out, _, _ := e.ctlQuiet("describe", "link/"+name)
-	var recent, n int
 	for _, line := range strings.Split(out, "\n") {
-		if _, err := fmt.Sscanf(strings.TrimSpace(line), "Probes: %d recent, %d consecutive failures", &recent, &n); err == nil {
-			return n
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "Probes: %d recent, %d consecutive failures", &recent, &failures); err == nil {
+			return recent, failures
 		}
 	}
-	return -1
+	return -1, -1
 }
 
 func acceptAll(l net.Listener) {

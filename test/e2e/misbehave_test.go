@@ -56,8 +56,8 @@ spec:
 }
 
 // A program that floods its log at up to 100 MB/s (2 MiB every 20 ms): the
-// log guard rotates as the file grows, so the log store stays within about
-// twice its bound instead of holding the flood, the daemon keeps
+// log guard rotates as the file grows, so the log store stays within a few
+// times its bound instead of holding the flood, the daemon keeps
 // answering, and the last line is readable afterwards.
 //
 // With RECONCILED_TORTURE=1 the program writes 1 GiB as fast as the disk
@@ -121,8 +121,17 @@ spec:
 	bound := int64(keep+1) * maxBytes
 	t.Logf("%d MiB flooded in %v (%.0f MB/s): log store peak %.1f MiB, (keep+1)*maxBytes %d MiB; daemon answered %d status reads meanwhile",
 		flood>>20, took.Round(time.Millisecond), float64(flood)/took.Seconds()/1e6, float64(peak.Load())/(1<<20), bound>>20, answered)
-	if peak.Load() > flood/4 {
-		t.Fatalf("the log store peaked at %d MiB of a %d MiB flood: not bounded", peak.Load()>>20, flood>>20)
+	// Each file may run one check interval past maxBytes before it is
+	// rotated, and a rotation briefly holds its copy beside it: 24-39 MiB
+	// was seen at ~100 MB/s, so four times the bound leaves room for a
+	// loaded machine. A flood at disk speed outruns the checks further;
+	// 16 times the bound is still a sixty-fourth of it.
+	limit := 4 * bound
+	if os.Getenv("RECONCILED_TORTURE") != "" {
+		limit = 16 * bound
+	}
+	if peak.Load() > limit {
+		t.Fatalf("the log store peaked at %d MiB of a %d MiB flood, over %d MiB", peak.Load()>>20, flood>>20, limit>>20)
 	}
 	if answered == 0 {
 		t.Fatal("the daemon did not answer during the flood")

@@ -37,15 +37,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAll(l)
 	closed := freePort(t)
 	e.write("page.yaml", sleeper(e, "web", "")+fmt.Sprintf(`---
 apiVersion: reconciled.dev/v1alpha1
@@ -68,7 +60,11 @@ spec:
 	e.waitProcess("web", "Running", func(p process) bool { return p.Status.Phase == "Running" })
 	e.waitLink("bb-fine", "Up")
 	e.waitLink("aa-gone", "Down")
-	time.Sleep(500 * time.Millisecond) // a few more probes for the sparklines
+	e.eventually("a few probes of each link for the sparklines", func() bool {
+		fine, _ := e.probes("bb-fine")
+		gone, _ := e.probes("aa-gone")
+		return fine >= 5 && gone >= 5
+	})
 
 	prof := t.TempDir()
 	t.Cleanup(func() { killChromium(t, prof) })
