@@ -72,17 +72,17 @@ func (s *Server) linkSparkline(name string, w, h int) *sparkline {
 
 func newSparkline(hist []liveProbe, w, h int) *sparkline {
 	sp := &sparkline{W: w, H: h, Probes: len(hist), History: hist}
-	max := 0.0
+	slowest := 0.0
 	for _, p := range hist {
-		if p.OK && p.Seconds > max {
-			max = p.Seconds
+		if p.OK {
+			slowest = max(slowest, p.Seconds)
 		}
 	}
-	scale := max
+	scale := slowest
 	if scale <= 0 {
 		scale = 1
 	}
-	step := float64(w-4) / float64(maxInt(len(hist)-1, 1))
+	step := float64(w-4) / float64(max(len(hist)-1, 1))
 	var pts []string
 	for i, p := range hist {
 		x := 2 + float64(i)*step
@@ -97,7 +97,7 @@ func newSparkline(hist []liveProbe, w, h int) *sparkline {
 	sp.Points = strings.Join(pts, " ")
 	sp.Max = "n/a"
 	if sp.Failures < len(hist) {
-		sp.Max = fmtSeconds(max)
+		sp.Max = fmtSeconds(slowest)
 	}
 	if n := len(hist); n > 0 {
 		if hist[n-1].OK {
@@ -121,10 +121,3 @@ func fmtSeconds(s float64) string {
 }
 
 func round1(f float64) float64 { return float64(int(f*10+0.5)) / 10 }
-
-func maxInt(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
-}

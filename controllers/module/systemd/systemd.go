@@ -67,8 +67,6 @@ type UnitState struct {
 	// UnitFileState is enabled, disabled, static, ...
 	UnitFileState    string
 	NeedDaemonReload bool
-	// DropInPaths are the unit's drop-in files.
-	DropInPaths []string
 	// JobPending is set while a job (start, stop, ...) is queued for the
 	// unit: its state is about to change.
 	JobPending bool
@@ -277,16 +275,6 @@ func (m *Manager) connection() (*sddbus.Conn, error) {
 	return m.conn, nil
 }
 
-// GuestPath is the unit file path as systemd names it (its FragmentPath):
-// the unit folder without Root.
-func (m *Manager) GuestPath(unit string) string {
-	dir := m.unitDir
-	if root := strings.TrimSuffix(m.opts.Root, "/"); root != "" && strings.HasPrefix(dir, root+"/") {
-		dir = strings.TrimPrefix(dir, root)
-	}
-	return filepath.Join(dir, unit)
-}
-
 // systemSearchPath is where the system manager looks for units
 // (systemd.unit(5)), below Root.
 var systemSearchPath = []string{
@@ -434,9 +422,6 @@ func (m *Manager) State(ctx context.Context, unit string) (UnitState, error) {
 		UnitFileState:    str(p["UnitFileState"]),
 		NeedDaemonReload: p["NeedDaemonReload"] == true,
 		Result:           str(p["Result"]),
-	}
-	if v, ok := p["DropInPaths"].([]string); ok {
-		st.DropInPaths = v
 	}
 	if job, ok := p["Job"].([]any); ok && len(job) > 0 {
 		if id, ok := job[0].(uint32); ok && id != 0 {
