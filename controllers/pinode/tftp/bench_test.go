@@ -64,18 +64,7 @@ func TestCompareTftpdHpa(t *testing.T) {
 	t.Cleanup(func() { _ = hpa.Process.Kill(); _ = hpa.Wait() })
 	startNetnsServer(t, nw, nw.Server, cli, nw.ServerIP+":1069", root, "", "tftp://"+nw.ServerIP+":1069")
 	// tftpd-hpa answers once it reads ready.txt too (written above).
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		got, err := nw.Exec(ctx, cli, "curl", "-sS", "--max-time", "1", "tftp://"+nw.ServerIP+"/ready.txt")
-		cancel()
-		if err == nil && got == "ready\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tftpd-hpa did not answer: %v %s %s", err, got, hpaOut.String())
-		}
-	}
+	waitTFTPReady(t, nw, cli, "tftp://"+nw.ServerIP, hpaOut.String)
 
 	servers := []struct{ name, port string }{
 		{"tftpd-hpa", "69"},

@@ -22,11 +22,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/syncbuf"
-
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/internal/netnstest"
+	"github.com/reconciled/reconciled/internal/syncbuf"
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // Environment of the test binary when it runs as a server (see
@@ -106,23 +106,40 @@ func startNetnsServer(t *testing.T, nw *netnstest.Net, ns, cli, addr, root, seri
 			t.Logf("server %s log (tail):\n%s", addr, tail(out.String(), 3000))
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		got, err := nw.Exec(ctx, cli, "curl", "-sS", "--max-time", "1", url+"/ready.txt")
-		cancel()
-		if err == nil && got == "ready\n" {
-			return out
-		}
+	waitTFTPReady(t, nw, cli, url, func() string {
 		select {
 		case <-exited:
 			t.Fatalf("server exited before answering: %s", out.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server %s did not answer within 15s: %v %s\nserver: %s", addr, err, got, out.String())
+		return out.String()
+	})
+	return out
+}
+
+// waitTFTPReady polls url/ready.txt with curl from the namespace cli until
+// it answers "ready" (the test servers serve that file), failing t after
+// 15 s with what log() returns. log may also fail t itself, when the
+// server is known to be gone.
+func waitTFTPReady(t *testing.T, nw *netnstest.Net, cli, url string, log func() string) {
+	t.Helper()
+	var last string
+	defer func() { // runs on the Fatal too
+		if t.Failed() {
+			t.Logf("last try: %s", last)
 		}
-	}
+	}()
+	waitfor.Within(t, 15*time.Second, "the TFTP server at "+url+" to answer", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		got, err := nw.Exec(ctx, cli, "curl", "-sS", "--max-time", "1", url+"/ready.txt")
+		if err == nil && got == "ready\n" {
+			return true
+		}
+		last = fmt.Sprintf("%v %s; server: %s", err, got, log())
+		time.Sleep(50 * time.Millisecond) // paces the curls: a refused request fails at once
+		return false
+	})
 }
 
 func tail(s string, n int) string {
