@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/duration"
+
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
 )
@@ -170,21 +172,11 @@ func render(w http.ResponseWriter, code int, name string, data any) {
 	w.Write(buf.Bytes())
 }
 
-// age formats a duration like kubectl: 42s, 5m, 3h, 2d.
+// age formats how long ago t was, as kubectl does (duration.HumanDuration:
+// 42s, 3m20s, 5h, 2d).
 func age(now, t time.Time) string {
 	if t.IsZero() {
 		return "<unknown>"
 	}
-	d := now.Sub(t)
-	switch {
-	case d < 0:
-		return "0s"
-	case d < 2*time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < 2*time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
+	return duration.HumanDuration(now.Sub(t)) // as kubectl and reconcilectl show it
 }
