@@ -11,18 +11,24 @@ import (
 	"time"
 )
 
-// interval is how often conditions are polled.
+// interval is how often Steady checks, and where Within starts.
 const interval = 2 * time.Millisecond
 
-// Within polls cond until it holds, failing t after timeout.
+// maxInterval caps Within's backoff: a condition that takes long to come
+// true (and may be costly to check: a /proc scan, a systemd query) is not
+// polled hundreds of times a second, and is seen at most this late.
+const maxInterval = 100 * time.Millisecond
+
+// Within polls cond until it holds, failing t after timeout. It polls
+// every 2 ms at first, backing off to every 100 ms.
 func Within(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
+	for delay := interval; !cond(); delay = min(2*delay, maxInterval) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
-		time.Sleep(interval)
+		time.Sleep(delay)
 	}
 }
 

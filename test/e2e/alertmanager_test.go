@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // alertmanagerBin finds Debian's prometheus-alertmanager or skips t.
@@ -39,7 +41,7 @@ func startAlertmanager(t *testing.T, bin string, port int) string {
 	}
 	t.Cleanup(func() { am.Process.Kill(); am.Wait() })
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	pollUntil(t, waitTimeout, "alertmanager ready", func() bool {
+	waitfor.Within(t, waitTimeout, "alertmanager ready", func() bool {
 		resp, err := http.Get(base + "/-/ready")
 		if err != nil {
 			return false

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/waitfor"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -44,7 +45,7 @@ func TestTortureKill9DuringChurn(t *testing.T) {
 	}
 	e.start()
 	start := time.Now()
-	pollUntil(t, timeout, fmt.Sprintf("all %d Running with the latest spec and status written", n), func() bool {
+	waitfor.Within(t, timeout, fmt.Sprintf("all %d Running with the latest spec and status written", n), func() bool {
 		for i := range n {
 			b, _ := os.ReadFile(filepath.Join(e.dir, fmt.Sprintf("c%05d.yaml", i)))
 			s := string(b)
@@ -59,7 +60,7 @@ func TestTortureKill9DuringChurn(t *testing.T) {
 		return true
 	})
 	// One copy of every program, however many times it was started.
-	pollUntil(t, timeout, "one copy of each", func() bool { return e.copies() == n })
+	waitfor.Within(t, timeout, "one copy of each", func() bool { return e.copies() == n })
 	// No half-written file: each parses and validates.
 	for i := range n {
 		path := filepath.Join(e.dir, fmt.Sprintf("c%05d.yaml", i))

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/internal/syncbuf"
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 var (
@@ -234,15 +235,7 @@ const waitTimeout = 30 * time.Second
 // eventually polls cond until it holds or a generous timeout passes.
 func (e *env) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	delay := 5 * time.Millisecond
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(delay)
-		delay = min(delay*2, 200*time.Millisecond)
-	}
+	waitfor.Within(e.t, waitTimeout, what, cond)
 }
 
 func (e *env) write(name, content string) string {

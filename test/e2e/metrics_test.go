@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/internal/syncbuf"
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // lookPromBin finds a binary of Debian's prometheus package or skips.
@@ -289,13 +290,7 @@ scrape_configs:
 	start := time.Now()
 	waitProm := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after 60s waiting for %s", what)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitfor.Within(t, time.Minute, what, cond)
 		t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
 	}
 	waitProm("prometheus ready", func() bool {

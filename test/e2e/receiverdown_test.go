@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // drainTimeout bounds the wait for the outbox to drain once the receivers
@@ -147,7 +149,7 @@ spec:
 	s.start(t)
 	startAlertmanager(t, amBin, amPort)
 	back := time.Now() // every receiver is serving
-	pollUntil(t, drainTimeout, "every notification delivered to every receiver", func() bool { return e.getRoute("all").Status.Pending == 0 })
+	waitfor.Within(t, drainTimeout, "every notification delivered to every receiver", func() bool { return e.getRoute("all").Status.Pending == 0 })
 	drained := time.Since(back)
 	if r := e.getRoute("all"); r.Status.Sent != receivers*int64(len(phases)) || r.Status.Pending != 0 || receiversFailing(r) != 0 {
 		t.Fatalf("after the outbox drained: sent %d, pending %d, %d receivers failing; want %d, 0, 0: %+v",

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/internal/systemdtest"
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // unitProps reads properties of a unit as a map (systemctl show -p ...).
@@ -27,18 +28,6 @@ func unitProps(sb *systemdtest.Sandbox, unit string, props ...string) map[string
 		}
 	}
 	return m
-}
-
-// pollUntil polls cond until it holds or timeout passes.
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // TestUnderSystemd runs the shipped deploy/reconciled.{service,socket}
@@ -139,7 +128,7 @@ spec:
 	}()
 	var states []string
 	var props map[string]string
-	pollUntil(t, 60*time.Second, "reconciled.service active", func() bool {
+	waitfor.Within(t, 60*time.Second, "reconciled.service active", func() bool {
 		props = unitProps(sb, "reconciled.service", "ActiveState", "SubState", "StatusText", "NRestarts", "MainPID", "Type", "WatchdogUSec")
 		st := props["ActiveState"] + "/" + props["SubState"]
 		if len(states) == 0 || states[len(states)-1] != st {
@@ -174,13 +163,13 @@ spec:
 
 	// The API over the activated socket: the Process is Running.
 	var p process
-	pollUntil(t, waitTimeout, "process/sleeper Running (over the activated socket)", func() bool {
+	waitfor.Within(t, waitTimeout, "process/sleeper Running (over the activated socket)", func() bool {
 		out, err := sb.Exec("curl", "-sS", "--max-time", "10", "http://127.0.0.1:9470/apis/reconciled.dev/v1alpha1/processes/sleeper")
 		return err == nil && json.Unmarshal([]byte(out), &p) == nil && p.Status.Phase == "Running" && p.Status.Pid > 0
 	})
 	sleepPid = p.Status.Pid
 	var m module
-	pollUntil(t, waitTimeout, "module/rcweb Active", func() bool {
+	waitfor.Within(t, waitTimeout, "module/rcweb Active", func() bool {
 		out, err := sb.Exec("curl", "-sS", "--max-time", "10", "http://127.0.0.1:9470/apis/reconciled.dev/v1alpha1/modules/rcweb")
 		return err == nil && json.Unmarshal([]byte(out), &m) == nil && m.Status.Phase == "Active"
 	})
@@ -207,7 +196,7 @@ spec:
 	if out, err := sb.Systemctl("stop", "reconciled.service"); err != nil {
 		t.Fatalf("stop: %v %s", err, out)
 	}
-	pollUntil(t, waitTimeout, "reconciled.service inactive", func() bool {
+	waitfor.Within(t, waitTimeout, "reconciled.service inactive", func() bool {
 		return unitProps(sb, "reconciled.service", "ActiveState")["ActiveState"] == "inactive"
 	})
 	if _, err := sb.Exec("kill", "-0", mainPid); err == nil {
@@ -224,7 +213,7 @@ spec:
 	if out, err := sb.Exec("curl", "-sS", "--max-time", "60", "http://127.0.0.1:9470/healthz"); err != nil {
 		t.Fatalf("healthz after stop: %v %q", err, out)
 	}
-	pollUntil(t, waitTimeout, "process/sleeper adopted", func() bool {
+	waitfor.Within(t, waitTimeout, "process/sleeper adopted", func() bool {
 		out, err := sb.Exec("curl", "-sS", "--max-time", "10", "http://127.0.0.1:9470/apis/reconciled.dev/v1alpha1/processes/sleeper")
 		return err == nil && json.Unmarshal([]byte(out), &p) == nil && p.Status.Phase == "Running" && p.Status.Pid > 0
 	})

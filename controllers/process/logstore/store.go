@@ -12,6 +12,7 @@
 package logstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -199,8 +200,8 @@ func (s *Store) Rotate(kind, name string) (bool, error) {
 
 // copyForRotation copies the log f, size bytes long when Rotate looked, to
 // a new file at tmpPath, and closes that file. A file over twice max was
-// flooded faster than it is checked: only its last max bytes are kept,
-// after a line saying how much was dropped, and no time (nor disk) is
+// flooded faster than it is checked: only its last max bytes are kept
+// (from a line's start), after a line saying how much was dropped, and no time (nor disk) is
 // spent on the rest. The copy goes on past size, to what was written
 // since, but stops after max more: a program writing faster than the copy
 // would otherwise never let it end. (io.CopyN uses copy_file_range.)
@@ -212,6 +213,14 @@ func copyForRotation(f *os.File, size, max int64, tmpPath string) error {
 	from := int64(0)
 	if size > 2*max {
 		from = size - max
+		// Keep whole lines: start after the newline at or after from-1,
+		// if one comes soon.
+		buf := make([]byte, 4096)
+		if n, _ := f.ReadAt(buf, from-1); n > 0 {
+			if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+				from += int64(i)
+			}
+		}
 		_, err = fmt.Fprintf(tmp, "[reconciled: %d bytes before this line were dropped: the program wrote faster than its log is rotated]\n", from)
 	}
 	if err == nil {

@@ -293,6 +293,11 @@ func TestRotateRealWriter(t *testing.T) {
 			t.Errorf("unexpected file %s with Keep=2", name)
 		}
 		b := []byte(readFile(t, filepath.Join(filepath.Dir(path), name)))
+		if bytes.HasPrefix(b, []byte("[reconciled: ")) {
+			// Rotated late, beyond twice the bound: the head was dropped,
+			// and what is kept starts at a line.
+			b = b[bytes.IndexByte(b, '\n')+1:]
+		}
 		if len(b) > 0 && (bytes.IndexByte(b, 0) >= 0 || !bytes.HasPrefix(b, []byte("line\n"))) {
 			t.Errorf("%s does not hold whole lines from its start", name)
 		}
