@@ -13,6 +13,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -224,19 +225,14 @@ func decodeDocument(file string, root *yaml.Node) *Document {
 		stripped.Content = append(stripped.Content, root.Content[i], root.Content[i+1])
 	}
 	dc.decode(stripped, reflect.ValueOf(obj).Elem(), "")
-	if len(dc.errs) > 0 {
-		d.Errs = dc.errs
-		return d
-	}
+	d.Errs = append(d.Errs, dc.errs...)
 	if yamlnode.Get(root, "apiVersion") == nil {
 		fail(root.Line, "apiVersion", "required: "+v1alpha1.APIVersion)
-		return d
 	}
 	if yamlnode.Get(root, "spec") == nil {
 		fail(root.Line, "spec", "required")
-		return d
 	}
-	if statusNode != nil {
+	if statusNode != nil && len(d.Errs) == 0 {
 		sd := &nodeDecoder{file: file}
 		sd.decode(statusNode, reflect.ValueOf(obj.GetStatus()).Elem(), "status")
 		if len(sd.errs) == 0 {
@@ -245,9 +241,15 @@ func decodeDocument(file string, root *yaml.Node) *Document {
 			reflect.ValueOf(obj.GetStatus()).Elem().SetZero()
 		}
 	}
+	// Validate also what decoded around a type error, so one run reports
+	// every problem of the document; a field that did not decode is not
+	// reported again as missing or invalid.
+	decodeErrs := slices.Clone(d.Errs)
 	obj.Default()
 	for _, fe := range obj.Validate() {
-		fail(lineOf(root, fe.Field), fe.Field, fe.ErrorBody())
+		if !coveredBy(fe.Field, decodeErrs) {
+			fail(lineOf(root, fe.Field), fe.Field, fe.ErrorBody())
+		}
 	}
 	if len(d.Errs) > 0 {
 		return d
@@ -255,6 +257,18 @@ func decodeDocument(file string, root *yaml.Node) *Document {
 	d.Object = obj
 	d.SpecHash = SpecHash(obj)
 	return d
+}
+
+// coveredBy reports whether a validation error of field concerns a field
+// (or a part of one) that already failed to decode.
+func coveredBy(field string, errs []*Error) bool {
+	for _, e := range errs {
+		if e.Field != "" && (field == e.Field || strings.HasPrefix(field, e.Field+".") || strings.HasPrefix(field, e.Field+"[") ||
+			strings.HasPrefix(e.Field, field+".") || strings.HasPrefix(e.Field, field+"[")) {
+			return true
+		}
+	}
+	return false
 }
 
 // SpecHash returns a hash of the object's defaulted spec content. Two specs

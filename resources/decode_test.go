@@ -264,11 +264,28 @@ func TestDecodeFileErrors(t *testing.T) {
 		},
 		"bad duration": {
 			src:  proc("  command: [/bin/true]", "  stopTimeout: soon"),
-			want: []wantErr{{7, "spec.stopTimeout", `invalid duration "soon"`}},
+			want: []wantErr{{7, "spec.stopTimeout", `want a duration such as "10s" or "1m30s", got "soon"`}},
+		},
+		"duration given as a list": {
+			src:  proc("  command: [/bin/true]", "  stopTimeout: [1, 2]"),
+			want: []wantErr{{7, "spec.stopTimeout", `want a duration such as "10s" or "1m30s", got a list`}},
+		},
+		"duration given as a number": {
+			src:  proc("  command: [/bin/true]", "  stopTimeout: 5"),
+			want: []wantErr{{7, "spec.stopTimeout", `got the number 5 (write "5s")`}},
+		},
+		"other errors reported after a type error": {
+			src: proc("  command: [/bin/true]", "  stopTimeout: [1]", "  restartPolicy: Sometimes", "  backoff: {initial: 5}"),
+			want: []wantErr{{7, "spec.stopTimeout", "got a list"}, {9, "spec.backoff.initial", `(write "5s")`},
+				{8, "spec.restartPolicy", `Unsupported value: "Sometimes"`}},
+		},
+		"a field that did not decode is not also missing": {
+			src:  proc("  command: /bin/true"),
+			want: []wantErr{{6, "spec.command", "must be a list"}},
 		},
 		"nested bad duration": {
 			src:  proc("  command: [/bin/true]", "  backoff:", "    initial: 1s", "    max: forever"),
-			want: []wantErr{{9, "spec.backoff.max", `invalid duration "forever"`}},
+			want: []wantErr{{9, "spec.backoff.max", `got "forever"`}},
 		},
 		"negative duration fails validation": {
 			src:  proc("  command: [/bin/true]", "  stopTimeout: -1s"),
@@ -369,7 +386,7 @@ func TestDecodeFileErrors(t *testing.T) {
 		},
 		"several errors, each on its line": {
 			src:  proc(`  command: "ls"`, "  restartPolicy: 3", "  stopTimeout: soon", "  bogus: 1"),
-			want: []wantErr{{6, "spec.command", "must be a list"}, {7, "spec.restartPolicy", "must be a string"}, {8, "spec.stopTimeout", "invalid duration"}, {9, "spec.bogus", "unknown field"}},
+			want: []wantErr{{6, "spec.command", "must be a list"}, {7, "spec.restartPolicy", "must be a string"}, {8, "spec.stopTimeout", "want a duration"}, {9, "spec.bogus", "unknown field"}},
 		},
 		"self-referencing alias": {
 			src:  proc("  command: [/bin/true]", "  env: &e {A: *e}"),

@@ -48,9 +48,8 @@ func (s *Store) Load() error {
 	}
 	// Read and decode in parallel (the expensive part), apply in order.
 	type result struct {
-		data     []byte
+		hash     [32]byte
 		ok       bool
-		err      error
 		docs     []*Document
 		parseErr error
 	}
@@ -63,9 +62,11 @@ func (s *Store) Load() error {
 			defer wg.Done()
 			for i := range next {
 				r := &results[i]
-				r.data, r.ok, r.err = readFile(paths[i])
-				if r.ok {
-					r.docs, r.parseErr = DecodeFile(paths[i], r.data)
+				var data []byte
+				data, r.ok, r.parseErr = s.readFile(paths[i])
+				r.hash = contentHash(data, r.parseErr)
+				if r.ok && r.parseErr == nil {
+					r.docs, r.parseErr = DecodeFile(paths[i], data)
 				}
 			}
 		}()
@@ -103,11 +104,7 @@ func (s *Store) Load() error {
 	s.mu.Unlock()
 	for i, p := range paths {
 		r := results[i]
-		if r.err != nil {
-			s.log.Error(r.err, "cannot read resource file", "path", p)
-			continue
-		}
-		s.applyDecoded(p, hashBytes(r.data), r.ok, r.docs, r.parseErr)
+		s.applyDecoded(p, r.hash, r.ok, r.docs, r.parseErr)
 	}
 	s.mu.Lock()
 	s.loadWinners = nil
@@ -171,26 +168,16 @@ func (s *Store) relist(enqueue func(string)) {
 	}
 }
 
-// reloadFile reads one file and applies it to the store.
 // Reload reads path again now, as a watch event for it would. Writers in the
 // daemon (the API) call it so that their change is visible at once.
 func (s *Store) Reload(path string) { s.reloadFile(path) }
 
+// reloadFile reads one file and applies it to the store, unless its
+// content is what the store already holds.
 func (s *Store) reloadFile(path string) {
-	data, ok, err := readFile(path)
-	s.apply(path, data, ok, err)
-}
-
-// apply makes the store reflect the given content of one file. ok=false
-// means the file no longer exists.
-func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
-	if readErr != nil {
-		s.log.Error(readErr, "cannot read resource file", "path", path)
-		return
-	}
-	var hash [32]byte
+	data, ok, readErr := s.readFile(path)
+	hash := contentHash(data, readErr)
 	if ok {
-		hash = hashBytes(data)
 		s.mu.RLock()
 		fs := s.files[path]
 		same := fs != nil && fs.hash == hash
@@ -199,12 +186,21 @@ func (s *Store) apply(path string, data []byte, ok bool, readErr error) {
 			return // unchanged, or our own status write
 		}
 	}
+	parseErr := readErr
 	var docs []*Document
-	var parseErr error
-	if ok {
+	if ok && readErr == nil {
 		docs, parseErr = DecodeFile(path, data)
 	}
 	s.applyDecoded(path, hash, ok, docs, parseErr)
+}
+
+// contentHash identifies what a read gave: the content, or the reason the
+// file was refused (so that an unchanged refusal is not applied again).
+func contentHash(data []byte, readErr error) [32]byte {
+	if readErr != nil {
+		return hashBytes([]byte("refused\x00" + readErr.Error()))
+	}
+	return hashBytes(data)
 }
 
 // applyDecoded is apply for content already read (hash is its content
@@ -246,19 +242,23 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 		if len(fst.keys) == 0 {
 			fst.problems = append(fst.problems, Problem{File: path, Line: e.Line, Reason: v1alpha1.ReasonInvalidSpec, Message: e.Error()})
 		}
-		s.log.Info("resource file is invalid; keeping what it defined running", "error", e.Error())
+		s.logProblemsLocked(fst, "resource file is invalid; keeping what it defined running", []string{e.Error()})
 		return
 	}
 	// A document without kind or name makes the file unusable for
 	// deciding deletions: keep everything, report the document.
 	complete := true
+	var invalid []string
 	for _, d := range docs {
 		if !d.Identified() {
 			complete = false
 			fst.problems = append(fst.problems, Problem{File: path, Line: d.Line, Kind: d.Kind, Name: d.Name, Reason: v1alpha1.ReasonInvalidSpec, Message: d.Err().Error()})
-			s.log.Info("resource document is invalid", "error", d.Err().Error())
+		}
+		if d.Err() != nil {
+			invalid = append(invalid, d.Err().Error())
 		}
 	}
+	s.logProblemsLocked(fst, "resource document is invalid", invalid)
 	var keys []Key
 	for _, d := range docs {
 		if !d.Identified() {
@@ -311,6 +311,20 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 			}
 		}
 	}
+}
+
+// logProblemsLocked logs each problem of a file once: a message logged for
+// an earlier read of the file is not logged again (a rescan or a forced
+// reload is no news).
+func (s *Store) logProblemsLocked(fst *fileState, what string, msgs []string) {
+	logged := make(map[string]bool, len(msgs))
+	for _, m := range msgs {
+		if !fst.logged[m] {
+			s.log.Info(what, "error", m)
+		}
+		logged[m] = true
+	}
+	fst.logged = logged
 }
 
 // DeleteGrace is how long a resource must stay missing from its file (or

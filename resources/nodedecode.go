@@ -5,14 +5,17 @@ package resources
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // maxNodes bounds the work one document may cause, so alias bombs
@@ -85,6 +88,10 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decode(n, v.Elem(), path)
 		return
 	}
+	if want, ok := scalarTypes[v.Type()]; ok && !want.accepts(n) {
+		d.fail(n, path, "%s", want.complaint(n))
+		return
+	}
 	if v.CanAddr() && v.Addr().Type().Implements(jsonUnmarshaler) {
 		var generic any
 		if err := n.Decode(&generic); err != nil {
@@ -96,7 +103,7 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			err = v.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(b)
 		}
 		if err != nil {
-			d.fail(n, path, "%s", strings.TrimPrefix(err.Error(), "time: "))
+			d.fail(n, path, "%s", unmarshalMessage(err))
 		}
 		return
 	}
@@ -229,6 +236,99 @@ func (d *nodeDecoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.decode(val, v.FieldByIndex(idx), fp)
 	}
+}
+
+// scalarType describes a type written as one string in YAML, such as a
+// duration, for messages that say what was expected in the user's terms
+// instead of Go's ("json: cannot unmarshal array into Go value of type
+// string").
+type scalarType struct {
+	// want is what a value looks like: `a duration such as "10s"`.
+	want string
+	// parse checks a string value; nil accepts any string.
+	parse func(string) error
+	// fromNumber suggests the string form of a bare number ("5" -> "5s").
+	fromNumber func(string) string
+}
+
+var scalarTypes = map[reflect.Type]scalarType{
+	reflect.TypeFor[metav1.Duration](): {
+		want: `a duration such as "10s" or "1m30s"`,
+		parse: func(s string) error {
+			_, err := time.ParseDuration(s)
+			return err
+		},
+		fromNumber: func(n string) string { return n + "s" },
+	},
+	reflect.TypeFor[metav1.Time](): {
+		want: `a time such as "2026-11-21T10:00:00Z" (RFC 3339)`,
+		parse: func(s string) error {
+			_, err := time.Parse(time.RFC3339, s)
+			return err
+		},
+	},
+}
+
+// accepts reports whether n is a well-formed value of the type.
+func (t scalarType) accepts(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool" {
+		return false
+	}
+	return t.parse == nil || t.parse(n.Value) == nil
+}
+
+// complaint says what is wrong with n.
+func (t scalarType) complaint(n *yaml.Node) string {
+	got := describe(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		got = strconv.Quote(n.Value)
+	}
+	msg := fmt.Sprintf("want %s, got %s", t.want, got)
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") && t.fromNumber != nil {
+		msg += fmt.Sprintf(" (write %q)", t.fromNumber(n.Value))
+	}
+	return msg
+}
+
+// unmarshalMessage words an UnmarshalJSON error of a field's type without
+// Go's type names.
+func unmarshalMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("want a %s, got %s", jsonKind(te.Type), jsonValueName(te.Value))
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), "json: "), "time: ")
+}
+
+// jsonKind names a Go type as the JSON value it decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice, reflect.Array:
+		return "list"
+	case reflect.Map, reflect.Struct:
+		return "mapping"
+	}
+	return "number"
+}
+
+// jsonValueName turns encoding/json's value names ("array", "object")
+// into YAML's words.
+func jsonValueName(v string) string {
+	switch v {
+	case "array":
+		return "a list"
+	case "object":
+		return "a mapping"
+	case "bool":
+		return "a boolean"
+	case "string":
+		return "a string"
+	}
+	return "a " + v
 }
 
 // describe names a node's type for error messages.

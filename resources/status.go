@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/regularfile"
 
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
@@ -25,19 +26,65 @@ import (
 	"github.com/reconciled/reconciled/resources/yamledit"
 )
 
-// statusWriter writes status out of the request path. Dirty resources are
-// collected and written in batches (group commit: one sync for many
-// files), so a burst of status changes costs a few syncs, not thousands.
+// statusWriter writes status out of the request path. Dirty keys (file
+// paths with --status inline, kind/name with sidecar) are prepared by a few
+// workers, each file on its own, and the prepared files are committed in
+// groups (one sync for many files), so a burst of status changes costs a
+// few syncs, not thousands, and one large file being prepared never holds
+// up the others. A key whose write fails is retried with backoff (5 ms,
+// doubling up to 5 minutes) and reported once per change of its error, in
+// the log and as a StatusWritten condition of its resources.
 type statusWriter struct {
 	s      *Store
-	mu     sync.Mutex
-	dirty  map[string]time.Time // inline: file paths; sidecar: Key strings -> when due
-	kick   chan struct{}
 	writes atomic.Int64 // files written (counted at each rename), for tests and metrics
+	kick   chan struct{}
+
+	mu        sync.Mutex
+	dirty     map[string]time.Time // key -> when due
+	queue     []string             // due keys waiting for a worker
+	inflight  map[string]bool      // keys queued or being prepared or committed
+	workers   int                  // running workers
+	busy      int                  // workers preparing or committing
+	ready     []*pendingWrite      // prepared, waiting for a commit
+	committer bool                 // a worker is committing
+	failing   map[string]*writeFailure
+	idle      *sync.Cond // signalled when nothing is in flight
 }
 
+// writeFailure is the state of a key whose writes fail.
+type writeFailure struct {
+	err      string
+	attempts int
+}
+
+// Bounds of the status writer.
+const (
+	// writeWorkers prepare files concurrently: enough that a large file
+	// leaves others room, few enough not to contend for a folder's lock.
+	writeWorkers = 3
+	// retryFirst and retryMax bound the backoff of a failing write.
+	retryFirst = 5 * time.Millisecond
+	retryMax   = 5 * time.Minute
+	// conflictRetry is the pause after a concurrent edit: the reload that
+	// picks it up usually lands first.
+	conflictRetry = 50 * time.Millisecond
+)
+
 func newStatusWriter(s *Store) *statusWriter {
-	return &statusWriter{s: s, dirty: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	w := &statusWriter{s: s, dirty: map[string]time.Time{}, inflight: map[string]bool{}, failing: map[string]*writeFailure{}, kick: make(chan struct{}, 1)}
+	w.idle = sync.NewCond(&w.mu)
+	return w
+}
+
+// key returns the writer's key of an entry ("" when nothing is written).
+func (w *statusWriter) key(e *entry) string {
+	switch w.s.opts.Status {
+	case StatusInline:
+		return e.file
+	case StatusSidecar:
+		return e.key.Kind + "/" + e.key.Name
+	}
+	return ""
 }
 
 // markDirty schedules an entry's status to be written now if it differs
@@ -45,29 +92,31 @@ func newStatusWriter(s *Store) *statusWriter {
 func (w *statusWriter) markDirty(e *entry) { w.markDirtyAt(e, time.Time{}) }
 
 // markDirtyAt schedules the write for due (zero: now); an earlier due time
-// already pending wins. Called with the store lock held.
+// already pending wins, and a failing key keeps its backoff. Called with
+// the store lock held.
 func (w *statusWriter) markDirtyAt(e *entry, due time.Time) {
 	if !e.statusSet && len(e.invalid) == 0 {
 		return // nothing of ours to write yet
 	}
-	var key string
-	switch w.s.opts.Status {
-	case StatusInline:
-		key = e.file
-	case StatusSidecar:
-		key = e.key.Kind + "/" + e.key.Name
-	default:
-		return
+	if key := w.key(e); key != "" {
+		w.schedule(key, due, false)
 	}
-	w.schedule(key, due)
 }
 
 // schedule marks key due at the given time and wakes the writer then.
-func (w *statusWriter) schedule(key string, due time.Time) {
+// override replaces an earlier due time (a retry's backoff).
+func (w *statusWriter) schedule(key string, due time.Time, override bool) {
 	w.mu.Lock()
-	if cur, ok := w.dirty[key]; !ok || due.Before(cur) {
+	cur, ok := w.dirty[key]
+	switch {
+	case override, !ok:
+		w.dirty[key] = due
+	case w.failing[key] != nil:
+		// Backing off: a new status does not hurry the retry.
+	case due.Before(cur):
 		w.dirty[key] = due
 	}
+	due = w.dirty[key]
 	w.mu.Unlock()
 	if d := time.Until(due); d > 0 {
 		time.AfterFunc(d, w.wake)
@@ -90,7 +139,7 @@ func (w *statusWriter) forget(e *entry) {
 	}
 }
 
-// run writes batches until ctx is done, then flushes once more.
+// run writes what is due until ctx is done, then flushes once more.
 func (w *statusWriter) run(ctx context.Context) {
 	for {
 		select {
@@ -98,100 +147,190 @@ func (w *statusWriter) run(ctx context.Context) {
 			w.flush()
 			return
 		case <-w.kick:
-			w.flush()
+			w.dispatch()
 		}
 	}
 }
 
-// Flush writes every pending status now. It is for shutdown and tests.
+// Flush writes every pending status that is due now and waits for it. It
+// is for shutdown and tests.
 func (s *Store) Flush() { s.writer.flush() }
 
 // Writes returns how many files the status writer has written.
 func (s *Store) Writes() int64 { return s.writer.writes.Load() }
 
-// flush writes everything that is due.
+// flush dispatches what is due and waits until nothing is in flight.
 func (w *statusWriter) flush() {
-	now := time.Now()
-	batch := map[string]bool{}
+	w.dispatch()
 	w.mu.Lock()
-	for k, due := range w.dirty {
-		if !due.After(now) {
-			batch[k] = true
-			delete(w.dirty, k)
-		}
+	for len(w.inflight) > 0 {
+		w.idle.Wait()
 	}
 	w.mu.Unlock()
-	switch {
-	case len(batch) == 0:
-	case w.s.opts.Status == StatusInline:
-		w.flushInline(batch)
-	default:
-		w.flushSidecar(batch)
+}
+
+// dispatch queues the keys that are due and not in flight, and starts
+// workers for them.
+func (w *statusWriter) dispatch() {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, due := range w.dirty {
+		if !due.After(now) && !w.inflight[k] {
+			delete(w.dirty, k)
+			w.inflight[k] = true
+			w.queue = append(w.queue, k)
+		}
 	}
+	for w.workers < writeWorkers && w.workers-w.busy < len(w.queue) {
+		w.workers++
+		go w.work()
+	}
+}
+
+// work prepares queued keys one by one, and commits what is ready when no
+// other worker is committing.
+func (w *statusWriter) work() {
+	for {
+		w.mu.Lock()
+		if len(w.queue) == 0 {
+			w.workers--
+			w.mu.Unlock()
+			return
+		}
+		key := w.queue[0]
+		w.queue = w.queue[1:]
+		w.busy++
+		w.mu.Unlock()
+		w.prepareAndCommit(key)
+		w.mu.Lock()
+		w.busy--
+		w.mu.Unlock()
+	}
+}
+
+// prepareAndCommit prepares one key and commits it, with whatever else is
+// ready, unless another worker is committing (it takes it along).
+func (w *statusWriter) prepareAndCommit(key string) {
+	p, err := w.prepare(key)
+	if err == errConflict {
+		return // retryAfterConflict ended its flight
+	}
+	if err != nil || p == nil {
+		w.finish(key, err)
+		return
+	}
+	w.mu.Lock()
+	w.ready = append(w.ready, p)
+	if w.committer {
+		w.mu.Unlock()
+		return // the worker committing takes it with its next group
+	}
+	w.committer = true
+	for len(w.ready) > 0 {
+		batch := w.ready
+		w.ready = nil
+		w.mu.Unlock()
+		w.commit(batch)
+		w.mu.Lock()
+	}
+	w.committer = false
+	w.mu.Unlock()
+}
+
+// finish ends a key's flight: on error it is retried with backoff (and the
+// failure reported when it is new or different); on success a failure it
+// had is cleared.
+func (w *statusWriter) finish(key string, err error) {
+	w.mu.Lock()
+	f := w.failing[key]
+	var changed bool
+	if err != nil {
+		if f == nil {
+			f = &writeFailure{}
+			w.failing[key] = f
+		}
+		changed = f.err != err.Error()
+		f.err = err.Error()
+		f.attempts++
+		delay := retryFirst << min(f.attempts-1, 20)
+		w.dirty[key] = time.Now().Add(min(delay, retryMax))
+		time.AfterFunc(min(delay, retryMax), w.wake)
+	} else if f != nil {
+		changed = true
+		delete(w.failing, key)
+	}
+	delete(w.inflight, key)
+	if len(w.inflight) == 0 {
+		w.idle.Broadcast()
+	}
+	if _, again := w.dirty[key]; again && err == nil {
+		defer w.wake() // changed again while in flight
+	}
+	w.mu.Unlock()
+	if !changed {
+		return
+	}
+	if err != nil {
+		w.s.log.Error(err, "cannot write status; retrying with backoff (logged again only if the error changes)", "key", key)
+	} else {
+		w.s.log.Info("status written again after failures", "key", key)
+	}
+	w.s.setWriteError(key, err)
+}
+
+// retryAfterConflict ends a key's flight after a concurrent edit: the
+// edit is loaded and the status written after it.
+func (w *statusWriter) retryAfterConflict(key string) {
+	if w.s.opts.Status == StatusInline && w.s.reload != nil {
+		w.s.reload(key)
+	}
+	w.mu.Lock()
+	delete(w.inflight, key)
+	if len(w.inflight) == 0 {
+		w.idle.Broadcast()
+	}
+	w.mu.Unlock()
+	w.schedule(key, time.Now().Add(conflictRetry), false)
+}
+
+// prepare computes a key's new file content and writes it to a temp file
+// beside the target. It returns nil when nothing needs writing.
+func (w *statusWriter) prepare(key string) (*pendingWrite, error) {
+	if w.s.opts.Status == StatusSidecar {
+		return w.prepareSidecar(key)
+	}
+	return w.prepareInline(key)
 }
 
 // pendingWrite is one file prepared for the rename step.
 type pendingWrite struct {
+	key       string // the writer's key
 	path, tmp string
 	target    string   // path with symlinks resolved: what the rename replaces
-	expect    [32]byte // hash of the content the edit was based on
+	expect    [32]byte // inline: hash of the content the edit was based on
 	out       []byte
 	done      []*entry
 	statuses  [][]byte
 	gens      []int64
 }
 
-func (w *statusWriter) flushInline(batch map[string]bool) int {
-	paths := make(chan string)
-	results := make(chan *pendingWrite)
-	// Preparing (read, edit, write a temp file) is independent per file:
-	// spread a large batch over a few goroutines.
-	// Two are enough: more only contend for the directory's lock in the
-	// kernel when the files share a folder.
-	workers := min(len(batch), 2)
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for path := range paths {
-				results <- w.prepareInline(path)
-			}
-		}()
-	}
-	go func() {
-		for path := range batch {
-			paths <- path
-		}
-		close(paths)
-		wg.Wait()
-		close(results)
-	}()
-	var pending []*pendingWrite
-	for p := range results {
-		if p != nil {
-			pending = append(pending, p)
-		}
-	}
-	return w.commit(pending)
-}
-
-// prepareInline computes the new content of one file and writes it to a
-// temp file beside it. It returns nil when nothing needs writing.
-func (w *statusWriter) prepareInline(path string) *pendingWrite {
+// prepareInline edits the statuses of every resource of one file that
+// needs it, with one parse and one check of the file whatever its number
+// of documents.
+func (w *statusWriter) prepareInline(path string) (*pendingWrite, error) {
 	s := w.s
 	s.mu.RLock()
 	fst := s.files[path]
 	if fst == nil || fst.unparsable {
 		s.mu.RUnlock()
-		return nil // a fix of the file marks its resources dirty again
+		return nil, nil // a fix of the file marks its resources dirty again
 	}
 	expect := fst.hash
 	type item struct {
 		e      *entry
 		status []byte
 		gen    int64
-		yaml   []byte
 	}
 	var items []item
 	for _, k := range fst.keys {
@@ -211,42 +350,59 @@ func (w *statusWriter) prepareInline(path string) *pendingWrite {
 		if statusDigest(sj) == e.fileStatus && (gen == 0 || gen == e.fileGen) {
 			continue
 		}
-		y, err := yaml.JSONToYAML(sj)
-		if err != nil {
-			continue
-		}
-		items = append(items, item{e, sj, gen, y})
+		items = append(items, item{e, sj, gen})
 	}
 	s.mu.RUnlock()
 	if len(items) == 0 {
-		return nil
+		return nil, nil
 	}
-	data, ok, err := readFile(path)
+	edits := make([]yamledit.Edit, len(items))
+	for i, it := range items {
+		y, err := yaml.JSONToYAML(it.status)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s: %w", it.e.key, err)
+		}
+		edits[i] = yamledit.Edit{Kind: it.e.key.Kind, Name: it.e.key.Name, Generation: it.gen, Status: y}
+	}
+	data, ok, err := s.readFile(path)
 	if err != nil || !ok {
-		return nil
+		return nil, nil // the reload of the file reports it
 	}
+	p := &pendingWrite{key: path, path: path, expect: expect}
 	if hashBytes(data) != expect {
 		// Edited since we parsed it: load the edit first, write after.
-		w.retryAfterReload(path)
-		return nil
+		w.retryAfterConflict(path)
+		return nil, errConflict
 	}
-	out := data
-	p := &pendingWrite{path: path, expect: expect}
-	for _, it := range items {
-		edited, err := yamledit.SetStatus(out, it.e.key.Kind, it.e.key.Name, it.gen, it.yaml)
-		if err != nil {
-			if !errors.Is(err, yamledit.ErrNotFound) {
-				s.log.Error(err, "cannot write status into resource file; use --status sidecar for files like this", "path", path, "resource", it.e.key.String())
+	out, errs, err := yamledit.SetStatuses(data, edits)
+	if err != nil {
+		return nil, fmt.Errorf("%w; use --status sidecar for files like this", err)
+	}
+	var refused []error
+	for i, it := range items {
+		if errs[i] != nil {
+			if !errors.Is(errs[i], yamledit.ErrNotFound) {
+				refused = append(refused, errs[i])
 			}
 			continue
 		}
-		out = edited
 		p.done = append(p.done, it.e)
 		p.statuses = append(p.statuses, it.status)
 		p.gens = append(p.gens, it.gen)
 	}
+	if len(refused) > 0 {
+		// The documents that could be edited are; the others are
+		// reported until they change.
+		s.log.V(1).Info("some statuses cannot be written into their file", "path", path, "errors", errors.Join(refused...).Error())
+	}
 	if len(p.done) == 0 {
-		return nil
+		if len(refused) > 0 {
+			return nil, fmt.Errorf("%w; use --status sidecar for files like this", errors.Join(refused...))
+		}
+		return nil, nil
+	}
+	if len(out) > MaxFileSize {
+		return nil, fmt.Errorf("%s: writing the status would make the file %d bytes, over the %d MiB limit of resource files; split the file or use --status sidecar", path, len(out), MaxFileSize>>20)
 	}
 	p.out = out
 	// A symlinked resource file keeps its link: the status goes into the
@@ -257,79 +413,106 @@ func (w *statusWriter) prepareInline(path string) *pendingWrite {
 	}
 	tmp, err := writeTemp(p.target, out)
 	if err != nil {
-		s.log.Error(err, "cannot write status", "path", path)
-		w.retryLater(path)
-		return nil
+		return nil, err
 	}
 	p.tmp = tmp
-	return p
+	return p, nil
 }
 
+// errConflict ends a prepare whose file changed under it; it is not a
+// failure (retryAfterConflict already rescheduled the key).
+var errConflict = errors.New("file changed while its status was prepared")
+
 // commit makes the prepared temp files durable with as few syncs as
-// possible, then renames each over its target if the target is still what
-// the edit was based on.
+// possible, then renames each over its target (inline: if the target is
+// still what the edit was based on). It ends the flight of every key in
+// pending and returns how many files it wrote.
 func (w *statusWriter) commit(pending []*pendingWrite) int {
-	if len(pending) == 0 {
-		return 0
-	}
 	syncTemps(pending)
 	s := w.s
 	dirs := map[string]bool{}
 	n := 0
+	var finished []*pendingWrite
+	var failed []error
 	for _, p := range pending {
-		// swapIn compares the file with what the edit was based on as part
-		// of the swap: an edit we have not seen is never overwritten.
-		s.mu.Lock()
-		fst := s.files[p.path]
-		if fst == nil || fst.hash != p.expect {
-			s.mu.Unlock()
-			os.Remove(p.tmp)
-			w.retryAfterReload(p.path)
-			continue
+		var err error
+		if s.opts.Status == StatusSidecar {
+			err = w.commitSidecar(p)
+		} else {
+			err = w.commitInline(p)
 		}
-		lost, err := swapIn(p.tmp, p.target, p.expect)
-		if err != nil || lost {
-			s.mu.Unlock()
-			os.Remove(p.tmp)
-			if lost {
-				// The file changed between our check and the swap; the
-				// user's bytes are back in place: load them, write after.
-				w.retryAfterReload(p.path)
-				continue
-			}
-			s.log.Error(err, "cannot replace resource file", "path", p.path)
-			w.retryLater(p.path)
-			continue
+		if err == errConflict {
+			continue // rescheduled
 		}
-		fst.hash = hashBytes(p.out)
-		w.writes.Add(1)
-		for i, e := range p.done {
-			e.fileStatus = statusDigest(p.statuses[i])
-			if p.gens[i] > 0 {
-				e.fileGen = p.gens[i]
-			}
+		if err == nil {
+			dirs[filepath.Dir(p.target)] = true
+			n++
 		}
-		s.mu.Unlock()
-		dirs[filepath.Dir(p.target)] = true
-		n++
+		finished = append(finished, p)
+		failed = append(failed, err)
 	}
 	for d := range dirs {
 		atomicfile.SyncDir(d)
 	}
+	for i, p := range finished {
+		w.finish(p.key, failed[i])
+	}
 	return n
 }
 
-func (w *statusWriter) retryAfterReload(path string) {
-	if w.s.reload != nil {
-		w.s.reload(path)
+// commitInline swaps one prepared file in, unless the file changed.
+func (w *statusWriter) commitInline(p *pendingWrite) error {
+	s := w.s
+	// swapIn compares the file with what the edit was based on as part
+	// of the swap: an edit we have not seen is never overwritten.
+	s.mu.Lock()
+	fst := s.files[p.path]
+	if fst == nil || fst.hash != p.expect {
+		s.mu.Unlock()
+		os.Remove(p.tmp)
+		w.retryAfterConflict(p.key)
+		return errConflict
 	}
-	w.retryLater(path)
+	lost, err := swapIn(p.tmp, p.target, p.expect)
+	if err != nil || lost {
+		s.mu.Unlock()
+		os.Remove(p.tmp)
+		if lost {
+			// The file changed between our check and the swap; the
+			// user's bytes are back in place: load them, write after.
+			w.retryAfterConflict(p.key)
+			return errConflict
+		}
+		return fmt.Errorf("replace %s: %w", p.path, err)
+	}
+	fst.hash = hashBytes(p.out)
+	w.writes.Add(1)
+	for i, e := range p.done {
+		e.fileStatus = statusDigest(p.statuses[i])
+		if p.gens[i] > 0 {
+			e.fileGen = p.gens[i]
+		}
+	}
+	s.mu.Unlock()
+	return nil
 }
 
-// retryLater re-marks a file dirty after a short pause (the reload that
-// picks up a concurrent edit usually lands first).
-func (w *statusWriter) retryLater(key string) {
-	w.schedule(key, time.Now().Add(50*time.Millisecond))
+// setWriteError records (or clears, for nil) the write failure of a key on
+// its resources, shown as their StatusWritten condition.
+func (s *Store) setWriteError(key string, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if s.writer.key(e) != key || e.writeErr == msg {
+			continue
+		}
+		e.writeErr = msg
+		s.notifyWatchersLocked(Modified, e)
+	}
 }
 
 // sidecarDoc is the content of a sidecar status file.
@@ -360,59 +543,51 @@ func (s *Store) readSidecar(k Key) (any, bool) {
 	return reflectStatus(obj), true
 }
 
-func (w *statusWriter) flushSidecar(batch map[string]bool) int {
+// prepareSidecar writes the sidecar status of one resource to a temp
+// file; nil when the sidecar already holds it.
+func (w *statusWriter) prepareSidecar(key string) (*pendingWrite, error) {
 	s := w.s
-	var pending []*pendingWrite
-	for key := range batch {
-		kind, name, _ := strings.Cut(key, "/")
-		k := Key{kind, name}
-		s.mu.RLock()
-		e := s.entries[k]
-		if e == nil {
-			s.mu.RUnlock()
-			continue
-		}
-		v := e.view(false)
-		sj, _ := json.Marshal(v.GetStatus())
-		gen := v.GetObjectMeta().Generation
-		same := statusDigest(sj) == e.fileStatus && gen == e.fileGen
+	kind, name, _ := strings.Cut(key, "/")
+	k := Key{kind, name}
+	s.mu.RLock()
+	e := s.entries[k]
+	if e == nil {
 		s.mu.RUnlock()
-		if same {
-			continue
-		}
-		doc := sidecarDoc{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: kind}, Metadata: v1alpha1.ObjectMeta{Name: name, Generation: gen}, Status: sj}
-		b, _ := json.Marshal(doc)
-		y, _ := yaml.JSONToYAML(b)
-		path := s.sidecarPath(k)
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			s.log.Error(err, "cannot write sidecar status", "path", path)
-			continue
-		}
-		tmp, err := writeTemp(path, y)
-		if err != nil {
-			s.log.Error(err, "cannot write sidecar status", "path", path)
-			w.retryLater(key)
-			continue
-		}
-		pending = append(pending, &pendingWrite{path: path, tmp: tmp, out: y, done: []*entry{e}, statuses: [][]byte{sj}, gens: []int64{gen}})
+		return nil, nil
 	}
-	syncTemps(pending)
-	dirs := map[string]bool{}
-	for _, p := range pending {
-		if err := os.Rename(p.tmp, p.path); err != nil {
-			os.Remove(p.tmp)
-			continue
-		}
-		s.mu.Lock()
-		p.done[0].fileStatus, p.done[0].fileGen = statusDigest(p.statuses[0]), p.gens[0]
-		s.mu.Unlock()
-		w.writes.Add(1) // after the record of what the file holds: a caller that sees the count sees both
-		dirs[filepath.Dir(p.path)] = true
+	v := e.view(false)
+	sj, _ := json.Marshal(v.GetStatus())
+	gen := v.GetObjectMeta().Generation
+	same := statusDigest(sj) == e.fileStatus && gen == e.fileGen
+	s.mu.RUnlock()
+	if same {
+		return nil, nil
 	}
-	for d := range dirs {
-		atomicfile.SyncDir(d)
+	doc := sidecarDoc{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: kind}, Metadata: v1alpha1.ObjectMeta{Name: name, Generation: gen}, Status: sj}
+	b, _ := json.Marshal(doc)
+	y, _ := yaml.JSONToYAML(b)
+	path := s.sidecarPath(k)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
 	}
-	return len(pending)
+	tmp, err := writeTemp(path, y)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingWrite{key: key, path: path, target: path, tmp: tmp, out: y, done: []*entry{e}, statuses: [][]byte{sj}, gens: []int64{gen}}, nil
+}
+
+// commitSidecar renames one prepared sidecar file into place.
+func (w *statusWriter) commitSidecar(p *pendingWrite) error {
+	if err := os.Rename(p.tmp, p.path); err != nil {
+		os.Remove(p.tmp)
+		return err
+	}
+	w.s.mu.Lock()
+	p.done[0].fileStatus, p.done[0].fileGen = statusDigest(p.statuses[0]), p.gens[0]
+	w.s.mu.Unlock()
+	w.writes.Add(1) // after the record of what the file holds: a caller that sees the count sees both
+	return nil
 }
 
 // swapIn replaces target with tmp as a compare-and-swap: it exchanges the
@@ -425,7 +600,7 @@ func (w *statusWriter) flushSidecar(batch map[string]bool) int {
 func swapIn(tmp, target string, expect [32]byte) (lost bool, err error) {
 	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, target, unix.RENAME_EXCHANGE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
-		if cur, ok, rerr := readFile(target); rerr != nil || !ok || hashBytes(cur) != expect {
+		if cur, _, rerr := regularfile.Read(target, MaxFileSize); rerr != nil || hashBytes(cur) != expect {
 			return true, rerr
 		}
 		return false, os.Rename(tmp, target)

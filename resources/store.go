@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -25,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
 // StatusMode says where status is written.
@@ -43,6 +45,13 @@ const (
 // AnnotationSource is added to objects served by the API (never written to
 // files): the file and line that define the resource.
 const AnnotationSource = "reconciled.dev/source"
+
+// ConditionStatusWritten is present, False, on a resource (in the API only)
+// while its status cannot be written to its file.
+const ConditionStatusWritten = "StatusWritten"
+
+// ReasonWriteFailed is the reason of the StatusWritten condition.
+const ReasonWriteFailed = "WriteFailed"
 
 // ErrNotFound is returned for a kind and name the store does not hold.
 var ErrNotFound = errors.New("not found")
@@ -77,6 +86,9 @@ type Options struct {
 	RelistInterval time.Duration
 	// Log receives store events.
 	Log logr.Logger
+	// AllowInsecureFiles reads files that belong to other users or are
+	// writable by group or others (--allow-insecure-files).
+	AllowInsecureFiles bool
 }
 
 // EventType is the kind of change a watcher sees.
@@ -126,6 +138,9 @@ type entry struct {
 	statusSet  bool // a controller has set status since the daemon started
 	invalid    []*Error
 	invalidAt  metav1.Time
+	// writeErr is why the status cannot be written to its file, while
+	// that lasts (shown as the StatusWritten condition).
+	writeErr string
 	// what the file holds, to write only on change: a digest of its status
 	// JSON (zero when it has none), not a copy, to keep 10,000 resources small
 	fileStatus [32]byte
@@ -143,6 +158,8 @@ type fileState struct {
 	// deleteAfter is set while resources of the file are missing: they
 	// are deleted if still missing then.
 	deleteAfter time.Time
+	// logged holds the problems logged for the file's current content.
+	logged map[string]bool
 }
 
 type watcher struct {
@@ -429,6 +446,7 @@ func (e *entry) view(withSource bool) v1alpha1.Object {
 	if len(e.invalid) == 0 && !withSource {
 		return obj
 	}
+
 	st := reflect.ValueOf(obj.GetStatus()).Elem().Interface()
 	v := obj.WithStatus(st)
 	if len(e.invalid) > 0 {
@@ -441,6 +459,14 @@ func (e *entry) view(withSource bool) v1alpha1.Object {
 		cs.SetCondition(v1alpha1.Condition{
 			Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonInvalidSpec,
 			Message: strings.Join(msgs, "; "), LastTransitionTime: e.invalidAt, ObservedGeneration: obj.GetObjectMeta().Generation,
+		})
+	}
+	if e.writeErr != "" && withSource {
+		cs := v.GetCommonStatus()
+		cs.Conditions = slices.Clone(cs.Conditions)
+		cs.SetCondition(v1alpha1.Condition{
+			Type: ConditionStatusWritten, Status: metav1.ConditionFalse, Reason: ReasonWriteFailed,
+			Message: e.writeErr, LastTransitionTime: metav1.Now(), ObservedGeneration: obj.GetObjectMeta().Generation,
 		})
 	}
 	if withSource {
@@ -469,11 +495,56 @@ func statusDigest(statusJSON []byte) [32]byte {
 	return hashBytes(statusJSON)
 }
 
-// readFile reads a resource file; a missing file reports ok=false.
-func readFile(path string) (data []byte, ok bool, err error) {
-	data, err = os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+// MaxFileSize is the largest resource file the daemon reads. A larger file
+// is reported as invalid (what it defined keeps running), and the status
+// writer never grows a file past it.
+const MaxFileSize = 8 << 20
+
+// readFile reads a resource file; a missing file reports ok=false. A file
+// the store refuses (not a regular file, over MaxFileSize, writable by
+// others, unreadable) gives an *Error, reported like a file that does not
+// parse: whatever it defined keeps running.
+func (s *Store) readFile(path string) (data []byte, ok bool, err error) {
+	data, info, err := regularfile.Read(path, MaxFileSize)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, false, nil
+	case errors.Is(err, regularfile.ErrNotRegular):
+		return nil, true, &Error{File: path, Message: strings.TrimPrefix(err.Error(), path+" ") + "; only regular files are read"}
+	case errors.Is(err, regularfile.ErrTooLarge):
+		return nil, true, &Error{File: path, Message: fmt.Sprintf("%s; resource files may be at most %d MiB (split it)", strings.TrimPrefix(err.Error(), path+" "), MaxFileSize>>20)}
+	case err != nil:
+		return nil, true, &Error{File: path, Message: "cannot read: " + unwrapPathError(err).Error()}
 	}
-	return data, err == nil, err
+	if msg := s.untrusted(info); msg != "" {
+		return nil, true, &Error{File: path, Message: msg}
+	}
+	return data, true, nil
+}
+
+// untrusted says why a file may not define resources, or "". Whoever may
+// write a resource file may run any program as the daemon's user, so a
+// file must belong to root or to the daemon's user and be writable by its
+// owner only (like sudoers or cron's files), unless the daemon runs with
+// --allow-insecure-files.
+func (s *Store) untrusted(info regularfile.Info) string {
+	if s.opts.AllowInsecureFiles {
+		return ""
+	}
+	if euid := uint32(os.Geteuid()); info.Uid != 0 && info.Uid != euid {
+		return fmt.Sprintf("owned by uid %d, not by root or the daemon's user (uid %d): a resource file can run programs as the daemon's user, so it is ignored (chown it, or start reconciled with --allow-insecure-files)", info.Uid, euid)
+	}
+	if info.Mode&0o022 != 0 {
+		return fmt.Sprintf("writable by its group or others (mode %04o): a resource file can run programs as the daemon's user, so it is ignored (chmod go-w it, or start reconciled with --allow-insecure-files)", info.Mode.Perm())
+	}
+	return ""
+}
+
+// unwrapPathError drops the path of a *fs.PathError (the caller names it).
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -613,12 +613,13 @@ func TestStatusWriteNeverOverwritesAnEdit(t *testing.T) {
 	if err := s.UpdateStatus(v1alpha1.KindProcess, "p", runningStatus(1, 1)); err != nil {
 		t.Fatal(err)
 	}
-	p := s.writer.prepareInline(h.path("p.yaml"))
-	if p == nil {
+	p, err := s.writer.prepareInline(h.path("p.yaml"))
+	if err != nil || p == nil {
 		t.Fatal("prepareInline prepared nothing")
 	}
 	userEdit := processFile("p", "/bin/new") + "  user: nobody\n"
 	h.writeInPlace("p.yaml", userEdit)
+	s.writer.inflight[p.key] = true // as dispatch does
 	if n := s.writer.commit([]*pendingWrite{p}); n != 0 {
 		t.Errorf("commit wrote %d files over a concurrent edit", n)
 	}

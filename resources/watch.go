@@ -134,9 +134,8 @@ func (s *Store) handleEvent(w *fsnotify.Watcher, ev fsnotify.Event, queue workqu
 	if Ignored(rel) {
 		return
 	}
-	if ev.Has(fsnotify.Chmod) && !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
-		return
-	}
+	// A chmod or chown may make a file untrusted (or trusted again): it is
+	// read again like a write; an unchanged file costs a read and a hash.
 	queue.Add(ev.Name)
 }
 

@@ -255,7 +255,7 @@ func checkSetStatus(t *testing.T, src []byte, kind, name string, generation int6
 	}
 	target := -1
 	for i, d := range before {
-		if matches(d, kind, name) {
+		if k, n, ok := identity(d); ok && k == kind && n == name {
 			target = i
 			break
 		}

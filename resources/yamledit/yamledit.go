@@ -73,55 +73,129 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // such document exists, and an error (not a panic) for input it cannot edit safely.
 // When several documents match, the first one is edited.
 func SetStatus(src []byte, kind, name string, generation int64, status []byte) ([]byte, error) {
-	if generation < 0 {
-		return nil, fmt.Errorf("yamledit: negative generation %d", generation)
+	out, errs, err := SetStatuses(src, []Edit{{Kind: kind, Name: name, Generation: generation, Status: status}})
+	if err == nil {
+		err = errs[0]
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Edit is one document's new status and generation, for SetStatuses; the
+// fields mean what SetStatus's arguments mean.
+type Edit struct {
+	Kind, Name string
+	Generation int64
+	Status     []byte
+}
+
+// SetStatuses makes several SetStatus edits of one file with a single parse
+// of the file and a single check of the result, so that the cost of writing
+// back the statuses of every document of a file grows with the file's size,
+// not with its size times its number of documents.
+//
+// errs[i] is nil when edits[i] was made, or says why it was not (ErrNotFound,
+// a document that cannot be edited safely, a bad status, a second edit of
+// the same document); the other edits are made regardless. err is set, and
+// out is nil, when no edit can be made: the file does not parse, holds a
+// document that is not a mapping, or the final check fails.
+//
+// Files whose every line ends in "\r\n" are edited like "\n" files and
+// keep their CRLF line endings.
+func SetStatuses(src []byte, edits []Edit) (out []byte, errs []error, err error) {
+	errs = make([]error, len(edits))
+	crlf := isCRLF(src)
+	if crlf {
+		src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
 	}
 	if err := checkLineBreaks(src, "input"); err != nil {
-		return nil, err
+		return nil, errs, err
 	}
-	st, err := parseStatus(status)
-	if err != nil {
-		return nil, err
-	}
-
 	docs, err := decodeNodes(src)
 	if err != nil {
-		return nil, fmt.Errorf("yamledit: parsing input: %w", err)
+		return nil, errs, fmt.Errorf("yamledit: parsing input: %w", err)
 	}
 	vals := make([]any, len(docs))
-	target := -1
+	type id struct{ kind, name string }
+	first := map[id]int{}
 	for i, doc := range docs {
 		root := docRoot(doc)
 		if root == nil {
 			continue
 		}
 		if root.Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("yamledit: document %d is not a mapping", i+1)
+			return nil, errs, fmt.Errorf("yamledit: document %d is not a mapping", i+1)
 		}
 		v, err := decodeValue(doc)
 		if err != nil {
-			return nil, fmt.Errorf("yamledit: decoding document %d: %w", i+1, err)
+			return nil, errs, fmt.Errorf("yamledit: decoding document %d: %w", i+1, err)
 		}
 		vals[i] = v
-		if target < 0 && matches(v, kind, name) {
-			target = i
+		if k, n, ok := identity(v); ok {
+			if _, dup := first[id{k, n}]; !dup {
+				first[id{k, n}] = i
+			}
 		}
-	}
-	if target < 0 {
-		return nil, fmt.Errorf("yamledit: %s %q: %w", kind, name, ErrNotFound)
 	}
 
 	f := newFile(src)
-	e := &editor{f: f, root: docRoot(docs[target]), what: fmt.Sprintf("%s %q", kind, name)}
-	edits, err := e.plan(generation, st)
-	if err != nil {
-		return nil, err
+	var textEdits []edit
+	want := map[int]docEdit{} // document index -> what its check expects
+	for i, ed := range edits {
+		what := fmt.Sprintf("%s %q", ed.Kind, ed.Name)
+		if ed.Generation < 0 {
+			errs[i] = fmt.Errorf("yamledit: %s: negative generation %d", what, ed.Generation)
+			continue
+		}
+		st, err := parseStatus(ed.Status)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		target, ok := first[id{ed.Kind, ed.Name}]
+		if !ok {
+			errs[i] = fmt.Errorf("yamledit: %s: %w", what, ErrNotFound)
+			continue
+		}
+		if _, twice := want[target]; twice {
+			errs[i] = fmt.Errorf("yamledit: %s: edited twice in one call", what)
+			continue
+		}
+		e := &editor{f: f, root: docRoot(docs[target]), what: what}
+		planned, err := e.plan(ed.Generation, st)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		textEdits = append(textEdits, planned...)
+		want[target] = docEdit{status: st, generation: ed.Generation}
 	}
-	out := apply(src, edits)
-	if err := verify(vals, target, out, st, generation); err != nil {
-		return nil, fmt.Errorf("yamledit: %s: %w", e.what, err)
+	if len(want) == 0 {
+		return slices.Clone(src), errs, nil
 	}
-	return out, nil
+	out = apply(src, textEdits)
+	if err := verify(vals, want, out); err != nil {
+		return nil, errs, fmt.Errorf("yamledit: %w", err)
+	}
+	if crlf {
+		out = bytes.ReplaceAll(out, []byte("\n"), []byte("\r\n"))
+	}
+	return out, errs, nil
+}
+
+// isCRLF reports whether src has line breaks and every one is "\r\n", with
+// no other carriage return.
+func isCRLF(src []byte) bool {
+	n := bytes.Count(src, []byte("\n"))
+	return n > 0 && bytes.Count(src, []byte("\r\n")) == n && bytes.Count(src, []byte("\r")) == n
+}
+
+// docEdit is what verify expects of one edited document.
+type docEdit struct {
+	status     *status
+	generation int64
 }
 
 // checkLineBreaks rejects carriage returns and the Unicode characters that
@@ -299,15 +373,15 @@ func remove(m any, key string) {
 	}
 }
 
-func matches(doc any, kind, name string) bool {
+// identity returns a decoded document's kind and metadata.name when both
+// are strings.
+func identity(doc any) (kind, name string, ok bool) {
 	k, _ := lookup(doc, "kind")
-	if s, ok := k.(string); !ok || s != kind {
-		return false
-	}
+	kind, ok1 := k.(string)
 	md, _ := lookup(doc, "metadata")
 	n, _ := lookup(md, "name")
-	s, ok := n.(string)
-	return ok && s == name
+	name, ok2 := n.(string)
+	return kind, name, ok1 && ok2
 }
 
 // file gives line-oriented access to the original bytes.
@@ -418,13 +492,22 @@ type edit struct {
 	text       []byte
 }
 
+// apply returns src with the edits made; edits must not overlap. It copies
+// src once, whatever the number of edits.
 func apply(src []byte, edits []edit) []byte {
-	slices.SortStableFunc(edits, func(a, b edit) int { return b.start - a.start })
-	out := slices.Clone(src)
+	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
+	size := len(src)
 	for _, e := range edits {
-		out = slices.Concat(out[:e.start], e.text, out[e.end:])
+		size += len(e.text) - (e.end - e.start)
 	}
-	return out
+	out := make([]byte, 0, size)
+	at := 0
+	for _, e := range edits {
+		out = append(out, src[at:e.start]...)
+		out = append(out, e.text...)
+		at = e.end
+	}
+	return append(out, src[at:]...)
 }
 
 // editor plans the edits of one document.
@@ -679,9 +762,9 @@ func (e *editor) replaceScalar(n *yaml.Node, text string) (edit, error) {
 }
 
 // verify decodes out and checks that, compared to the original documents
-// orig, only the status and metadata.generation of document target changed.
-// It consumes orig.
-func verify(orig []any, target int, out []byte, st *status, generation int64) error {
+// orig, only the status and metadata.generation of the documents in want
+// changed, and to what want says. It consumes orig.
+func verify(orig []any, want map[int]docEdit, out []byte) error {
 	docs, err := decodeNodes(out)
 	if err != nil {
 		return fmt.Errorf("%w: edited file does not parse: %w", errUnsafe, err)
@@ -694,7 +777,8 @@ func verify(orig []any, target int, out []byte, st *status, generation int64) er
 		if err != nil {
 			return fmt.Errorf("%w: decoding edited document %d: %w", errUnsafe, i+1, err)
 		}
-		if i != target {
+		w, edited := want[i]
+		if !edited {
 			if !equal(orig[i], v) {
 				return fmt.Errorf("%w: edit changed document %d", errUnsafe, i+1)
 			}
@@ -702,16 +786,16 @@ func verify(orig []any, target int, out []byte, st *status, generation int64) er
 		}
 		got, ok := lookup(v, "status")
 		switch {
-		case st.empty && ok:
-			return fmt.Errorf("%w: status is still present after the edit", errUnsafe)
-		case !st.empty && (!ok || !equal(st.value, got)):
-			return fmt.Errorf("%w: edited status does not decode to the given status", errUnsafe)
+		case w.status.empty && ok:
+			return fmt.Errorf("%w: document %d: status is still present after the edit", errUnsafe, i+1)
+		case !w.status.empty && (!ok || !equal(w.status.value, got)):
+			return fmt.Errorf("%w: document %d: edited status does not decode to the given status", errUnsafe, i+1)
 		}
 		md, _ := lookup(v, "metadata")
-		if generation > 0 {
+		if w.generation > 0 {
 			g, _ := lookup(md, "generation")
-			if !isInt(g, generation) {
-				return fmt.Errorf("%w: edited metadata.generation is %v, not %d", errUnsafe, g, generation)
+			if !isInt(g, w.generation) {
+				return fmt.Errorf("%w: document %d: edited metadata.generation is %v, not %d", errUnsafe, i+1, g, w.generation)
 			}
 		}
 		remove(v, "status")
@@ -720,7 +804,7 @@ func verify(orig []any, target int, out []byte, st *status, generation int64) er
 		origMD, _ := lookup(orig[i], "metadata")
 		remove(origMD, "generation")
 		if !equal(orig[i], v) {
-			return fmt.Errorf("%w: edit changed more than status and metadata.generation", errUnsafe)
+			return fmt.Errorf("%w: document %d: edit changed more than status and metadata.generation", errUnsafe, i+1)
 		}
 	}
 	return nil
