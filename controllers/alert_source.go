@@ -105,7 +105,11 @@ func (a *AlertSource) evaluate(k resources.Key, obj v1alpha1.Object) {
 	cur := a.firing[k]
 	for name, al := range cur {
 		if _, still := want[name]; !still {
-			al.EndsAt = time.Now()
+			if obj == nil {
+				al = resolvedByDeletion(al)
+			} else {
+				al.EndsAt = time.Now()
+			}
 			a.sink.Set(al)
 			delete(cur, name)
 		}
@@ -129,13 +133,23 @@ func (a *AlertSource) evaluate(k resources.Key, obj v1alpha1.Object) {
 	}
 }
 
-// resolveAll resolves every alert firing for k.
+// resolveAll resolves every alert firing for k, whose resource is gone.
 func (a *AlertSource) resolveAll(k resources.Key) {
 	for _, al := range a.firing[k] {
-		al.EndsAt = time.Now()
-		a.sink.Set(al)
+		a.sink.Set(resolvedByDeletion(al))
 	}
 	delete(a.firing, k)
+}
+
+// resolvedByDeletion resolves an alert because its resource was deleted:
+// the notification says so ("[RESOLVED] Link dead was deleted") instead of
+// claiming a recovery nobody saw.
+func resolvedByDeletion(al receivers.Alert) receivers.Alert {
+	al.EndsAt = time.Now()
+	al.Deleted = true
+	al.ResolvedSummary = fmt.Sprintf("%s %s was deleted", al.Kind, al.Object)
+	al.Message = "the resource was deleted while the alert was firing; the problem was not seen to end"
+	return al
 }
 
 // stateUnknown reports whether an object's health is not known yet: no

@@ -52,6 +52,10 @@ func TestAlertSourceLifecycle(t *testing.T) {
 	if n := len(sink.got); n != 4 || sink.got[3].Firing() || sink.got[3].Object != "b" {
 		t.Fatalf("delete: %+v", sink.got)
 	}
+	// Deletion is not recovery: the notification must not say "is Up".
+	if got := sink.got[3]; !got.Deleted || got.ResolvedSummary != "Link b was deleted" {
+		t.Errorf("resolved by deletion: deleted=%v, summary %q", got.Deleted, got.ResolvedSummary)
+	}
 	if len(a.firing) != 0 {
 		t.Fatalf("firing left: %v", a.firing)
 	}

@@ -376,6 +376,10 @@ func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	p.seen = true
 	if !p.initialized {
 		p.initFromStatus(&pr.Status)
+		// The counter starts at the RESTARTS the status carries (written
+		// before a daemon restart, or a delete and re-create), so the two
+		// never disagree.
+		r.restartsTotal.WithLabelValues(p.name).Add(float64(p.restarts))
 	}
 	specHash := resources.SpecHash(pr)
 	restartedAt := pr.Annotations[v1alpha1.AnnotationRestartedAt]
@@ -430,10 +434,13 @@ func (r *ProcessReconciler) restartReason(p *proc, pr *v1alpha1.Process, specHas
 func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) time.Duration {
 	changed := p.specHash != "" && (p.specHash != specHash || restartedAt != p.restartedAt)
 	if p.restartRequested || changed {
-		// A new spec or an explicit restart starts at once, whatever the
-		// backoff or a finished run said.
+		// A new spec or an explicit restart starts at once and afresh,
+		// whatever the backoff, a failed start or a finished run said (the
+		// kubelet starts a changed container at once too).
 		p.done = false
 		p.nextStartAt = now
+		p.streak = 0
+		p.startErr = ""
 	}
 	if p.done {
 		return 0
@@ -442,6 +449,8 @@ func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alp
 		return p.nextStartAt.Sub(now)
 	}
 	if err := r.start(log, p, pr, specHash, restartedAt, now); err != nil {
+		// The spec tried last: a change of it starts again at once.
+		p.specHash, p.restartedAt = specHash, restartedAt
 		log.Error(err, "cannot start program")
 		r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeWarning, ReasonStartFailed, "%s", err.Error())
 		p.startErr = err.Error()
@@ -517,7 +526,7 @@ func (p *proc) scheduleRestart(pr *v1alpha1.Process, startedAt, exitAt time.Time
 		for i := 1; i < p.streak && delay < b.Max.Duration; i++ {
 			delay *= 2
 		}
-		delay = min(delay, b.Max.Duration)
+		delay = max(min(delay, b.Max.Duration), v1alpha1.MinBackoff)
 		// Jitter 0.9-1.1x so programs that crashed together do not
 		// restart in lockstep.
 		delay = time.Duration(float64(delay) * (0.9 + 0.2*rand.Float64()))

@@ -5,12 +5,15 @@ package controllers
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -150,6 +153,47 @@ func TestReconcileStartFailureBacksOff(t *testing.T) {
 	}
 }
 
+// TestSpecChangeEndsBackOff: a Process stuck in BackOff (a failed start
+// with a long backoff) whose spec is fixed starts at once, with a Ready
+// condition about the new spec, not after the old nextRestartAt (issue 11,
+// item 1; issue 12, item 3).
+func TestSpecChangeEndsBackOff(t *testing.T) {
+	for name, broken := range map[string]*v1alpha1.Process{
+		"start failed":  process("p", "/no/such/program"),
+		"crash looping": process("p", "/bin/sh", "-c", "exit 3"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := newFakeStore()
+			broken.Spec.Backoff = &v1alpha1.Backoff{Initial: &metav1.Duration{Duration: time.Hour}, Max: &metav1.Duration{Duration: time.Hour}}
+			st.put(broken)
+			r := newTestReconciler(t, st)
+			s := reconcileUntil(t, r, st, "p", "a long BackOff", func(s v1alpha1.ProcessStatus) bool {
+				return s.Phase == v1alpha1.ProcessBackOff && s.NextRestartAt != nil && time.Until(s.NextRestartAt.Time) > 30*time.Minute
+			})
+			old := s.Condition(v1alpha1.ConditionReady).Message
+			fixed := process("p", "/bin/sleep", "100")
+			fixed.Generation = 2
+			fixed.Spec.Backoff = broken.Spec.Backoff
+			st.put(fixed)
+			if _, err := r.Reconcile(context.Background(), reconcile.Request{Name: "p"}); err != nil {
+				t.Fatal(err)
+			}
+			s = st.status("p")
+			if s.Phase != v1alpha1.ProcessRunning || s.NextRestartAt != nil {
+				t.Fatalf("after the fix: phase %s, nextRestartAt %v; want Running at once", s.Phase, s.NextRestartAt)
+			}
+			if c := s.Condition(v1alpha1.ConditionReady); c.Message == old || c.ObservedGeneration != 2 {
+				t.Errorf("Ready condition still about the old spec: %+v", c)
+			}
+			// The streak starts over: a crash of the new spec restarts at once.
+			syscall.Kill(s.Pid, syscall.SIGKILL)
+			reconcileUntil(t, r, st, "p", "an immediate restart", func(n v1alpha1.ProcessStatus) bool {
+				return n.Phase == v1alpha1.ProcessRunning && n.Pid != s.Pid
+			})
+		})
+	}
+}
+
 func TestScheduleRestartBackoff(t *testing.T) {
 	pr := process("b", "/bin/true")
 	pr.Default()
@@ -211,5 +255,43 @@ func TestStatusPhases(t *testing.T) {
 				t.Fatal("BackOff without nextRestartAt")
 			}
 		})
+	}
+}
+
+// TestRestartsCounterMatchesStatus: reconciled_process_restarts_total
+// starts at the restarts the status carries, so it agrees with RESTARTS
+// after a daemon restart or a delete and re-create (issue 11).
+func TestRestartsCounterMatchesStatus(t *testing.T) {
+	st := newFakeStore()
+	pr := process("p", "/bin/sleep", "100")
+	st.put(pr)
+	st.statuses["p"] = v1alpha1.ProcessStatus{Restarts: 5}
+	r := newTestReconciler(t, st)
+	s := reconcileUntil(t, r, st, "p", "Running", func(s v1alpha1.ProcessStatus) bool { return s.Phase == v1alpha1.ProcessRunning })
+	if got := testutil.ToFloat64(r.restartsTotal.WithLabelValues("p")); got != float64(s.Restarts) || got != 5 {
+		t.Errorf("restarts_total %v, status restarts %d; want both 5", got, s.Restarts)
+	}
+	syscall.Kill(s.Pid, syscall.SIGKILL)
+	s = reconcileUntil(t, r, st, "p", "a restart", func(n v1alpha1.ProcessStatus) bool { return n.Restarts == 6 && n.Phase == v1alpha1.ProcessRunning })
+	if got := testutil.ToFloat64(r.restartsTotal.WithLabelValues("p")); got != 6 {
+		t.Errorf("restarts_total %v after a crash, status says %d", got, s.Restarts)
+	}
+}
+
+// TestHashFilesNeverBlocks: a FIFO or /dev/zero named in restartOnChange is
+// not read (it would block a worker or never end), and a change of a
+// regular file still changes the hash.
+func TestHashFilesNeverBlocks(t *testing.T) {
+	dir := t.TempDir()
+	fifo, zero, conf := filepath.Join(dir, "fifo"), filepath.Join(dir, "zero"), filepath.Join(dir, "conf")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("/dev/zero", zero)
+	os.WriteFile(conf, []byte("a"), 0o644)
+	h1 := hashFiles([]string{fifo, zero, conf})
+	os.WriteFile(conf, []byte("b"), 0o644)
+	if h2 := hashFiles([]string{fifo, zero, conf}); h2 == h1 {
+		t.Error("a change of the regular file did not change the hash")
 	}
 }

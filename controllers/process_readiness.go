@@ -7,11 +7,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -24,6 +24,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/notify"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
 // ReasonReadinessProbeFailed marks a running program whose check failed.
@@ -227,14 +228,34 @@ func hashFiles(paths []string) string {
 	h := sha256.New()
 	for _, p := range paths {
 		fmt.Fprintf(h, "%s\x00", p)
-		if b, err := os.ReadFile(p); err == nil {
-			h.Write(b)
-		} else {
-			h.Write([]byte("\x00missing"))
-		}
+		hashFile(h, p)
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// maxHashedBytes bounds how much of one restartOnChange file is read; past
+// it, its size stands for the rest.
+const maxHashedBytes = 64 << 20
+
+// hashFile adds what stands for one restartOnChange file to h: its content,
+// or a marker saying it is missing or not a regular file (a FIFO or
+// /dev/zero is never read: it would block or never end).
+func hashFile(h io.Writer, path string) {
+	f, info, err := regularfile.Open(path)
+	switch {
+	case errors.Is(err, regularfile.ErrNotRegular):
+		fmt.Fprintf(h, "\x00not regular %o", info.Mode)
+		return
+	case err != nil:
+		h.Write([]byte("\x00missing"))
+		return
+	}
+	defer f.Close()
+	io.Copy(h, io.LimitReader(f, maxHashedBytes))
+	if info.Size > maxHashedBytes {
+		fmt.Fprintf(h, "\x00size %d", info.Size)
+	}
 }
 
 // fileWatcher watches the restartOnChange files of every Process with one

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ type proc struct {
 	pid, pgid    int
 	startTime    uint64
 	startedAt    time.Time
-	specHash     string // spec the run was started with
+	specHash     string // spec the run was started with (or, after a failed start, tried with)
 	restartedAt  string // annotation value the run was started with
 	filesHash    string // restartOnChange content the run was started with
 	filesDirty   bool
@@ -193,16 +194,37 @@ func exitMessage(e *v1alpha1.ExitInfo) string {
 // start launches the program for pr. Called with p.mu held (never r.mu).
 func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) error {
 	spec := &pr.Spec
-	for _, f := range spec.RemoveBeforeStart {
-		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("removeBeforeStart %s: %w", f, err)
-		}
-	}
 	env, cred, err := r.environment(pr)
 	if err != nil {
 		return err
 	}
-	opts := supervise.SpawnOptions{Argv: spec.Command, Dir: spec.WorkingDir, Env: env, Credential: cred, Stdout: spec.Stdout, Stderr: spec.Stderr}
+	// Stale files go, and output files open, with the program's user's
+	// permissions (as systemd does for ExecStartPre= and
+	// StandardOutput=file: of a unit with User=).
+	if err := supervise.RemoveFiles(spec.RemoveBeforeStart, cred); err != nil {
+		return fmt.Errorf("removeBeforeStart: %w", err)
+	}
+	opts := supervise.SpawnOptions{Argv: spec.Command, Dir: spec.WorkingDir, Env: env, Credential: cred}
+	if spec.Stdout != "" {
+		f, err := supervise.OpenOutput(spec.Stdout, cred)
+		if err != nil {
+			return fmt.Errorf("stdout: %w", err)
+		}
+		defer f.Close()
+		opts.StdoutFile = f
+	}
+	if spec.Stderr != "" {
+		if filepath.Clean(spec.Stderr) == filepath.Clean(spec.Stdout) {
+			opts.StderrFile = opts.StdoutFile
+		} else {
+			f, err := supervise.OpenOutput(spec.Stderr, cred)
+			if err != nil {
+				return fmt.Errorf("stderr: %w", err)
+			}
+			defer f.Close()
+			opts.StderrFile = f
+		}
+	}
 	p.usesLogStore = spec.Stdout == "" || spec.Stderr == ""
 	if p.usesLogStore {
 		path, err := r.logs.Prepare(logKind, p.name)
@@ -218,10 +240,10 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 		} else {
 			p.runStart = 0
 		}
-		if opts.Stdout == "" {
+		if opts.StdoutFile == nil {
 			opts.Stdout = path
 		}
-		if opts.Stderr == "" {
+		if opts.StderrFile == nil {
 			opts.Stderr = path
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/events"
 )
 
 // Ignored reports whether a path below the resource directory is skipped:
@@ -219,7 +220,7 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 			return
 		}
 		for _, k := range fst.keys {
-			s.deleteLocked(k, "its file was removed")
+			s.deleteLocked(k, fmt.Sprintf("its file %s was removed", path))
 		}
 		delete(s.files, path)
 		return
@@ -299,7 +300,7 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 			keys = append(keys, gone...)
 		} else {
 			for _, k := range gone {
-				s.deleteLocked(k, "it was removed from its file")
+				s.deleteLocked(k, fmt.Sprintf("it was removed from %s", path))
 			}
 			fst.deleteAfter = time.Time{}
 		}
@@ -466,6 +467,9 @@ func (s *Store) deleteLocked(k Key, why string) {
 	s.gens.remove(k)
 	s.writer.forget(e)
 	s.log.V(1).Info("resource deleted", "kind", k.Kind, "name", k.Name, "reason", why)
+	if s.opts.Events != nil {
+		s.opts.Events.Eventf(k.Kind, k.Name, events.TypeNormal, ReasonDeleted, "deleted: %s", why)
+	}
 	s.notifyWatchersLocked(Deleted, e)
 	s.notifyHandlersLocked(k)
 	for p, f := range s.files {

@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
@@ -52,6 +53,10 @@ const ConditionStatusWritten = "StatusWritten"
 
 // ReasonWriteFailed is the reason of the StatusWritten condition.
 const ReasonWriteFailed = "WriteFailed"
+
+// ReasonDeleted is the reason of the event recorded when a resource is
+// deleted.
+const ReasonDeleted = "Deleted"
 
 // ErrNotFound is returned for a kind and name the store does not hold.
 var ErrNotFound = errors.New("not found")
@@ -86,6 +91,8 @@ type Options struct {
 	RelistInterval time.Duration
 	// Log receives store events.
 	Log logr.Logger
+	// Events, when set, records a Deleted event for every resource deleted.
+	Events events.Recorder
 	// AllowInsecureFiles reads files that belong to other users or are
 	// writable by group or others (--allow-insecure-files).
 	AllowInsecureFiles bool

@@ -75,6 +75,9 @@ type Alert struct {
 	EndsAt time.Time `json:"endsAt,omitzero"`
 	// Fingerprint is a stable id of (Name, Kind, Object); see Fingerprint.
 	Fingerprint string `json:"fingerprint"`
+	// Deleted is set on an alert resolved because its resource was deleted
+	// (not because it recovered).
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // Firing reports whether the alert is still firing (EndsAt is zero).

@@ -5,6 +5,7 @@ package v1alpha1
 
 import (
 	"k8s.io/apimachinery/pkg/api/meta"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -119,6 +120,10 @@ func validateMeta(tm *TypeMeta, om *ObjectMeta) field.ErrorList {
 		for _, msg := range validation.IsQualifiedName(k) {
 			errs = append(errs, field.Invalid(p.Child("annotations").Key(k), k, msg))
 		}
+	}
+	// At most 256 KiB of annotations in all, as in Kubernetes.
+	if err := apivalidation.ValidateAnnotationsSize(om.Annotations); err != nil {
+		errs = append(errs, field.TooLong(p.Child("annotations"), "", apivalidation.TotalAnnotationSizeLimitB))
 	}
 	return errs
 }

@@ -31,6 +31,10 @@ const (
 	ProcessFailed    = "Failed"
 )
 
+// MinBackoff is the shortest backoff.initial and backoff.max allowed
+// (systemd's RestartSec= default is 100ms too).
+const MinBackoff = 100 * time.Millisecond
+
 // Process supervises one long-running program.
 type Process struct {
 	TypeMeta   `json:",inline"`
@@ -182,8 +186,8 @@ func (p *Process) Validate() field.ErrorList {
 	}
 	if b := s.Backoff; b != nil {
 		bp := sp.Child("backoff")
-		errs = append(errs, validatePositive(b.Initial, bp.Child("initial"))...)
-		errs = append(errs, validatePositive(b.Max, bp.Child("max"))...)
+		errs = append(errs, validateAtLeast(b.Initial, MinBackoff, bp.Child("initial"), "a program failing at once would be restarted hundreds of times a second")...)
+		errs = append(errs, validateAtLeast(b.Max, MinBackoff, bp.Child("max"), "a program failing at once would be restarted hundreds of times a second")...)
 		errs = append(errs, validatePositive(b.ResetAfter, bp.Child("resetAfter"))...)
 		if b.Initial != nil && b.Max != nil && b.Max.Duration < b.Initial.Duration {
 			errs = append(errs, field.Invalid(bp.Child("max"), b.Max.Duration.String(), "must not be less than initial"))

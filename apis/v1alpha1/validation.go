@@ -35,6 +35,15 @@ func validatePositive(d *metav1.Duration, p *field.Path) field.ErrorList {
 	return nil
 }
 
+// validateAtLeast requires a set duration to be at least min; why says
+// what a shorter one would do.
+func validateAtLeast(d *metav1.Duration, min time.Duration, p *field.Path, why string) field.ErrorList {
+	if d != nil && d.Duration < min {
+		return field.ErrorList{field.Invalid(p, d.Duration.String(), fmt.Sprintf("must be at least %s: %s", min, why))}
+	}
+	return nil
+}
+
 // validateArgv requires a non-empty argv whose first element is set.
 func validateArgv(argv []string, p *field.Path) field.ErrorList {
 	if len(argv) == 0 || argv[0] == "" {

@@ -309,6 +309,10 @@ func TestValidate(t *testing.T) {
 		"name with leading dash":     {obj: proc(func(p *Process) { p.Name = "-x" }), want: []string{"metadata.name"}},
 		"negative generation":        {obj: proc(func(p *Process) { p.Generation = -1 }), want: []string{"metadata.generation"}},
 		"label value with spaces":    {obj: proc(func(p *Process) { p.Labels = map[string]string{"site": "the ark"} }), want: []string{"metadata.labels"}},
+		"backoff under the floor": {obj: proc(func(p *Process) {
+			p.Spec.Backoff = &Backoff{Initial: dur(time.Nanosecond), Max: dur(time.Second), ResetAfter: dur(time.Minute)}
+		}), want: []string{"spec.backoff.initial"}},
+		"annotations over 256 KiB":   {obj: proc(func(p *Process) { p.Annotations = map[string]string{"big": strings.Repeat("x", 256<<10)} }), want: []string{"metadata.annotations"}},
 		"annotation key with spaces": {obj: proc(func(p *Process) { p.Annotations = map[string]string{"bad key": "x"} }), want: []string{"metadata.annotations[bad key]"}},
 
 		// Process.

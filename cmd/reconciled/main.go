@@ -50,7 +50,7 @@ type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
 	systemdRoot, systemdUnitDir, socketGroup                                                    string
 	verbosity                                                                                   int
-	stopOnExit, showVersion                                                                     bool
+	stopOnExit, showVersion, allowInsecureFiles                                                 bool
 }
 
 func defaultStateDir() string {
@@ -79,6 +79,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
 	fs.StringVar(&f.systemdRoot, "systemd-root", "/", "root of the systemd instance Modules go to: its system bus, unit folder and journal are found below it (/proc/PID/root for a systemd in other namespaces)")
 	fs.StringVar(&f.systemdUnitDir, "systemd-unit-dir", "", "folder for system-scope unit files (default <systemd-root>/etc/systemd/system)")
+	fs.BoolVar(&f.allowInsecureFiles, "allow-insecure-files", false, "read resource files that belong to other users or are writable by group or others (whoever may write a resource file may run programs as the daemon's user)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when the daemon exits (for performance work)")
@@ -91,7 +92,23 @@ func parseFlags(args []string) (*flags, error) {
 	if f.socket == "" {
 		f.socket = filepath.Join(f.stateDir, "reconciled.sock")
 	}
+	if !fs.Changed("dir") {
+		if err := checkDefaultDir(f.dir); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
+}
+
+// checkDefaultDir refuses the default --dir when it holds Go source: run
+// from the reconciled checkout, ./resources is the store's package, and
+// reading it as resource folder would be a surprise.
+func checkDefaultDir(dir string) error {
+	gofiles, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	if len(gofiles) > 0 {
+		return fmt.Errorf("%s holds Go source (%s), not resource files: this looks like the reconciled source tree; pass --dir FOLDER (make run uses examples/quickstart)", dir, filepath.Base(gofiles[0]))
+	}
+	return nil
 }
 
 func newLogger(format string, verbosity int) (logr.Logger, error) {
@@ -195,25 +212,26 @@ func run(f *flags, log logr.Logger) error {
 		token = strings.TrimSpace(string(b))
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	store, err := resources.NewStore(resources.Options{Dir: f.dir, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources")})
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	if err := store.Load(); err != nil {
-		return err
-	}
-	reg.MustRegister(newStoreCollector(store))
-
 	evStore, err := events.NewStore(events.Options{Path: filepath.Join(f.stateDir, "events.json"), Source: "reconciled",
 		OnError: func(err error) { log.Error(err, "event store") }})
 	if err != nil {
 		return err
 	}
 	defer evStore.Close()
+	store, err := resources.NewStore(resources.Options{Dir: f.dir, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources"),
+		Events: evStore.ForSource("resources"), AllowInsecureFiles: f.allowInsecureFiles})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	start := time.Now()
+	if err := store.Load(); err != nil {
+		return err
+	}
+	reg.MustRegister(newStoreCollector(store))
+
 	engine := reconcile.NewEngine(reconcile.Options{Log: log.WithName("controller"), Registerer: reg})
 	var logsMax int64
 	if cfg.Logs != nil {

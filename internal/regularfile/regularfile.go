@@ -39,22 +39,13 @@ type Info struct {
 // symlinks), which must not be larger than max bytes. A missing file gives
 // an error matching fs.ErrNotExist.
 func Read(path string, max int64) ([]byte, Info, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	f, info, err := Open(path)
 	if err != nil {
-		return nil, Info{}, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, info, err
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, Info{}, &fs.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	info := Info{Uid: st.Uid, Mode: fs.FileMode(st.Mode & 0o7777), Size: st.Size}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, info, fmt.Errorf("%s is %s: %w", path, describe(st.Mode), ErrNotRegular)
-	}
-	if st.Size > max {
-		return nil, info, fmt.Errorf("%s is %d bytes, over the limit of %d: %w", path, st.Size, max, ErrTooLarge)
+	if info.Size > max {
+		return nil, info, fmt.Errorf("%s is %d bytes, over the limit of %d: %w", path, info.Size, max, ErrTooLarge)
 	}
 	// The file may grow after fstat: read one byte more than allowed to
 	// notice.
@@ -66,6 +57,28 @@ func Read(path string, max int64) ([]byte, Info, error) {
 		return nil, info, fmt.Errorf("%s grew over the limit of %d bytes while being read: %w", path, max, ErrTooLarge)
 	}
 	return data, info, nil
+}
+
+// Open opens the regular file at path for reading (following symlinks)
+// without blocking on a FIFO or device, and returns it with what fstat
+// said. Anything but a regular file gives an error matching ErrNotRegular.
+func Open(path string) (*os.File, Info, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, Info{}, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
+		return nil, Info{}, &fs.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	info := Info{Uid: st.Uid, Mode: fs.FileMode(st.Mode & 0o7777), Size: st.Size}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, info, fmt.Errorf("%s is %s: %w", path, describe(st.Mode), ErrNotRegular)
+	}
+	return f, info, nil
 }
 
 // describe names the type of a file for error messages.

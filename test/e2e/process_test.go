@@ -102,7 +102,7 @@ metadata: {name: retry}
 spec:
   command: ["/bin/sh", "-c", "exit 3"]
   restartPolicy: OnFailure
-  backoff: {initial: 50ms, max: 200ms}
+  backoff: {initial: 100ms, max: 200ms}
 `)
 	e.waitProcess("ok-once", "Completed", func(p process) bool { return p.Status.Phase == "Completed" })
 	p := e.waitProcess("fail-once", "Failed", func(p process) bool { return p.Status.Phase == "Failed" })

@@ -40,6 +40,10 @@ type SpawnOptions struct {
 	// Stderr is the same for standard error; it may equal Stdout, and then
 	// both share one open file.
 	Stderr string
+	// StdoutFile and StderrFile, when set, are used instead of Stdout and
+	// Stderr (see OpenOutput for files named by the user); Spawn does not
+	// close them.
+	StdoutFile, StderrFile *os.File
 	// ExtraFiles are passed to the program as file descriptors 3, 4, ...
 	// (a nil entry leaves that descriptor closed). As with os/exec, they are
 	// switched to blocking mode.
@@ -97,7 +101,9 @@ func Spawn(o SpawnOptions) (Child, error) {
 	}
 	defer devnull.Close()
 	stdout, stderr := devnull, devnull
-	if o.Stdout != "" {
+	if o.StdoutFile != nil {
+		stdout = o.StdoutFile
+	} else if o.Stdout != "" {
 		f, err := openLog(o.Stdout)
 		if err != nil {
 			return Child{}, fmt.Errorf("spawn %q: stdout: %w", o.Argv[0], err)
@@ -105,7 +111,9 @@ func Spawn(o SpawnOptions) (Child, error) {
 		defer f.Close()
 		stdout = f
 	}
-	if o.Stderr != "" {
+	if o.StderrFile != nil {
+		stderr = o.StderrFile
+	} else if o.Stderr != "" {
 		if o.Stdout != "" && filepath.Clean(o.Stderr) == filepath.Clean(o.Stdout) {
 			stderr = stdout
 		} else {
