@@ -7,11 +7,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/alerting"
+	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
@@ -22,7 +24,12 @@ const (
 	ReasonDelivering     = "Delivering"
 	ReasonDeliveryFailed = "DeliveryFailed"
 	ReasonInvalidRoute   = "InvalidRoute"
+	ReasonSecretMissing  = "SecretUnreadable"
 )
+
+// secretRecheck is how often a route whose secret file cannot be read
+// looks again (nothing signals the file appearing).
+const secretRecheck = time.Minute
 
 // AlertRoutes is what the AlertRoute controller needs from the alert manager.
 type AlertRoutes interface {
@@ -128,9 +135,26 @@ func (r *AlertRouteReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		}
 		st.SetCondition(c)
 	}
+	// A secret file that cannot be read fails every delivery: say so now,
+	// not at the first alert.
+	var res reconcile.Result
+	for i, spec := range ar.Spec.Receivers {
+		if err := receivers.CheckSecrets(spec); err != nil {
+			name := fmt.Sprintf("receiver %d", i)
+			if i < len(rs.Receivers) {
+				name = rs.Receivers[i].Name
+			}
+			c := v1alpha1.Condition{Type: fmt.Sprintf("Receiver%d", i), Status: metav1.ConditionFalse, Reason: ReasonSecretMissing,
+				Message: name + ": " + err.Error(), ObservedGeneration: ar.Generation}
+			st.SetCondition(c)
+			st.Phase = v1alpha1.AlertRouteDegraded
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonSecretMissing, c.Message
+			res.RequeueAfter = secretRecheck
+		}
+	}
 	st.SetCondition(ready)
 	if err := r.store.UpdateStatus(v1alpha1.KindAlertRoute, req.Name, st); err != nil {
 		logr.FromContextOrDiscard(ctx).V(1).Info("status not updated", "error", err.Error())
 	}
-	return reconcile.Result{}, nil
+	return res, nil
 }

@@ -69,7 +69,8 @@ type linkState struct {
 	phase       string
 	since       time.Time
 	transitions int64
-	lastError   string // at the last transition to Down
+	lastError   string // at the last transition to Down; cleared when it is up again
+	slowBy      string // at the last transition to Degraded: "412ms, slower than degradedLatency 250ms"
 	failures    int    // consecutive
 	successes   int    // consecutive, of candidate's class
 	candidate   string // Up or Degraded: what the current success run points to
@@ -204,7 +205,7 @@ func (st *linkState) status(l *v1alpha1.Link) v1alpha1.LinkStatus {
 	case v1alpha1.LinkUp:
 		c.Status, c.Reason = metav1.ConditionTrue, ReasonLinkUp
 	case v1alpha1.LinkDegraded:
-		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonLinkDegraded, "slower than degradedLatency"
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonLinkDegraded, st.slowBy
 	case v1alpha1.LinkDown:
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonLinkDown, st.lastError
 	default:
@@ -248,11 +249,18 @@ func (r *LinkReconciler) observe(name string, l *v1alpha1.Link, res probe.Result
 		if from != v1alpha1.LinkUnknown {
 			st.transitions++
 		}
-		if to == v1alpha1.LinkDown {
+		switch to {
+		case v1alpha1.LinkDown:
 			st.lastError = describeFailure(res, st.failures)
+		case v1alpha1.LinkDegraded:
+			st.slowBy = fmt.Sprintf("probe took %s, slower than degradedLatency %s", res.Latency.Round(time.Millisecond), l.Spec.DegradedLatency.Duration)
+			st.lastError = ""
+		default:
+			// Up again: the error is history (in the events), not status.
+			st.lastError = ""
 		}
 	}
-	lastError := st.lastError
+	lastError, slowBy := st.lastError, st.slowBy
 	st.mu.Unlock()
 	if res.OK {
 		r.latency.WithLabelValues(name).Set(res.Latency.Seconds())
@@ -268,15 +276,15 @@ func (r *LinkReconciler) observe(name string, l *v1alpha1.Link, res probe.Result
 	if from != v1alpha1.LinkUnknown {
 		r.transitions.WithLabelValues(name).Inc()
 	}
-	// Messages stay the same from one occurrence to the next, so events
-	// aggregate ("x5 over 1h"); latencies are in the metrics and describe.
+	// Events of one reason whose messages differ (latencies) are combined
+	// by the event store ("x5 over 1h").
 	switch {
 	case from == v1alpha1.LinkUnknown && to != v1alpha1.LinkDown:
 		// first observation after start: not news
 	case to == v1alpha1.LinkDown:
 		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDown, "%s", lastError)
 	case to == v1alpha1.LinkDegraded:
-		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDegraded, "slower than degradedLatency %s", l.Spec.DegradedLatency.Duration)
+		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, ReasonLinkDegraded, "%s", slowBy)
 	case to == v1alpha1.LinkUp:
 		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeNormal, ReasonLinkUp, "up again (was %s)", from)
 	}

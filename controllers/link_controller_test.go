@@ -50,3 +50,29 @@ func TestLinkHysteresis(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkStatusMessages: a Link that recovers drops its lastError (the
+// events keep it), and Degraded says how slow the probe was (issue 11).
+func TestLinkStatusMessages(t *testing.T) {
+	r := NewLinkReconciler(LinkOptions{})
+	l := &v1alpha1.Link{Spec: v1alpha1.LinkSpec{FailureThreshold: 1, SuccessThreshold: 1, DegradedLatency: &metav1.Duration{Duration: 250 * time.Millisecond}}}
+	st := r.state("a", true)
+	st.phase = v1alpha1.LinkUp
+	r.observe("a", l, probe.Result{Reason: probe.ReasonRefused, Message: "connection refused"})
+	if s := st.status(l); s.Phase != v1alpha1.LinkDown || !strings.Contains(s.LastError, "connection refused") {
+		t.Fatalf("down: %+v", s)
+	}
+	r.observe("a", l, probe.Result{OK: true, Latency: 412 * time.Millisecond})
+	s := st.status(l)
+	if s.Phase != v1alpha1.LinkDegraded || s.LastError != "" {
+		t.Fatalf("degraded: phase %s lastError %q", s.Phase, s.LastError)
+	}
+	if c := s.Condition(v1alpha1.ConditionReady); c.Message != "probe took 412ms, slower than degradedLatency 250ms" {
+		t.Errorf("degraded message %q", c.Message)
+	}
+	r.observe("a", l, probe.Result{Reason: probe.ReasonRefused, Message: "connection refused"})
+	r.observe("a", l, probe.Result{OK: true, Latency: time.Millisecond})
+	if s := st.status(l); s.Phase != v1alpha1.LinkUp || s.LastError != "" {
+		t.Errorf("up again: phase %s, lastError %q", s.Phase, s.LastError)
+	}
+}

@@ -48,6 +48,16 @@ const (
 	ReasonPending            = "Pending"
 	ReasonSystemdError       = "SystemdError"
 	ReasonSystemdUnavailable = "SystemdUnavailable"
+	ReasonCrashLoop          = "CrashLoop"
+)
+
+// Crash-loop detection of Modules: systemd restarting a unit (Restart=)
+// crashLoopRestarts times without it staying active for crashLoopSettle
+// is a failure, though systemd shows it as "activating (auto-restart)"
+// and, for Type=simple, briefly active in each cycle.
+const (
+	crashLoopRestarts = 3
+	crashLoopSettle   = 30 * time.Second
 )
 
 // ModuleOptions configures a ModuleReconciler.
@@ -86,6 +96,46 @@ type moduleState struct {
 	seenActive       bool // active since our last start: inactive now means someone stopped it
 	lastStart        time.Time
 	quickStops       int // consecutive stops soon after our start (backoff)
+
+	// crash-loop detection (see crashLoopRestarts)
+	nRestarts    int64     // systemd's NRestarts at the last look; -1 before the first
+	loopRestarts int64     // systemd restarts since the unit last stayed active for crashLoopSettle
+	activeSince  time.Time // when the unit was first seen active since its last restart
+	crashLoop    string    // the message while in a crash loop, else ""
+}
+
+// observeRestarts updates the crash-loop detection with the unit's state
+// and reports whether the unit just entered a crash loop. It returns when
+// to look again (a unit active since its last restart leaves the loop
+// after crashLoopSettle without any signal).
+func (m *moduleState) observeRestarts(us systemd.UnitState, now time.Time) (entered bool, recheck time.Duration) {
+	switch {
+	case m.nRestarts < 0 || us.NRestarts < m.nRestarts:
+		// First look, or systemd flushed the counter (a start on request).
+	case us.NRestarts > m.nRestarts:
+		m.loopRestarts += us.NRestarts - m.nRestarts
+		m.activeSince = time.Time{}
+	}
+	m.nRestarts = us.NRestarts
+	if us.ActiveState == "active" || us.ActiveState == "reloading" {
+		if m.activeSince.IsZero() {
+			m.activeSince = now
+		}
+		if stable := now.Sub(m.activeSince); stable >= crashLoopSettle {
+			m.loopRestarts, m.crashLoop = 0, ""
+		} else if m.loopRestarts > 0 {
+			recheck = crashLoopSettle - stable
+		}
+	} else {
+		m.activeSince = time.Time{}
+	}
+	return m.crashLoop == "" && m.loopRestarts >= crashLoopRestarts, recheck
+}
+
+// resetCrashLoop forgets the crash-loop state when the controller itself
+// (re)starts the unit: a new spec or a requested restart starts afresh.
+func (m *moduleState) resetCrashLoop() {
+	m.loopRestarts, m.crashLoop, m.activeSince = 0, "", time.Time{}
 }
 
 // ModuleReconciler makes systemd units match Module resources.
@@ -210,7 +260,7 @@ func (r *ModuleReconciler) state(name string) *moduleState {
 	defer r.mu.Unlock()
 	m := r.modules[name]
 	if m == nil {
-		m = &moduleState{}
+		m = &moduleState{nRestarts: -1}
 		r.modules[name] = m
 	}
 	return m
@@ -447,7 +497,7 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		r.requestReload(mgr, req.Name)
 		return reconcile.Result{}, nil
 	}
-	before := rec
+	before, started := rec, m.lastStart
 	wait, err := r.converge(ctx, log, req.Name, m, mod, &rec, hash, us)
 	if err != nil {
 		return r.systemdError(log, req.Name, st, mod, err)
@@ -455,9 +505,29 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	if rec != before {
 		r.records.Put(req.Name, rec)
 	}
+	if m.lastStart.After(started) {
+		m.resetCrashLoop() // we (re)started it just now
+	}
+	entered, recheck := m.observeRestarts(us, time.Now())
+	if entered {
+		m.crashLoop = fmt.Sprintf("%s was restarted by systemd %d times without staying active for %s", spec.UnitName, m.loopRestarts, crashLoopSettle)
+		if lines, err := mgr.Journal(ctx, spec.UnitName, 1); err == nil && len(lines) > 0 {
+			m.crashLoop += "; last journal line: " + lines[len(lines)-1]
+		}
+		log.Info("unit is in a crash loop", "unit", spec.UnitName, "restarts", m.loopRestarts)
+		r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonCrashLoop, "%s", m.crashLoop)
+	}
+	if recheck > 0 && (wait == 0 || recheck < wait) {
+		wait = recheck
+	}
 	// The status is the state just read; what converge asked systemd for
 	// arrives as signals, which bring the next reconcile.
-	r.writeStatus(log, req.Name, moduleStatus(mod, us))
+	st = moduleStatus(mod, us)
+	if m.crashLoop != "" {
+		st.Phase = v1alpha1.ModuleFailed
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonCrashLoop, Message: m.crashLoop, ObservedGeneration: mod.Generation})
+	}
+	r.writeStatus(log, req.Name, st)
 	if us.ActiveState == "active" {
 		r.active.WithLabelValues(req.Name).Set(1)
 	} else {

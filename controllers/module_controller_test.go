@@ -49,3 +49,47 @@ func TestModuleStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestModuleCrashLoop: systemd restarting a unit again and again (Restart=
+// with a program that fails at start) is a crash loop after
+// crashLoopRestarts restarts without crashLoopSettle of activity, even
+// though the unit is "active" for a moment in each cycle; staying active
+// for crashLoopSettle ends it (issue 11: Ready flipped True every cycle).
+func TestModuleCrashLoop(t *testing.T) {
+	m := &moduleState{nRestarts: -1}
+	now := time.Unix(1_800_000_000, 0)
+	look := func(active string, n int64) bool {
+		entered, _ := m.observeRestarts(systemd.UnitState{ActiveState: active, NRestarts: n}, now)
+		if entered {
+			m.crashLoop = "looping"
+		}
+		return entered
+	}
+	if look("active", 7) {
+		t.Fatal("a first look at a unit with past restarts entered a crash loop")
+	}
+	for i, st := range []string{"activating", "active", "activating"} {
+		now = now.Add(5 * time.Second)
+		if entered := look(st, int64(8+i)); entered != (i == 2) {
+			t.Fatalf("restart %d (%s): entered %v", i+1, st, entered)
+		}
+	}
+	if look("activating", 11) {
+		t.Error("entered twice")
+	}
+	// Active, but not for long enough: still looping; then settled.
+	now = now.Add(time.Second)
+	_, recheck := m.observeRestarts(systemd.UnitState{ActiveState: "active", NRestarts: 11}, now)
+	if m.crashLoop == "" || recheck != crashLoopSettle {
+		t.Fatalf("crashLoop %q, recheck %v after a second of activity", m.crashLoop, recheck)
+	}
+	now = now.Add(crashLoopSettle)
+	m.observeRestarts(systemd.UnitState{ActiveState: "active", NRestarts: 11}, now)
+	if m.crashLoop != "" || m.loopRestarts != 0 {
+		t.Errorf("still looping after %v active: %q, %d", crashLoopSettle, m.crashLoop, m.loopRestarts)
+	}
+	// A counter flushed by a manual start is not a restart.
+	if look("active", 0) || m.loopRestarts != 0 {
+		t.Errorf("a flushed NRestarts counted: %d", m.loopRestarts)
+	}
+}

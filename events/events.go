@@ -59,6 +59,17 @@ const (
 	// WatchBuffer is the capacity of a watch channel; a watcher that falls
 	// this far behind is dropped.
 	WatchBuffer = 256
+	// MaxSimilar is how many distinct events of one object with the same
+	// type and reason are kept apart within SimilarWindow; more are
+	// combined into one event (the kubelet's aggregator does the same,
+	// from 10), so twenty restarts do not fill describe with
+	// "Started pid N" lines.
+	MaxSimilar = 3
+	// SimilarWindow is how long a distinct event counts as recent for
+	// MaxSimilar.
+	SimilarWindow = 10 * time.Minute
+	// CombinedPrefix starts the message of a combined event.
+	CombinedPrefix = "(combined from similar events): "
 )
 
 // pruneInterval is how often recording a new event may prune expired
@@ -334,6 +345,10 @@ func (s *Store) record(source, kind, name, eventType, reason, format string, arg
 		s.pruneLocked(now)
 		s.lastPrune = now.Time
 	}
+	if s.similarLocked(kind, name, eventType, reason, now) >= MaxSimilar {
+		s.combineLocked(source, kind, name, eventType, reason, msg, now)
+		return
+	}
 	e := &entry{
 		ev: Event{
 			Name:           id,
@@ -357,6 +372,42 @@ func (s *Store) record(source, kind, name, eventType, reason, format string, arg
 	for len(s.byAge) > s.opts.MaxEvents {
 		s.removeLocked(s.byAge[0])
 	}
+	s.notifyLocked(e.ev)
+}
+
+// similarLocked counts the distinct events of an object with the same
+// type and reason seen within SimilarWindow, the combined one excluded.
+func (s *Store) similarLocked(kind, name, eventType, reason string, now metav1.Time) int {
+	n := 0
+	for _, e := range s.byObject[objectKey{kind, name}] {
+		if e.ev.Type == eventType && e.ev.Reason == reason && !strings.HasPrefix(e.ev.Message, CombinedPrefix) &&
+			now.Sub(e.ev.LastTimestamp.Time) <= SimilarWindow {
+			n++
+		}
+	}
+	return n
+}
+
+// combineLocked records msg into the object's combined event of that type
+// and reason, as the kubelet's event aggregator does: one line whose count
+// grows and whose message is the latest, instead of a line per pid.
+func (s *Store) combineLocked(source, kind, name, eventType, reason, msg string, now metav1.Time) {
+	id := eventName(kind, name, eventType, reason, "\x00combined")
+	text := truncate(CombinedPrefix+msg, MaxMessageLen)
+	if e, ok := s.byName[id]; ok && e.ev.Kind == kind && e.ev.ObjectName == name {
+		if e.ev.Count < math.MaxInt32 {
+			e.ev.Count++
+		}
+		e.ev.Message, e.ev.Source, e.ev.LastTimestamp, e.seq = text, source, now, s.seq
+		heap.Fix(&s.byAge, e.idx)
+		s.persistLocked(e)
+		s.notifyLocked(e.ev)
+		return
+	}
+	e := &entry{ev: Event{Name: id, Kind: kind, ObjectName: name, Type: eventType, Reason: reason, Message: text, Source: source,
+		FirstTimestamp: now, LastTimestamp: now, Count: 1}, seq: s.seq}
+	s.addLocked(e)
+	s.persistLocked(e)
 	s.notifyLocked(e.ev)
 }
 

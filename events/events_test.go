@@ -242,7 +242,9 @@ func TestBounds(t *testing.T) {
 	distinct := func(kind, name string, from, to int, step time.Duration) []call {
 		var cs []call
 		for i := from; i < to; i++ {
-			cs = append(cs, call{step: step, kind: kind, name: name, typ: TypeNormal, reason: "R", format: "m%d", args: []any{i}})
+			// A reason each: distinct events with one reason would be
+			// combined (TestCombinesSimilarEvents).
+			cs = append(cs, call{step: step, kind: kind, name: name, typ: TypeNormal, reason: fmt.Sprintf("R%d", i), format: "m%d", args: []any{i}})
 		}
 		return cs
 	}
@@ -281,8 +283,8 @@ func TestBounds(t *testing.T) {
 		name:      "a repeat makes an event new again",
 		maxEvents: 3,
 		calls: append(distinct("Link", "a", 0, 3, time.Second),
-			call{step: time.Second, kind: "Link", name: "a", typ: TypeNormal, reason: "R", format: "m%d", args: []any{0}},
-			call{step: time.Second, kind: "Link", name: "a", typ: TypeNormal, reason: "R", format: "m%d", args: []any{3}}),
+			call{step: time.Second, kind: "Link", name: "a", typ: TypeNormal, reason: "R0", format: "m%d", args: []any{0}},
+			call{step: time.Second, kind: "Link", name: "a", typ: TypeNormal, reason: "R3", format: "m%d", args: []any{3}}),
 		kind:      "Link",
 		objName:   "a",
 		want:      []string{"m2", "m0", "m3"},
@@ -322,7 +324,7 @@ func TestBoundsOnOpen(t *testing.T) {
 	s := newStore(t, Options{Path: path, Clock: c.Now})
 	for i := range 8 {
 		c.Step(time.Second)
-		s.Eventf("Link", "a", TypeNormal, "R", "m%d", i)
+		s.Eventf("Link", "a", TypeNormal, fmt.Sprintf("R%d", i), "m%d", i)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -622,7 +624,7 @@ func TestConcurrent(t *testing.T) {
 			defer wg.Done()
 			r := s.ForSource(fmt.Sprintf("writer-%d", w))
 			for i := range perWriter {
-				r.Eventf("Process", fmt.Sprintf("p%d", i%7), TypeNormal, "Tick", "tick %d", i%5)
+				r.Eventf("Process", fmt.Sprintf("p%d", i%7), TypeNormal, fmt.Sprintf("Tick%d", i%5), "tick %d", i%5)
 				if i%50 == 0 {
 					s.List("Process", "")
 				}
@@ -646,5 +648,37 @@ func TestConcurrent(t *testing.T) {
 	s = newStore(t, Options{Path: path})
 	if diff := cmp.Diff(evs, s.List("", "")); diff != "" {
 		t.Errorf("List after reopening (-want +got):\n%s", diff)
+	}
+}
+
+// TestCombinesSimilarEvents: distinct events of one object with the same
+// reason (a restart's "Started pid N") are combined after MaxSimilar, like
+// the kubelet's aggregator, into one event whose count grows and whose
+// message is the latest: describe shows "x18 over 2m", not 20 lines.
+func TestCombinesSimilarEvents(t *testing.T) {
+	c := newClock()
+	s := newStore(t, Options{Path: filepath.Join(t.TempDir(), "events.json"), Clock: c.Now})
+	for i := range 20 {
+		c.Step(5 * time.Second)
+		s.Eventf("Process", "p", TypeNormal, "Started", "pid %d", 100+i)
+	}
+	s.Eventf("Process", "p", TypeWarning, "Exited", "exited with status 1")
+	s.Eventf("Process", "q", TypeNormal, "Started", "pid 999") // another object: its own
+	got := s.List("Process", "p")
+	if len(got) != MaxSimilar+2 {
+		t.Fatalf("%d events, want %d: %v", len(got), MaxSimilar+2, messages(got))
+	}
+	combined := got[len(got)-2]
+	if combined.Message != CombinedPrefix+"pid 119" || combined.Count != 20-MaxSimilar || combined.Reason != "Started" {
+		t.Errorf("combined event %+v", combined)
+	}
+	if _, text := Describe(combined, c.Now()); text != fmt.Sprintf("x%d over %s", 20-MaxSimilar, "80s") {
+		t.Errorf("describe count %q", text)
+	}
+	// Past the window, distinct events are kept apart again.
+	c.Step(SimilarWindow + time.Minute)
+	s.Eventf("Process", "p", TypeNormal, "Started", "pid 500")
+	if last := s.List("Process", "p"); last[len(last)-1].Message != "pid 500" {
+		t.Errorf("after the window: %v", messages(last))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/resources"
@@ -18,6 +19,11 @@ import (
 // (its Ready condition has reason InvalidSpec), as reconcilectl get shows it.
 const PhaseInvalid = "Invalid"
 
+// PhasePending is the phase published for a resource its controller has
+// not looked at yet (a new resource), with Ready "Unknown", as Kubernetes
+// shows a Pod that no kubelet has taken.
+const PhasePending = "Pending"
+
 // Status is the JSON document published, retained, on
 // <prefix>/status/<kind>/<name>.
 type Status struct {
@@ -25,8 +31,8 @@ type Status struct {
 	Kind string `json:"kind"`
 	// Name is the resource's name.
 	Name string `json:"name"`
-	// Phase is status.phase: "Invalid" while the file is invalid, "" until
-	// a controller has set it.
+	// Phase is status.phase: "Invalid" while the file is invalid,
+	// "Pending" until a controller has set it.
 	Phase string `json:"phase"`
 	// Ready is the status of the Ready condition (True, False, Unknown),
 	// empty when there is none yet.
@@ -59,6 +65,12 @@ func StatusOf(o v1alpha1.Object) Status {
 		st.Ready, st.Reason, st.Message = string(c.Status), c.Reason, c.Message
 		if c.Reason == v1alpha1.ReasonInvalidSpec {
 			st.Phase = PhaseInvalid
+		}
+	}
+	if st.Phase == "" {
+		st.Phase = PhasePending
+		if st.Ready == "" {
+			st.Ready = string(metav1.ConditionUnknown)
 		}
 	}
 	return st

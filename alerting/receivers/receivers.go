@@ -27,14 +27,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
 // Notification statuses.
@@ -236,21 +235,36 @@ func firingSummary(a Alert) string {
 }
 
 // readSecretFile reads a secret file. Errors name the file but never its
-// content.
+// content. A FIFO or device is refused without blocking.
 func readSecretFile(what, path string) (string, error) {
-	f, err := os.Open(path)
+	b, _, err := regularfile.Read(path, maxSecretBytes)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", what, err)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("read %s %s: %w", what, path, err)
-	}
-	if len(b) > maxSecretBytes {
-		return "", fmt.Errorf("read %s %s: larger than %d bytes", what, path, maxSecretBytes)
-	}
 	return string(b), nil
+}
+
+// CheckSecrets reads every secret file a receiver names (never keeping or
+// showing the content), so that a missing or unreadable one shows on the
+// route at once instead of at its first delivery.
+func CheckSecrets(spec v1alpha1.Receiver) error {
+	var files []struct{ what, path string }
+	if e := spec.Email; e != nil && e.PasswordFile != "" {
+		files = append(files, struct{ what, path string }{"password file", e.PasswordFile})
+	}
+	if w := spec.Webhook; w != nil && w.SecretFile != "" {
+		files = append(files, struct{ what, path string }{"secret file", w.SecretFile})
+	}
+	for _, f := range files {
+		s, err := readSecretFile(f.what, f.path)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(s) == "" {
+			return fmt.Errorf("read %s %s: %w", f.what, f.path, errSecretEmpty)
+		}
+	}
+	return nil
 }
 
 // errSecretEmpty is returned for secret files holding nothing.

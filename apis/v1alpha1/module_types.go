@@ -104,10 +104,13 @@ type ModuleStatus struct {
 var (
 	// unitNameRE is a service unit name that can be started itself (not a
 	// template like foo@.service).
-	unitNameRE     = regexp.MustCompile(`^[a-zA-Z0-9:_.-][a-zA-Z0-9:_.@-]*\.service$`)
-	directiveRE    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	extraSectionRE = regexp.MustCompile(`^(Unit|Service|Install|X-[A-Za-z0-9_-]+)$`)
-	unitEnvNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	unitNameRE  = regexp.MustCompile(`^[a-zA-Z0-9:_.-][a-zA-Z0-9:_.@-]*\.service$`)
+	directiveRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// nameTakingDirectives are the [Install] directives that make
+	// systemctl enable create or enable units under other names.
+	nameTakingDirectives = map[string]bool{"Alias": true, "Also": true, "DefaultInstance": true}
+	extraSectionRE       = regexp.MustCompile(`^(Unit|Service|Install|X-[A-Za-z0-9_-]+)$`)
+	unitEnvNameRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// afterRE is any unit name, escaped names (\x2d) included.
 	afterRE = regexp.MustCompile(`^[a-zA-Z0-9:_.@\\-]+\.[a-z]+$`)
 )
@@ -199,6 +202,11 @@ func (m *Module) Validate() field.ErrorList {
 		for k, vals := range dirs {
 			if !directiveRE.MatchString(k) {
 				errs = append(errs, field.Invalid(sp.Child("extra").Key(sec).Key(k), k, "not a directive name ([A-Za-z0-9_-]+)"))
+			}
+			if sec == "Install" && nameTakingDirectives[k] {
+				// These make enable create links under other unit names,
+				// which would take over units reconciled did not write.
+				errs = append(errs, field.Forbidden(sp.Child("extra").Key(sec).Key(k), k+"= names other units (enabling would link them to this one); reconciled manages only the unit it writes"))
 			}
 			for _, v := range vals {
 				if msg := unitLine(v); msg != "" {

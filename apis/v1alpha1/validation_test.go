@@ -406,6 +406,9 @@ func TestValidate(t *testing.T) {
 		"module extra directive with newline": {obj: mod(func(m *Module) {
 			m.Spec.Extra = map[string]map[string]DirectiveValue{"Service": {"ExecStartPre": {"/bin/true\nExecStart=/bin/evil"}}}
 		}), want: []string{"spec.extra[Service][ExecStartPre]"}},
+		"module extra Install.Alias takes over other units": {obj: mod(func(m *Module) {
+			m.Spec.Extra = map[string]map[string]DirectiveValue{"Install": {"Alias": {"dnsmasq.service"}, "Also": {"x.service"}, "DefaultInstance": {"a"}}}
+		}), want: []string{"spec.extra[Install][Alias]", "spec.extra[Install][Also]", "spec.extra[Install][DefaultInstance]"}},
 		"module extra directive name": {obj: mod(func(m *Module) {
 			m.Spec.Extra = map[string]map[string]DirectiveValue{"Unit": {"Bad Name": {"x"}}}
 		}), want: []string{"spec.extra[Unit][Bad Name]"}},
