@@ -14,15 +14,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -82,19 +86,57 @@ type Options struct {
 	// Writer, when set, serves PUT and DELETE .../{plural}/{name}
 	// (reconcilectl apply and delete).
 	Writer *apply.Writer
+	// Health, when set, is /healthz's liveness check: an error (workers
+	// stuck) makes it answer 503 with the error.
+	Health func() error
+	// AllowedHosts are the Host header names the API answers to besides
+	// localhost, IP addresses and the machine's hostname (DNS rebinding:
+	// a web page may make a browser send requests to 127.0.0.1 under its
+	// own name).
+	AllowedHosts []string
+	// MaxConnections bounds the open connections of each TCP listener
+	// (default 512); the unix socket has its own bound, so a flood over TCP
+	// never locks reconcilectl out.
+	MaxConnections int
+	// ReadHeaderTimeout closes a connection that sends no request header
+	// within it (default 10s): half-open and slowloris connections.
+	ReadHeaderTimeout time.Duration
 }
+
+// Connection bounds and timeouts of the listeners.
+const (
+	defaultMaxConnections    = 512
+	unixMaxConnections       = 128
+	defaultReadHeaderTimeout = 10 * time.Second
+	// idleTimeout closes keep-alive connections with no request.
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 64 << 10
+)
 
 // Server is the API handler.
 type Server struct {
 	opts  Options
 	ready atomic.Bool
 	mux   *http.ServeMux
+	hosts map[string]bool // allowed Host names, lower case
 }
 
 // New returns the API server; SetReady flips /readyz.
 func New(o Options) *Server {
-	s := &Server{opts: o, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = defaultMaxConnections
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = defaultReadHeaderTimeout
+	}
+	s := &Server{opts: o, mux: http.NewServeMux(), hosts: map[string]bool{"localhost": true}}
+	if h, err := os.Hostname(); err == nil {
+		s.hosts[strings.ToLower(h)] = true
+	}
+	for _, h := range o.AllowedHosts {
+		s.hosts[strings.ToLower(h)] = true
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"version": o.Version})
@@ -130,18 +172,69 @@ func New(o Options) *Server {
 func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r) {
+		writeError(w, http.StatusMisdirectedRequest, "MisdirectedRequest", fmt.Sprintf("this daemon does not answer to the host name %q (a web page may be trying DNS rebinding); use localhost or an IP address, or start it with --api-host %s", hostOnly(r.Host), hostOnly(r.Host)))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// hostAllowed reports whether a request may be served under its Host
+// header: always over the unix socket, and for the probes Prometheus and
+// load balancers make by any name (/metrics, /healthz, /readyz); else for
+// localhost, IP addresses, the machine's hostname and AllowedHosts.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	if trusted, _ := r.Context().Value(trustedKey{}).(bool); trusted {
+		return true
+	}
+	switch r.URL.Path {
+	case "/metrics", "/healthz", "/readyz":
+		return true
+	}
+	h := strings.ToLower(hostOnly(r.Host))
+	if h == "" || net.ParseIP(h) != nil || s.hosts[h] || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	return false
+}
+
+// hostOnly drops the port (and IPv6 brackets) of a Host header.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
+// healthz is the liveness check: the process answers and, with
+// Options.Health, its workers make progress.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Health != nil {
+		if err := s.opts.Health(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ok")
+}
 
 // Serve serves l until ctx is done. trusted listeners (the unix socket)
-// may write without a token.
+// may write without a token. Connections are bounded per listener, and
+// a connection that sends no request header within 10 s is closed.
 func (s *Server) Serve(ctx context.Context, l net.Listener, trusted bool) error {
 	h := http.Handler(s)
+	limit := s.opts.MaxConnections
 	if trusted {
+		limit = unixMaxConnections
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), trustedKey{}, true)))
 		})
 	}
-	srv := &http.Server{Handler: h, BaseContext: func(net.Listener) context.Context { return ctx }}
+	l = netutil.LimitListener(l, limit)
+	srv := &http.Server{Handler: h, BaseContext: func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: log.New(logWriter{s.opts.Log.V(1)}, "", 0)}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -155,23 +248,49 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, trusted bool) error 
 
 type trustedKey struct{}
 
+// logWriter turns the HTTP server's own log lines (accept errors,
+// malformed requests) into debug lines of the daemon's log.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info("http server", "message", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 // authorized guards a mutating or sensitive handler: the unix socket, or a
 // bearer token over TCP.
 func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if trusted, _ := r.Context().Value(trustedKey{}).(bool); !trusted {
-			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if s.opts.Token == "" {
-				writeError(w, http.StatusForbidden, "Forbidden", "this request needs the unix socket, or a bearer token over TCP: start reconciled with --api-token-file")
-				return
-			}
-			if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) != 1 {
-				writeError(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required for this request over TCP")
-				return
-			}
+		if s.privileged(r) {
+			h(w, r)
+			return
 		}
-		h(w, r)
+		if s.opts.Token == "" {
+			writeError(w, http.StatusForbidden, "Forbidden", "this request needs the unix socket, or a bearer token over TCP: start reconciled with --api-token-file")
+			return
+		}
+		writeError(w, http.StatusUnauthorized, "Unauthorized", "a valid bearer token is required for this request over TCP")
 	}
+}
+
+// privileged reports whether the caller may write and see secrets: it came
+// over the unix socket, or holds the bearer token.
+func (s *Server) privileged(r *http.Request) bool {
+	if trusted, _ := r.Context().Value(trustedKey{}).(bool); trusted {
+		return true
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.opts.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) == 1
+}
+
+// view returns obj as the caller may see it: with environment values
+// redacted unless the caller is privileged (values often hold passwords;
+// like program logs they need the unix socket or the token).
+func (s *Server) view(r *http.Request, obj v1alpha1.Object) v1alpha1.Object {
+	if s.privileged(r) {
+		return obj
+	}
+	return v1alpha1.RedactSecrets(obj)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -243,7 +362,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	items := []v1alpha1.Object{}
 	for _, o := range s.opts.Store.List(ki.Kind) {
 		if sel.Matches(labels.Set(o.GetObjectMeta().Labels)) {
-			items = append(items, o)
+			items = append(items, s.view(r, o))
 		}
 	}
 	var probs []resources.Problem
@@ -271,7 +390,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 	}
 	for _, o := range s.opts.Store.List(ki.Kind) {
 		if match(o) {
-			enc.Encode(resources.Event{Type: resources.Added, Object: o})
+			enc.Encode(resources.Event{Type: resources.Added, Object: s.view(r, o)})
 		}
 	}
 	if fl != nil {
@@ -288,6 +407,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 			if !match(ev.Object) {
 				continue
 			}
+			ev.Object = s.view(r, ev.Object)
 			if err := enc.Encode(ev); err != nil {
 				return
 			}
@@ -342,7 +462,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", ki.Singular, r.PathValue("name")))
 		return
 	}
-	writeJSON(w, http.StatusOK, o)
+	writeJSON(w, http.StatusOK, s.view(r, o))
 }
 
 func (s *Server) restart(w http.ResponseWriter, r *http.Request) {

@@ -59,6 +59,8 @@ func (s *Server) detailPage(w http.ResponseWriter, r *http.Request) {
 		render(w, http.StatusNotFound, "notfound.html", struct{ Plural, Name string }{r.PathValue("plural"), name})
 		return
 	}
+	// The page needs no token: environment values are never shown on it.
+	o = v1alpha1.RedactSecrets(o)
 	now := time.Now()
 	m := o.GetObjectMeta()
 	d := detail{Row: s.rowFor(k, o), Generation: m.Generation, Labels: sortedKV(m.Labels), Annotations: sortedKV(m.Annotations)}

@@ -5,7 +5,9 @@ package controllers
 
 import (
 	crand "crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -23,6 +25,8 @@ import (
 	"github.com/reconciled/reconciled/controllers/process/notify"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/internal/envfile"
+	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
 // proc is the supervisor's memory of one Process. Its fields are guarded
@@ -361,10 +365,37 @@ func (r *ProcessReconciler) environment(pr *v1alpha1.Process) ([]string, *syscal
 	if lang := os.Getenv("LANG"); lang != "" {
 		env = append(env, "LANG="+lang)
 	}
+	for _, ef := range pr.Spec.EnvFrom {
+		vars, err := readEnvFile(ef)
+		if err != nil {
+			return nil, nil, err
+		}
+		env = append(env, vars...)
+	}
 	for k, v := range pr.Spec.Env {
 		env = append(env, k+"="+v)
 	}
 	return env, cred, nil
+}
+
+// maxEnvFileBytes bounds an envFrom file.
+const maxEnvFileBytes = 1 << 20
+
+// readEnvFile reads one envFrom file; a missing optional file gives
+// nothing. Errors name the file and line, never a value.
+func readEnvFile(ef v1alpha1.EnvFile) ([]string, error) {
+	data, _, err := regularfile.Read(ef.File, maxEnvFileBytes)
+	if errors.Is(err, fs.ErrNotExist) && ef.Optional {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("envFrom: %w", err)
+	}
+	vars, err := envfile.Parse(ef.File, data)
+	if err != nil {
+		return nil, fmt.Errorf("envFrom: %w", err)
+	}
+	return vars, nil
 }
 
 func lookupUser(s string) (*user.User, error) {

@@ -5,9 +5,12 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +62,9 @@ type Controller struct {
 	opts  ControllerOptions
 	queue workqueue.TypedRateLimitingInterface[Request]
 	e     *Engine
+
+	mu      sync.Mutex
+	running map[Request]time.Time // reconciles in progress, since when
 }
 
 type metrics struct {
@@ -121,7 +127,7 @@ func (e *Engine) Register(kind string, r Reconciler, opts ControllerOptions) (*C
 		opts.RateLimiter = workqueue.DefaultTypedControllerRateLimiter[Request]()
 	}
 	c := &Controller{
-		kind: kind, r: r, opts: opts, e: e,
+		kind: kind, r: r, opts: opts, e: e, running: map[Request]time.Time{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(opts.RateLimiter, workqueue.TypedRateLimitingQueueConfig[Request]{Name: kind}),
 	}
 	e.controllers = append(e.controllers, c)
@@ -157,6 +163,32 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
+// Stuck returns an error naming every reconcile that has been running for
+// longer than limit, or nil: a worker that never returns (a hung system
+// call, a deadlock) stops its kind from converging, which a liveness check
+// must see even though the process still answers.
+func (e *Engine) Stuck(limit time.Duration) error {
+	e.mu.Lock()
+	ctrls := append([]*Controller(nil), e.controllers...)
+	e.mu.Unlock()
+	now := time.Now()
+	var stuck []string
+	for _, c := range ctrls {
+		c.mu.Lock()
+		for req, since := range c.running {
+			if d := now.Sub(since); d > limit {
+				stuck = append(stuck, fmt.Sprintf("%s/%s: reconcile running for %s", c.kind, req.Name, d.Round(time.Second)))
+			}
+		}
+		c.mu.Unlock()
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
+	sort.Strings(stuck)
+	return errors.New(strings.Join(stuck, "; "))
+}
+
 // Kind returns the controller's kind.
 func (c *Controller) Kind() string { return c.kind }
 
@@ -189,7 +221,13 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	id := c.e.reconcileID.Add(1)
 	log := c.e.log.WithValues("kind", c.kind, "name", req.Name, "reconcileID", strconv.FormatUint(id, 10))
 	start := time.Now()
+	c.mu.Lock()
+	c.running[req] = start
+	c.mu.Unlock()
 	res, err := c.reconcile(logr.NewContext(ctx, log), req)
+	c.mu.Lock()
+	delete(c.running, req)
+	c.mu.Unlock()
 	c.e.metrics.duration.WithLabelValues(c.kind).Observe(time.Since(start).Seconds())
 	switch {
 	case err != nil && IsTerminal(err):

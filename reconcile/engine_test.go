@@ -883,3 +883,34 @@ func BenchmarkEngineThroughput(b *testing.B) {
 	}
 	b.StopTimer()
 }
+
+// TestStuckReportsLongReconciles: a reconcile that does not return shows
+// in Stuck once it runs past the limit, and no longer once it returns
+// (the liveness check of /healthz).
+func TestStuckReportsLongReconciles(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	f := &fakeReconciler{fn: func(ctx context.Context, req reconcile.Request, n int) (reconcile.Result, error) {
+		if req.Name == "hung" {
+			close(entered)
+			<-release
+		}
+		return reconcile.Result{}, nil
+	}}
+	e, _ := newEngine(t, reconcile.Options{})
+	c := mustRegister(t, e, "K", f, reconcile.ControllerOptions{MaxConcurrentReconciles: 1})
+	startEngine(t, e)
+	c.Enqueue("hung")
+	recv(t, "the reconcile to start", entered)
+	if err := e.Stuck(time.Hour); err != nil {
+		t.Errorf("Stuck(1h) right away: %v", err)
+	}
+	time.Sleep(20 * time.Millisecond) // past the limit below
+	if err := e.Stuck(10 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "K/hung") {
+		t.Errorf("Stuck(10ms) = %v, want K/hung", err)
+	}
+	close(release)
+	f.waitFinished(t, "hung", 1)
+	if err := e.Stuck(10 * time.Millisecond); err != nil {
+		t.Errorf("Stuck after it returned: %v", err)
+	}
+}

@@ -119,6 +119,7 @@ func (s *Store) scan() ([]string, error) {
 		return nil, fmt.Errorf("resource directory: %w", err)
 	}
 	var paths []string
+	var links []Problem
 	err := filepath.WalkDir(s.opts.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == s.opts.Dir {
@@ -134,13 +135,30 @@ func (s *Store) scan() ([]string, error) {
 			}
 			return nil
 		}
+		if d.Type()&fs.ModeSymlink != 0 && !strings.HasPrefix(d.Name(), ".") {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				// Not followed: its files would be read from outside
+				// --dir, and the API's writer refuses to write through it.
+				target, _ := os.Readlink(p)
+				links = append(links, Problem{File: p, Reason: ReasonSymlinkedFolder,
+					Message: fmt.Sprintf("%s is a symbolic link to the folder %s; reconciled reads only real folders inside --dir (replace the link by the folder, or point --dir at it)", p, target)})
+				return nil
+			}
+		}
 		if !Ignored(rel) {
 			paths = append(paths, p)
 		}
 		return nil
 	})
+	s.mu.Lock()
+	s.linkProblems = links
+	s.mu.Unlock()
 	return paths, err
 }
+
+// ReasonSymlinkedFolder is the problem reason of a symbolic link to a
+// folder inside --dir, which is not followed.
+const ReasonSymlinkedFolder = "SymlinkedFolder"
 
 // relist rescans the directory and queues new, changed and vanished files
 // for reloading (through the file queue, so no file is ever applied by two

@@ -133,6 +133,9 @@ type Store struct {
 
 	writer *statusWriter
 	reload func(path string) // queues a file for reloading; set by Run
+	busy   inProgress        // files being loaded
+	// linkProblems are the symlinked folders the last scan skipped.
+	linkProblems []Problem
 }
 
 type entry struct {
@@ -319,7 +322,7 @@ func (s *Store) List(kind string) []v1alpha1.Object {
 func (s *Store) Problems() []Problem {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []Problem
+	out := slices.Clone(s.linkProblems)
 	for _, f := range s.files {
 		out = append(out, f.problems...)
 	}
@@ -352,6 +355,7 @@ func (s *Store) Counts() (byKindPhase map[Key]int, invalid int) {
 	for _, f := range s.files {
 		invalid += len(f.problems)
 	}
+	invalid += len(s.linkProblems)
 	return byKindPhase, invalid
 }
 

@@ -6,9 +6,11 @@ package resources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -55,11 +57,13 @@ func (s *Store) Run(ctx context.Context) error {
 				if shutdown {
 					return
 				}
+				s.busy.begin(p)
 				if p == "" {
 					s.relist(queue.Add)
 				} else {
 					s.reloadFile(p)
 				}
+				s.busy.end(p)
 				queue.Done(p)
 			}
 		}()
@@ -163,4 +167,49 @@ func (s *Store) addWatches(w *fsnotify.Watcher, root string) error {
 		s.mu.Unlock()
 		return nil
 	})
+}
+
+// inProgress tracks the files being loaded, for Stuck.
+type inProgress struct {
+	mu    sync.Mutex
+	since map[string]time.Time
+}
+
+func (b *inProgress) begin(p string) {
+	b.mu.Lock()
+	if b.since == nil {
+		b.since = map[string]time.Time{}
+	}
+	b.since[p] = time.Now()
+	b.mu.Unlock()
+}
+
+func (b *inProgress) end(p string) {
+	b.mu.Lock()
+	delete(b.since, p)
+	b.mu.Unlock()
+}
+
+// Stuck returns an error naming every file whose loading has taken longer
+// than limit, or nil (the liveness check of /healthz: a file worker that
+// never returns stops every change from being seen).
+func (s *Store) Stuck(limit time.Duration) error {
+	s.busy.mu.Lock()
+	defer s.busy.mu.Unlock()
+	now := time.Now()
+	var stuck []string
+	for p, since := range s.busy.since {
+		if d := now.Sub(since); d > limit {
+			what := "loading " + p
+			if p == "" {
+				what = "rescanning " + s.opts.Dir
+			}
+			stuck = append(stuck, fmt.Sprintf("%s for %s", what, d.Round(time.Second)))
+		}
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
+	sort.Strings(stuck)
+	return errors.New(strings.Join(stuck, "; "))
 }

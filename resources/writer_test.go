@@ -314,3 +314,37 @@ func TestProblemsLoggedOncePerChange(t *testing.T) {
 	h.write("bad.yaml", "apiVersion: reconciled.dev/v1alpha1\nkind: Proccess\nmetadata: {name: x}\nspec: {}\n")
 	eventually(t, "the new problem to be logged", func() bool { return logs.count(`unknown kind \"Proccess\"`) == 1 })
 }
+
+// TestStuckNamesLongLoads: a file load past the limit shows in Stuck.
+func TestStuckNamesLongLoads(t *testing.T) {
+	h := newHarness(t)
+	s := h.newStore(StatusNone)
+	s.busy.begin(h.path("slow.yaml"))
+	time.Sleep(20 * time.Millisecond) // past the limit below
+	if err := s.Stuck(10 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "slow.yaml") {
+		t.Errorf("Stuck = %v", err)
+	}
+	s.busy.end(h.path("slow.yaml"))
+	if err := s.Stuck(10 * time.Millisecond); err != nil {
+		t.Errorf("Stuck after the load ended: %v", err)
+	}
+}
+
+// TestSymlinkedFolderIsAProblem: a symlinked folder inside --dir is not
+// followed, and says so (the scan and the API's writer agree).
+func TestSymlinkedFolderIsAProblem(t *testing.T) {
+	h := newHarness(t)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "p.yaml"), []byte(processFile("p", "/bin/true")), 0o644)
+	if err := os.Symlink(outside, h.path("api")); err != nil {
+		t.Fatal(err)
+	}
+	s := h.newStore(StatusNone)
+	if _, ok := s.Get(v1alpha1.KindProcess, "p"); ok {
+		t.Error("a resource was read through a symlinked folder")
+	}
+	probs := s.Problems()
+	if len(probs) != 1 || probs[0].Reason != ReasonSymlinkedFolder || !strings.Contains(probs[0].Message, outside) {
+		t.Errorf("problems %+v", probs)
+	}
+}

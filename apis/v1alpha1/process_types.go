@@ -49,8 +49,15 @@ type ProcessSpec struct {
 	Command []string `json:"command"`
 	// WorkingDir is the program's working directory.
 	WorkingDir string `json:"workingDir,omitempty"`
-	// Env is added to a minimal environment (PATH, HOME, ...).
+	// Env is added to a minimal environment (PATH, HOME, ...). Its values
+	// are shown only to callers with the API token (they often hold
+	// secrets); better, keep secrets in an EnvFrom file.
 	Env map[string]string `json:"env,omitempty"`
+	// EnvFrom lists files of NAME=VALUE lines (systemd's EnvironmentFile=,
+	// docker's --env-file) read at every start and added before Env, which
+	// wins over them. List a file in RestartOnChange too to restart the
+	// program when it changes.
+	EnvFrom []EnvFile `json:"envFrom,omitempty"`
 	// User is a user name or uid to run as; needs a root daemon.
 	User string `json:"user,omitempty"`
 	// RestartPolicy is Always (default), OnFailure or Never.
@@ -75,6 +82,14 @@ type ProcessSpec struct {
 	// Watchdog, with readiness.notify, is the longest gap allowed between
 	// WATCHDOG=1 pings before the program is restarted.
 	Watchdog *metav1.Duration `json:"watchdog,omitempty"`
+}
+
+// EnvFile is one environment file of EnvFrom.
+type EnvFile struct {
+	// File is the absolute path of the file.
+	File string `json:"file"`
+	// Optional makes a missing file no error.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Backoff is a jittered exponential restart delay.
@@ -179,6 +194,12 @@ func (p *Process) Validate() field.ErrorList {
 	errs = append(errs, validateArgv(s.Command, sp.Child("command"))...)
 	errs = append(errs, validateAbsPath(s.WorkingDir, sp.Child("workingDir"))...)
 	errs = append(errs, validateEnvKeys(s.Env, sp.Child("env"))...)
+	for i, ef := range s.EnvFrom {
+		if ef.File == "" {
+			errs = append(errs, field.Required(sp.Child("envFrom").Index(i).Child("file"), "an absolute path"))
+		}
+		errs = append(errs, validateAbsPath(ef.File, sp.Child("envFrom").Index(i).Child("file"))...)
+	}
 	switch s.RestartPolicy {
 	case RestartAlways, RestartOnFailure, RestartNever:
 	default:

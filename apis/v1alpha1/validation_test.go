@@ -300,15 +300,15 @@ func TestValidate(t *testing.T) {
 		"valid 63-char name":     {obj: proc(func(p *Process) { p.Name = strings.Repeat("a", 63) })},
 
 		// Metadata, shared by every kind.
-		"apiVersion wrong":           {obj: proc(func(p *Process) { p.APIVersion = "reconciled.dev/v1" }), want: []string{"apiVersion"}},
-		"apiVersion missing":         {obj: link(func(l *Link) { l.APIVersion = "" }), want: []string{"apiVersion"}},
-		"name missing":               {obj: pi(func(n *PiNode) { n.Name = "" }), want: []string{"metadata.name"}},
-		"name with uppercase":        {obj: proc(func(p *Process) { p.Name = "PyDECnet" }), want: []string{"metadata.name"}},
-		"name with 64 chars":         {obj: link(func(l *Link) { l.Name = strings.Repeat("a", 64) }), want: []string{"metadata.name"}},
-		"name with dot":              {obj: route(func(a *AlertRoute) { a.Name = "ops.email" }), want: []string{"metadata.name"}},
-		"name with leading dash":     {obj: proc(func(p *Process) { p.Name = "-x" }), want: []string{"metadata.name"}},
-		"negative generation":        {obj: proc(func(p *Process) { p.Generation = -1 }), want: []string{"metadata.generation"}},
-		"label value with spaces":    {obj: proc(func(p *Process) { p.Labels = map[string]string{"site": "the ark"} }), want: []string{"metadata.labels"}},
+		"apiVersion wrong":        {obj: proc(func(p *Process) { p.APIVersion = "reconciled.dev/v1" }), want: []string{"apiVersion"}},
+		"apiVersion missing":      {obj: link(func(l *Link) { l.APIVersion = "" }), want: []string{"apiVersion"}},
+		"name missing":            {obj: pi(func(n *PiNode) { n.Name = "" }), want: []string{"metadata.name"}},
+		"name with uppercase":     {obj: proc(func(p *Process) { p.Name = "PyDECnet" }), want: []string{"metadata.name"}},
+		"name with 64 chars":      {obj: link(func(l *Link) { l.Name = strings.Repeat("a", 64) }), want: []string{"metadata.name"}},
+		"name with dot":           {obj: route(func(a *AlertRoute) { a.Name = "ops.email" }), want: []string{"metadata.name"}},
+		"name with leading dash":  {obj: proc(func(p *Process) { p.Name = "-x" }), want: []string{"metadata.name"}},
+		"negative generation":     {obj: proc(func(p *Process) { p.Generation = -1 }), want: []string{"metadata.generation"}},
+		"label value with spaces": {obj: proc(func(p *Process) { p.Labels = map[string]string{"site": "the ark"} }), want: []string{"metadata.labels"}},
 		"backoff under the floor": {obj: proc(func(p *Process) {
 			p.Spec.Backoff = &Backoff{Initial: dur(time.Nanosecond), Max: dur(time.Second), ResetAfter: dur(time.Minute)}
 		}), want: []string{"spec.backoff.initial"}},

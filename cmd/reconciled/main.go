@@ -46,10 +46,18 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// Liveness limits of /healthz: a reconcile or a file load running longer
+// is stuck.
+const (
+	stuckReconcile = 3 * time.Minute
+	stuckLoad      = time.Minute
+)
+
 type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
 	systemdRoot, systemdUnitDir, socketGroup                                                    string
 	verbosity                                                                                   int
+	apiHosts                                                                                    []string
 	stopOnExit, showVersion, allowInsecureFiles                                                 bool
 }
 
@@ -77,6 +85,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 lifecycle, 1 decisions, 5 queue traces)")
 	fs.BoolVar(&f.stopOnExit, "stop-on-exit", false, "stop supervised programs when the daemon exits (default: leave them running, to be adopted)")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
+	fs.StringArrayVar(&f.apiHosts, "api-host", nil, "a Host name the API answers to, besides localhost, IP addresses and the hostname (repeatable; other names are refused against DNS rebinding)")
 	fs.StringVar(&f.systemdRoot, "systemd-root", "/", "root of the systemd instance Modules go to: its system bus, unit folder and journal are found below it (/proc/PID/root for a systemd in other namespaces)")
 	fs.StringVar(&f.systemdUnitDir, "systemd-unit-dir", "", "folder for system-scope unit files (default <systemd-root>/etc/systemd/system)")
 	fs.BoolVar(&f.allowInsecureFiles, "allow-insecure-files", false, "read resource files that belong to other users or are writable by group or others (whoever may write a resource file may run programs as the daemon's user)")
@@ -310,6 +319,12 @@ func run(f *flags, log logr.Logger) error {
 		return err
 	}
 	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Modules: modules, PiNodes: pis, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
+		AllowedHosts: f.apiHosts, Health: func() error {
+			// Liveness: every worker returns in time. Reconciles are bounded
+			// by their own timeouts (systemd calls: 1 minute), file loads
+			// by MaxFileSize.
+			return errors.Join(engine.Stuck(stuckReconcile), store.Stuck(stuckLoad))
+		},
 		Events: evStore, Alerts: alerts, Writer: writer, Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)

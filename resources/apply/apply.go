@@ -31,6 +31,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/regularfile"
 	"github.com/reconciled/reconciled/internal/yamlnode"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -156,8 +157,11 @@ func (w *Writer) apply(ki v1alpha1.KindInfo, name string, body []byte) (Result, 
 	if err := w.owned(ki.Kind, name, path); err != nil {
 		return "", err
 	}
+	if err := w.realPath(path); err != nil {
+		return "", err
+	}
 	content := append([]byte(header), out...)
-	old, err := os.ReadFile(path)
+	old, _, err := regularfile.Read(path, resources.MaxFileSize)
 	switch {
 	case err == nil:
 		// The old file also has the status the daemon wrote: compare
@@ -192,6 +196,9 @@ func (w *Writer) Delete(kind, name string) (Result, error) {
 	defer w.mu.Unlock()
 	path, err := w.ownedFile(ki, name)
 	if err != nil {
+		return "", err
+	}
+	if err := w.realPath(path); err != nil {
 		return "", err
 	}
 	if err := os.Remove(path); err != nil {
@@ -231,7 +238,10 @@ func (w *Writer) SetSpecField(kind, name, field, value string) (Result, error) {
 	if err != nil {
 		return "", err
 	}
-	data, err := os.ReadFile(path)
+	if err := w.realPath(path); err != nil {
+		return "", err
+	}
+	data, _, err := regularfile.Read(path, resources.MaxFileSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
 	}
@@ -291,6 +301,30 @@ func setSpecField(doc []byte, field, value string) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// ErrSymlink is returned (wrapped) when the writer's folder or file is a
+// symbolic link: a write through it would land outside --dir, where the
+// store does not read it (the resource would vanish at the next start).
+var ErrSymlink = errors.New("is a symbolic link; reconciled writes only into a real folder inside --dir")
+
+// realPath checks that the writer's folder and the file path are no
+// symbolic links (a missing one is fine: Write creates it).
+func (w *Writer) realPath(path string) error {
+	for _, p := range []string{w.dir, path} {
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return err
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			return fmt.Errorf("%s (-> %s) %w: remove the link", p, target, ErrSymlink)
+		case p == path && !fi.Mode().IsRegular():
+			return fmt.Errorf("%s is not a regular file: remove it", p)
+		}
+	}
+	return nil
 }
 
 // lookupKind resolves any spelling of a kind, or a BadRequestError.

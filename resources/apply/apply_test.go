@@ -363,3 +363,28 @@ func filesOutside(root, dir string) []string {
 	})
 	return out
 }
+
+// TestSymlinkedFolderRefused: with <dir>/api a symlink out of --dir, an
+// apply is refused instead of writing outside --dir, where the store does
+// not read (issue 11: the resource vanished at the next start).
+func TestSymlinkedFolderRefused(t *testing.T) {
+	w, s := newWriter(t)
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(s.Dir(), Folder)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Apply("process", "web", []byte(sleeper))
+	if !errors.Is(err, ErrSymlink) || !strings.Contains(err.Error(), outside) {
+		t.Errorf("Apply through a symlinked folder: %v", err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("files written outside --dir: %v", entries)
+	}
+	// A symlinked file in a real folder is refused too.
+	os.Remove(filepath.Join(s.Dir(), Folder))
+	os.Mkdir(filepath.Join(s.Dir(), Folder), 0o755)
+	os.Symlink(filepath.Join(outside, "x.yaml"), w.Path("Process", "web"))
+	if _, err := w.Apply("process", "web", []byte(sleeper)); !errors.Is(err, ErrSymlink) {
+		t.Errorf("Apply onto a symlinked file: %v", err)
+	}
+}
