@@ -17,6 +17,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/resources"
 )
 
 // The status page and the detail pages are server-rendered from the
@@ -76,12 +77,25 @@ type pageEvent struct {
 }
 
 type overview struct {
+	// Problems are the files that define nothing because they are broken
+	// (a bad kind, YAML that does not parse, an untrusted file): shown
+	// first, as unhealthy.
+	Problems  []pageProblem
 	Counts    []kindCount
 	Total     int
 	Unhealthy int
 	Rows      []pageRow
 	Events    []pageEvent
 	HasEvents bool
+}
+
+// pageProblem is one input problem on the status page.
+type pageProblem struct{ Where, Reason, Message string }
+
+// toPageProblem places a problem at its file and line.
+func toPageProblem(p resources.Problem) pageProblem {
+	where, msg := p.Locate()
+	return pageProblem{Where: where, Reason: p.Reason, Message: msg}
 }
 
 // rowFor summarises one resource.
@@ -120,6 +134,9 @@ func (s *Server) rowFor(k v1alpha1.KindInfo, o v1alpha1.Object) pageRow {
 // and the recent events.
 func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
 	var ov overview
+	for _, p := range s.opts.Store.Problems() {
+		ov.Problems = append(ov.Problems, toPageProblem(p))
+	}
 	for _, k := range v1alpha1.Kinds {
 		kc := kindCount{Kind: k.Kind, Plural: k.Plural}
 		for _, o := range s.opts.Store.List(k.Kind) {

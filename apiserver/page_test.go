@@ -36,6 +36,10 @@ func pageServer(t *testing.T) *httptest.Server {
 	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(docs), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A file that defines nothing: it must head the page.
+	if err := os.WriteFile(filepath.Join(dir, "typo.yaml"), []byte("apiVersion: reconciled.dev/v1alpha1\nkind: Proces\nmetadata: {name: x}\nspec: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := store.Load(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +101,11 @@ func TestStatusPage(t *testing.T) {
 	code, h, body := fetch(t, srv.URL+"/")
 	if code != 200 || h.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("GET /: %d %q", code, h.Get("Content-Type"))
+	}
+	// Broken files first, as unhealthy (issue 11: they showed nowhere).
+	if p, r := strings.Index(body, `id="problems"`), strings.Index(body, `id="resources"`); p < 0 || p > r ||
+		!strings.Contains(body, `typo.yaml:2</td>`) || !strings.Contains(body, `unknown kind &#34;Proces&#34;`) {
+		t.Errorf("the broken file is not shown above the resources:\n%s", body)
 	}
 	down := strings.Index(body, `data-name="zz-down"`)
 	up := strings.Index(body, `data-name="aa-up"`)

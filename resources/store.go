@@ -78,6 +78,25 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// Locate returns where the problem is, as FILE:LINE (or FILE), and its
+// message without that prefix: messages usually start with the exact
+// line, which may differ from the document's line in Line.
+func (p Problem) Locate() (where, message string) {
+	where, message = p.File, p.Message
+	if p.Line > 0 {
+		where = fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	if rest, ok := strings.CutPrefix(message, p.File+":"); ok {
+		if line, text, ok := strings.Cut(rest, ": "); ok && line != "" && strings.Trim(line, "0123456789") == "" {
+			return p.File + ":" + line, text
+		}
+	}
+	if rest, ok := strings.CutPrefix(message, p.File+": "); ok {
+		return where, rest
+	}
+	return where, message
+}
+
 // Options configures a Store.
 type Options struct {
 	// Dir is the watched resource directory.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
+	"github.com/reconciled/reconciled/resources"
 )
 
 // client talks to the daemon over the unix socket or --server.
@@ -129,12 +130,8 @@ type wireList struct {
 	Problems []problem         `json:"problems"`
 }
 
-type problem struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
-}
+// problem is an input problem as the API sends it.
+type problem = resources.Problem
 
 // decodeObject decodes one API object of a known kind.
 func decodeObject(ki v1alpha1.KindInfo, raw []byte) (v1alpha1.Object, error) {

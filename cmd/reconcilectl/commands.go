@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
+	"github.com/reconciled/reconciled/internal/regularfile"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -43,19 +45,19 @@ func newValidate(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			bad, total := 0, 0
+			bad, total, badFiles := 0, 0, 0
 			seen := map[resources.Key]string{}
 			for _, f := range files {
-				data, err := os.ReadFile(f)
+				data, _, err := regularfile.Read(f, resources.MaxFileSize)
 				if err != nil {
-					fmt.Fprintf(g.out, "%s: %v\n", f, err)
-					bad++
+					fmt.Fprintf(g.out, "%s: %v\n", f, unwrapPath(err))
+					badFiles++
 					continue
 				}
 				docs, err := resources.DecodeFile(f, data)
 				if err != nil {
 					fmt.Fprintln(g.out, err)
-					bad++
+					badFiles++
 					continue
 				}
 				for _, d := range docs {
@@ -77,8 +79,15 @@ func newValidate(g *globals) *cobra.Command {
 					seen[k] = here
 				}
 			}
-			if bad > 0 {
-				fmt.Fprintf(g.errOut, "%d of %d resources invalid\n", bad, total)
+			if bad > 0 || badFiles > 0 {
+				var parts []string
+				if badFiles > 0 {
+					parts = append(parts, fmt.Sprintf("%d of %d files unreadable or not YAML", badFiles, len(files)))
+				}
+				if bad > 0 || total > 0 {
+					parts = append(parts, fmt.Sprintf("%d of %d resources invalid", bad, total))
+				}
+				fmt.Fprintln(g.errOut, strings.Join(parts, "; "))
 				return exitError{1}
 			}
 			fmt.Fprintf(g.out, "%d resources in %d files are valid\n", total, len(files))
@@ -87,11 +96,23 @@ func newValidate(g *globals) *cobra.Command {
 	}
 }
 
+// unwrapPath drops the path of a *fs.PathError (the caller prints it).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // collectFiles expands folders into the resource files the daemon would read.
 func collectFiles(args []string) ([]string, error) {
 	var files []string
 	for _, a := range args {
 		fi, err := os.Stat(a)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file or folder", a)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -127,9 +148,15 @@ func newLogs(g *globals) *cobra.Command {
 	var follow, previous bool
 	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs process/NAME | module/NAME",
+		Use:   "logs [process/]NAME | module/NAME",
 		Short: "Print the output of a supervised program, or the journal of a module's unit",
+		Example: `  reconcilectl logs ticker -f            # a Process, like kubectl logs POD
+  reconcilectl logs module/sensor-reader --tail 50`,
+		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && !strings.Contains(args[0], "/") {
+				args = []string{"process/" + args[0]} // kubectl logs NAME: the kind that has logs
+			}
 			ki, name, err := parseRef(args)
 			if err != nil {
 				return err
@@ -174,8 +201,9 @@ func newLogs(g *globals) *cobra.Command {
 
 func newRestart(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restart process/NAME | module/NAME",
-		Short: "Restart a supervised program or a module's unit now",
+		Use:               "restart process/NAME | module/NAME",
+		Short:             "Restart a supervised program or a module's unit now",
+		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ki, name, err := parseRef(args)
 			if err != nil {
@@ -250,66 +278,93 @@ func newVersion(g *globals) *cobra.Command {
 func newDescribe(g *globals) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "describe KIND/NAME",
-		Short: "Show a resource's spec, status and conditions",
+		Use:   "describe KIND [NAME...] | KIND/NAME...",
+		Short: "Show resources' spec, status, conditions and events (all of a kind without a name)",
+		Example: `  reconcilectl describe process/pydecnet
+  reconcilectl describe links                # every Link
+  reconcilectl describe process/web link/a2rtr`,
+		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ki, name, err := parseRef(args)
+			targets, err := parseTargets(args)
 			if err != nil {
 				return err
 			}
-			var obj v1alpha1.Object
+			var src source
+			var c *client
 			if dir != "" {
-				src, err := newSource(g, dir)
-				if err != nil {
+				if src, err = newSource(g, dir); err != nil {
 					return err
-				}
-				objs, _, err := src.list(ki, labels.Everything())
-				if err != nil {
-					return err
-				}
-				for _, o := range objs {
-					if o.GetObjectMeta().Name == name {
-						obj = o
-					}
-				}
-				if obj == nil {
-					return fmt.Errorf("%s %q not found in %s", ki.Singular, name, dir)
 				}
 			} else {
-				c, err := g.client()
+				if c, err = g.client(); err != nil {
+					return err
+				}
+				src = daemonSource{c}
+			}
+			var missing []string
+			first := true
+			for _, tg := range targets {
+				objs, _, err := src.list(tg.ki, labels.Everything())
 				if err != nil {
 					return err
 				}
-				var raw json.RawMessage
-				if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/"+ki.Plural+"/"+url.PathEscape(name), &raw); err != nil {
-					return err
+				byName := map[string]v1alpha1.Object{}
+				for _, o := range objs {
+					byName[o.GetObjectMeta().Name] = o
 				}
-				if obj, err = decodeObject(ki, raw); err != nil {
-					return err
-				}
-				describe(g.out, ki, obj)
-				if ki.Kind == v1alpha1.KindLink {
-					var l liveLink
-					if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/links/"+url.PathEscape(name)+"/live", &l); err == nil {
-						describeProbes(g.out, l)
+				names := tg.names
+				if len(names) == 0 {
+					for _, o := range objs {
+						names = append(names, o.GetObjectMeta().Name)
 					}
 				}
-				if ki.Kind == v1alpha1.KindModule {
-					describeJournal(cmd.Context(), g.out, c, name)
+				for _, name := range names {
+					obj, ok := byName[name]
+					if !ok {
+						missing = append(missing, fmt.Sprintf("%s %q not found", tg.ki.Singular, name))
+						continue
+					}
+					if !first {
+						fmt.Fprintln(g.out) // kubectl separates objects with a blank line
+					}
+					first = false
+					describe(g.out, tg.ki, obj)
+					if c != nil {
+						describeLive(cmd.Context(), g.out, c, tg.ki, name)
+					}
 				}
-				evs, err := fetchEvents(cmd.Context(), c, ki.Kind, name)
-				if err != nil {
-					return err
-				}
-				describeEvents(g.out, evs)
-				return nil
 			}
-			describe(g.out, ki, obj)
+			if len(missing) > 0 {
+				return errors.New(strings.Join(missing, "\nerror: "))
+			}
+			if first {
+				fmt.Fprintln(g.errOut, "No resources found.")
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "read resource files from this folder instead of asking the daemon")
 	return cmd
+}
+
+// describeLive prints what only the daemon knows about a resource: probe
+// history, the unit's journal, events.
+func describeLive(ctx context.Context, w io.Writer, c *client, ki v1alpha1.KindInfo, name string) {
+	if ki.Kind == v1alpha1.KindLink {
+		var l liveLink
+		if err := c.getJSON(ctx, apiserver.BasePath+"/links/"+url.PathEscape(name)+"/live", &l); err == nil {
+			describeProbes(w, l)
+		}
+	}
+	if ki.Kind == v1alpha1.KindModule {
+		describeJournal(ctx, w, c, name)
+	}
+	evs, err := fetchEvents(ctx, c, ki.Kind, name)
+	if err != nil {
+		fmt.Fprintf(w, "Events:\n  <unavailable: %v>\n", err)
+		return
+	}
+	describeEvents(w, evs)
 }
 
 // describe prints a kubectl-describe-like view.

@@ -20,26 +20,22 @@ import (
 
 func newEvents(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "events [KIND[/NAME]]",
-		Short: "List recent events, oldest first (like kubectl get events)",
+		Use:               "events [KIND[/NAME]]",
+		Short:             "List recent events, oldest first (like kubectl get events)",
+		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name := "", ""
-			if len(args) > 1 {
-				return usagef("want at most one KIND[/NAME]")
-			}
-			if len(args) == 1 {
-				if strings.Contains(args[0], "/") {
-					ki, n, err := parseRef(args)
-					if err != nil {
-						return err
-					}
-					kind, name = ki.Kind, n
-				} else {
-					kinds, _, err := parseGetArgs(args)
-					if err != nil || len(kinds) != 1 {
-						return usagef("unknown resource type %q", args[0])
-					}
-					kind = kinds[0].Kind
+			if len(args) > 0 {
+				targets, err := parseTargets(args)
+				if err != nil {
+					return err
+				}
+				if len(targets) != 1 || len(targets[0].names) > 1 {
+					return usagef("want at most one KIND or KIND/NAME")
+				}
+				kind = targets[0].ki.Kind
+				if len(targets[0].names) == 1 {
+					name = targets[0].names[0]
 				}
 			}
 			c, err := g.client()

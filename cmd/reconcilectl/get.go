@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,31 +64,37 @@ func newGet(g *globals) *cobra.Command {
 			if err != nil {
 				return usagef("-l %q: %v", o.selector, err)
 			}
-			kinds, name, err := parseGetArgs(args)
+			targets, err := parseTargets(args)
 			if err != nil {
 				return err
 			}
 			if o.unknown {
-				if len(kinds) != 1 || kinds[0].Kind != v1alpha1.KindPiNode || name != "" {
+				if len(targets) != 1 || targets[0].ki.Kind != v1alpha1.KindPiNode || len(targets[0].names) != 0 {
 					return usagef("--unknown lists the MACs that asked to netboot without a PiNode: get pinodes --unknown")
 				}
 				return getUnknown(cmd, g, o)
 			}
 			if o.watch {
-				if len(kinds) != 1 || o.dir != "" {
-					return usagef("-w watches one kind through the daemon")
+				if len(targets) != 1 || len(targets[0].names) > 1 || o.dir != "" {
+					return usagef("-w watches one kind (or one resource) through the daemon")
 				}
-				return watchKind(cmd, g, o, kinds[0], name)
+				name := ""
+				if len(targets[0].names) == 1 {
+					name = targets[0].names[0]
+				}
+				return watchKind(cmd, g, o, targets[0].ki, name)
 			}
 			src, err := newSource(g, o.dir)
 			if err != nil {
 				return err
 			}
-			return getKinds(cmd, g, o, src, kinds, name, sel)
+			return getTargets(g, o, src, targets, sel, len(args) == 1 && args[0] == "all")
 		},
+		ValidArgsFunction: completeTargets(g),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "output format: wide, yaml, json, name or jsonpath=TEMPLATE (e.g. jsonpath='{.items[*].metadata.name}')")
+	cmd.RegisterFlagCompletionFunc("output", completeOutput)
 	f.StringVar(&o.sortBy, "sort-by", "", "sort by a JSONPath field, e.g. .status.restarts or {.metadata.name}")
 	f.BoolVar(&o.watchEvents, "output-watch-events", false, "with -w: show the event type (ADDED, MODIFIED, DELETED) of each line")
 	f.BoolVar(&absoluteTimes, "absolute-times", false, "show times in tables as RFC 3339 timestamps instead of ages")
@@ -139,37 +146,11 @@ func getUnknown(cmd *cobra.Command, g *globals, o *getOptions) error {
 	return tw.Flush()
 }
 
-func parseGetArgs(args []string) ([]v1alpha1.KindInfo, string, error) {
-	if len(args) == 0 {
-		return nil, "", usagef("you must specify the type of resource to get (%s, or all)", strings.Join(kindChoices(), ", "))
-	}
-	if len(args) > 2 {
-		return nil, "", usagef("too many arguments")
-	}
-	kindArg, name, _ := strings.Cut(args[0], "/")
-	if len(args) == 2 {
-		name = args[1]
-	}
-	if kindArg == "all" {
-		if name != "" {
-			return nil, "", usagef("a name cannot be used with all")
-		}
-		return v1alpha1.Kinds, "", nil
-	}
-	var kinds []v1alpha1.KindInfo
-	for _, k := range strings.Split(kindArg, ",") {
-		ki, ok := v1alpha1.LookupKind(k)
-		if !ok {
-			return nil, "", usagef("unknown resource type %q (want one of %s, or all)", k, strings.Join(kindChoices(), ", "))
-		}
-		kinds = append(kinds, ki)
-	}
-	return kinds, name, nil
-}
-
 // source lists resources from the daemon or straight from files.
 type source interface {
 	list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha1.Object, []problem, error)
+	// problems lists every input problem not attached to a resource.
+	problems() ([]problem, error)
 }
 
 func newSource(g *globals, dir string) (source, error) {
@@ -212,7 +193,17 @@ func (d daemonSource) list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha
 	return out, l.Problems, nil
 }
 
+func (d daemonSource) problems() ([]problem, error) {
+	var l struct {
+		Items []problem `json:"items"`
+	}
+	err := d.c.getJSON(bgctx(), apiserver.BasePath+"/problems", &l)
+	return l.Items, err
+}
+
 type dirSource struct{ s *resources.Store }
+
+func (d dirSource) problems() ([]problem, error) { return d.s.Problems(), nil }
 
 func (d dirSource) list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha1.Object, []problem, error) {
 	var out []v1alpha1.Object
@@ -224,32 +215,44 @@ func (d dirSource) list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha1.O
 	var probs []problem
 	for _, p := range d.s.Problems() {
 		if p.Kind == ki.Kind || (p.Kind == "" && ki.Kind == v1alpha1.Kinds[0].Kind) {
-			probs = append(probs, problem{File: p.File, Line: p.Line, Reason: p.Reason, Message: p.Message})
+			probs = append(probs, p)
 		}
 	}
 	return out, probs, nil
 }
 
-func getKinds(cmd *cobra.Command, g *globals, o *getOptions, src source, kinds []v1alpha1.KindInfo, name string, sel labels.Selector) error {
-	var all []v1alpha1.Object
+// getTargets prints the resources asked for: a table per kind (or one
+// list for the other formats), then, for get all, the files that define
+// nothing because they are broken.
+func getTargets(g *globals, o *getOptions, src source, targets []target, sel labels.Selector, all bool) error {
+	var objsOut []v1alpha1.Object
 	printedTables := 0
 	found := false
-	for _, ki := range kinds {
-		objs, probs, err := src.list(ki, sel)
+	var missing []string
+	single := len(targets) == 1 && len(targets[0].names) == 1
+	for _, tg := range targets {
+		objs, probs, err := src.list(tg.ki, sel)
 		if err != nil {
 			return err
 		}
-		for _, p := range probs {
-			fmt.Fprintf(g.errOut, "warning: %s: %s\n", p.Reason, p.Message)
+		if !all {
+			for _, p := range probs {
+				fmt.Fprintf(g.errOut, "warning: %s: %s\n", p.Reason, p.Message)
+			}
 		}
-		if name != "" {
-			var keep []v1alpha1.Object
+		if len(tg.names) > 0 {
+			byName := map[string]v1alpha1.Object{}
 			for _, obj := range objs {
-				if obj.GetObjectMeta().Name == name {
-					keep = append(keep, obj)
+				byName[obj.GetObjectMeta().Name] = obj
+			}
+			objs = nil
+			for _, n := range tg.names {
+				if obj, ok := byName[n]; ok {
+					objs = append(objs, obj)
+				} else {
+					missing = append(missing, fmt.Sprintf("%s %q not found", tg.ki.Singular, n))
 				}
 			}
-			objs = keep
 		}
 		if len(objs) == 0 {
 			continue
@@ -265,20 +268,51 @@ func getKinds(cmd *cobra.Command, g *globals, o *getOptions, src source, kinds [
 			if printedTables > 0 {
 				fmt.Fprintln(g.out)
 			}
-			printTable(g.out, ki, objs, o.output == "wide", len(kinds) > 1, true)
+			printTable(g.out, tg.ki, objs, o.output == "wide", len(targets) > 1, true)
 			printedTables++
 		default:
-			all = append(all, objs...)
+			objsOut = append(objsOut, objs...)
 		}
 	}
-	if name != "" && !found {
-		return fmt.Errorf("%s %q not found", kinds[0].Singular, name)
+	if all && (o.output == "" || o.output == "wide") {
+		probs, err := src.problems()
+		if err != nil {
+			return err
+		}
+		if len(probs) > 0 {
+			if printedTables > 0 {
+				fmt.Fprintln(g.out)
+			}
+			printProblems(g.out, probs)
+			found = true
+		}
 	}
-	if !found && (o.output == "" || o.output == "wide") {
+	if !found && len(missing) == 0 && (o.output == "" || o.output == "wide") {
 		fmt.Fprintln(g.errOut, "No resources found.")
 		return nil
 	}
-	return printObjects(g.out, o.output, all, name != "")
+	if len(objsOut) > 0 || o.output == "json" || o.output == "yaml" {
+		if err := printObjects(g.out, o.output, objsOut, single); err != nil {
+			return err
+		}
+	}
+	if len(missing) > 0 {
+		// Like kubectl: what was found is printed, then each miss, exit 1.
+		return errors.New(strings.Join(missing, "\nerror: "))
+	}
+	return nil
+}
+
+// printProblems prints the files that define nothing because they are
+// broken (they show nowhere else in get all): FILE:LINE, reason, message.
+func printProblems(w io.Writer, probs []problem) {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "PROBLEM\tREASON\tMESSAGE")
+	for _, p := range probs {
+		where, msg := p.Locate()
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", where, p.Reason, msg)
+	}
+	tw.Flush()
 }
 
 func printObjects(w io.Writer, format string, objs []v1alpha1.Object, single bool) error {

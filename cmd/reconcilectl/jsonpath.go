@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,10 @@ func sortObjects(objs []v1alpha1.Object, field string) error {
 			return fmt.Errorf("--sort-by %s: %w", field, err)
 		}
 		keys[i] = b.String()
+	}
+	if len(objs) > 0 && !slices.ContainsFunc(keys, func(k string) bool { return k != "" }) {
+		// Like kubectl: a path no object has is a mistake, not an order.
+		return usagef("couldn't find any field with path %q in the list of objects (see reconcilectl get KIND -o yaml for the fields)", field)
 	}
 	idx := make([]int, len(objs))
 	for i := range idx {

@@ -47,6 +47,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		err = usageError{err} // cobra's own: a command-line mistake too
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "error: %v\nSee 'reconcilectl --help'.\n", ue.error)
@@ -75,7 +78,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", os.Getenv("RECONCILED_SERVER"), "daemon URL, e.g. http://127.0.0.1:9470 (env RECONCILED_SERVER); default: the unix socket")
-	pf.StringVar(&g.socket, "socket", "", "daemon unix socket (default <state-dir>/reconciled.sock)")
+	pf.StringVar(&g.socket, "socket", os.Getenv("RECONCILED_SOCKET"), "daemon unix socket (env RECONCILED_SOCKET; default <state-dir>/reconciled.sock)")
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("RECONCILED_TOKEN_FILE"), "bearer token file for writes over --server (env RECONCILED_TOKEN_FILE)")
 	root.AddCommand(newGet(g), newDescribe(g), newEvents(g), newAlert(g), newValidate(g), newApply(g), newDelete(g), newLogs(g), newRestart(g), newReinstall(g), newPiNode(g), newVersion(g))
 	return root
