@@ -16,17 +16,30 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/reconcilectl ./cmd/reconcilectl
 
 # Runs the daemon on a copy of examples/quickstart (so status write-back
-# does not touch the checkout), with its state in the same temp dir.
+# does not touch the checkout), with its state in the same temp dir. The API
+# listens on LISTEN (default: the first free port from 127.0.0.1:9470), and
+# the quickstart Link probes that port. The temp dir is removed when the
+# daemon fails to start; Ctrl-C stops the daemon and its programs.
+LISTEN ?=
 run: build
-	@tmp=$$(mktemp -d /tmp/reconciled-run.XXXXXX); \
+	@set -u; tmp=$$(mktemp -d /tmp/reconciled-run.XXXXXX); \
+	listen="$(LISTEN)"; \
+	if [ -z "$$listen" ]; then \
+	  for port in $$(seq 9470 9570); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null || { listen=127.0.0.1:$$port; break; }; done; \
+	fi; \
+	[ -n "$$listen" ] || { echo "make run: no free port in 127.0.0.1:9470-9570; set LISTEN=HOST:PORT" >&2; rm -rf "$$tmp"; exit 1; }; \
 	cp -r examples/quickstart $$tmp/resources; \
+	sed -i "s|127.0.0.1:9470|$$listen|g" $$tmp/resources/*.yaml; \
 	echo "reconciled: resources $$tmp/resources (a copy of examples/quickstart: edit files there)"; \
-	echo "  status page  http://127.0.0.1:9470/"; \
-	echo "  metrics      http://127.0.0.1:9470/metrics"; \
-	echo "  API          http://127.0.0.1:9470$(API) and unix socket $$tmp/state/reconciled.sock"; \
-	echo "  CLI          $(BIN)/reconcilectl --socket $$tmp/state/reconciled.sock get all"; \
+	echo "  status page  http://$$listen/"; \
+	echo "  metrics      http://$$listen/metrics"; \
+	echo "  API          http://$$listen$(API) and unix socket $$tmp/state/reconciled.sock"; \
+	echo "  CLI          export RECONCILED_SOCKET=$$tmp/state/reconciled.sock; $(BIN)/reconcilectl get all"; \
 	echo "  (Ctrl-C stops the daemon and the quickstart programs)"; \
-	exec $(BIN)/reconciled --dir $$tmp/resources --state-dir $$tmp/state --stop-on-exit
+	trap '' INT TERM; \
+	( trap - INT TERM; exec $(BIN)/reconciled --dir $$tmp/resources --state-dir $$tmp/state --listen $$listen --stop-on-exit ); rc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "make run: reconciled failed (exit $$rc); removed $$tmp" >&2; rm -rf "$$tmp"; exit $$rc; fi; \
+	echo "make run: stopped; the resources and state are in $$tmp (rm -rf it when done)"
 
 # Every test: unit, fuzz seed corpora, end-to-end against real processes.
 test: deps-test vet
