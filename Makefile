@@ -41,6 +41,15 @@ run: build
 	if [ $$rc -ne 0 ]; then echo "make run: reconciled failed (exit $$rc); removed $$tmp" >&2; rm -rf "$$tmp"; exit $$rc; fi; \
 	echo "make run: stopped; the resources and state are in $$tmp (rm -rf it when done)"
 
+# The examples, run for real with what they need started locally
+# (hack/demo): make demo-hecnet, demo-monitoring, demo-modules (root:
+# systemd in namespaces), demo-piman (root: network namespaces).
+DEMOS := hecnet monitoring modules piman
+.PHONY: $(addprefix demo-,$(DEMOS))
+$(addprefix demo-,$(DEMOS)): demo-%: build
+	$(GO) build -o $(BIN)/demo ./hack/demo
+	@exec $(BIN)/demo $*
+
 # Every test: unit, fuzz seed corpora, end-to-end against real processes.
 test: deps-test vet
 	$(GO) test -count=1 ./...

@@ -22,9 +22,9 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/syncbuf"
 )
 
@@ -41,7 +41,7 @@ type Broker struct {
 	// passwordFile setting would.
 	PasswordFile string
 
-	t    testing.TB
+	t    fixture.TB
 	bin  string
 	conf string
 
@@ -52,7 +52,7 @@ type Broker struct {
 }
 
 // Start runs a broker for the test; see the package doc for when it skips.
-func Start(t testing.TB) *Broker {
+func Start(t fixture.TB) *Broker {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -62,10 +62,7 @@ func Start(t testing.TB) *Broker {
 	}
 	passwd, perr := exec.LookPath("mosquitto_passwd")
 	if err != nil || perr != nil {
-		if os.Getenv("MQTTTEST_REQUIRE") == "1" {
-			t.Fatal("mosquitto is not installed (MQTTTEST_REQUIRE=1)")
-		}
-		t.Skip("mosquitto is not installed (make test installs it: hack/install-test-deps.sh)")
+		fixture.SkipOrFail(t, "mosquitto is not installed (make test installs it: hack/install-test-deps.sh)", "MQTTTEST_REQUIRE")
 	}
 	dir := t.TempDir()
 	b := &Broker{Username: "reconciled", Password: "s3cret-" + strconv.Itoa(os.Getpid()),
@@ -97,7 +94,7 @@ func Start(t testing.TB) *Broker {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
+func freeAddr(t fixture.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -20,11 +20,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 // Net is a server namespace with client namespaces.
@@ -36,15 +39,46 @@ type Net struct {
 	// MAC ClientMAC(i).
 	Clients []string
 
-	t    testing.TB
+	t    fixture.TB
 	name string
 }
 
-var seq atomic.Int32
+var (
+	seq    atomic.Int32
+	gcOnce sync.Once
+)
+
+// nsNameRE matches the namespaces New makes: nt<pid>-<seq>-srv|c<i>.
+var nsNameRE = regexp.MustCompile(`^nt(\d+)-\d+-(srv|c\d+)$`)
+
+// gc deletes the namespaces that killed tests or demos left: those named
+// after a process that is gone, and those named after this process (which
+// has made none yet), so that a reused pid cannot collide with them.
+func gc() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	self := strconv.Itoa(os.Getpid() % 100000)
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		m := nsNameRE.FindStringSubmatch(fields[0])
+		if m == nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + m[1]); err == nil && m[1] != self {
+			continue // its owner may still run
+		}
+		(&Net{Server: fields[0]}).Close()
+	}
+}
 
 // New creates a server namespace and n client namespaces for t and removes
 // them (killing whatever still runs inside) at cleanup.
-func New(t testing.TB, n int) *Net {
+func New(t fixture.TB, n int) *Net {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skip(t, "netnstest: network namespaces need root")
@@ -52,6 +86,7 @@ func New(t testing.TB, n int) *Net {
 	if _, err := exec.LookPath("ip"); err != nil {
 		skip(t, "netnstest: iproute2 is not installed")
 	}
+	gcOnce.Do(gc)
 	id := fmt.Sprintf("nt%d-%d", os.Getpid()%100000, seq.Add(1))
 	nw := &Net{t: t, name: id, Server: id + "-srv", Iface: "br0", ServerIP: "10.77.0.1", Subnet: "10.77.0.0/24"}
 	t.Cleanup(nw.Close)
@@ -152,10 +187,7 @@ func killPid(pid int) error {
 	return p.Kill()
 }
 
-func skip(t testing.TB, reason string) {
+func skip(t fixture.TB, reason string) {
 	t.Helper()
-	if os.Getenv("NETNSTEST_REQUIRE") == "1" {
-		t.Fatal(reason + " (NETNSTEST_REQUIRE=1)")
-	}
-	t.Skip(reason)
+	fixture.SkipOrFail(t, reason, "NETNSTEST_REQUIRE")
 }

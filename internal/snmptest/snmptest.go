@@ -35,9 +35,9 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/syncbuf"
 
 	"github.com/gosnmp/gosnmp"
@@ -124,7 +124,7 @@ type Switch struct {
 	// Ports is the number of PoE ports.
 	Ports int
 
-	t                         testing.TB
+	t                         fixture.TB
 	dir                       string
 	state, sets, fdb, ifindex string
 	argv, env                 []string // snmpd's command line and environment, for Restart
@@ -137,14 +137,14 @@ type Switch struct {
 
 // Start runs a switch with the default Options for the test; see the
 // package doc for when it skips.
-func Start(t testing.TB) *Switch {
+func Start(t fixture.TB) *Switch {
 	t.Helper()
 	return StartWith(t, Options{})
 }
 
 // StartWith runs a switch with opts for the test, waiting until it answers
 // (at most StartTimeout); see the package doc for when it skips.
-func StartWith(t testing.TB, opts Options) *Switch {
+func StartWith(t fixture.TB, opts Options) *Switch {
 	t.Helper()
 	snmpd, err := exec.LookPath("snmpd")
 	if err != nil {
@@ -364,7 +364,7 @@ func (s *Switch) waitReady(inNamespace bool, exited <-chan struct{}, deadline ti
 }
 
 // freeUDPPort returns a UDP port on ip that was free a moment ago.
-func freeUDPPort(t testing.TB, ip string) int {
+func freeUDPPort(t fixture.TB, ip string) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 	if err != nil {
@@ -374,12 +374,9 @@ func freeUDPPort(t testing.TB, ip string) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-func skip(t testing.TB, msg string) {
+func skip(t fixture.TB, msg string) {
 	t.Helper()
-	if os.Getenv("SNMPTEST_REQUIRE") == "1" {
-		t.Fatal(msg + " (SNMPTEST_REQUIRE=1)")
-	}
-	t.Skip(msg)
+	fixture.SkipOrFail(t, msg, "SNMPTEST_REQUIRE")
 }
 
 // Stop stops snmpd (SIGTERM, then SIGKILL after 5 s) and waits until it

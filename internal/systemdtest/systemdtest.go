@@ -34,10 +34,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/reconciled/reconciled/controllers/module/systemd"
+	"github.com/reconciled/reconciled/internal/fixture"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 )
@@ -82,7 +82,7 @@ type Sandbox struct {
 
 	script string
 	env    []string
-	t      testing.TB
+	t      fixture.TB
 
 	stopOnce sync.Once
 	stopErr  error
@@ -91,7 +91,7 @@ type Sandbox struct {
 var gcOnce sync.Once
 
 // Start boots a sandbox for t and registers its stop with t.Cleanup.
-func Start(t testing.TB) *Sandbox {
+func Start(t fixture.TB) *Sandbox {
 	t.Helper()
 	return start(t, "system")
 }
@@ -101,12 +101,12 @@ func Start(t testing.TB) *Sandbox {
 // UnitDir its $XDG_CONFIG_HOME/systemd/user; Root and InitPID's namespaces
 // are the host's. Give a daemon DBUS_SESSION_BUS_ADDRESS=BusAddress and
 // XDG_CONFIG_HOME=ConfigHome to drive it.
-func StartUser(t testing.TB) *Sandbox {
+func StartUser(t fixture.TB) *Sandbox {
 	t.Helper()
 	return start(t, "user")
 }
 
-func start(t testing.TB, mode string) *Sandbox {
+func start(t fixture.TB, mode string) *Sandbox {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "systemdtest: needs root to boot systemd in namespaces")
@@ -197,12 +197,9 @@ func (s *Sandbox) Systemctl(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-func skipOrFail(t testing.TB, reason string) {
+func skipOrFail(t fixture.TB, reason string) {
 	t.Helper()
-	if os.Getenv("SDTEST_REQUIRE") == "1" {
-		t.Fatalf("%s (SDTEST_REQUIRE=1)", reason)
-	}
-	t.Skip(reason)
+	fixture.SkipOrFail(t, reason, "SDTEST_REQUIRE")
 }
 
 // run runs the script with a subcommand and returns its combined output.

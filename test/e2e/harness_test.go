@@ -27,6 +27,7 @@ var (
 	reconciled string
 	ctlBin     string
 	notifyProg string
+	demoBin    string
 )
 
 func TestMain(m *testing.M) {
@@ -38,7 +39,8 @@ func TestMain(m *testing.M) {
 	reconciled = filepath.Join(dir, "reconciled")
 	ctlBin = filepath.Join(dir, "reconcilectl")
 	notifyProg = filepath.Join(dir, "notifyprog")
-	for out, pkg := range map[string]string{reconciled: "../../cmd/reconciled", ctlBin: "../../cmd/reconcilectl", notifyProg: "./testdata/notifyprog"} {
+	demoBin = filepath.Join(dir, "demo")
+	for out, pkg := range map[string]string{reconciled: "../../cmd/reconciled", ctlBin: "../../cmd/reconcilectl", notifyProg: "./testdata/notifyprog", demoBin: "../../hack/demo"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {

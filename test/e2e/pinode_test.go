@@ -19,41 +19,9 @@ import (
 	"github.com/reconciled/reconciled/internal/snmptest"
 )
 
-// piScript is a shell "Raspberry Pi": it netboots like the Pi bootloader
-// (PXE-style DHCP, boot files over TFTP), then runs the installer side of
-// the handshake: ask the plan, fetch and check the image, report progress.
-const piScript = `#!/bin/sh
-set -e
-ip addr flush dev eth0
-echo "T start $(date +%s%N)"
-busybox udhcpc -f -q -n -i eth0 -t 5 -T 1 -s "$SCRIPTS/udhcpc.script" \
-  -V "PXEClient:Arch:00000:UNDI:002001" -x 0x5d:0000 -O 43 -O 66 -O 67
-echo "T leased $(date +%s%N)"
-curl -sSf "tftp://$SERVER/start4.elf" -o "$DIR/start4.elf"
-echo "T booted $(date +%s%N)"
-plan=$(curl -sSf "http://$SERVER:8070/netboot/v1/nodes/$MAC/plan")
-echo "PLAN $plan"
-case "$plan" in
-*'"install"'*)
-  url=$(echo "$plan" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image"]["url"])')
-  sha=$(echo "$plan" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image"]["sha256"])')
-  curl -sSf -X POST -d '{"phase":"installing","percent":10,"message":"downloading"}' "http://$SERVER:8070/netboot/v1/nodes/$MAC/progress"
-  t0=$(date +%s%N)
-  curl -sSf "$url" -o "$DIR/disk.img"
-  echo "COPYMS $(( ($(date +%s%N) - t0) / 1000000 ))"
-  echo "$sha  $DIR/disk.img" | sha256sum -c -
-  echo "T checked $(date +%s%N)"
-  curl -sSf -X POST -d '{"phase":"installed","percent":100}' "http://$SERVER:8070/netboot/v1/nodes/$MAC/progress"
-  echo INSTALLED ;;
-*) echo BOOTLOCAL ;;
-esac
-`
-
-const udhcpcScript = `#!/bin/sh
-case "$1" in
-bound|renew) busybox ifconfig "$interface" "$ip" netmask "$subnet" up; echo "LEASE $ip opt43=$opt43 tftp=$siaddr" ;;
-esac
-`
+// piDemo holds the shell "Raspberry Pi" (pi.sh) and its DHCP client
+// script, shared with the piman demo (make demo-piman).
+const piDemo = "../../examples/piman/demo"
 
 // netbootConfig writes a daemon config into dir whose netboot section
 // serves root on nw's server side, plus the extra lines of that section,
@@ -99,9 +67,14 @@ func newPiLab(t *testing.T, clients int, imageBytes int, bootTimeout string) *pi
 	writeFile(t, l.imgPath, string(img))
 	sum := sha256.Sum256(img)
 	l.imgSHA = hex.EncodeToString(sum[:])
-	writeFile(t, filepath.Join(work, "pi.sh"), piScript)
-	writeFile(t, filepath.Join(work, "udhcpc.script"), udhcpcScript)
-	os.Chmod(filepath.Join(work, "udhcpc.script"), 0o755)
+	for _, f := range []string{"pi.sh", "udhcpc.script"} {
+		b, err := os.ReadFile(filepath.Join(piDemo, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(work, f), string(b))
+		os.Chmod(filepath.Join(work, f), 0o755)
+	}
 	l.alertFile = filepath.Join(work, "alerts.jsonl")
 	cfg := netbootConfig(t, work, nw, root, fmt.Sprintf("  powerOffTime: 100ms\n  bootTimeout: %s\n  installTimeout: 60s\n", bootTimeout))
 	l.e = newEnv(t, "--config", cfg)
