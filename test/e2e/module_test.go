@@ -27,6 +27,7 @@ type module struct {
 		ActiveState        string `json:"activeState"`
 		SubState           string `json:"subState"`
 		MainPID            int    `json:"mainPID"`
+		NRestarts          int64  `json:"nRestarts"`
 		Result             string `json:"result"`
 		Conditions         []struct {
 			Type, Status, Reason, Message string

@@ -98,6 +98,11 @@ func OpenOutput(path string, cred *syscall.Credential) (*os.File, error) {
 		return err
 	})
 	if err != nil {
+		// Opening a FIFO without a reader (ENXIO) or a socket fails:
+		// name what it is rather than the errno.
+		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeCharDevice == 0 {
+			return nil, fmt.Errorf("%s is %s, not a regular file or character device", path, describeMode(fi.Mode()))
+		}
 		return nil, err
 	}
 	fi, err := f.Stat()
