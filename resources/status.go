@@ -632,7 +632,9 @@ func writeTemp(path string, data []byte) (string, error) {
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return "", err
+		// Without the random temp name, so that the same failure reads
+		// the same each time (it is logged once per change).
+		return "", fmt.Errorf("create a temp file beside %s: %w", path, unwrapPathError(err))
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -647,7 +649,7 @@ func writeTemp(path string, data []byte) (string, error) {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("write temp for %s: %w", path, err)
+		return "", fmt.Errorf("write a temp file beside %s: %w", path, unwrapPathError(err))
 	}
 	return tmp, nil
 }

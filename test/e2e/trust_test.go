@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reconciled/reconciled/internal/systemdtest"
 )
@@ -330,4 +331,32 @@ spec:
 		}
 		return false
 	})
+}
+
+// A resource folder on a read-only mount: the status write fails for good.
+// It is retried with backoff and logged once, not 90 times in 5 s, the
+// API shows the StatusWritten condition, and the program runs (issue 11,
+// item 12).
+func TestReadOnlyFolderBacksOff(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a read-only bind mount needs root")
+	}
+	e := newEnv(t)
+	e.write("p.yaml", sleeper(e, "p", ""))
+	// The daemon in its own mount namespace, where --dir is read-only.
+	e.wrap = []string{"unshare", "-m", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf(`mount --bind -o ro %[1]s %[1]s && exec "$0" "$@"`, e.dir)}
+	e.start()
+	p := e.waitProcess("p", "Running", func(p process) bool { return p.Status.Phase == "Running" })
+	e.eventually("the StatusWritten condition", func() bool {
+		out, _, _ := e.ctlQuiet("get", "process/p", "-o", "json")
+		return strings.Contains(out, `"StatusWritten"`) && strings.Contains(out, "read-only file system")
+	})
+	time.Sleep(5 * time.Second) // observing how often it retries, as the report did
+	if n := strings.Count(e.log.String(), "cannot write status"); n > 1 {
+		t.Errorf("the failure was logged %d times in 5 s, want once", n)
+	}
+	if q, _ := e.getProcess("p"); q.Status.Pid != p.Status.Pid || !alive(p.Status.Pid) {
+		t.Errorf("the program did not keep running: %+v", q.Status)
+	}
 }
