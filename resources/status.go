@@ -49,6 +49,11 @@ type statusWriter struct {
 	committer bool                 // a worker is committing
 	failing   map[string]*writeFailure
 	idle      *sync.Cond // signalled when nothing is in flight
+	// cost is how long the last prepare of a key took: a key that is
+	// expensive to write (a file of thousands of documents) waits that
+	// long (at most maxCoalesce) after a change before it is written, so a
+	// burst of status changes costs one write, not one per change.
+	cost map[string]time.Duration
 }
 
 // writeFailure is the state of a key whose writes fail.
@@ -68,10 +73,15 @@ const (
 	// conflictRetry is the pause after a concurrent edit: the reload that
 	// picks it up usually lands first.
 	conflictRetry = 50 * time.Millisecond
+	// coalesceFrom and maxCoalesce bound the wait of expensive keys (see
+	// statusWriter.cost): cheaper ones are written at once.
+	coalesceFrom = 20 * time.Millisecond
+	maxCoalesce  = time.Second
 )
 
 func newStatusWriter(s *Store) *statusWriter {
-	w := &statusWriter{s: s, dirty: map[string]time.Time{}, inflight: map[string]bool{}, failing: map[string]*writeFailure{}, kick: make(chan struct{}, 1)}
+	w := &statusWriter{s: s, dirty: map[string]time.Time{}, inflight: map[string]bool{}, failing: map[string]*writeFailure{},
+		cost: map[string]time.Duration{}, kick: make(chan struct{}, 1)}
 	w.idle = sync.NewCond(&w.mu)
 	return w
 }
@@ -98,15 +108,31 @@ func (w *statusWriter) markDirtyAt(e *entry, due time.Time) {
 	if !e.statusSet && len(e.invalid) == 0 {
 		return // nothing of ours to write yet
 	}
-	if key := w.key(e); key != "" {
-		w.schedule(key, due, false)
+	key := w.key(e)
+	if key == "" {
+		return
 	}
+	if f := w.s.files[e.file]; f != nil && len(f.keys) > 1 && w.s.opts.Status == StatusInline {
+		// Until a write of the file is measured, guess its cost from its
+		// documents (about 50 µs each), so the first burst of statuses
+		// of a large file is written once, not once for the first status
+		// and again for the rest.
+		w.mu.Lock()
+		if _, measured := w.cost[key]; !measured {
+			w.cost[key] = time.Duration(len(f.keys)) * 50 * time.Microsecond
+		}
+		w.mu.Unlock()
+	}
+	w.schedule(key, due, false)
 }
 
 // schedule marks key due at the given time and wakes the writer then.
 // override replaces an earlier due time (a retry's backoff).
 func (w *statusWriter) schedule(key string, due time.Time, override bool) {
 	w.mu.Lock()
+	if c := w.cost[key]; c >= coalesceFrom && !override {
+		due = later(due, time.Now().Add(min(c, maxCoalesce)))
+	}
 	cur, ok := w.dirty[key]
 	switch {
 	case override, !ok:
@@ -125,6 +151,14 @@ func (w *statusWriter) schedule(key string, due time.Time, override bool) {
 	w.wake()
 }
 
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (w *statusWriter) wake() {
 	select {
 	case w.kick <- struct{}{}:
@@ -134,6 +168,9 @@ func (w *statusWriter) wake() {
 
 // forget drops a deleted entry's sidecar status.
 func (w *statusWriter) forget(e *entry) {
+	w.mu.Lock()
+	delete(w.cost, w.key(e))
+	w.mu.Unlock()
 	if w.s.opts.Status == StatusSidecar {
 		os.Remove(w.s.sidecarPath(e.key))
 	}
@@ -212,7 +249,15 @@ func (w *statusWriter) work() {
 // prepareAndCommit prepares one key and commits it, with whatever else is
 // ready, unless another worker is committing (it takes it along).
 func (w *statusWriter) prepareAndCommit(key string) {
+	start := time.Now()
 	p, err := w.prepare(key)
+	took := time.Since(start)
+	w.mu.Lock()
+	w.cost[key] = took
+	w.mu.Unlock()
+	if p != nil {
+		w.s.log.V(2).Info("status prepared", "key", key, "statuses", len(p.done), "took", took.String())
+	}
 	if err == errConflict {
 		return // retryAfterConflict ended its flight
 	}
@@ -327,32 +372,45 @@ func (w *statusWriter) prepareInline(path string) (*pendingWrite, error) {
 		return nil, nil // a fix of the file marks its resources dirty again
 	}
 	expect := fst.hash
+	// Under the lock, only collect each resource's current status object
+	// (never modified in place: UpdateStatus replaces it) and what the
+	// file holds; marshalling 10,000 statuses is done outside, so status
+	// updates of other files are not held up meanwhile.
+	type candidate struct {
+		e            *entry
+		status       any
+		gen, fileGen int64
+		fileStatus   [32]byte
+	}
+	var cands []candidate
+	for _, k := range fst.keys {
+		e := s.entries[k]
+		if e == nil || e.file != path || (!e.statusSet && len(e.invalid) == 0) {
+			continue
+		}
+		c := candidate{e: e, status: e.view(false).GetStatus(), fileGen: e.fileGen, fileStatus: e.fileStatus}
+		if e.obj != nil {
+			c.gen = e.obj.GetObjectMeta().Generation
+		}
+		cands = append(cands, c)
+	}
+	s.mu.RUnlock()
 	type item struct {
 		e      *entry
 		status []byte
 		gen    int64
 	}
 	var items []item
-	for _, k := range fst.keys {
-		e := s.entries[k]
-		if e == nil || e.file != path || (!e.statusSet && len(e.invalid) == 0) {
-			continue
-		}
-		v := e.view(false)
-		sj, err := json.Marshal(v.GetStatus())
+	for _, c := range cands {
+		sj, err := json.Marshal(c.status)
 		if err != nil {
 			continue
 		}
-		gen := int64(0)
-		if e.obj != nil {
-			gen = e.obj.GetObjectMeta().Generation
-		}
-		if statusDigest(sj) == e.fileStatus && (gen == 0 || gen == e.fileGen) {
+		if statusDigest(sj) == c.fileStatus && (c.gen == 0 || c.gen == c.fileGen) {
 			continue
 		}
-		items = append(items, item{e, sj, gen})
+		items = append(items, item{c.e, sj, c.gen})
 	}
-	s.mu.RUnlock()
 	if len(items) == 0 {
 		return nil, nil
 	}

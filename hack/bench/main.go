@@ -29,7 +29,7 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,crash,cold,idle,links,alert,modules,dhcp,tftp,pis)")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,alert,modules,dhcp,tftp,pis)")
 )
 
 func main() {
@@ -54,6 +54,9 @@ func main() {
 		for _, n := range sizes(1000, 10000) {
 			rows = append(rows, b.editLatency(n)...)
 		}
+	}
+	if want("bigfile") {
+		rows = append(rows, b.bigFile(scale(10000))...)
 	}
 	if want("crash") {
 		rows = append(rows, b.crashRestart()...)
