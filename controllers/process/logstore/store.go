@@ -177,23 +177,27 @@ func (s *Store) Rotate(kind, name string) (bool, error) {
 		}
 		return false, fmt.Errorf("rotate log: %w", err)
 	}
-	if err := f.Truncate(0); err != nil {
-		os.Remove(tmpPath)
-		return false, fmt.Errorf("rotate log: truncate: %w", err)
-	}
-
+	// The copy becomes current.log.1 before current.log is truncated, so
+	// that a reader (logs --tail spills into .1 when current.log is short)
+	// always finds the latest lines: for an instant they are in both.
 	keep := s.keep()
 	if err := pruneRotated(dir, keep-1); err != nil {
-		return true, err
+		os.Remove(tmpPath)
+		return false, err
 	}
 	for i := keep - 1; i >= 1; i-- {
 		err := os.Rename(rotatedPath(cur, i), rotatedPath(cur, i+1))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return true, fmt.Errorf("rotate log: %w", err)
+			os.Remove(tmpPath)
+			return false, fmt.Errorf("rotate log: %w", err)
 		}
 	}
 	if err := os.Rename(tmpPath, rotatedPath(cur, 1)); err != nil {
-		return true, fmt.Errorf("rotate log: %w", err)
+		os.Remove(tmpPath)
+		return false, fmt.Errorf("rotate log: %w", err)
+	}
+	if err := f.Truncate(0); err != nil {
+		return true, fmt.Errorf("rotate log: truncate: %w", err)
 	}
 	return true, nil
 }
@@ -201,34 +205,49 @@ func (s *Store) Rotate(kind, name string) (bool, error) {
 // copyForRotation copies the log f, size bytes long when Rotate looked, to
 // a new file at tmpPath, and closes that file. A file over twice max was
 // flooded faster than it is checked: only its last max bytes are kept
-// (from a line's start), after a line saying how much was dropped, and no time (nor disk) is
-// spent on the rest. The copy goes on past size, to what was written
-// since, but stops after max more: a program writing faster than the copy
-// would otherwise never let it end. (io.CopyN uses copy_file_range.)
+// (from a line's start), after a line saying how much was dropped, and no
+// time (nor disk) is spent on the rest. What the program writes during the
+// copy is copied too, in rounds of at most max bytes (again dropping what
+// is older than the last max bytes when it writes faster than the copy),
+// until a round finds nothing new: the caller truncates right after, so
+// that only what is written in that last instant can be lost (logrotate's
+// copytruncate has the same window) and the program's last lines, written
+// as a flood ends, are kept. (io.CopyN uses copy_file_range.)
 func copyForRotation(f *os.File, size, max int64, tmpPath string) error {
 	tmp, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 	if err != nil {
 		return err
 	}
-	from := int64(0)
-	if size > 2*max {
-		from = size - max
-		// Keep whole lines: start after the newline at or after from-1,
-		// if one comes soon.
-		buf := make([]byte, 4096)
-		if n, _ := f.ReadAt(buf, from-1); n > 0 {
-			if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
-				from += int64(i)
+	done := int64(0) // how much of f the copy has dealt with
+	for round := 0; err == nil && size > done && round < maxCopyRounds; round++ {
+		from := done
+		if size-done > 2*max {
+			from = size - max
+			// Keep whole lines: start after the newline at or after
+			// from-1, if one comes soon.
+			buf := make([]byte, 4096)
+			if n, _ := f.ReadAt(buf, from-1); n > 0 {
+				if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+					from += int64(i)
+				}
+			}
+			_, err = fmt.Fprintf(tmp, "[reconciled: %d bytes before this line were dropped: the program wrote faster than its log is rotated]\n", from-done)
+		}
+		if err == nil {
+			_, err = f.Seek(from, io.SeekStart)
+		}
+		var n int64
+		if err == nil {
+			if n, err = io.CopyN(tmp, f, size-from); err == io.EOF {
+				err = nil
 			}
 		}
-		_, err = fmt.Fprintf(tmp, "[reconciled: %d bytes before this line were dropped: the program wrote faster than its log is rotated]\n", from)
-	}
-	if err == nil {
-		_, err = f.Seek(from, io.SeekStart)
-	}
-	if err == nil {
-		if _, err = io.CopyN(tmp, f, size-from+max); err == io.EOF {
-			err = nil
+		done = from + n
+		if err == nil {
+			var fi os.FileInfo
+			if fi, err = f.Stat(); err == nil {
+				size = fi.Size() // written meanwhile: the next round
+			}
 		}
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -239,6 +258,10 @@ func copyForRotation(f *os.File, size, max int64, tmpPath string) error {
 	}
 	return nil
 }
+
+// maxCopyRounds bounds the rounds of copyForRotation, for a program that
+// writes without end: each round copies at most twice the bound.
+const maxCopyRounds = 3
 
 // rotatedPath returns the path of the i-th rotated file.
 func rotatedPath(cur string, i int) string {
