@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/reconciled/reconciled/alerting/receivers"
@@ -181,6 +182,9 @@ func alertsFor(obj v1alpha1.Object) []receivers.Alert {
 			add("Down", v1alpha1.SeverityCritical, fmt.Sprintf("Link %s is Down", name), fmt.Sprintf("Link %s is Up", name), o.Status.LastError)
 		}
 	case *v1alpha1.Process:
+		if c := cs.Condition(ConditionDuplicate); c != nil && c.Status == metav1.ConditionTrue {
+			add("Duplicate", v1alpha1.SeverityWarning, fmt.Sprintf("Process %s runs more than once", name), fmt.Sprintf("Process %s runs once again", name), c.Message)
+		}
 		switch o.Status.Phase {
 		case v1alpha1.ProcessBackOff:
 			add("BackOff", v1alpha1.SeverityWarning, fmt.Sprintf("Process %s is crash-looping", name), fmt.Sprintf("Process %s is running again", name), msg)

@@ -5,6 +5,8 @@ package controllers
 
 import (
 	"cmp"
+	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -78,6 +81,8 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 	if err != nil {
 		log.Error(err, "cannot scan for programs started by an earlier daemon")
 	}
+	allMarked := maps.Clone(marked)
+	defer func() { r.findDuplicates(log, allMarked) }()
 	now := time.Now()
 	var recs []record
 	r.records.Range(func(_ string, rec record) { recs = append(recs, rec) })
@@ -155,6 +160,40 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 		adopted++
 	}
 	return adopted, gone
+}
+
+// findDuplicates reports, for each adopted program, the process groups
+// that carry its marker but are not its own (not descendants of it): a copy
+// an earlier daemon started and lost track of. They are not killed: a
+// program's own child that moved to its own group and outlived its parent
+// looks the same. They are reported loudly instead: an error in the log, a
+// Warning event, and the Duplicate condition (and ProcessDuplicate alert)
+// until they are gone. Called with r.mu held, after adoption.
+func (r *ProcessReconciler) findDuplicates(log logr.Logger, marked map[string][]supervise.ProcInfo) {
+	for name, infos := range marked {
+		p := r.procs[name]
+		if p == nil || !p.running || p.pendingExit != nil {
+			continue
+		}
+		var dups []int
+		for _, m := range infos {
+			if m.Pid == m.Pgid && m.Pid != p.pid && !supervise.IsDescendant(m.Pid, p.pid) {
+				dups = append(dups, m.Pid)
+			}
+		}
+		if len(dups) == 0 {
+			continue
+		}
+		slices.Sort(dups)
+		p.duplicates = dups
+		log.Error(nil, "other process groups run this program besides the adopted one; they are left running", "name", name, "pid", p.pid, "duplicates", dups)
+		r.opts.Events.Eventf(v1alpha1.KindProcess, name, events.TypeWarning, ReasonDuplicate, "%s", duplicateMessage(p))
+	}
+}
+
+// duplicateMessage says which process groups duplicate p.
+func duplicateMessage(p *proc) string {
+	return fmt.Sprintf("process groups %v run this program too (started by an earlier daemon, not children of pid %d); they are left running: stop them if they should not (kill -TERM -PGID)", p.duplicates, p.pid)
 }
 
 // initAdopted fills in what the status in the file knows about an adopted

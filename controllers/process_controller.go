@@ -49,7 +49,12 @@ const (
 	ReasonFilesChanged     = "FilesChanged"
 	ReasonWatchdogTimeout  = "WatchdogTimeout"
 	ReasonDeleted          = "Deleted"
+	ReasonDuplicate        = "DuplicateProgram"
 )
+
+// ConditionDuplicate is True on a Process while other process groups run
+// its program (found at adoption; see findDuplicates).
+const ConditionDuplicate = "Duplicate"
 
 // logKind is the log store folder of Process output: <state-dir>/logs/process/<name>/.
 const logKind = "process"
@@ -408,8 +413,15 @@ func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		wait = r.reconcileStopped(log, p, pr, specHash, restartedAt, now)
 	}
 	r.writeStatus(log, p, pr)
+	if len(p.duplicates) > 0 && (wait == 0 || wait > duplicateRecheck) {
+		wait = duplicateRecheck // nothing else says when they are gone
+	}
 	return reconcile.Result{RequeueAfter: wait}, nil
 }
+
+// duplicateRecheck is how often a Process with duplicates looks whether
+// they are still there.
+const duplicateRecheck = 10 * time.Second
 
 // restartReason says why a running program must be restarted, or "".
 func (r *ProcessReconciler) restartReason(p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) string {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -77,6 +78,10 @@ type proc struct {
 	done        bool // finished for good per restartPolicy
 	succeeded   bool
 	startErr    string
+
+	// duplicates are other process groups running this program (found at
+	// adoption), while they live.
+	duplicates []int
 
 	// readiness
 	ready        bool
@@ -166,6 +171,12 @@ func (p *proc) status(pr *v1alpha1.Process) v1alpha1.ProcessStatus {
 		st.Phase, cond.Reason = v1alpha1.ProcessStarting, ReasonStarting
 	}
 	st.SetCondition(cond)
+	if p.duplicates = slices.DeleteFunc(p.duplicates, func(pid int) bool { return !supervise.GroupAlive(pid) }); len(p.duplicates) > 0 {
+		st.SetCondition(v1alpha1.Condition{Type: ConditionDuplicate, Status: metav1.ConditionTrue, Reason: ReasonDuplicate,
+			Message: duplicateMessage(p), ObservedGeneration: pr.Generation})
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, ConditionDuplicate)
+	}
 	return st
 }
 

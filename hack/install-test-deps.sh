@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 go mod download
 need=()
-command -v python3 >/dev/null || need+=(python3)
-# The sd_notify e2e test runs a program written against pystemd, unchanged.
-python3 -c 'import pystemd.daemon' 2>/dev/null || need+=(python3-pystemd)
+[ -x /usr/bin/python3 ] || need+=(python3)
+# The sd_notify e2e test runs a program written against pystemd, unchanged,
+# with the python3 programs get (/usr/bin's, Debian's: the first python3 on
+# a developer's PATH may be another one, without Debian's packages).
+/usr/bin/python3 -c 'import pystemd.daemon' 2>/dev/null || need+=(python3-pystemd)
 # The AlertRoute e2e test delivers to a real Alertmanager.
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 # The metrics tests lint /metrics with promtool and scrape the daemon with a real Prometheus.

@@ -375,6 +375,8 @@ func TestRefusedPublicationDropped(t *testing.T) {
 	h.b.receive(&paho.Publish{Topic: "rc/command/module/sensor/stop", QoS: 1, Properties: &paho.PublishProperties{ResponseTopic: "forbidden/replies"}})
 	h.command("rc/command/module/x/explode", "")
 	waitfor.Within(t, wait, "the error report behind the refused reply", func() bool { return len(h.client.on("rc/error")) == 1 })
+	// Dropped, not retried: a refusal is permanent (issue 12).
+	waitfor.Steady(t, 200*time.Millisecond, "the refused reply tried once", func() bool { return h.client.attempts("forbidden/replies") == 1 })
 }
 
 // A broker that refuses the subscriptions (an ACL) still gets the statuses.

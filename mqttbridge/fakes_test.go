@@ -193,12 +193,13 @@ type pub struct {
 // fakeClient records publications and subscriptions; while down, every
 // call fails as autopaho's does.
 type fakeClient struct {
-	mu     sync.Mutex
-	down   bool
-	refuse map[string]bool // topics whose publications the broker refuses
-	noSubs bool            // the broker refuses every subscription
-	pubs   []pub
-	subs   [][]paho.SubscribeOptions
+	mu      sync.Mutex
+	down    bool
+	refuse  map[string]bool // topics whose publications the broker refuses
+	refused map[string]int  // attempts to publish on a refused topic
+	noSubs  bool            // the broker refuses every subscription
+	pubs    []pub
+	subs    [][]paho.SubscribeOptions
 }
 
 func (c *fakeClient) Publish(ctx context.Context, p *paho.Publish) (*paho.PublishResponse, error) {
@@ -208,6 +209,10 @@ func (c *fakeClient) Publish(ctx context.Context, p *paho.Publish) (*paho.Publis
 		return nil, autopaho.ConnectionDownError
 	}
 	if c.refuse[p.Topic] {
+		if c.refused == nil {
+			c.refused = map[string]int{}
+		}
+		c.refused[p.Topic]++
 		return &paho.PublishResponse{ReasonCode: 0x87}, fmt.Errorf("error publishing: not authorized")
 	}
 	c.pubs = append(c.pubs, pub{p.Topic, string(p.Payload), p.Retain, p.QoS, p.Properties})
@@ -225,6 +230,13 @@ func (c *fakeClient) Subscribe(ctx context.Context, s *paho.Subscribe) (*paho.Su
 		return &paho.Suback{Reasons: slices.Repeat([]byte{0x87}, len(s.Subscriptions))}, fmt.Errorf("at least one requested subscription failed")
 	}
 	return &paho.Suback{Reasons: make([]byte, len(s.Subscriptions))}, nil
+}
+
+// attempts returns how often a refused topic was published to.
+func (c *fakeClient) attempts(topic string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused[topic]
 }
 
 func (c *fakeClient) setDown(down bool) {

@@ -5,8 +5,11 @@ package main
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -63,8 +66,24 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return
 		}
-		if _, err := ParseConfig("fuzz.yaml", data); err != nil {
+		again, err := ParseConfig("fuzz.yaml", data)
+		if err != nil {
 			t.Fatalf("accepted once, rejected the second time: %v", err)
+		}
+		if !reflect.DeepEqual(c, again) {
+			t.Fatalf("parsed differently the second time: %+v, then %+v", c, again)
+		}
+		// What was understood, written out, reads back the same.
+		out, err := yaml.Marshal(c)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", c, err)
+		}
+		round, err := ParseConfig("round.yaml", out)
+		if err != nil {
+			t.Fatalf("the config written back does not parse: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(c, round) {
+			t.Fatalf("round trip changed the config:\n%+v\n%+v\n%s", c, round, out)
 		}
 	})
 }

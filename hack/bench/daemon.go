@@ -35,11 +35,12 @@ type bench struct {
 
 // daemon is one running reconciled.
 type daemon struct {
-	cmd   *exec.Cmd
-	dir   string
-	state string
-	http  *http.Client
-	start time.Time
+	cmd     *exec.Cmd
+	dir     string
+	state   string
+	http    *http.Client
+	start   time.Time
+	stopped bool
 }
 
 func (b *bench) newDirs(name string) (dir, state string) {
@@ -65,8 +66,13 @@ func (b *bench) startDaemon(dir, state string, extra ...string) *daemon {
 	return d
 }
 
-// stop stops the daemon and its programs (--stop-on-exit) and waits.
+// stop stops the daemon and its programs (--stop-on-exit) and waits; a
+// second call does nothing.
 func (d *daemon) stop() {
+	if d.stopped {
+		return
+	}
+	d.stopped = true
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { d.cmd.Wait(); close(done) }()
@@ -125,11 +131,14 @@ func (d *daemon) rssMiB() float64 {
 }
 
 // cpuSeconds is the daemon's user+system CPU time so far.
-func (d *daemon) cpuSeconds() float64 {
+func (d *daemon) cpuSeconds() float64 { return cpuSecondsOf(d.cmd.Process.Pid) }
+
+// cpuSecondsOf is a process's user+system CPU time so far.
+func cpuSecondsOf(pid int) float64 {
 	// The run time of every thread in nanoseconds (schedstat), where
 	// /proc/PID/stat counts 10 ms ticks: an idle daemon uses a few ticks
 	// a minute, too coarse to compare.
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", d.cmd.Process.Pid))
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	var ns float64
 	for _, t := range tasks {
 		b, err := os.ReadFile(t)
@@ -141,7 +150,7 @@ func (d *daemon) cpuSeconds() float64 {
 	if ns > 0 {
 		return ns / 1e9
 	}
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	ut, _ := strconv.ParseFloat(f[11], 64)

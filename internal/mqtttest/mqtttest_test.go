@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 func TestBrokerAuthStopRestart(t *testing.T) {
 	b := Start(t)
 	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
-		t.Skip("mosquitto-clients is not installed (make test installs it)")
+		fixture.SkipOrFail(t, "mosquitto-clients is not installed (make test installs it)")
 	}
 	pub := func(args ...string) error {
 		out, err := exec.Command("mosquitto_pub", append(args, "-t", "t/x", "-m", "hello", "-q", "1", "-r")...).CombinedOutput()

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/netnstest"
 )
 
@@ -127,7 +128,7 @@ func TestSwitch(t *testing.T) {
 func TestSwitchInNamespace(t *testing.T) {
 	nw := netnstest.New(t, 1)
 	if _, err := exec.LookPath("snmpget"); err != nil {
-		t.Skip("snmpget (Debian package snmp) is not installed")
+		fixture.SkipOrFail(t, "snmpget (Debian package snmp) is not installed")
 	}
 	nw.SetClientAddr(0, "10.77.0.10")
 	sw := StartWith(t, Options{Namespace: nw.Server, ListenIP: nw.ServerIP, Ports: 2})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,8 +90,8 @@ spec:
 	if !alive(stranger.Process.Pid) {
 		t.Fatal("the daemon killed an unrelated process group named by a stale record")
 	}
-	if !strings.Contains(e.log.String(), "resources loaded") || strings.Contains(e.log.String(), "killing duplicate") {
-		t.Fatalf("daemon log:\n%s", e.log.String())
+	if p, _ := e.getProcess("s"); !strings.Contains(e.log.String(), "resources loaded") || hasCondition(p, "Duplicate") {
+		t.Fatalf("the program's own setsid child taken for a duplicate; daemon log:\n%s", e.log.String())
 	}
 	if n := e.copies(); n != 2 {
 		t.Fatalf("%d marked process groups, want 2 (the program and its setsid child)", n)
@@ -230,4 +231,72 @@ func TestDuplicateWinnerSurvivesRestart(t *testing.T) {
 	if q.Status.Pid != p.Status.Pid || q.Metadata.Annotations["reconciled.dev/source"] != filepath.Join(e.dir, "b.yaml")+":1" {
 		t.Fatalf("after restart pid %d (was %d), source %q: the newcomer took over", q.Status.Pid, p.Status.Pid, q.Metadata.Annotations["reconciled.dev/source"])
 	}
+}
+
+// hasCondition reports whether a Process has the condition type with
+// status True.
+func hasCondition(p process, condType string) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == condType && c.Status == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// A second copy of an adopted program, started by an earlier daemon that
+// lost track of it (here: by the test, with the program's marker), is
+// reported loudly, not killed: an error in the log, a Warning event, the
+// Duplicate condition and the ProcessDuplicate alert, until it is gone
+// (issue 12: the README said duplicates were killed; nothing did either).
+func TestAdoptionReportsDuplicates(t *testing.T) {
+	e := newEnv(t)
+	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
+	e.start()
+	e.write("p.yaml", sleeper(e, "p", ""))
+	e.write("alerts.yaml", fmt.Sprintf(`apiVersion: reconciled.dev/v1alpha1
+kind: AlertRoute
+metadata: {name: all}
+spec:
+  groupWait: 100ms
+  receivers:
+  - exec: {command: ["/bin/sh", "-c", "cat >> %s; echo >> %s"]}
+`, alerts, alerts))
+	p := e.waitProcess("p", "Running", func(p process) bool { return p.Status.Phase == "Running" })
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.Status.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var marker string
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if strings.HasPrefix(kv, "RECONCILED_PROCESS=") {
+			marker = kv
+		}
+	}
+	e.stop(syscall.SIGKILL)
+	dup := exec.Command("setsid", "sleep", "1003")
+	dup.Env = []string{marker, "E2E_DIR=" + e.dir}
+	if err := dup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { dup.Process.Kill(); dup.Wait() }()
+	e.start()
+	q := e.waitProcess("p", "adopted, with the duplicate reported", func(q process) bool { return hasCondition(q, "Duplicate") })
+	if q.Status.Pid != p.Status.Pid {
+		t.Errorf("adopted pid %d, want %d", q.Status.Pid, p.Status.Pid)
+	}
+	if !alive(dup.Process.Pid) {
+		t.Error("the duplicate was killed")
+	}
+	if out := e.ctl("events", "process/p"); !strings.Contains(out, "DuplicateProgram") || !strings.Contains(out, strconv.Itoa(dup.Process.Pid)) {
+		t.Errorf("no DuplicateProgram event naming pid %d:\n%s", dup.Process.Pid, out)
+	}
+	e.eventually("the ProcessDuplicate alert", func() bool {
+		b, _ := os.ReadFile(alerts)
+		return strings.Contains(string(b), "ProcessDuplicate")
+	})
+	// Gone: the condition clears.
+	dup.Process.Kill()
+	dup.Wait()
+	e.waitProcess("p", "the Duplicate condition cleared", func(q process) bool { return !hasCondition(q, "Duplicate") })
 }

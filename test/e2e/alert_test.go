@@ -146,7 +146,7 @@ func TestAlertWrongPasswordInStatus(t *testing.T) {
 // The outbox is durable: the SMTP server is down when the link goes down,
 // the daemon is killed with -9, then both come back: exactly one mail.
 func TestAlertOutboxSurvivesKill9(t *testing.T) {
-	e, s, l, _ := alertSetup(t, "s3cret")
+	e, s, l, addr := alertSetup(t, "s3cret")
 	e.start()
 	e.waitLink("a2rtr", "Up")
 	l.Close()
@@ -156,14 +156,32 @@ func TestAlertOutboxSurvivesKill9(t *testing.T) {
 		return r.Status.Pending >= 1 && r.Status.Failed >= 1
 	})
 	e.stop(syscall.SIGKILL)
+	// The link recovers while no daemon runs: a fresh daemon would see
+	// nothing wrong and raise nothing. Only the outbox can deliver the
+	// FIRING notification queued before the kill (issue 12: with the link
+	// still down, a daemon without persistence passed this test).
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	go acceptAll(l2)
 	s.start(t)
 	e.start()
-	e.eventually("the mail arrives after the restart", func() bool { return len(s.Messages()) >= 1 })
+	e.eventually("the FIRING mail from the outbox, then the RESOLVED one", func() bool { return len(s.Messages()) >= 2 })
 	e.eventually("outbox drained", func() bool {
 		r := e.getRoute("ops-email")
-		return r.Status.Pending == 0 && r.Status.Sent >= 1
+		return r.Status.Pending == 0 && r.Status.Sent >= 2
 	})
-	if n := len(s.Messages()); n != 1 || s.Messages()[0].Header("Subject") != "[FIRING] Link a2rtr is Down" {
-		t.Fatalf("mails after restart: %+v", s.Messages())
+	msgs := s.Messages()
+	var subjects []string
+	for _, m := range msgs {
+		subjects = append(subjects, m.Header("Subject"))
+	}
+	if len(msgs) != 2 || subjects[0] != "[FIRING] Link a2rtr is Down" || subjects[1] != "[RESOLVED] Link a2rtr is Up" {
+		t.Fatalf("mails after the restart: %q, want exactly the queued FIRING, then RESOLVED", subjects)
+	}
+	if msgs[0].Header("Message-Id") == msgs[1].Header("Message-Id") {
+		t.Errorf("FIRING and RESOLVED share a Message-ID")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
@@ -21,7 +22,7 @@ func alertmanagerBin(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus-alertmanager")
 	if err != nil {
-		t.Skip("prometheus-alertmanager is not installed (make test installs it)")
+		fixture.SkipOrFail(t, "prometheus-alertmanager is not installed (make test installs it)")
 	}
 	return bin
 }

@@ -117,8 +117,13 @@ func TestApplyAndDelete(t *testing.T) {
 	}
 
 	// Delete through the socket: the program stops and the file is gone.
+	last, _ := e.getProcess("web")
+	if !alive(last.Status.Pid) {
+		t.Fatalf("web's program %d is not running before the delete", last.Status.Pid)
+	}
 	e.ctl("delete", "process/web")
 	e.eventually("web deleted", func() bool { _, ok := e.getProcess("web"); return !ok })
+	e.eventually("web's program stopped", func() bool { return !alive(last.Status.Pid) })
 	e.eventually("tcp deleted", func() bool { _, ok := e.getProcess("tcp"); return !ok })
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Fatalf("file still there: %v", err)

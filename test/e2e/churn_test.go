@@ -73,6 +73,6 @@ func TestTortureKill9DuringChurn(t *testing.T) {
 			t.Fatalf("%s does not parse after the kill: %v %v\n%s", path, err, docs, b)
 		}
 	}
-	t.Logf("TORTURE kill -9 during churn of %d files: converged %v after the restart, %d copies, all files parse",
+	figure(t, "TORTURE kill -9 during churn of %d files: converged %v after the restart, %d copies, all files parse",
 		n, time.Since(start).Round(time.Millisecond), e.copies())
 }

@@ -4,12 +4,15 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 // --state-dir on a full filesystem (a 2 MiB tmpfs filled up): the daemon
@@ -19,14 +22,14 @@ import (
 // on disk was left corrupt.
 func TestStateDirFull(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
+		fixture.SkipOrFail(t, "mounting a tmpfs needs root")
 	}
 	e := newEnv(t)
 	if err := os.MkdirAll(e.state, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", e.state).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+		fixture.SkipOrFail(t, fmt.Sprintf("cannot mount a tmpfs: %v %s", err, out))
 	}
 	t.Cleanup(func() {
 		e.stop(syscall.SIGKILL)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -298,4 +299,36 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// figures is where torture figures go: bench/torture-<start>-<host>.txt,
+// written only under RECONCILED_TORTURE=1 (make torture), so the README's
+// torture figures have their raw output in the repository.
+var figures struct {
+	sync.Mutex
+	path string
+}
+
+// figure logs a measured figure and, under make torture, appends it to
+// the run's file in bench/.
+func figure(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	t.Log(line)
+	if os.Getenv("RECONCILED_TORTURE") != "1" {
+		return
+	}
+	figures.Lock()
+	defer figures.Unlock()
+	if figures.path == "" {
+		host, _ := os.Hostname()
+		figures.path = filepath.Join("..", "..", "bench", fmt.Sprintf("torture-%s-%s.txt", time.Now().UTC().Format("2006-01-02T150405"), host))
+	}
+	f, err := os.OpenFile(figures.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Logf("cannot record the figure in %s: %v", figures.path, err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %s: %s\n", time.Now().UTC().Format(time.RFC3339), t.Name(), line)
 }

@@ -118,7 +118,7 @@ func TestTortureChurnLoad(t *testing.T) {
 	heap1 := minHeap(time.Minute, 90*time.Second)
 	heapEnd := minHeap(total-30*time.Second, total)
 	rss := metric("process_resident_memory_bytes")
-	t.Logf("TORTURE churn: %d resources, %d file operations in %.1f min; heap in use (lowest sample) in minute 1-1.5 %.0f MiB, in the last 30 s %.0f MiB; RSS %.0f MiB; queue depth 0",
+	figure(t, "TORTURE churn: %d resources, %d file operations in %.1f min; heap in use (lowest sample) in minute 1-1.5 %.0f MiB, in the last 30 s %.0f MiB; RSS %.0f MiB; queue depth 0",
 		n, next, minutes, heap1/(1<<20), heapEnd/(1<<20), rss/(1<<20))
 	if heap1 == 0 || heapEnd == 0 {
 		t.Fatalf("no heap samples in minute 1-1.5 or the last 30 s (%d samples in all; RECONCILED_TORTURE_MINUTES must be 2 or more)", len(samples))

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/syncbuf"
 	"github.com/reconciled/reconciled/internal/waitfor"
 )
@@ -26,7 +27,7 @@ func lookPromBin(t *testing.T, name string) string {
 	t.Helper()
 	bin, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s is not installed (Debian package prometheus; make test installs it)", name)
+		fixture.SkipOrFail(t, fmt.Sprintf("%s is not installed (Debian package prometheus; make test installs it)", name))
 	}
 	return bin
 }
@@ -58,7 +59,7 @@ func hasFamily(body, name string) (help, typ bool) {
 	return help, typ
 }
 
-// The metrics of INTERFACE.md that the setup of TestMetricsPromtool
+// The metrics of docs/reference.md that the setup of TestMetricsPromtool
 // produces. reconciled_module_active needs a Module, that is a systemd
 // with its own bus (the Module tests' sandbox), so it is left out here.
 var interfaceMetrics = []string{
@@ -78,7 +79,7 @@ var interfaceMetrics = []string{
 }
 
 // A live /metrics passes `promtool check metrics` (no lint problems), and
-// every metric of INTERFACE.md the setup can produce has HELP and TYPE.
+// every metric of docs/reference.md the setup can produce has HELP and TYPE.
 func TestMetricsPromtool(t *testing.T) {
 	promtool := lookPromBin(t, "promtool")
 	port := freePort(t)
@@ -153,7 +154,7 @@ spec:
 			t.Logf("metrics without HELP/TYPE: %v\n--- /metrics:\n%s", missing, body)
 		}
 	})
-	e.eventually("every INTERFACE.md metric on /metrics", func() bool {
+	e.eventually("every docs/reference.md metric on /metrics", func() bool {
 		body = fetchMetrics(t, base)
 		missing = missing[:0]
 		for _, name := range interfaceMetrics {

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 // netns is a network namespace joined to the host by a veth pair: the
@@ -23,10 +25,10 @@ type netns struct {
 func newNetns(t *testing.T) *netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
+		fixture.SkipOrFail(t, "network namespaces need root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("iproute2 is not installed")
+		fixture.SkipOrFail(t, "iproute2 is not installed")
 	}
 	n := os.Getpid() % 250
 	ns := &netns{t: t, name: fmt.Sprintf("rcd-e2e-%d", os.Getpid()), host: fmt.Sprintf("rcdh%d", os.Getpid()%100000), inner: "rcdn0",

@@ -73,6 +73,6 @@ func TestTortureInotifyOverflow(t *testing.T) {
 	if !overflowed {
 		t.Fatalf("the inotify queue did not overflow: the test did not test the rescan")
 	}
-	t.Logf("TORTURE inotify: %d files written (daemon stopped) in %v, queue overflowed, all %d resources known %v after the first write",
+	figure(t, "TORTURE inotify: %d files written (daemon stopped) in %v, queue overflowed, all %d resources known %v after the first write",
 		n, wrote.Round(time.Millisecond), total, time.Since(start).Round(time.Millisecond))
 }

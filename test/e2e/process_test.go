@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 // A Process file starts a program; an edit restarts it with the new spec;
@@ -166,10 +168,25 @@ spec:
 	}
 }
 
+// systemPython is the python3 a supervised program gets: the first in the
+// PATH the daemon gives programs, not the one first in the test's PATH (on
+// these machines a separate Python without Debian's packages).
+func systemPython(t *testing.T) string {
+	t.Helper()
+	for _, d := range strings.Split("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ":") {
+		if p := filepath.Join(d, "python3"); exec.Command(p, "-c", "").Run() == nil {
+			return p
+		}
+	}
+	fixture.SkipOrFail(t, "no python3 in the PATH programs get (Debian package python3)")
+	return ""
+}
+
 // A program written against pystemd (seed 003) works unchanged.
 func TestPystemdNotify(t *testing.T) {
-	if err := exec.Command("python3", "-c", "import pystemd.daemon").Run(); err != nil {
-		t.Skip("python3-pystemd is not installed (make test installs it): ", err)
+	py := systemPython(t)
+	if out, err := exec.Command(py, "-c", "import pystemd.daemon").CombinedOutput(); err != nil {
+		fixture.SkipOrFail(t, fmt.Sprintf("%s cannot import pystemd (Debian package python3-pystemd; make test installs it): %v %s", py, err, out))
 	}
 	e := newEnv(t)
 	e.start()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/netnstest"
 	"github.com/reconciled/reconciled/internal/snmptest"
 )
@@ -116,18 +117,18 @@ func ipIn(t *testing.T, args ...string) {
 func TestQEMUNetboot(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("qemu-system-x86_64 is not installed (make test installs qemu-system-x86 and ipxe-qemu: hack/install-test-deps.sh)")
+		fixture.SkipOrFail(t, "qemu-system-x86_64 is not installed (make test installs qemu-system-x86 and ipxe-qemu: hack/install-test-deps.sh)")
 	}
 	rom := ipxeROM(qemu)
 	if rom == "" {
-		t.Skip("no iPXE ROM for QEMU's e1000 (efi-e1000.rom) found; install ipxe-qemu (hack/install-test-deps.sh)")
+		fixture.SkipOrFail(t, "no iPXE ROM for QEMU's e1000 (efi-e1000.rom) found; install ipxe-qemu (hack/install-test-deps.sh)")
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("no /dev/net/tun: QEMU's tap device needs the tun driver")
+		fixture.SkipOrFail(t, "no /dev/net/tun: QEMU's tap device needs the tun driver")
 	}
 	dnsmasq, err := exec.LookPath("dnsmasq")
 	if err != nil {
-		t.Skip("dnsmasq (IPv6 router advertisements for iPXE) is not installed; see hack/install-test-deps.sh")
+		fixture.SkipOrFail(t, "dnsmasq (IPv6 router advertisements for iPXE) is not installed; see hack/install-test-deps.sh")
 	}
 
 	nw := netnstest.New(t, 0)

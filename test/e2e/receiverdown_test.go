@@ -206,7 +206,7 @@ spec:
 
 	delivered := len(mails) + nPosts + firing + resolved
 	dups := mailDups + hookDups + amDups
-	t.Logf("3 receivers down for %d notifications: %d deliveries queued, %d delivered (%d mails, %d webhook posts, %d+%d alerts in Alertmanager) %s after the receivers came back, %d duplicates",
+	figure(t, "3 receivers down for %d notifications: %d deliveries queued, %d delivered (%d mails, %d webhook posts, %d+%d alerts in Alertmanager) %s after the receivers came back, %d duplicates",
 		len(phases), queued.Pending, delivered, len(mails), nPosts, firing, resolved, drained.Round(100*time.Millisecond), dups)
 	if dups != 0 {
 		t.Fatalf("%d duplicate deliveries (mail %d, webhook %d, alertmanager %d)", dups, mailDups, hookDups, amDups)

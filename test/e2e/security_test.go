@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 // The token-over-TCP checks (writes and program output need the bearer
@@ -212,7 +214,7 @@ func TestSocketPermissions(t *testing.T) {
 	g, err := user.LookupGroup("nogroup")
 	if err != nil {
 		if g, err = user.LookupGroup("daemon"); err != nil {
-			t.Skip("neither nogroup nor daemon exists")
+			fixture.SkipOrFail(t, "neither nogroup nor daemon exists")
 		}
 	}
 	gid, _ := strconv.Atoi(g.Gid)
@@ -268,14 +270,14 @@ func TestSocketPermissions(t *testing.T) {
 // no capabilities, and cannot become root again.
 func TestProcessUserDropsPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs a root daemon")
+		fixture.SkipOrFail(t, "needs a root daemon")
 	}
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("needs python3")
+		fixture.SkipOrFail(t, "needs python3")
 	}
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skip("no user nobody")
+		fixture.SkipOrFail(t, "no user nobody")
 	}
 	gids, err := u.GroupIds()
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 // The status page in a real browser: headless Chromium from Debian loads
@@ -25,7 +27,7 @@ import (
 func TestStatusPageInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium is not installed (apt-get install chromium, or run hack/install-test-deps.sh)")
+		fixture.SkipOrFail(t, "chromium is not installed (apt-get install chromium, or run hack/install-test-deps.sh)")
 	}
 	began := time.Now()
 	port := freePort(t)

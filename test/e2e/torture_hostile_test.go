@@ -132,7 +132,7 @@ func TestTortureHostileDirectory(t *testing.T) {
 	if rss > 300<<10 {
 		t.Errorf("daemon RSS %d MiB (was %d MiB before the drop)", rss>>10, rssBefore>>10)
 	}
-	t.Logf("TORTURE hostile directory: 2 FIFOs, /dev/zero, a socket, a folder x.yaml, a 0-mode file, a world-writable file, "+
+	figure(t, "TORTURE hostile directory: 2 FIFOs, /dev/zero, a socket, a folder x.yaml, a 0-mode file, a world-writable file, "+
 		"4 FIFO restartOnChange targets, a FIFO stdout: all reported or refused, daemon answering; %d-document file loaded and "+
 		"every status written in %v; RSS %d -> %d MiB", docs, bigTook.Round(time.Millisecond), rssBefore>>10, rss>>10)
 }
@@ -188,6 +188,6 @@ func TestTortureAPIFlood(t *testing.T) {
 	if _, err := conns[0].Read(buf); err == nil || os.IsTimeout(err) {
 		t.Errorf("a silent connection was not closed by the server: %v", err)
 	}
-	t.Logf("TORTURE API flood: %d silent TCP connections; get all over the unix socket worst %v (calm %v); daemon descriptors %d",
+	figure(t, "TORTURE API flood: %d silent TCP connections; get all over the unix socket worst %v (calm %v); daemon descriptors %d",
 		flood, worst.Round(time.Millisecond), calm.Round(time.Millisecond), fds)
 }

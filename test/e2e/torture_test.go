@@ -418,6 +418,6 @@ func TestTortureMalformedFiles(t *testing.T) {
 		return code == 0 && strings.TrimSpace(o) == "process/healthy"
 	})
 	checkUntouched("after removing the files")
-	t.Logf("TORTURE malformed files: tried %d, reported %d, daemon up, running program untouched", len(files), reported)
+	figure(t, "TORTURE malformed files: tried %d, reported %d, daemon up, running program untouched", len(files), reported)
 	t.Logf("(of the %d: %d must be reported with FILE:LINE, %d define nothing)", len(files), len(must), len(files)-len(must))
 }

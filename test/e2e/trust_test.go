@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/systemdtest"
 )
 
@@ -256,7 +257,7 @@ func fetchPage(t *testing.T, url string) string {
 // root (issue 11, item 15).
 func TestUntrustedFileNotRun(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs a root daemon and another user")
+		fixture.SkipOrFail(t, "needs a root daemon and another user")
 	}
 	e := newEnv(t)
 	e.start()
@@ -339,7 +340,7 @@ spec:
 // item 12).
 func TestReadOnlyFolderBacksOff(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("a read-only bind mount needs root")
+		fixture.SkipOrFail(t, "a read-only bind mount needs root")
 	}
 	e := newEnv(t)
 	e.write("p.yaml", sleeper(e, "p", ""))

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -353,7 +354,7 @@ func TestValidUnitName(t *testing.T) {
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze not installed")
+		fixture.SkipOrFail(t, "systemd-analyze not installed")
 	}
 	hostile := sensorReader()
 	hostile.Description = `100% "quoted" \ and grüße`

@@ -25,6 +25,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/netnstest"
 )
 
@@ -307,7 +308,7 @@ func needTools(t *testing.T, tools ...string) {
 			if os.Getenv("NETNSTEST_REQUIRE") == "1" {
 				t.Fatalf("%s is not installed (NETNSTEST_REQUIRE=1)", tool)
 			}
-			t.Skipf("%s is not installed", tool)
+			fixture.SkipOrFail(t, fmt.Sprintf("%s is not installed", tool))
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	peers "github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/netnstest"
 	"github.com/reconciled/reconciled/internal/syncbuf"
 )
@@ -34,7 +35,7 @@ func TestCompareTftpdHpa(t *testing.T) {
 	}
 	for _, bin := range []string{"curl", "in.tftpd"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s is not installed", bin)
+			peers.SkipOrFail(t, fmt.Sprintf("%s is not installed", bin))
 		}
 	}
 	reps := 5

@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	peers "github.com/reconciled/reconciled/internal/fixture"
 	"github.com/reconciled/reconciled/internal/netnstest"
 	"github.com/reconciled/reconciled/internal/syncbuf"
 	"github.com/reconciled/reconciled/internal/waitfor"
@@ -179,7 +180,7 @@ func fileSHA(t *testing.T, path string) string {
 // and downloads from a client namespace with curl, as a Pi would.
 func TestNetns(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
+		peers.SkipOrFail(t, "curl is not installed")
 	}
 	nw := netnstest.New(t, 1)
 	nw.SetClientAddr(0, "10.77.0.10")
@@ -229,7 +230,7 @@ func TestNetns(t *testing.T) {
 
 	t.Run("atftp windowsize 16", func(t *testing.T) {
 		if _, err := exec.LookPath("atftp"); err != nil {
-			t.Skip("atftp is not installed (make test installs it)")
+			peers.SkipOrFail(t, "atftp is not installed (make test installs it)")
 		}
 		out := filepath.Join(t.TempDir(), "out")
 		start := time.Now()

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -234,7 +236,7 @@ func TestRotateDefaults(t *testing.T) {
 func TestRotateRealWriter(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("sh not installed")
+		fixture.SkipOrFail(t, "sh not installed")
 	}
 	const maxBytes = 64 << 10
 	s := &Store{Root: t.TempDir(), MaxBytes: maxBytes, Keep: 2}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 const waitTimeout = 20 * time.Second
@@ -144,7 +146,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Run("python child", func(t *testing.T) {
 				py := pythonPath()
 				if py == "" {
-					t.Skip("python3 not installed")
+					fixture.SkipOrFail(t, "python3 not installed")
 				}
 				cmd := exec.Command(py, "-c", pystemdScript)
 				cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+s.Addr())

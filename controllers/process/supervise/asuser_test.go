@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 // nobody is the credential of the nobody user (65534), as Debian has it.
@@ -21,7 +23,7 @@ var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
 func sharedTempDir(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to act as another user")
+		fixture.SkipOrFail(t, "needs root to act as another user")
 	}
 	dir := t.TempDir()
 	os.Chmod(filepath.Dir(dir), 0o755)

@@ -69,6 +69,25 @@ func ParentPid(pid int) (int, error) {
 	return info.Ppid, err
 }
 
+// IsDescendant reports whether pid is ancestor or one of its descendants,
+// following parents in /proc (at most 64 levels).
+func IsDescendant(pid, ancestor int) bool {
+	for range 64 {
+		if pid == ancestor {
+			return true
+		}
+		if pid <= 1 {
+			return false
+		}
+		ppid, err := ParentPid(pid)
+		if err != nil {
+			return false
+		}
+		pid = ppid
+	}
+	return false
+}
+
 // parseStat extracts the parent (field 4), process group (field 5) and
 // start time (field 22)
 // from the contents of a /proc/<pid>/stat file. Field 2, the command name in

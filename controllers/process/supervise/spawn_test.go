@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reconciled/reconciled/internal/fixture"
 )
 
 func TestSpawnExitCode(t *testing.T) {
@@ -283,7 +285,7 @@ func TestSpawnExtraFiles(t *testing.T) {
 
 func TestSpawnCredential(t *testing.T) {
 	if os.Getuid() != 0 {
-		t.Skip("needs root to change user")
+		fixture.SkipOrFail(t, "needs root to change user")
 	}
 	r := newReaper(t)
 	out := filepath.Join(t.TempDir(), "out")
