@@ -173,8 +173,16 @@ func TestTCPFloodLeavesUnixSocket(t *testing.T) {
 			c.Close()
 		}
 	}()
-	// The TCP listener is full (the 21st connection waits in the backlog);
-	// the unix socket answers at once.
+	// The TCP listener is full: a request on a connection past the cap is
+	// not served (it waits in the kernel's backlog, holding no descriptor)
+	// while the silent ones hold their slots...
+	late := conns[len(conns)-1]
+	late.Write([]byte("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+	late.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := late.Read(make([]byte, 64)); err == nil || n > 0 {
+		t.Errorf("a connection past the cap of 20 was served during the flood (%d bytes): no cap", n)
+	}
+	// ... and the unix socket answers at once.
 	if code, _ := get(t, unix, "http://reconciled"+BasePath+"/processes", "", ""); code != 200 {
 		t.Errorf("unix socket during the flood: %d", code)
 	}

@@ -44,6 +44,12 @@ func TestLargeFileDoesNotHoldUpOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The small file changes while the big one is being prepared.
+	eventually(t, "big.yaml in flight", func() bool {
+		s.writer.mu.Lock()
+		defer s.writer.mu.Unlock()
+		return s.writer.inflight[h.path("big.yaml")] && s.writer.busy > 0
+	})
 	if err := s.UpdateStatus(v1alpha1.KindProcess, "small", runningStatus(1, 7)); err != nil {
 		t.Fatal(err)
 	}
