@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
 // TestTortureChurnLoad keeps 10,000 Process resources and churns 100
@@ -104,7 +106,12 @@ func TestTortureChurnLoad(t *testing.T) {
 	}
 	close(sampling)
 	<-sampled
-	e.eventually("the work queue drained", func() bool { return metric("reconciled_workqueue_depth") == 0 })
+	// After 5 minutes of churn of 10,000 programs the last burst of
+	// restarts may take a while on a busy 2-core machine: the figure is
+	// that it drains, not how fast.
+	drainStart := time.Now()
+	waitfor.Within(t, 5*time.Minute, "the work queue drained", func() bool { return metric("reconciled_workqueue_depth") == 0 })
+	drained := time.Since(drainStart)
 	minHeap := func(from, to time.Duration) float64 {
 		m := 0.0
 		for _, s := range samples {
@@ -118,8 +125,8 @@ func TestTortureChurnLoad(t *testing.T) {
 	heap1 := minHeap(time.Minute, 90*time.Second)
 	heapEnd := minHeap(total-30*time.Second, total)
 	rss := metric("process_resident_memory_bytes")
-	figure(t, "TORTURE churn: %d resources, %d file operations in %.1f min; heap in use (lowest sample) in minute 1-1.5 %.0f MiB, in the last 30 s %.0f MiB; RSS %.0f MiB; queue depth 0",
-		n, next, minutes, heap1/(1<<20), heapEnd/(1<<20), rss/(1<<20))
+	figure(t, "TORTURE churn: %d resources, %d file operations in %.1f min; heap in use (lowest sample) in minute 1-1.5 %.0f MiB, in the last 30 s %.0f MiB; RSS %.0f MiB; queue depth 0 %s after the churn ended",
+		n, next, minutes, heap1/(1<<20), heapEnd/(1<<20), rss/(1<<20), drained.Round(time.Millisecond))
 	if heap1 == 0 || heapEnd == 0 {
 		t.Fatalf("no heap samples in minute 1-1.5 or the last 30 s (%d samples in all; RECONCILED_TORTURE_MINUTES must be 2 or more)", len(samples))
 	}
