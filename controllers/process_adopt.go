@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/process/sockets"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/resources"
@@ -39,6 +40,9 @@ type record struct {
 	Watchdog     time.Duration `json:"watchdog,omitempty"`
 	StopSignal   string        `json:"stopSignal,omitempty"`
 	StopTimeout  time.Duration `json:"stopTimeout,omitempty"`
+	// Sockets are the sockets the program was given (spec.sockets), to
+	// take back from it.
+	Sockets []sockets.Held `json:"sockets,omitempty"`
 	// BootID is the kernel's boot id when the program started: after a
 	// reboot the pid (and its process group) belong to someone else.
 	BootID string `json:"bootID"`
@@ -54,7 +58,7 @@ func (p *proc) record() record {
 	return record{Name: p.name, Pid: p.pid, Pgid: p.pgid, StartTime: p.startTime, StartedAt: p.startedAt,
 		SpecHash: p.specHash, RestartedAt: p.restartedAt, FilesHash: p.filesHash, UsesLogStore: p.usesLogStore,
 		Notify: p.notifySock != nil, NotifyAddr: p.notifyAddr, Ready: p.ready, Watchdog: p.watchdog,
-		StopSignal: p.stopSignal, StopTimeout: p.stopTimeout, BootID: bootID}
+		StopSignal: p.stopSignal, StopTimeout: p.stopTimeout, Sockets: sockets.Record(p.sockets), BootID: bootID}
 }
 
 // saveRecord stores the adoption record of a running program: one append
@@ -107,6 +111,7 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 			continue
 		}
 		delete(marked, rec.Name)
+		p.sockets = reclaimSockets(log, rec, fd)
 		if rec.Notify && rec.NotifyAddr != "" {
 			// The program holds this address in NOTIFY_SOCKET: bind it again.
 			if sock, err := r.listenNotify(rec.Name, rec.NotifyAddr); err == nil {
@@ -160,6 +165,26 @@ func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
 		adopted++
 	}
 	return adopted, gone
+}
+
+// reclaimSockets takes back the sockets an adopted program was given, from
+// the program itself (pidfd_getfd), so that they stay bound across its
+// next restart exactly as if the daemon had never restarted. A socket the
+// program no longer holds is bound again at its next start.
+func reclaimSockets(log logr.Logger, rec record, pidfd int) []*sockets.Socket {
+	if len(rec.Sockets) == 0 {
+		return nil
+	}
+	var out []*sockets.Socket
+	for _, h := range rec.Sockets {
+		s, err := sockets.Reclaim(h, rec.Pid, func(fd int) (*os.File, error) { return supervise.CopyFD(pidfd, fd) })
+		if err != nil {
+			log.Error(err, "cannot take back a socket from the adopted program; it is bound again at the next start", "name", rec.Name, "pid", rec.Pid, "listen", h.Spec.Listen)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // findDuplicates reports, for each adopted program, the process groups

@@ -26,6 +26,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/logstore"
+	"github.com/reconciled/reconciled/controllers/process/sockets"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/kvlog"
@@ -35,11 +36,14 @@ import (
 
 // Reasons used in Process conditions and lastExit.
 const (
-	ReasonRunning          = "Running"
-	ReasonStarting         = "Starting"
-	ReasonNotReady         = "NotReady"
-	ReasonBackOff          = "BackOff"
-	ReasonStartFailed      = "StartFailed"
+	ReasonRunning     = "Running"
+	ReasonStarting    = "Starting"
+	ReasonNotReady    = "NotReady"
+	ReasonBackOff     = "BackOff"
+	ReasonStartFailed = "StartFailed"
+	// ReasonSocketBindFailed: a socket of spec.sockets could not be bound;
+	// the start is retried with the backoff.
+	ReasonSocketBindFailed = "SocketBindFailed"
 	ReasonCompleted        = "Completed"
 	ReasonFailed           = "Failed"
 	ReasonStopping         = "Stopping"
@@ -452,9 +456,12 @@ func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alp
 		p.done = false
 		p.nextStartAt = now
 		p.streak = 0
-		p.startErr = ""
+		p.startErr, p.startReason = "", ""
 	}
 	if p.done {
+		// Finished for good: clients are refused rather than left
+		// waiting for a program that will not come.
+		r.closeSockets(p, false)
 		return 0
 	}
 	if now.Before(p.nextStartAt) {
@@ -464,9 +471,13 @@ func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alp
 		// The spec tried last: a change of it starts again at once.
 		p.specHash, p.restartedAt = specHash, restartedAt
 		log.Error(err, "cannot start program")
-		r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeWarning, ReasonStartFailed, "%s", err.Error())
-		p.startErr = err.Error()
-		p.lastExit = &v1alpha1.ExitInfo{ExitCode: -1, Reason: ReasonStartFailed, FinishedAt: metav1.NewTime(now)}
+		p.startErr, p.startReason = err.Error(), ReasonStartFailed
+		var bindErr *sockets.BindError
+		if errors.As(err, &bindErr) {
+			p.startReason = ReasonSocketBindFailed
+		}
+		r.opts.Events.Eventf(v1alpha1.KindProcess, p.name, events.TypeWarning, p.startReason, "%s", err.Error())
+		p.lastExit = &v1alpha1.ExitInfo{ExitCode: -1, Reason: p.startReason, FinishedAt: metav1.NewTime(now)}
 		p.scheduleRestart(pr, now, now)
 		return max(p.nextStartAt.Sub(now), time.Millisecond)
 	}
@@ -568,6 +579,7 @@ func (r *ProcessReconciler) reconcileDeleted(log logr.Logger, p *proc, now time.
 		return reconcile.Result{RequeueAfter: r.continueStop(log, p, now)}
 	}
 	p.closeNotify()
+	r.closeSockets(p, true)
 	r.dropRecord(p.name)
 	r.files.set(p.name, nil)
 	r.logGuard.Forget(p.name)

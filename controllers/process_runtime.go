@@ -24,6 +24,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process/notify"
+	"github.com/reconciled/reconciled/controllers/process/sockets"
 	"github.com/reconciled/reconciled/controllers/process/supervise"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/envfile"
@@ -78,6 +79,11 @@ type proc struct {
 	done        bool // finished for good per restartPolicy
 	succeeded   bool
 	startErr    string
+	startReason string // ReasonStartFailed or ReasonSocketBindFailed
+
+	// sockets are held for the program (spec.sockets, in order; nil where
+	// binding failed) from its first start until it is deleted or done.
+	sockets []*sockets.Socket
 
 	// duplicates are other process groups running this program (found at
 	// adoption), while they live.
@@ -121,6 +127,15 @@ func (p *proc) watchdogLapsed(now time.Time) bool {
 	return p.watchdog > 0 && p.ready && now.Sub(p.lastWatchdog) > p.watchdog
 }
 
+// closeSockets closes the sockets held for p; removeFiles also removes
+// unix socket files (the Process is gone). Called with p.mu held.
+func (r *ProcessReconciler) closeSockets(p *proc, removeFiles bool) {
+	if len(p.sockets) > 0 {
+		sockets.CloseAll(p.sockets, removeFiles)
+		p.sockets = nil
+	}
+}
+
 // closeNotify closes the run's notify socket in the background: Close
 // waits for the socket's handler, which may be waiting for p.mu.
 func (p *proc) closeNotify() {
@@ -161,7 +176,7 @@ func (p *proc) status(pr *v1alpha1.Process) v1alpha1.ProcessStatus {
 	case !p.nextStartAt.IsZero() || p.startErr != "":
 		st.Phase, cond.Reason = v1alpha1.ProcessBackOff, ReasonBackOff
 		if p.startErr != "" {
-			cond.Reason, cond.Message = ReasonStartFailed, p.startErr
+			cond.Reason, cond.Message = p.startReason, p.startErr
 		} else {
 			cond.Message = exitMessage(p.lastExit)
 		}
@@ -171,6 +186,11 @@ func (p *proc) status(pr *v1alpha1.Process) v1alpha1.ProcessStatus {
 		st.Phase, cond.Reason = v1alpha1.ProcessStarting, ReasonStarting
 	}
 	st.SetCondition(cond)
+	for _, s := range p.sockets {
+		if s != nil {
+			st.Sockets = append(st.Sockets, s.Status())
+		}
+	}
 	if p.duplicates = slices.DeleteFunc(p.duplicates, func(pid int) bool { return !supervise.GroupAlive(pid) }); len(p.duplicates) > 0 {
 		st.SetCondition(v1alpha1.Condition{Type: ConditionDuplicate, Status: metav1.ConditionTrue, Reason: ReasonDuplicate,
 			Message: duplicateMessage(p), ObservedGeneration: pr.Generation})
@@ -277,6 +297,17 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 			opts.Env = append(opts.Env, "WATCHDOG_USEC="+strconv.FormatInt(spec.Watchdog.Microseconds(), 10))
 		}
 	}
+	if len(spec.Sockets) > 0 || len(p.sockets) > 0 {
+		if p.sockets, err = sockets.Sync(p.sockets, spec.Sockets); err != nil {
+			p.closeNotify()
+			return err
+		}
+		if len(p.sockets) > 0 {
+			opts.ExtraFiles = sockets.Files(p.sockets)
+			opts.Env = append(opts.Env, sockets.Env(p.sockets)...)
+			opts.SetListenPID = true
+		}
+	}
 	filesHash := hashFiles(spec.RestartOnChange)
 	r.files.set(p.name, spec.RestartOnChange)
 	child, err := supervise.Spawn(opts)
@@ -299,7 +330,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 	p.startedAt = now
 	p.specHash, p.restartedAt, p.filesHash, p.filesDirty = specHash, restartedAt, filesHash, false
 	p.restartRequested = false
-	p.ready, p.readyReason, p.notifyMsg, p.startErr = false, "", "", ""
+	p.ready, p.readyReason, p.notifyMsg, p.startErr, p.startReason = false, "", "", "", ""
 	p.lastWatchdog = now
 	p.nextStartAt = time.Time{}
 	p.nextProbeAt = now
@@ -548,6 +579,9 @@ func (r *ProcessReconciler) Close() {
 		p.mu.Lock()
 		s := p.notifySock
 		p.notifySock = nil
+		// The programs keep their copies of the sockets, and their files.
+		sockets.CloseAll(p.sockets, false)
+		p.sockets = nil
 		p.mu.Unlock()
 		if s != nil {
 			s.Close()

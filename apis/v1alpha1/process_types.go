@@ -4,6 +4,7 @@
 package v1alpha1
 
 import (
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,6 +83,43 @@ type ProcessSpec struct {
 	// Watchdog, with readiness.notify, is the longest gap allowed between
 	// WATCHDOG=1 pings before the program is restarted.
 	Watchdog *metav1.Duration `json:"watchdog,omitempty"`
+	// Sockets are bound by the daemon and passed to the program from file
+	// descriptor 3 on, in order, with LISTEN_FDS, LISTEN_PID and
+	// LISTEN_FDNAMES (systemd's socket activation). The daemon keeps them
+	// bound while the program restarts, so clients wait instead of being
+	// refused.
+	Sockets []Socket `json:"sockets,omitempty"`
+}
+
+// Socket is one socket of ProcessSpec.Sockets (systemd's ListenStream=,
+// ListenDatagram= and their options).
+type Socket struct {
+	// Name is passed in LISTEN_FDNAMES (systemd's FileDescriptorName=);
+	// default: the Process's name. At most 255 characters, no ':'.
+	Name string `json:"name,omitempty"`
+	// Listen is tcp://HOST:PORT, udp://HOST:PORT or unix:///PATH. An
+	// empty HOST means every address; PORT 0 picks a free port (status
+	// shows which).
+	Listen string `json:"listen"`
+	// Backlog is the length of the queue of connections not yet accepted
+	// (tcp and unix; default 4096, capped by net.core.somaxconn).
+	Backlog int `json:"backlog,omitempty"`
+	// Mode is the octal permission of a unix socket's file (default "0666").
+	Mode string `json:"mode,omitempty"`
+	// Owner and Group own a unix socket's file (names or numeric ids;
+	// default: the daemon's).
+	Owner string `json:"owner,omitempty"`
+	Group string `json:"group,omitempty"`
+}
+
+// SocketStatus is one socket the daemon holds for a Process.
+type SocketStatus struct {
+	// Name is the socket's name in LISTEN_FDNAMES.
+	Name string `json:"name"`
+	// Listen is the spec's listen.
+	Listen string `json:"listen"`
+	// Address is the bound address (the port chosen for PORT 0).
+	Address string `json:"address"`
 }
 
 // EnvFile is one environment file of EnvFrom.
@@ -151,6 +189,9 @@ type ProcessStatus struct {
 	NextRestartAt *metav1.Time `json:"nextRestartAt,omitempty"`
 	// Message is the last STATUS= sent over sd_notify, if any.
 	Message string `json:"message,omitempty"`
+	// Sockets are the sockets the daemon holds for the program, in the
+	// order of spec.sockets (fd 3 on).
+	Sockets []SocketStatus `json:"sockets,omitempty"`
 }
 
 // ExitInfo describes how a run ended.
@@ -180,6 +221,18 @@ func (p *Process) Default() {
 		s.StopSignal = "SIGTERM"
 	}
 	defaultDuration(&s.StopTimeout, 10*time.Second)
+	for i := range s.Sockets {
+		sk := &s.Sockets[i]
+		if sk.Name == "" {
+			sk.Name = p.Name
+		}
+		if sk.Backlog == 0 && !strings.HasPrefix(sk.Listen, "udp:") {
+			sk.Backlog = DefaultSocketBacklog
+		}
+		if sk.Mode == "" && strings.HasPrefix(sk.Listen, "unix:") {
+			sk.Mode = "0666"
+		}
+	}
 	if r := s.Readiness; r != nil && !r.Notify {
 		defaultDuration(&r.Period, time.Second)
 		defaultDuration(&r.Timeout, time.Second)
@@ -249,6 +302,7 @@ func (p *Process) Validate() field.ErrorList {
 		errs = append(errs, validatePositive(r.Period, rp.Child("period"))...)
 		errs = append(errs, validatePositive(r.Timeout, rp.Child("timeout"))...)
 	}
+	errs = append(errs, validateSockets(s.Sockets, sp.Child("sockets"))...)
 	if s.Watchdog != nil {
 		errs = append(errs, validatePositive(s.Watchdog, sp.Child("watchdog"))...)
 		if s.Readiness == nil || !s.Readiness.Notify {

@@ -4,7 +4,9 @@
 package v1alpha1
 
 import (
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -327,6 +329,23 @@ func TestValidate(t *testing.T) {
 		"process backoff negative resetAfter": {obj: proc(func(p *Process) {
 			p.Spec.Backoff = &Backoff{ResetAfter: dur(-time.Second)}
 		}), want: []string{"spec.backoff.resetAfter"}},
+		"valid sockets": {obj: proc(func(p *Process) {
+			p.Spec.Sockets = []Socket{{Listen: "tcp://:8080"}, {Name: "dns", Listen: "udp://[::1]:53"},
+				{Listen: "unix:///run/svc/api.sock", Mode: "660", Owner: "root", Group: "0", Backlog: 16}, {Listen: "tcp://127.0.0.1:0"}, {Listen: "tcp://127.0.0.1:0"}}
+		})},
+		"socket listen problems": {obj: proc(func(p *Process) {
+			p.Spec.Sockets = []Socket{{Listen: ""}, {Listen: "http://x:80"}, {Listen: "tcp://x"}, {Listen: "tcp://x:99999"},
+				{Listen: "unix://relative.sock"}, {Listen: "unix:///" + strings.Repeat("a", 120)}, {Listen: "tcp://x:08"}, {Listen: "unix:///a/../b"}}
+		}), want: []string{"spec.sockets[0].listen", "spec.sockets[1].listen", "spec.sockets[2].listen", "spec.sockets[3].listen",
+			"spec.sockets[4].listen", "spec.sockets[5].listen", "spec.sockets[6].listen", "spec.sockets[7].listen"}},
+		"socket duplicate listen": {obj: proc(func(p *Process) {
+			p.Spec.Sockets = []Socket{{Listen: "tcp://:80"}, {Listen: "tcp://:80"}}
+		}), want: []string{"spec.sockets[1].listen"}},
+		"socket options": {obj: proc(func(p *Process) {
+			p.Spec.Sockets = []Socket{{Name: "a:b", Listen: "tcp://:80", Mode: "0600"}, {Listen: "udp://:53", Backlog: 5},
+				{Listen: "unix:///run/x.sock", Mode: "999", Owner: "a b"}, {Listen: "tcp://:81", Backlog: 70000}}
+		}), want: []string{"spec.sockets[0].mode", "spec.sockets[0].name", "spec.sockets[1].backlog", "spec.sockets[2].mode",
+			"spec.sockets[2].owner", "spec.sockets[3].backlog"}},
 		"process stopSignal unknown":  {obj: proc(func(p *Process) { p.Spec.StopSignal = "SIGNOPE" }), want: []string{"spec.stopSignal"}},
 		"process stopSignal 0":        {obj: proc(func(p *Process) { p.Spec.StopSignal = "0" }), want: []string{"spec.stopSignal"}},
 		"process stopTimeout zero":    {obj: proc(func(p *Process) { p.Spec.StopTimeout = dur(0) }), want: []string{"spec.stopTimeout"}},
@@ -641,4 +660,55 @@ func TestEmailUsernameNeedsPasswordFile(t *testing.T) {
 	if len(errs) != 1 || errs[0].Field != "spec.receivers[0].email.passwordFile" {
 		t.Fatalf("errors %v, want spec.receivers[0].email.passwordFile required", errs)
 	}
+}
+
+func TestSocketDefaults(t *testing.T) {
+	p := exampleProcess()
+	p.Spec.Sockets = []Socket{{Listen: "tcp://:80"}, {Listen: "udp://:53"}, {Listen: "unix:///run/a.sock", Name: "api"}}
+	p.Default()
+	want := []Socket{{Name: p.Name, Listen: "tcp://:80", Backlog: DefaultSocketBacklog},
+		{Name: p.Name, Listen: "udp://:53"}, {Name: "api", Listen: "unix:///run/a.sock", Backlog: DefaultSocketBacklog, Mode: "0666"}}
+	if diff := cmp.Diff(want, p.Spec.Sockets); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+// FuzzParseSocketListen: whatever the input, the parser either refuses it
+// or returns a network and an address that bind as the same listen value.
+func FuzzParseSocketListen(f *testing.F) {
+	for _, s := range []string{"tcp://:8080", "tcp://127.0.0.1:0", "udp://[::1]:53", "unix:///run/a.sock", "unix://x",
+		"tcp://[fe80::1%eth0]:80", "tcp://host:http", "tcp://:", "unix:///", "http://a:1", "tcp://a:1/path", "tcp://a b:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		network, addr, err := ParseSocketListen(s)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			return
+		}
+		switch network {
+		case "tcp", "udp":
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("%q: address %q does not split: %v", s, addr, err)
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				t.Fatalf("%q: port %q", s, port)
+			}
+			if strings.ContainsAny(host, "/?# ") {
+				t.Fatalf("%q: host %q", s, host)
+			}
+		case "unix":
+			if !strings.HasPrefix(addr, "/") || len(addr) > 107 || strings.ContainsRune(addr, 0) {
+				t.Fatalf("%q: path %q", s, addr)
+			}
+		default:
+			t.Fatalf("%q: network %q", s, network)
+		}
+		if n2, a2, err := ParseSocketListen(network + "://" + addr); err != nil || n2 != network || a2 != addr {
+			t.Fatalf("%q: %s://%s parses as %q %q %v", s, network, addr, n2, a2, err)
+		}
+	})
 }

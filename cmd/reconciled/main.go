@@ -146,6 +146,9 @@ func newLogger(format string, verbosity int) (logr.Logger, error) {
 const defaultGCPercent = 70
 
 func main() {
+	// A supervised program with sockets passes through here first, to
+	// get LISTEN_PID; it never returns then.
+	supervise.RunListenShim()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}

@@ -29,7 +29,7 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,alert,modules,dhcp,tftp,pis)")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis)")
 )
 
 func main() {
@@ -69,6 +69,9 @@ func main() {
 	}
 	if want("links") {
 		rows = append(rows, b.links(scale(10000))...)
+	}
+	if want("sockets") {
+		rows = append(rows, b.sockets()...)
 	}
 	if want("alert") {
 		rows = append(rows, b.alertLatency()...)

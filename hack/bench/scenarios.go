@@ -223,12 +223,19 @@ func gaps(path string) []time.Duration {
 }
 
 func (b *bench) startSupervisord(liveMS string) (string, *exec.Cmd, error) {
+	logPath := filepath.Join(b.work, "supervisord-blip.log")
+	cmd, err := b.supervisord("blip", fmt.Sprintf("%s %s 1 %s", b.blip, logPath, liveMS))
+	return logPath, cmd, err
+}
+
+// supervisord runs supervisord (in the foreground) with one program that
+// restarts at once whenever it exits.
+func (b *bench) supervisord(name, command string) (*exec.Cmd, error) {
 	if _, err := exec.LookPath("supervisord"); err != nil {
-		return "", nil, fmt.Errorf("not installed (apt-get install supervisor)")
+		return nil, fmt.Errorf("not installed (apt-get install supervisor)")
 	}
 	dir, err := os.MkdirTemp(b.work, "supervisord-")
 	check(err)
-	logPath := filepath.Join(dir, "blip.log")
 	conf := fmt.Sprintf(`[unix_http_server]
 file=%[1]s/s.sock
 [supervisord]
@@ -237,15 +244,15 @@ pidfile=%[1]s/supervisord.pid
 childlogdir=%[1]s
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-[program:blip]
-command=%[2]s %[3]s 1 %[4]s
+[program:%[2]s]
+command=%[3]s
 startsecs=0
 autorestart=true
 startretries=1000000
-`, dir, b.blip, logPath, liveMS)
+`, dir, name, command)
 	check(os.WriteFile(filepath.Join(dir, "s.conf"), []byte(conf), 0o644))
 	cmd := exec.Command("supervisord", "-n", "-c", filepath.Join(dir, "s.conf"))
-	return logPath, cmd, cmd.Start()
+	return cmd, cmd.Start()
 }
 
 func (b *bench) startRunit(liveMS string) (string, *exec.Cmd, error) {

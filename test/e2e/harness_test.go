@@ -28,6 +28,7 @@ var (
 	reconciled string
 	ctlBin     string
 	notifyProg string
+	listenProg string
 	demoBin    string
 )
 
@@ -41,7 +42,9 @@ func TestMain(m *testing.M) {
 	ctlBin = filepath.Join(dir, "reconcilectl")
 	notifyProg = filepath.Join(dir, "notifyprog")
 	demoBin = filepath.Join(dir, "demo")
-	for out, pkg := range map[string]string{reconciled: "../../cmd/reconciled", ctlBin: "../../cmd/reconcilectl", notifyProg: "./testdata/notifyprog", demoBin: "../../hack/demo"} {
+	listenProg = filepath.Join(dir, "listenprog")
+	for out, pkg := range map[string]string{reconciled: "../../cmd/reconciled", ctlBin: "../../cmd/reconcilectl", notifyProg: "./testdata/notifyprog",
+		listenProg: "./testdata/listenprog", demoBin: "../../hack/demo"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -199,6 +202,11 @@ type process struct {
 		Conditions []struct {
 			Type, Status, Reason, Message string
 		} `json:"conditions"`
+		Sockets []struct {
+			Name    string `json:"name"`
+			Listen  string `json:"listen"`
+			Address string `json:"address"`
+		} `json:"sockets"`
 	} `json:"status"`
 }
 

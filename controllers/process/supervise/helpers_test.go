@@ -15,6 +15,13 @@ import (
 	"github.com/reconciled/reconciled/internal/waitfor"
 )
 
+// TestMain lets the test binary act as the socket activation shim of
+// SpawnOptions.SetListenPID, as the daemon's binary does.
+func TestMain(m *testing.M) {
+	RunListenShim()
+	os.Exit(m.Run())
+}
+
 // timeout bounds every wait in these tests; it is generous because the
 // machine may be slow and busy (race detector, two cores).
 const timeout = 10 * time.Second

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrProcessGone is returned (wrapped) when a process no longer exists, or
@@ -229,4 +231,15 @@ func RaiseFDLimit() (uint64, error) {
 		return 0, fmt.Errorf("get RLIMIT_NOFILE: %w", err)
 	}
 	return lim.Cur, nil
+}
+
+// CopyFD returns a copy, in the daemon, of file descriptor fd of the process
+// pidfd refers to (pidfd_getfd(2), Linux 5.6; close-on-exec): how a
+// restarted daemon takes back the sockets an adopted program holds.
+func CopyFD(pidfd, fd int) (*os.File, error) {
+	nfd, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return nil, fmt.Errorf("copy descriptor %d of the program (pidfd_getfd): %w", fd, err)
+	}
+	return os.NewFile(uintptr(nfd), fmt.Sprintf("fd %d of the program", fd)), nil
 }

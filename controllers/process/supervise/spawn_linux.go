@@ -48,6 +48,12 @@ type SpawnOptions struct {
 	// (a nil entry leaves that descriptor closed). As with os/exec, they are
 	// switched to blocking mode.
 	ExtraFiles []*os.File
+	// SetListenPID gives the program LISTEN_PID, equal to its own pid, for
+	// socket activation (LISTEN_FDS and LISTEN_FDNAMES are up to Env). The
+	// child execs the daemon's own binary first, as a shim that sets it
+	// and execs the program: the binary must call RunListenShim first
+	// thing in main.
+	SetListenPID bool
 }
 
 // Child is a started program.
@@ -145,7 +151,12 @@ func Spawn(o SpawnOptions) (Child, error) {
 			Credential: o.Credential,
 		},
 	}
-	pid, err := syscall.ForkExec(path, o.Argv, attr)
+	execPath, argv := path, o.Argv
+	if o.SetListenPID {
+		execPath, argv = selfExe, listenShimArgv(path, o.Argv)
+		attr.Env = withoutListenPID(env)
+	}
+	pid, err := syscall.ForkExec(execPath, argv, attr)
 	runtime.KeepAlive(o.ExtraFiles)
 	if err != nil {
 		return Child{}, fmt.Errorf("spawn %q: %w", o.Argv[0], err)

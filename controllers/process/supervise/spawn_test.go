@@ -7,6 +7,7 @@ package supervise
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -280,6 +281,38 @@ func TestSpawnExtraFiles(t *testing.T) {
 	}
 	if st := p.wait(t); !st.Success() {
 		t.Errorf("exit status = %v", st)
+	}
+}
+
+// SetListenPID: the program sees its own pid in LISTEN_PID (not one the
+// environment carried), its argv unchanged and its descriptors from 3 on,
+// also as another user (the shim is reached through /proc/self/exe).
+func TestSpawnSetListenPID(t *testing.T) {
+	r := newReaper(t)
+	for _, cred := range []*syscall.Credential{nil, {Uid: 65534, Gid: 65534}} {
+		if cred != nil && os.Getuid() != 0 {
+			fixture.SkipOrFail(t, "needs root to change user")
+		}
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := start(t, r, SpawnOptions{
+			Argv:         []string{"sh", "-c", `echo "$LISTEN_PID $$ $0 $1" >&3`, "zero", "one"},
+			Env:          []string{"PATH=/usr/bin:/bin", "LISTEN_PID=1", "LISTEN_FDS=1"},
+			Credential:   cred,
+			ExtraFiles:   []*os.File{pw},
+			SetListenPID: true,
+		})
+		pw.Close()
+		got, _ := io.ReadAll(pr)
+		pr.Close()
+		if st := p.wait(t); !st.Success() {
+			t.Fatalf("exit status = %v", st)
+		}
+		if want := fmt.Sprintf("%d %d zero one\n", p.Pid, p.Pid); string(got) != want {
+			t.Errorf("credential %v: program wrote %q to fd 3, want %q", cred, got, want)
+		}
 	}
 }
 
