@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/resources"
 )
@@ -16,22 +19,62 @@ import (
 // This file holds the actions of the kinds driven through other systems
 // (systemd for Modules, the netboot servers for PiNodes).
 
-// moduleRestart serves POST .../modules/{name}/restart.
-func (s *Server) moduleRestart(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+// action serves POST .../{plural}/{name}/{verb}: do asks the controller
+// of kind (nil when the daemon has none) for the action, which happens
+// after the answer (202 Accepted).
+func action(singular, verb string, do func(name string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if do == nil {
+			writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("this daemon does not manage %ss", singular))
+			return
+		}
+		if err := do(name); err != nil {
+			switch {
+			case errors.Is(err, resources.ErrNotFound):
+				writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", singular, name))
+			case errors.Is(err, resources.ErrConflict):
+				writeError(w, http.StatusConflict, "Conflict", strings.TrimSuffix(err.Error(), ": "+resources.ErrConflict.Error()))
+			default:
+				writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+			}
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("%s %q %s requested", singular, name, verb)})
+	}
+}
+
+// defaultRestartAllTimeout and maxRestartAllTimeout bound the wait of
+// POST .../modules/restart.
+const (
+	defaultRestartAllTimeout = time.Minute
+	maxRestartAllTimeout     = 10 * time.Minute
+)
+
+// restartModules serves POST .../modules/restart?labelSelector=S&timeout=D:
+// every Module S matches (all without S) is restarted, and the answer, once
+// each has an outcome or the timeout (default 1m) passed, is a
+// v1alpha1.RestartReport (reconcilectl restart modules --all).
+func (s *Server) restartModules(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Modules == nil {
 		writeError(w, http.StatusNotFound, "NotFound", "this daemon does not manage modules")
 		return
 	}
-	if err := s.opts.Modules.RequestRestart(name); err != nil {
-		if errors.Is(err, resources.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("module %q not found", name))
-			return
-		}
-		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+	sel, err := labels.Parse(r.URL.Query().Get("labelSelector"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "labelSelector: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("module %q restart requested", name)})
+	timeout := defaultRestartAllTimeout
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 || d > maxRestartAllTimeout {
+			writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("timeout %q: want a duration such as 30s, at most %s", t, maxRestartAllTimeout))
+			return
+		}
+		timeout = d
+	}
+	writeJSON(w, http.StatusOK, s.opts.Modules.RestartAll(r.Context(), sel, timeout))
 }
 
 // moduleLog serves GET .../modules/{name}/log?tail=N: the unit's journal
@@ -66,24 +109,6 @@ func (s *Server) moduleLog(w http.ResponseWriter, r *http.Request) {
 	if len(lines) > 0 {
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 	}
-}
-
-// reinstall serves POST .../pinodes/{name}/reinstall.
-func (s *Server) reinstall(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if s.opts.PiNodes == nil {
-		writeError(w, http.StatusNotFound, "NotFound", "this daemon does not manage PiNodes")
-		return
-	}
-	if err := s.opts.PiNodes.RequestReinstall(name); err != nil {
-		if errors.Is(err, resources.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("pinode %q not found", name))
-			return
-		}
-		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("pinode %q reinstall requested", name)})
 }
 
 // unknownNodes serves GET .../unknownnodes: MACs that asked for netboot

@@ -51,6 +51,9 @@ type Processes interface {
 // Modules is what the API needs from the Module controller.
 type Modules interface {
 	RequestRestart(name string) error
+	// RestartAll restarts every Module sel matches and waits up to
+	// timeout for the outcomes.
+	RestartAll(ctx context.Context, sel labels.Selector, timeout time.Duration) v1alpha1.RestartReport
 	// Journal returns the last n journal lines of the Module's unit.
 	Journal(ctx context.Context, name string, n int) ([]string, error)
 }
@@ -58,6 +61,9 @@ type Modules interface {
 // PiNodes is what the API needs from the PiNode controller.
 type PiNodes interface {
 	RequestReinstall(name string) error
+	// RequestPowerCycle switches the node's port off and on again,
+	// without an install.
+	RequestPowerCycle(name string) error
 	// UnknownNodes lists the undeclared MACs the DHCP server has seen.
 	UnknownNodes() any
 }
@@ -154,11 +160,24 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
 	s.mux.HandleFunc("PUT "+BasePath+"/{plural}/{name}", s.authorized(s.apply))
 	s.mux.HandleFunc("DELETE "+BasePath+"/{plural}/{name}", s.authorized(s.delete))
-	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.authorized(s.restart))
+	var restartProcess, restartModule, reinstall, powerCycle func(string) error
+	if o.Processes != nil {
+		restartProcess = o.Processes.RequestRestart
+	}
+	if o.Modules != nil {
+		restartModule = o.Modules.RequestRestart
+	}
+	if o.PiNodes != nil {
+		reinstall, powerCycle = o.PiNodes.RequestReinstall, o.PiNodes.RequestPowerCycle
+	}
+	s.mux.HandleFunc("POST "+BasePath+"/processes/{name}/restart", s.authorized(action("process", "restart", restartProcess)))
 	s.mux.HandleFunc("POST "+BasePath+"/alertroutes/{name}/test", s.authorized(s.alertTest))
-	s.mux.HandleFunc("POST "+BasePath+"/modules/{name}/restart", s.authorized(s.moduleRestart))
+	s.mux.HandleFunc("POST "+BasePath+"/modules/{name}/restart", s.authorized(action("module", "restart", restartModule)))
+	s.mux.HandleFunc("POST "+BasePath+"/modules/restart", s.authorized(s.restartModules))
 	s.mux.HandleFunc("GET "+BasePath+"/modules/{name}/log", s.authorized(s.moduleLog))
-	s.mux.HandleFunc("POST "+BasePath+"/pinodes/{name}/reinstall", s.authorized(s.reinstall))
+	s.mux.HandleFunc("POST "+BasePath+"/pinodes/{name}/reinstall", s.authorized(action("pinode", "reinstall", reinstall)))
+	// A PiNode's restart is a power cycle (piman's "restart PORT").
+	s.mux.HandleFunc("POST "+BasePath+"/pinodes/{name}/restart", s.authorized(action("pinode", "power cycle", powerCycle)))
 	s.mux.HandleFunc("GET "+BasePath+"/unknownnodes", s.unknownNodes)
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
@@ -463,19 +482,6 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.view(r, o))
-}
-
-func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if err := s.opts.Processes.RequestRestart(name); err != nil {
-		if errors.Is(err, resources.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("process %q not found", name))
-			return
-		}
-		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"kind": "Status", "status": "Success", "message": fmt.Sprintf("process %q restart requested", name)})
 }
 
 // alertTest sends a test notification through every receiver of a route.

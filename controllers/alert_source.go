@@ -199,6 +199,9 @@ func alertsFor(obj v1alpha1.Object) []receivers.Alert {
 		if o.Status.Phase == v1alpha1.PiNodeFailed {
 			add("InstallFailed", v1alpha1.SeverityCritical, fmt.Sprintf("PiNode %s install failed", name), fmt.Sprintf("PiNode %s is installed", name), msg)
 		}
+		if lc := o.Status.LastPowerCycle; lc != nil && lc.Result == v1alpha1.PowerCycleFailed {
+			add("PowerCycleFailed", v1alpha1.SeverityWarning, fmt.Sprintf("PiNode %s was not power-cycled", name), fmt.Sprintf("PiNode %s was power-cycled", name), lc.Message)
+		}
 	}
 	return out
 }

@@ -102,6 +102,16 @@ type moduleState struct {
 	loopRestarts int64     // systemd restarts since the unit last stayed active for crashLoopSettle
 	activeSince  time.Time // when the unit was first seen active since its last restart
 	crashLoop    string    // the message while in a crash loop, else ""
+
+	// waiters are RestartAndWait calls; restartQueued is set once the
+	// restart they asked for was queued with systemd, whose outcome is the
+	// unit's next state without a job (observeRestart).
+	waiters       []chan error
+	restartQueued bool
+	// settleFrom is when the restarted unit was first seen active (with
+	// systemd's NRestarts then), for restartSettle.
+	settleFrom     time.Time
+	settleRestarts int64
 }
 
 // observeRestarts updates the crash-loop detection with the unit's state
@@ -387,6 +397,9 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 			// never tears a unit down.
 			return reconcile.Result{}, nil
 		}
+		if len(m.waiters) > 0 {
+			m.finishRestart(fmt.Errorf("module %q was deleted", req.Name))
+		}
 		return r.reconcileDeleted(ctx, log, req.Name)
 	}
 	mod := obj.(*v1alpha1.Module)
@@ -498,8 +511,12 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return reconcile.Result{}, nil
 	}
 	before, started := rec, m.lastStart
+	settle := m.observeRestart(spec.UnitName, us, spec.Type == "oneshot", time.Now())
 	wait, err := r.converge(ctx, log, req.Name, m, mod, &rec, hash, us)
 	if err != nil {
+		if len(m.waiters) > 0 && !m.restartRequested {
+			m.finishRestart(err) // the restart (or start) the waiters asked for failed
+		}
 		return r.systemdError(log, req.Name, st, mod, err)
 	}
 	if rec != before {
@@ -517,8 +534,10 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		log.Info("unit is in a crash loop", "unit", spec.UnitName, "restarts", m.loopRestarts)
 		r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonCrashLoop, "%s", m.crashLoop)
 	}
-	if recheck > 0 && (wait == 0 || recheck < wait) {
-		wait = recheck
+	for _, d := range []time.Duration{recheck, settle} {
+		if d > 0 && (wait == 0 || d < wait) {
+			wait = d
+		}
 	}
 	// The status is the state just read; what converge asked systemd for
 	// arrives as signals, which bring the next reconcile.
@@ -564,6 +583,7 @@ func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name s
 			return fmt.Errorf("start %s: %w", u, err)
 		}
 		rec.StartedHash = hash
+		m.restartQueued = m.restartQueued || m.restartRequested
 		m.lastStart, m.seenActive, m.restartRequested = time.Now(), false, false
 		log.Info("unit started", "unit", u, "reason", reason)
 		return nil
@@ -573,6 +593,9 @@ func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name s
 	}
 	if spec.State == "Stopped" {
 		m.restartRequested = false
+		if len(m.waiters) > 0 {
+			m.finishRestart(errStoppedModule)
+		}
 		// Our own stop: the next Running starts it fresh, with no
 		// "stopped outside" warning.
 		rec.StartedHash, m.seenActive = "", false
@@ -600,6 +623,7 @@ func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name s
 			if err := mgr.Restart(ctx, u); err != nil {
 				return 0, fmt.Errorf("restart %s: %w", u, err)
 			}
+			m.restartQueued = true
 			rec.StartedHash, m.lastStart, m.seenActive = hash, time.Now(), false
 			ev(events.TypeNormal, ReasonRestarted, "restarting %s on request", u)
 		case rec.StartedHash != hash:

@@ -4,6 +4,7 @@
 package controllers
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +92,69 @@ func TestModuleCrashLoop(t *testing.T) {
 	// A counter flushed by a manual start is not a restart.
 	if look("active", 0) || m.loopRestarts != 0 {
 		t.Errorf("a flushed NRestarts counted: %d", m.loopRestarts)
+	}
+}
+
+// The outcome of a restart a caller waits for is the unit's first state
+// without a job after the restart was queued.
+func TestModuleRestartOutcome(t *testing.T) {
+	for name, tc := range map[string]struct {
+		us      systemd.UnitState
+		oneshot bool
+		want    string // "" ok, "wait", or a part of the error
+	}{
+		"job pending":     {us: systemd.UnitState{ActiveState: "active", JobPending: true}, want: "wait"},
+		"activating":      {us: systemd.UnitState{ActiveState: "activating"}, want: "wait"},
+		"active":          {us: systemd.UnitState{ActiveState: "active"}, want: "wait"},
+		"failed":          {us: systemd.UnitState{ActiveState: "failed", Result: "exit-code"}, want: "web.service is failed after the restart (result exit-code)"},
+		"oneshot done":    {us: systemd.UnitState{ActiveState: "inactive", Result: "success"}, oneshot: true},
+		"inactive simple": {us: systemd.UnitState{ActiveState: "inactive", Result: "success"}, want: "inactive after the restart"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			m := &moduleState{waiters: []chan error{done}, restartQueued: true}
+			m.observeRestart("web.service", tc.us, tc.oneshot, time.Now())
+			select {
+			case err := <-done:
+				switch {
+				case tc.want == "wait":
+					t.Fatalf("settled (%v) while %+v", err, tc.us)
+				case tc.want == "" && err != nil:
+					t.Fatalf("error %v, want success", err)
+				case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+					t.Fatalf("error %v, want %q", err, tc.want)
+				}
+				if m.restartQueued || len(m.waiters) != 0 {
+					t.Fatal("waiters kept after the outcome")
+				}
+			default:
+				if tc.want != "wait" {
+					t.Fatalf("no outcome for %+v", tc.us)
+				}
+			}
+		})
+	}
+	// Nothing queued: nothing settles (a waiter whose restart is not
+	// queued yet).
+	done := make(chan error, 1)
+	m := &moduleState{waiters: []chan error{done}}
+	m.observeRestart("web.service", systemd.UnitState{ActiveState: "active"}, false, time.Now())
+	if len(done) != 0 {
+		t.Fatal("settled before the restart was queued")
+	}
+	// Active counts once it stayed so for restartSettle, without systemd
+	// restarting it meanwhile.
+	m.restartQueued = true
+	t0 := time.Now()
+	active := systemd.UnitState{ActiveState: "active", NRestarts: 1}
+	if d := m.observeRestart("web.service", active, false, t0); d != restartSettle || len(done) != 0 {
+		t.Fatalf("first look at active: recheck %s, settled %d", d, len(done))
+	}
+	active.NRestarts = 2 // systemd restarted it meanwhile: the wait starts again
+	if d := m.observeRestart("web.service", active, false, t0.Add(restartSettle)); d != restartSettle || len(done) != 0 {
+		t.Fatalf("after a systemd restart: recheck %s, settled %d", d, len(done))
+	}
+	if d := m.observeRestart("web.service", active, false, t0.Add(2*restartSettle)); d != 0 || len(done) != 1 || <-done != nil {
+		t.Fatalf("after the settle: recheck %s", d)
 	}
 }

@@ -98,6 +98,14 @@ type piRecord struct {
 	FailedHash    string `json:"failedHash,omitempty"`
 	Reason        string `json:"reason,omitempty"`
 	Message       string `json:"message,omitempty"`
+	// RestartedAt is the reconciled.dev/restartedAt annotation value
+	// already acted on (RestartedAtSeen: since the node was first seen).
+	RestartedAt     string `json:"restartedAt,omitempty"`
+	RestartedAtSeen bool   `json:"restartedAtSeen,omitempty"`
+	// Cycle is a power cycle under way; LastCycle the last one, for
+	// status.lastPowerCycle.
+	Cycle     *cycleRecord         `json:"cycle,omitempty"`
+	LastCycle *v1alpha1.PowerCycle `json:"lastCycle,omitempty"`
 }
 
 // piState is the in-memory side of one PiNode, guarded by its mu (held
@@ -111,6 +119,9 @@ type piState struct {
 	lastLocate   time.Time
 	observedPort int
 	reinstall    bool
+	// cycleRequest is the trigger of a power cycle asked through the API
+	// and not started yet.
+	cycleRequest string
 }
 
 // PiNodeReconciler drives PiNodes through power cycles and installs, and
@@ -433,7 +444,8 @@ func (r *PiNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	st := r.state(req.Name)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	status := v1alpha1.PiNodeStatus{InstalledGeneration: n.Status.InstalledGeneration, LastSeen: n.Status.LastSeen, ObservedSwitchPort: n.Status.ObservedSwitchPort}
+	status := v1alpha1.PiNodeStatus{InstalledGeneration: n.Status.InstalledGeneration, LastSeen: n.Status.LastSeen, ObservedSwitchPort: n.Status.ObservedSwitchPort,
+		LastPowerCycle: n.Status.LastPowerCycle}
 	// From the current conditions, so a transition time moves only with
 	// its status (and an unchanged status is not written again).
 	status.Conditions = slices.Clone(n.Status.Conditions)
@@ -454,6 +466,14 @@ func (r *PiNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	}
 	if ready.Reason == "" {
 		ready.Reason = status.Phase
+	}
+	if st.rec.LastCycle != nil {
+		lc := *st.rec.LastCycle
+		status.LastPowerCycle = &lc
+	}
+	if c := st.rec.Cycle; c != nil && r.opts.Netboot != nil {
+		ready.Status = metav1.ConditionFalse
+		ready.Reason, ready.Message = cycleCondition(c, r.opts.Netboot.PowerOffTime)
 	}
 	status.SetCondition(ready)
 	if st.observedPort > 0 {
@@ -507,6 +527,12 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 	gen := *n.Spec.InstallGeneration
 	now := time.Now()
 	if n.Spec.Power == "Off" {
+		// Kept off: no power cycle, now or for a restartedAt set meanwhile.
+		st.cycleRequest = ""
+		st.rec.RestartedAt, st.rec.RestartedAtSeen = n.Annotations[v1alpha1.AnnotationRestartedAt], true
+		if st.rec.Cycle != nil {
+			r.endCycleLocked(name, st, v1alpha1.PowerCycleCancelled, "cancelled: the spec says power: Off")
+		}
 		if st.rec.Phase != v1alpha1.PiNodeOff {
 			if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, false); err != nil {
 				st.rec.Reason, st.rec.Message = ReasonSwitchError, err.Error()
@@ -516,6 +542,9 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 			r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeNormal, ReasonPoweredOff, "port %d off", n.Spec.Switch.Port)
 		}
 		return 0, nil
+	}
+	if wait, busy, err := r.cycleLocked(ctx, log, n, st); busy {
+		return wait, err
 	}
 	if st.rec.Phase == v1alpha1.PiNodeOff && st.rec.FailedHash == want && !st.reinstall {
 		// power: On again after Off, with the failed install not asked

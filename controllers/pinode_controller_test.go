@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -26,10 +27,11 @@ import (
 
 // fakePower records power changes per port.
 type fakePower struct {
-	mu    sync.Mutex
-	calls []string
-	fail  error
-	port  int // what Locate reports
+	mu     sync.Mutex
+	calls  []string
+	fail   error
+	failOn error // fails only switching on
+	port   int   // what Locate reports
 }
 
 func (f *fakePower) SetPower(_ context.Context, sw v1alpha1.SwitchPort, on bool) error {
@@ -37,6 +39,9 @@ func (f *fakePower) SetPower(_ context.Context, sw v1alpha1.SwitchPort, on bool)
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail
+	}
+	if on && f.failOn != nil {
+		return f.failOn
 	}
 	f.calls = append(f.calls, fmt.Sprintf("%d:%v", sw.Port, map[bool]string{true: "on", false: "off"}[on]))
 	return nil
@@ -309,4 +314,111 @@ func TestPiNodeSwitchNeverAnswers(t *testing.T) {
 	if st.Conditions[0].Reason != ReasonSwitchError {
 		t.Fatalf("after the timeout: %+v", st)
 	}
+}
+
+// writeAnnotated writes an installed (generation 0) node with a
+// restartedAt annotation.
+func (h *piHarness) writeAnnotated(name, restartedAt string) {
+	h.t.Helper()
+	path := filepath.Join(h.dir, name+".yaml")
+	content := fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: PiNode\nmetadata:\n  name: %s\n  annotations: {reconciled.dev/restartedAt: %q}\nspec:\n  mac: \"dc:a6:32:01:02:20\"\n  ip: 10.77.0.20\n  switch: {address: \"10.77.0.129:161\", port: 10, community: private}\n  installGeneration: 0\n", name, restartedAt)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	h.store.Reload(path)
+}
+
+// restart pinode/NAME and a change of restartedAt power-cycle the port
+// (off, on) without an install; the first value seen is no request.
+func TestPiNodePowerCycle(t *testing.T) {
+	h := newPiHarness(t)
+	h.writeAnnotated("pi", "2026-01-01T00:00:00Z")
+	st := h.reconcile("pi")
+	if st.Phase != v1alpha1.PiNodeInstalled || h.power.history() != "10:on" || st.LastPowerCycle != nil {
+		t.Fatalf("a new node with an annotation: %s %q %+v", st.Phase, h.power.history(), st.LastPowerCycle)
+	}
+	if err := h.r.RequestPowerCycle("pi"); err != nil {
+		t.Fatal(err)
+	}
+	st = h.reconcile("pi")
+	lc := st.LastPowerCycle
+	if h.power.history() != "10:on 10:off 10:on" || lc == nil || lc.Result != v1alpha1.PowerCycleSucceeded || lc.Trigger != TriggerAPI ||
+		lc.Port != 10 || lc.FinishedAt == nil || !strings.Contains(lc.Message, "port 10 off for") {
+		t.Fatalf("after restart: power %q, lastPowerCycle %+v", h.power.history(), lc)
+	}
+	if st.Phase != v1alpha1.PiNodeInstalled || st.InstalledGeneration == nil || *st.InstalledGeneration != 0 || st.Conditions[0].Status != "True" {
+		t.Fatalf("after restart: %+v", st)
+	}
+	// The annotation.
+	h.writeAnnotated("pi", "2026-01-02T00:00:00Z")
+	st = h.reconcile("pi")
+	if h.power.history() != "10:on 10:off 10:on 10:off 10:on" || st.LastPowerCycle.Trigger != "annotation reconciled.dev/restartedAt=2026-01-02T00:00:00Z" {
+		t.Fatalf("after the annotation: %q %+v", h.power.history(), st.LastPowerCycle)
+	}
+	h.reconcile("pi")
+	if n := strings.Count(h.power.history(), "off"); n != 2 {
+		t.Fatalf("the same annotation cycled again: %q", h.power.history())
+	}
+	// Kept off: refused, with a conflict.
+	if err := os.WriteFile(filepath.Join(h.dir, "pi.yaml"), []byte(strings.Replace(mustRead(t, filepath.Join(h.dir, "pi.yaml")), "installGeneration: 0", "installGeneration: 0\n  power: \"Off\"", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.store.Reload(filepath.Join(h.dir, "pi.yaml"))
+	h.reconcile("pi")
+	if err := h.r.RequestPowerCycle("pi"); !errors.Is(err, resources.ErrConflict) {
+		t.Fatalf("power cycle of a node kept off: %v", err)
+	}
+	if err := h.r.RequestPowerCycle("nosuch"); !errors.Is(err, resources.ErrNotFound) {
+		t.Fatalf("power cycle of an unknown node: %v", err)
+	}
+}
+
+// A switch that does not switch the port on again: SwitchError in Ready,
+// the cycle Failed after bootTimeout but still retried, and a daemon
+// restarted meanwhile switches it on.
+func TestPiNodePowerCycleSwitchFails(t *testing.T) {
+	h := newPiHarness(t)
+	h.writeAnnotated("pi", "")
+	h.reconcile("pi")
+	h.power.mu.Lock()
+	h.power.failOn = fmt.Errorf("switch 10.77.0.129:161: no answer")
+	h.power.mu.Unlock()
+	h.r.RequestPowerCycle("pi")
+	var st v1alpha1.PiNodeStatus
+	waitfor.Within(t, 10*time.Second, "the cycle reported Failed", func() bool {
+		h.r.Reconcile(context.Background(), reconcile.Request{Name: "pi"}) // the switch error is expected
+		obj, _ := h.store.View(v1alpha1.KindPiNode, "pi")
+		st = obj.(*v1alpha1.PiNode).Status
+		return st.LastPowerCycle != nil && st.LastPowerCycle.Result == v1alpha1.PowerCycleFailed
+	})
+	if c := st.Conditions[0]; c.Reason != ReasonSwitchError || !strings.Contains(c.Message, "power on: switch 10.77.0.129:161: no answer") {
+		t.Fatalf("Ready while the switch fails: %+v", c)
+	}
+	if !strings.Contains(st.LastPowerCycle.Message, "still retrying") {
+		t.Fatalf("lastPowerCycle %+v", st.LastPowerCycle)
+	}
+	// The daemon restarts; the switch is back.
+	h.r.Close()
+	h.power.mu.Lock()
+	h.power.failOn = nil
+	h.power.mu.Unlock()
+	r2, err := NewPiNodeReconciler(PiNodeOptions{Store: h.store, StateDir: h.r.opts.StateDir, Log: logr.Discard(), Power: h.power, Netboot: h.r.opts.Netboot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r2.Close)
+	h.r = r2
+	st = h.reconcile("pi")
+	if st.LastPowerCycle.Result != v1alpha1.PowerCycleSucceeded || !strings.HasSuffix(h.power.history(), "10:off 10:on") || st.Conditions[0].Status != "True" {
+		t.Fatalf("after the restart: power %q, %+v", h.power.history(), st)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/resources/apply"
@@ -23,6 +24,10 @@ type WriterActions struct {
 	Writer *apply.Writer
 	// RestartFunc restarts kind/name now; nil refuses every restart.
 	RestartFunc func(kind, name string) error
+	// RestartAllFunc restarts every resource of kind that the label
+	// selector matches and waits up to timeout for the outcomes; nil
+	// refuses.
+	RestartAllFunc func(kind, selector string, timeout time.Duration) (v1alpha1.RestartReport, error)
 }
 
 // ErrUnsupported is returned for an action a kind does not support.
@@ -54,6 +59,14 @@ func (a WriterActions) Restart(kind, name string) error {
 		return fmt.Errorf("restart of a %s: %w", kind, ErrUnsupported)
 	}
 	return a.RestartFunc(kind, name)
+}
+
+// RestartAll implements Actions with RestartAllFunc.
+func (a WriterActions) RestartAll(kind, selector string, timeout time.Duration) (v1alpha1.RestartReport, error) {
+	if a.RestartAllFunc == nil {
+		return v1alpha1.RestartReport{}, fmt.Errorf("restart of every %s: %w", strings.ToLower(kind), ErrUnsupported)
+	}
+	return a.RestartAllFunc(kind, selector, timeout)
 }
 
 // hasSpecField reports whether the kind's spec has a field of that JSON name.

@@ -23,6 +23,15 @@
 //	    {"exec": ["/usr/bin/python3", "main.py"], "workingDirectory": "/opt/m"}),
 //	    which is wrapped into a Module named after the topic. create
 //	    replaces a module that exists. See ParseCommand.
+//	<prefix>/command/module/all/restart         subscribed, QoS 1
+//	    restarts every Module at once (the seed's restart_configs), each
+//	    as its own restart would, and waits for the outcomes (a unit
+//	    active again, or why not). Optional payload: {"selector":
+//	    "site=ark", "timeout": "30s"} (label selector; wait, default 1m).
+//	    One answer, a Reply whose "report" lists "restarted", "failed"
+//	    (name and error) and "skipped" (state: Stopped), goes to the
+//	    response topic or, without one, to <prefix>/reply (QoS 1, not
+//	    retained). It runs beside the commands after it; one at a time.
 //	<prefix>/error                             published, QoS 1, not retained
 //	    {"topic": "...", "error": "...", "time": "RFC 3339",
 //	     "kind": "Module", "name": "...", "action": "start"}  (the last three
@@ -133,6 +142,9 @@ type Actions interface {
 	SetState(kind, name, state string) error
 	// Restart restarts the resource's program now (restart).
 	Restart(kind, name string) error
+	// RestartAll restarts every resource of kind that selector matches,
+	// and waits up to timeout for each outcome (<kind>/all/restart).
+	RestartAll(kind, selector string, timeout time.Duration) (v1alpha1.RestartReport, error)
 }
 
 // StatusSource is what the bridge reads statuses from; *resources.Store
@@ -165,6 +177,8 @@ type Bridge struct {
 	out     *outbox
 	running atomic.Bool
 	failing atomic.Bool // connection attempts are failing (log only the first at V(0))
+	// restartingAll is set while a <kind>/all/restart waits for outcomes.
+	restartingAll atomic.Bool
 }
 
 // inbound is a command as received.
@@ -413,6 +427,10 @@ func (b *Bridge) commandLoop(ctx context.Context) {
 			return
 		case in := <-b.cmds:
 			cmd, err := ParseCommand(b.prefix, in.topic, in.payload)
+			if err == nil && cmd.All {
+				b.restartAll(ctx, in, cmd)
+				continue
+			}
 			var result string
 			if err == nil {
 				result, err = b.execute(cmd)
@@ -449,6 +467,38 @@ func (b *Bridge) execute(cmd Command) (string, error) {
 	return "", fmt.Errorf("unknown action %q", cmd.Action) // ParseCommand returns none
 }
 
+// restartAll starts a restart of every resource of a kind; it waits for
+// the outcomes, so it runs beside the commands that follow. One runs at a
+// time. Its answer (a Reply with the report) goes to the command's
+// response topic, or to <prefix>/reply.
+func (b *Bridge) restartAll(ctx context.Context, in inbound, cmd Command) {
+	if in.responseTopic == "" {
+		in.responseTopic = b.prefix + "/reply"
+	}
+	if !b.restartingAll.CompareAndSwap(false, true) {
+		b.report(in, cmd, "", fmt.Errorf("a restart of every resource is under way; try again when its answer is out"))
+		return
+	}
+	b.log.Info("MQTT command: restarting every resource", "kind", cmd.Kind, "selector", cmd.Selector)
+	go func() {
+		defer b.restartingAll.Store(false)
+		rep, err := b.actions.RestartAll(cmd.Kind, cmd.Selector, cmd.Timeout)
+		if ctx.Err() != nil {
+			return
+		}
+		result := ""
+		if err == nil {
+			result = "restarted"
+			if len(rep.Failed) > 0 {
+				result = "failed"
+			}
+			b.log.Info("MQTT command executed", "kind", cmd.Kind, "name", cmd.Name, "action", cmd.Action,
+				"restarted", len(rep.Restarted), "failed", len(rep.Failed), "skipped", len(rep.Skipped))
+		}
+		b.reportWith(in, cmd, result, err, &rep)
+	}()
+}
+
 // ErrorReport is the JSON document published on <prefix>/error for a
 // refused command.
 type ErrorReport struct {
@@ -478,6 +528,9 @@ type Reply struct {
 	Result string `json:"result,omitempty"`
 	// Error says why the command was refused.
 	Error string `json:"error,omitempty"`
+	// Report is, for <kind>/all/restart, what was restarted and what
+	// failed (Result is then "restarted", or "failed" when any failed).
+	Report *v1alpha1.RestartReport `json:"report,omitempty"`
 	// Time is when the command was executed or refused.
 	Time time.Time `json:"time"`
 }
@@ -485,6 +538,11 @@ type Reply struct {
 // report queues the error report (when err is set) and the reply (when the
 // command asked for one) of a command.
 func (b *Bridge) report(in inbound, cmd Command, result string, err error) {
+	b.reportWith(in, cmd, result, err, nil)
+}
+
+// reportWith is report with the report of a restart of every resource.
+func (b *Bridge) reportWith(in inbound, cmd Command, result string, err error, restarts *v1alpha1.RestartReport) {
 	now := b.now().UTC()
 	if err != nil {
 		rep := ErrorReport{Topic: in.topic, Error: err.Error(), Time: now, Kind: cmd.Kind, Name: cmd.Name, Action: cmd.Action}
@@ -498,7 +556,7 @@ func (b *Bridge) report(in inbound, cmd Command, result string, err error) {
 	if err != nil {
 		rep.Error = err.Error()
 	} else {
-		rep.Result = result
+		rep.Result, rep.Report = result, restarts
 	}
 	p, _ := json.Marshal(rep)
 	b.out.push(message{topic: in.responseTopic, payload: p,

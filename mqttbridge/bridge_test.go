@@ -366,6 +366,38 @@ func TestCommandReply(t *testing.T) {
 	}
 }
 
+// <kind>/all/restart answers once, with what was restarted and what
+// failed: on the response topic, or without one on <prefix>/reply. It
+// does not hold up the commands after it.
+func TestRestartAllReply(t *testing.T) {
+	h := startHarness(t, module("sensor", "Active", 1))
+	h.actions.restartAll = []string{"bad", "sensor"}
+	h.connect(t)
+	h.command("rc/command/module/all/restart", `{"selector": "site=ark"}`)
+	h.b.receive(&paho.Publish{Topic: "rc/command/module/all/restart", QoS: 1, Properties: &paho.PublishProperties{ResponseTopic: "me/replies", CorrelationData: []byte("x")}})
+	waitfor.Within(t, wait, "an answer on rc/reply", func() bool { return len(h.client.on("rc/reply")) == 1 })
+	var got Reply
+	p, _ := h.client.last("rc/reply")
+	if err := json.Unmarshal([]byte(p.Payload), &got); err != nil {
+		t.Fatal(err)
+	}
+	got.Time = time.Time{}
+	want := Reply{Topic: "rc/command/module/all/restart", Kind: "Module", Name: "all", Action: ActionRestart, Result: "failed",
+		Report: &v1alpha1.RestartReport{Restarted: []string{"sensor"}, Failed: []v1alpha1.RestartFailure{{Name: "bad", Error: "bad.service is failed after the restart (result exit-code)"}}, Skipped: []v1alpha1.RestartFailure{}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reply (-want +got)\n%s", diff)
+	}
+	if p.Retain {
+		t.Error("the answer is retained")
+	}
+	// The second one asked while the first ran (refused) or after it
+	// (answered): either way exactly one answer on its response topic.
+	waitfor.Within(t, wait, "an answer on the response topic", func() bool { return len(h.client.on("me/replies")) == 1 })
+	if c := h.actions.Calls(); len(c) == 0 || c[0] != (call{"RestartAll", "Module", "site=ark", "1m0s"}) {
+		t.Errorf("calls %v", c)
+	}
+}
+
 // A publication the broker refuses is dropped (retrying would hold up
 // everything behind it); the rest goes on.
 func TestRefusedPublicationDropped(t *testing.T) {

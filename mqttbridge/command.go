@@ -5,12 +5,15 @@ package mqttbridge
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -51,7 +54,30 @@ type Command struct {
 	// (YAML or JSON); its kind and metadata.name are Kind and Name. It is
 	// nil for the other actions.
 	Body []byte
+	// All is set for <kind>/all/restart: restart every resource of Kind
+	// (that Selector matches), and answer with what was restarted and what
+	// failed. Name is then "all".
+	All bool
+	// Selector is, with All, the label selector of the payload's
+	// "selector" ("" matches every resource).
+	Selector string
+	// Timeout is, with All, how long to wait for the outcomes (the
+	// payload's "timeout"; default DefaultRestartAllTimeout).
+	Timeout time.Duration
 }
+
+// AllName is the name that, with the restart action, means every resource
+// of the kind: <prefix>/command/module/all/restart (the seed's
+// restart_configs). A resource actually named "all" is restarted with the
+// others.
+const AllName = "all"
+
+// DefaultRestartAllTimeout bounds the wait for the outcomes of a restart
+// of every resource, unless the payload says otherwise.
+const DefaultRestartAllTimeout = time.Minute
+
+// maxRestartAllTimeout bounds the payload's timeout.
+const maxRestartAllTimeout = 10 * time.Minute
 
 // ParseCommand decodes the command published on topic with payload, for a
 // bridge whose topic prefix is prefix. It is a pure function.
@@ -89,7 +115,12 @@ func ParseCommand(prefix, topic string, payload []byte) (Command, error) {
 	}
 	cmd := Command{Kind: ki.Kind, Name: name, Action: Action(strings.ToLower(levels[2]))}
 	switch cmd.Action {
-	case ActionStart, ActionStop, ActionRestart:
+	case ActionRestart:
+		if name == AllName {
+			return restartAll(cmd, payload)
+		}
+		return cmd, nil
+	case ActionStart, ActionStop:
 		return cmd, nil
 	case ActionCreate, ActionRemove:
 		if ki.Kind != v1alpha1.KindModule {
@@ -106,6 +137,39 @@ func ParseCommand(prefix, topic string, payload []byte) (Command, error) {
 		return Command{}, err
 	}
 	cmd.Body = body
+	return cmd, nil
+}
+
+// restartAll reads the optional payload of <kind>/all/restart: empty, or
+// a JSON object {"selector": "app=sensor", "timeout": "30s"}.
+func restartAll(cmd Command, payload []byte) (Command, error) {
+	cmd.All, cmd.Timeout = true, DefaultRestartAllTimeout
+	if len(payload) > MaxPayload {
+		return Command{}, fmt.Errorf("payload larger than %d bytes", MaxPayload)
+	}
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return cmd, nil
+	}
+	var opts struct {
+		Selector string `json:"selector"`
+		Timeout  string `json:"timeout"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&opts); err != nil {
+		return Command{}, fmt.Errorf("restart of every %s: payload must be empty or {\"selector\": \"...\", \"timeout\": \"30s\"}: %v", strings.ToLower(cmd.Kind), err)
+	}
+	if _, err := labels.Parse(opts.Selector); err != nil {
+		return Command{}, fmt.Errorf("selector %q: %v", opts.Selector, err)
+	}
+	cmd.Selector = opts.Selector
+	if opts.Timeout != "" {
+		d, err := time.ParseDuration(opts.Timeout)
+		if err != nil || d <= 0 || d > maxRestartAllTimeout {
+			return Command{}, fmt.Errorf("timeout %q: want a duration such as \"30s\", at most %s", opts.Timeout, maxRestartAllTimeout)
+		}
+		cmd.Timeout = d
+	}
 	return cmd, nil
 }
 

@@ -6,6 +6,7 @@ package mqttbridge
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -35,6 +36,10 @@ func TestParseCommand(t *testing.T) {
 		"payload ignored":          {"rc/command/module/sensor/stop", `{"config_id":"123","action":"start"}`, Command{Kind: "Module", Name: "sensor", Action: ActionStop}},
 		"remove":                   {"rc/command/module/sensor/remove", "whatever", Command{Kind: "Module", Name: "sensor", Action: ActionRemove}},
 		"create, whole YAML":       {"rc/command/module/sensor/create", moduleYAML, Command{Kind: "Module", Name: "sensor", Action: ActionCreate, Body: []byte(moduleYAML)}},
+		"restart every module":     {"rc/command/module/all/restart", "", Command{Kind: "Module", Name: "all", Action: ActionRestart, All: true, Timeout: DefaultRestartAllTimeout}},
+		"restart every module, selected, timeout": {"rc/command/modules/all/restart", `{"selector": "site in (ark, hub)", "timeout": "20s"}`,
+			Command{Kind: "Module", Name: "all", Action: ActionRestart, All: true, Selector: "site in (ark, hub)", Timeout: 20 * time.Second}},
+		"a module named all is stopped alone": {"rc/command/module/all/stop", "", Command{Kind: "Module", Name: "all", Action: ActionStop}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := ParseCommand("rc", tc.topic, []byte(tc.payload))
@@ -104,6 +109,11 @@ func TestParseCommandErrors(t *testing.T) {
 		"create, other name":    {"rc/command/module/sensor/create", strings.Replace(moduleYAML, "name: sensor", "name: other", 1), `named "other"`},
 		"create, no name":       {"rc/command/module/sensor/create", `{"kind": "Module", "spec": {}}`, `named ""`},
 		"create, too large":     {"rc/command/module/sensor/create", "a: " + strings.Repeat("x", MaxPayload), "larger than"},
+		"restart all, bad JSON": {"rc/command/module/all/restart", `{"selector": `, "payload must be empty or"},
+		"restart all, unknown":  {"rc/command/module/all/restart", `{"config_id": "1"}`, "unknown field"},
+		"restart all, selector": {"rc/command/module/all/restart", `{"selector": "a in"}`, `selector "a in"`},
+		"restart all, timeout":  {"rc/command/module/all/restart", `{"timeout": "forever"}`, `timeout "forever"`},
+		"restart all, too long": {"rc/command/module/all/restart", `{"timeout": "11m"}`, "at most 10m0s"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := ParseCommand("rc", tc.topic, []byte(tc.payload))

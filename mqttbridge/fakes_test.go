@@ -36,6 +36,8 @@ type fakeActions struct {
 	mu    sync.Mutex
 	calls []call
 	err   error
+	// restartAll are the names RestartAll reports.
+	restartAll []string
 }
 
 func (a *fakeActions) record(c call) error {
@@ -59,6 +61,20 @@ func (a *fakeActions) SetState(kind, name, state string) error {
 
 func (a *fakeActions) Restart(kind, name string) error {
 	return a.record(call{"Restart", kind, name, ""})
+}
+
+// RestartAll reports every name of a.restartAll as restarted, but "bad"
+// as failed.
+func (a *fakeActions) RestartAll(kind, selector string, timeout time.Duration) (v1alpha1.RestartReport, error) {
+	rep := v1alpha1.RestartReport{Restarted: []string{}, Failed: []v1alpha1.RestartFailure{}, Skipped: []v1alpha1.RestartFailure{}}
+	for _, n := range a.restartAll {
+		if n == "bad" {
+			rep.Failed = append(rep.Failed, v1alpha1.RestartFailure{Name: n, Error: "bad.service is failed after the restart (result exit-code)"})
+		} else {
+			rep.Restarted = append(rep.Restarted, n)
+		}
+	}
+	return rep, a.record(call{"RestartAll", kind, selector, timeout.String()})
 }
 
 func (a *fakeActions) Calls() []call {

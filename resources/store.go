@@ -61,6 +61,11 @@ const ReasonDeleted = "Deleted"
 // ErrNotFound is returned for a kind and name the store does not hold.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict is returned (wrapped) by a controller for an action its
+// resource cannot take in its current state (a power cycle of a PiNode
+// kept off); the API answers 409 Conflict.
+var ErrConflict = errors.New("conflict")
+
 // Key identifies a resource.
 type Key struct{ Kind, Name string }
 

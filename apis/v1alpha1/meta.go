@@ -35,8 +35,8 @@ type ObjectMeta struct {
 	CreationTimestamp *metav1.Time `json:"creationTimestamp,omitempty"`
 }
 
-// AnnotationRestartedAt restarts a Process (or Module) when its value changes,
-// like kubectl rollout restart.
+// AnnotationRestartedAt restarts a Process or Module (power-cycles a
+// PiNode) when its value changes, like kubectl rollout restart.
 const AnnotationRestartedAt = "reconciled.dev/restartedAt"
 
 // Condition is a status condition with exactly the fields of metav1.Condition.

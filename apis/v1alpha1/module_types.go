@@ -249,3 +249,23 @@ func (m *Module) WithStatus(status any) Object {
 	c.Status = status.(ModuleStatus)
 	return &c
 }
+
+// RestartReport is the answer to a restart of many resources at once
+// (reconcilectl restart modules --all, the MQTT <kind>/all/restart
+// command): every resource is in exactly one list, each sorted by name.
+type RestartReport struct {
+	// Restarted lists the resources that were restarted and came back
+	// (a Module's unit active again; a oneshot's finished).
+	Restarted []string `json:"restarted"`
+	// Failed lists those whose restart failed, with why.
+	Failed []RestartFailure `json:"failed"`
+	// Skipped lists those not restarted on purpose (a Module with state:
+	// Stopped), with why.
+	Skipped []RestartFailure `json:"skipped"`
+}
+
+// RestartFailure is one resource of RestartReport.Failed or Skipped.
+type RestartFailure struct {
+	Name  string `json:"name"`
+	Error string `json:"error"`
+}

@@ -73,6 +73,39 @@ type PiNodeStatus struct {
 	InstalledGeneration *int64       `json:"installedGeneration,omitempty"`
 	LastSeen            *metav1.Time `json:"lastSeen,omitempty"`
 	ObservedSwitchPort  int          `json:"observedSwitchPort,omitempty"`
+	// LastPowerCycle is the last power cycle that was not part of an
+	// install (reconcilectl restart, or a change of the
+	// reconciled.dev/restartedAt annotation).
+	LastPowerCycle *PowerCycle `json:"lastPowerCycle,omitempty"`
+}
+
+// Results of a PowerCycle.
+const (
+	PowerCycleInProgress = "InProgress"
+	PowerCycleSucceeded  = "Succeeded"
+	PowerCycleFailed     = "Failed"
+	PowerCycleCancelled  = "Cancelled"
+)
+
+// PowerCycle is a power cycle of a PiNode's switch port (off, the
+// daemon's powerOffTime, on, read back), without an install: piman's
+// "restart".
+type PowerCycle struct {
+	// Trigger says what asked for it: "reconcilectl restart" (the API), or
+	// "annotation reconciled.dev/restartedAt=VALUE".
+	Trigger string `json:"trigger"`
+	// Port is the switch port that was cycled.
+	Port int `json:"port"`
+	// StartedAt is when the cycle began.
+	StartedAt metav1.Time `json:"startedAt"`
+	// FinishedAt is when the switch read the port on again.
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Result is InProgress, Succeeded, Failed (the switch did not switch
+	// the port off, or not on again, within the daemon's bootTimeout; a
+	// port left off is still retried) or Cancelled (power: Off meanwhile).
+	Result string `json:"result"`
+	// Message says what happened.
+	Message string `json:"message,omitempty"`
 }
 
 // Default fills in the documented defaults.

@@ -116,7 +116,17 @@ func unwrapNet(err error) error {
 }
 
 func (c *client) getJSON(ctx context.Context, path string, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, path)
+	return c.doJSON(ctx, http.MethodGet, path, v)
+}
+
+// postJSON sends a POST without a body and decodes the JSON answer into v.
+func (c *client) postJSON(ctx context.Context, path string, v any) error {
+	return c.doJSON(ctx, http.MethodPost, path, v)
+}
+
+// doJSON sends a request without a body and decodes the JSON answer into v.
+func (c *client) doJSON(ctx context.Context, method, path string, v any) error {
+	resp, err := c.do(ctx, method, path)
 	if err != nil {
 		return err
 	}

@@ -199,34 +199,6 @@ func newLogs(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newRestart(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:               "restart process/NAME | module/NAME",
-		Short:             "Restart a supervised program or a module's unit now",
-		ValidArgsFunction: completeTargets(g),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ki, name, err := parseRef(args)
-			if err != nil {
-				return err
-			}
-			if ki.Kind != v1alpha1.KindProcess && ki.Kind != v1alpha1.KindModule {
-				return usagef("restart works on processes and modules, not %s", ki.Plural)
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.do(cmd.Context(), http.MethodPost, apiserver.BasePath+"/"+ki.Plural+"/"+url.PathEscape(name)+"/restart")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			fmt.Fprintf(g.out, "%s/%s restarted\n", ki.Singular, name)
-			return nil
-		},
-	}
-}
-
 func newReinstall(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "reinstall pinode/NAME",

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	flag "github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/alerting"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -585,9 +586,19 @@ func newMQTTBridge(c *MQTTConfig, writer *apply.Writer, store *resources.Store, 
 		}
 		return fmt.Errorf("restart of a %s: %w", kind, mqttbridge.ErrUnsupported)
 	}
+	restartAll := func(kind, selector string, timeout time.Duration) (v1alpha1.RestartReport, error) {
+		if kind != v1alpha1.KindModule {
+			return v1alpha1.RestartReport{}, fmt.Errorf("restart of every %s: %w (modules only)", strings.ToLower(kind), mqttbridge.ErrUnsupported)
+		}
+		sel, err := labels.Parse(selector)
+		if err != nil {
+			return v1alpha1.RestartReport{}, err
+		}
+		return modules.RestartAll(context.Background(), sel, timeout), nil
+	}
 	b, err := mqttbridge.New(mqttbridge.Options{Broker: c.Broker, Username: c.Username, PasswordFile: c.PasswordFile,
 		TopicPrefix: c.TopicPrefix, TLS: c.TLS, Log: log.WithName("mqtt")},
-		mqttbridge.WriterActions{Writer: writer, RestartFunc: restart}, store)
+		mqttbridge.WriterActions{Writer: writer, RestartFunc: restart, RestartAllFunc: restartAll}, store)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
