@@ -13,23 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/reconciled/reconciled/internal/connloop"
 )
-
-// clientResult is what `listenprog client` prints.
-type clientResult struct {
-	OK        int     `json:"ok"`
-	Refused   int     `json:"refused"`
-	Broken    int     `json:"broken"`
-	Kills     int     `json:"kills"`
-	Pids      int     `json:"pids"`
-	MaxWaitMS float64 `json:"maxWaitMs"`
-	ElapsedMS float64 `json:"elapsedMs"`
-	LastError string  `json:"lastError"`
-}
-
-func (r clientResult) String() string {
-	return fmt.Sprintf("%d refused, %d broken, %d answered by %d servers, longest request %.0f ms, %.1f s", r.Refused, r.Broken, r.OK, r.Pids, r.MaxWaitMS, r.ElapsedMS/1000)
-}
 
 // sockets kills the same server (test/e2e/testdata/listenprog) 100 times
 // with SIGKILL while one client keeps connecting (retrying every 10 ms),
@@ -46,7 +32,7 @@ func (b *bench) sockets() []row {
 	if out, err := exec.Command("go", "build", "-o", prog, "./test/e2e/testdata/listenprog").CombinedOutput(); err != nil {
 		fatalf("build listenprog: %v\n%s", err, out)
 	}
-	client := func(argv0 []string, env []string, addr string) (clientResult, error) {
+	client := func(argv0 []string, env []string, addr string) (connloop.Result, error) {
 		run := func(kills int) ([]byte, error) {
 			args := append(argv0, "client", "-addr", addr, "-kills", strconv.Itoa(kills), "-timeout", "4m")
 			cmd := exec.Command(args[0], args[1:]...)
@@ -55,10 +41,10 @@ func (b *bench) sockets() []row {
 		}
 		// Until the first answer the server is starting: not counted.
 		if out, err := run(0); err != nil {
-			return clientResult{}, fmt.Errorf("first answer: %v: %s", err, out)
+			return connloop.Result{}, fmt.Errorf("first answer: %v: %s", err, out)
 		}
 		out, err := run(kills)
-		var r clientResult
+		var r connloop.Result
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &r); jerr != nil {
 			return r, fmt.Errorf("client: %v %v: %s", err, jerr, out)
@@ -81,7 +67,7 @@ func (b *bench) sockets() []row {
 	// supervisord
 	rows := []row{}
 	port = freePort()
-	var sup clientResult
+	var sup connloop.Result
 	supCmd, supErr := b.supervisord("lp", fmt.Sprintf("%s serve -listen tcp://127.0.0.1:%d", prog, port))
 	if supErr == nil {
 		sup, supErr = client([]string{prog}, nil, fmt.Sprintf("tcp://127.0.0.1:%d", port))
@@ -102,7 +88,7 @@ func (b *bench) sockets() []row {
 		logf("sockets: systemd .socket, %d kill -9: %s", kills, sd)
 	}
 
-	add := func(peer string, r clientResult, err error) {
+	add := func(peer string, r connloop.Result, err error) {
 		x := row{what: fmt.Sprintf("connections refused, %d kill -9 of a server (client retries every 10 ms), vs %s", kills, peer),
 			ours: strconv.Itoa(ours.Refused), target: "0 (as systemd .socket)"}
 		y := row{what: fmt.Sprintf("%d kill -9 and restarts (backoff 100 ms), client to client, vs %s", kills, peer),
@@ -124,7 +110,7 @@ func (b *bench) sockets() []row {
 // systemdSockets runs the kill loop against a .socket unit in a sandboxed
 // systemd: the client runs inside the sandbox's namespaces, where the
 // server's pids are.
-func (b *bench) systemdSockets(prog string, kills int, client func([]string, []string, string) (clientResult, error)) (clientResult, error) {
+func (b *bench) systemdSockets(prog string, kills int, client func([]string, []string, string) (connloop.Result, error)) (connloop.Result, error) {
 	sb := b.startSandbox()
 	defer sb.stop()
 	share := sb.vars["SDTEST_SHARE_DIR"]
@@ -146,7 +132,7 @@ RestartSec=100ms
 EOF
 systemctl daemon-reload && systemctl start lp.socket`, bin)
 	if out, err := sb.script("exec", "sh", "-c", units); err != nil {
-		return clientResult{}, fmt.Errorf("units: %v\n%s", err, out)
+		return connloop.Result{}, fmt.Errorf("units: %v\n%s", err, out)
 	}
 	return client([]string{"hack/systemd-sandbox.sh", "exec", bin}, sb.env, "tcp://127.0.0.1:7777")
 }

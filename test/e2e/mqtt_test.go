@@ -17,18 +17,27 @@ import (
 	"github.com/reconciled/reconciled/internal/systemdtest"
 )
 
-// The module manager's users drove it over MQTT: create, start, stop,
-// restart, remove. Here the same five commands go through a real mosquitto
-// (password auth) to Modules on a real systemd, statuses come back
-// retained, a malformed command is answered on <prefix>/error, and the
-// bridge reconnects by itself after the broker restarts.
-func TestMQTTModuleCommands(t *testing.T) {
+// modulesOverMQTT starts a real systemd, a mosquitto with password auth,
+// and the daemon driving that systemd and bridged to that broker under
+// the seed's topic prefix, module_manager.
+func modulesOverMQTT(t *testing.T) (*env, *systemdtest.Sandbox, *mqtttest.Broker) {
+	t.Helper()
 	sb := systemdtest.Start(t)
 	b := mqtttest.Start(t)
 	cfg := filepath.Join(t.TempDir(), "reconciled.yaml")
 	writeFile(t, cfg, fmt.Sprintf("mqtt:\n  broker: %q\n  username: %s\n  passwordFile: %q\n  topicPrefix: module_manager\n", b.URL(), b.Username, b.PasswordFile))
 	e := newEnv(t, "--systemd-root", sb.Root, "--config", cfg)
 	e.start()
+	return e, sb, b
+}
+
+// The module manager's users drove it over MQTT: create, start, stop,
+// restart, remove. Here the same five commands go through a real mosquitto
+// (password auth) to Modules on a real systemd, statuses come back
+// retained, a malformed command is answered on <prefix>/error, and the
+// bridge reconnects by itself after the broker restarts.
+func TestMQTTModuleCommands(t *testing.T) {
+	e, sb, b := modulesOverMQTT(t)
 
 	pub := func(topic, payload string) {
 		t.Helper()

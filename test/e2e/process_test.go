@@ -182,12 +182,20 @@ func systemPython(t *testing.T) string {
 	return ""
 }
 
-// A program written against pystemd (seed 003) works unchanged.
-func TestPystemdNotify(t *testing.T) {
+// pystemdPython returns the system python3 after checking that it
+// imports pystemd (seed 003).
+func pystemdPython(t *testing.T) string {
+	t.Helper()
 	py := systemPython(t)
 	if out, err := exec.Command(py, "-c", "import pystemd.daemon").CombinedOutput(); err != nil {
 		fixture.SkipOrFail(t, fmt.Sprintf("%s cannot import pystemd (Debian package python3-pystemd; make test installs it): %v %s", py, err, out))
 	}
+	return py
+}
+
+// A program written against pystemd (seed 003) works unchanged.
+func TestPystemdNotify(t *testing.T) {
+	pystemdPython(t)
 	e := newEnv(t)
 	e.start()
 	script := filepath.Join(t.TempDir(), "svc.py")

@@ -13,9 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/mqtttest"
 	"github.com/reconciled/reconciled/internal/syncbuf"
-	"github.com/reconciled/reconciled/internal/systemdtest"
 )
 
 // The module manager's "restart all" (restart_configs): every Module
@@ -23,12 +21,7 @@ import (
 // what came back and what failed, over MQTT (a real mosquitto) and with
 // `reconcilectl restart modules --all` / `-l`.
 func TestRestartAllModules(t *testing.T) {
-	sb := systemdtest.Start(t)
-	b := mqtttest.Start(t)
-	cfg := filepath.Join(t.TempDir(), "reconciled.yaml")
-	writeFile(t, cfg, fmt.Sprintf("mqtt:\n  broker: %q\n  username: %s\n  passwordFile: %q\n  topicPrefix: module_manager\n", b.URL(), b.Username, b.PasswordFile))
-	e := newEnv(t, "--systemd-root", sb.Root, "--config", cfg)
-	e.start()
+	e, sb, b := modulesOverMQTT(t)
 	// "flaky" runs while its flag file exists; without it, it fails at
 	// start, so its restart fails.
 	flag := filepath.Join(sb.ShareDir, "flaky-ok")

@@ -17,33 +17,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/internal/connloop"
 )
-
-// clientResult is what `listenprog client` prints.
-type clientResult struct {
-	OK        int     `json:"ok"`
-	Refused   int     `json:"refused"`
-	Broken    int     `json:"broken"`
-	Kills     int     `json:"kills"`
-	Pids      int     `json:"pids"`
-	MaxWaitMS float64 `json:"maxWaitMs"`
-	ElapsedMS float64 `json:"elapsedMs"`
-	LastError string  `json:"lastError"`
-}
 
 // killLoop runs `listenprog client`: one connection after another to addr
 // while the server that answers is killed with SIGKILL, kills times.
-func killLoop(t *testing.T, addr string, kills int) clientResult {
+func killLoop(t *testing.T, addr string, kills int) connloop.Result {
 	t.Helper()
 	cmd := exec.Command(listenProg, "client", "-addr", addr, "-kills", strconv.Itoa(kills), "-timeout", "4m")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
-	var r clientResult
+	var r connloop.Result
 	if jerr := json.Unmarshal(out, &r); jerr != nil || err != nil {
 		t.Fatalf("listenprog client: %v %v: %s", err, jerr, out)
 	}
 	return r
+}
+
+// noneRefused checks that a kill loop of kills saw no connection refused
+// and an answer from every program.
+func noneRefused(t *testing.T, r connloop.Result, kills int) {
+	t.Helper()
+	t.Logf("%d kill -9: %s", kills, r)
+	if r.Refused != 0 {
+		t.Errorf("%d connections refused while the program restarted (last error %s)", r.Refused, r.LastError)
+	}
+	if r.Pids < kills+1 {
+		t.Errorf("%d programs answered, want %d", r.Pids, kills+1)
+	}
 }
 
 // socketProcess writes a Process with one socket and restarts without
@@ -86,25 +87,15 @@ func TestSocketActivationNoRefusedConnections(t *testing.T) {
 		e.start()
 		addr := e.socketProcess("gosvc", "tcp://127.0.0.1:0", listenProg, "serve")
 		r := killLoop(t, addr, kills)
-		t.Logf("go-systemd program, %d kill -9: %+v", kills, r)
-		figure(t, "socket activation (go-systemd program), %d kill -9 restarts: %d refused, %d broken, %d answered by %d programs, longest wait %.0f ms, %.1f s",
-			kills, r.Refused, r.Broken, r.OK, r.Pids, r.MaxWaitMS, r.ElapsedMS/1000)
-		if r.Refused != 0 {
-			t.Errorf("%d connections refused while the program restarted (last error %s)", r.Refused, r.LastError)
-		}
-		if r.Pids < kills+1 {
-			t.Errorf("%d programs answered, want %d", r.Pids, kills+1)
-		}
+		figure(t, "socket activation (go-systemd program), %d kill -9 restarts: %s", kills, r)
+		noneRefused(t, r, kills)
 		p := e.waitProcess("gosvc", "counted the restarts", func(p process) bool { return p.Status.Restarts >= kills })
 		if got := "tcp://" + p.Status.Sockets[0].Address; got != addr {
 			t.Errorf("address changed from %s to %s", addr, got)
 		}
 	})
 	t.Run("pystemd", func(t *testing.T) {
-		py := systemPython(t)
-		if out, err := exec.Command(py, "-c", "import pystemd.daemon").CombinedOutput(); err != nil {
-			fixture.SkipOrFail(t, fmt.Sprintf("%s cannot import pystemd (Debian package python3-pystemd; make test installs it): %v %s", py, err, out))
-		}
+		py := pystemdPython(t)
 		e := newEnv(t)
 		e.start()
 		script := filepath.Join(t.TempDir(), "svc.py")
@@ -126,15 +117,8 @@ while True:
 `), 0o644)
 		addr := e.socketProcess("pysvc", "tcp://127.0.0.1:0", py, script)
 		r := killLoop(t, addr, kills)
-		t.Logf("pystemd program, %d kill -9: %+v", kills, r)
-		figure(t, "socket activation (pystemd program), %d kill -9 restarts: %d refused, %d broken, %d answered by %d programs, longest wait %.0f ms, %.1f s",
-			kills, r.Refused, r.Broken, r.OK, r.Pids, r.MaxWaitMS, r.ElapsedMS/1000)
-		if r.Refused != 0 {
-			t.Errorf("%d connections refused while the program restarted (last error %s)", r.Refused, r.LastError)
-		}
-		if r.Pids < kills+1 {
-			t.Errorf("%d programs answered, want %d", r.Pids, kills+1)
-		}
+		figure(t, "socket activation (pystemd program), %d kill -9 restarts: %s", kills, r)
+		noneRefused(t, r, kills)
 	})
 }
 
@@ -161,10 +145,7 @@ spec:
 	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("socket file: %v %v, want a socket of mode 0660", fi, err)
 	}
-	r := killLoop(t, "unix://"+path, 10)
-	if r.Refused != 0 || r.Pids < 11 {
-		t.Errorf("unix socket, 10 kill -9: %+v, want 0 refused and 11 programs", r)
-	}
+	noneRefused(t, killLoop(t, "unix://"+path, 10), 10)
 	// LISTEN_FDNAMES names both, in order (listenprog answers with it).
 	c, err := net.Dial("unix", path)
 	if err != nil {
@@ -253,9 +234,5 @@ func TestSocketSurvivesDaemonRestart(t *testing.T) {
 	if strings.Contains(e.log.String(), "cannot take back a socket") {
 		t.Fatalf("the daemon did not take the socket back:\n%s", e.log.String())
 	}
-	r := killLoop(t, addr, 10)
-	t.Logf("after the daemon restart, 10 kill -9: %+v", r)
-	if r.Refused != 0 || r.Pids < 11 {
-		t.Errorf("after a daemon restart: %+v, want 0 refused and 11 programs", r)
-	}
+	noneRefused(t, killLoop(t, addr, 10), 10)
 }

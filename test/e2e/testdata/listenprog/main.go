@@ -10,27 +10,27 @@
 //	    on -listen, bound by itself (as under supervisord). Each connection
 //	    gets one line back: "PID NAMES", NAMES being LISTEN_FDNAMES.
 //	listenprog client -addr tcp://HOST:PORT|unix:///PATH -kills N [-timeout D]
-//	    Connect, send a line and read the answer, one connection after
-//	    another. After each answer from a server pid not killed yet, kill
-//	    it with SIGKILL, N times; stop at the first answer after the last
-//	    kill. Print one JSON line of counts (see result). Pids are those of
-//	    the client's pid namespace: run it in the server's.
+//	    connloop.Run: connect, send a line and read the answer, one
+//	    connection after another; after each answer from a server pid not
+//	    killed yet, kill it with SIGKILL, N times; stop at the first answer
+//	    after the last kill. Print the connloop.Result as one JSON line.
+//	    Pids are those of the client's pid namespace: run it in the
+//	    server's.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
+
+	"github.com/reconciled/reconciled/internal/connloop"
 )
 
 func main() {
@@ -113,30 +113,6 @@ func accept(l net.Listener, reply string) {
 	}
 }
 
-// result is what the client prints.
-type result struct {
-	// OK counts answered requests.
-	OK int `json:"ok"`
-	// Refused counts connections refused (ECONNREFUSED, or ENOENT for a
-	// unix socket whose file is gone): nobody held the socket. The client
-	// tries again every 10 ms.
-	Refused int `json:"refused"`
-	// Broken counts connections that were accepted and then lost (reset,
-	// closed without an answer): a server killed while it served one.
-	Broken int `json:"broken"`
-	// Kills is how many servers were killed.
-	Kills int `json:"kills"`
-	// Pids counts the distinct servers that answered.
-	Pids int `json:"pids"`
-	// MaxWaitMS is the longest request (connect to answer), which spans a
-	// restart when the socket is held.
-	MaxWaitMS float64 `json:"maxWaitMs"`
-	// ElapsedMS is the whole run.
-	ElapsedMS float64 `json:"elapsedMs"`
-	// LastError is the last error seen, if any.
-	LastError string `json:"lastError,omitempty"`
-}
-
 func client(args []string) {
 	fs := flag.NewFlagSet("client", flag.ExitOnError)
 	addr := fs.String("addr", "", "server address: tcp://HOST:PORT or unix:///PATH")
@@ -144,68 +120,9 @@ func client(args []string) {
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	fs.Parse(args)
 	network, address := splitAddr(*addr)
-	var r result
-	start := time.Now()
-	killed := map[int]bool{}
-	seen := map[int]bool{}
-	for time.Since(start) < *timeout {
-		t0 := time.Now()
-		pid, err := request(network, address)
-		if err != nil {
-			r.LastError = err.Error()
-			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
-				r.Refused++
-			} else {
-				r.Broken++
-			}
-			// A client that retries every 10 ms sees every gap.
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		r.OK++
-		r.MaxWaitMS = max(r.MaxWaitMS, float64(time.Since(t0).Microseconds())/1000)
-		if !seen[pid] {
-			seen[pid] = true
-			r.Pids++
-		}
-		if killed[pid] {
-			continue // answered from its queue before it died
-		}
-		if r.Kills == *kills {
-			break // the first answer after the last kill
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			r.LastError = fmt.Sprintf("kill %d: %v", pid, err)
-			break
-		}
-		killed[pid] = true
-		r.Kills++
-	}
-	r.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	r := connloop.Run(network, address, *kills, *timeout)
 	json.NewEncoder(os.Stdout).Encode(r)
 	if r.Kills < *kills {
 		os.Exit(1)
 	}
-}
-
-// request makes one connection and returns the pid that answered.
-func request(network, address string) (int, error) {
-	c, err := net.DialTimeout(network, address, 30*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := c.Write([]byte("ping\n")); err != nil {
-		return 0, err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return 0, fmt.Errorf("answer: %w", err)
-	}
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		return 0, fmt.Errorf("answer %q", line)
-	}
-	return strconv.Atoi(f[0])
 }
