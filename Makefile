@@ -92,7 +92,7 @@ torture:
 bench: build
 	@command -v supervisord >/dev/null && command -v runsv >/dev/null && command -v gcc >/dev/null || \
 	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 supervisor runit gcc >/dev/null; }
-	$(GO) test -run '^$$' -bench . -benchmem ./resources/... ./reconcile/... ./controllers/...
+	$(GO) test -run '^$$' -bench . -benchmem ./resources/... ./reconcile/... ./controllers/... ./internal/... ./netboot/...
 	$(GO) run ./hack/bench
 
 # Installs the two commands, the systemd units (deploy/, ExecStart pointed at

@@ -14,8 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/link/probe"
-	"github.com/reconciled/reconciled/controllers/link/schedule"
+	"github.com/reconciled/reconciled/internal/probe"
+	"github.com/reconciled/reconciled/internal/schedule"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/reconcile"
 )

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/link/probe"
+	"github.com/reconciled/reconciled/internal/probe"
 )
 
 func TestLinkHysteresis(t *testing.T) {

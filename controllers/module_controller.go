@@ -21,8 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/module/systemd"
-	"github.com/reconciled/reconciled/controllers/module/unit"
+	"github.com/reconciled/reconciled/internal/systemd"
+	"github.com/reconciled/reconciled/internal/systemd/unit"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/atomicfile"
 	"github.com/reconciled/reconciled/kvlog"

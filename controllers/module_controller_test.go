@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/module/systemd"
+	"github.com/reconciled/reconciled/internal/systemd"
 )
 
 func TestModuleStatus(t *testing.T) {

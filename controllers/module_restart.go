@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/module/systemd"
+	"github.com/reconciled/reconciled/internal/systemd"
 	"github.com/reconciled/reconciled/resources"
 )
 

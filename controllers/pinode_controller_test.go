@@ -20,7 +20,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/pinode/handshake"
+	"github.com/reconciled/reconciled/netboot/handshake"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )

@@ -25,9 +25,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/process/logstore"
-	"github.com/reconciled/reconciled/controllers/process/sockets"
-	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/internal/logstore"
+	"github.com/reconciled/reconciled/internal/sockets"
+	"github.com/reconciled/reconciled/internal/supervise"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/kvlog"
 	"github.com/reconciled/reconciled/reconcile"

@@ -22,8 +22,8 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/process/notify"
-	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/internal/sdnotify"
+	"github.com/reconciled/reconciled/internal/supervise"
 	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
@@ -34,12 +34,12 @@ const ReasonReadinessProbeFailed = "ReadinessProbeFailed"
 // READY=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger, WATCHDOG_USEC= and
 // MAINPID= to the program's state. Any process of the program may send
 // (systemd's NotifyAccess=all).
-func (r *ProcessReconciler) listenNotify(name, addr string) (*notify.Socket, error) {
-	var sock *notify.Socket
+func (r *ProcessReconciler) listenNotify(name, addr string) (*sdnotify.Socket, error) {
+	var sock *sdnotify.Socket
 	var sockMu sync.Mutex
 	sockMu.Lock()
 	defer sockMu.Unlock()
-	s, err := notify.Listen(addr, func(sender int, m notify.Message, err error) {
+	s, err := sdnotify.Listen(addr, func(sender int, m sdnotify.Message, err error) {
 		sockMu.Lock()
 		mine := sock
 		sockMu.Unlock()

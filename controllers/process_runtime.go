@@ -23,9 +23,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/process/notify"
-	"github.com/reconciled/reconciled/controllers/process/sockets"
-	"github.com/reconciled/reconciled/controllers/process/supervise"
+	"github.com/reconciled/reconciled/internal/sdnotify"
+	"github.com/reconciled/reconciled/internal/sockets"
+	"github.com/reconciled/reconciled/internal/supervise"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/envfile"
 	"github.com/reconciled/reconciled/internal/regularfile"
@@ -92,7 +92,7 @@ type proc struct {
 	// readiness
 	ready        bool
 	readyReason  string
-	notifySock   *notify.Socket
+	notifySock   *sdnotify.Socket
 	notifyAddr   string
 	notifyMsg    string
 	lastWatchdog time.Time

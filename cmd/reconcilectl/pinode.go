@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/pinode/snmp"
+	"github.com/reconciled/reconciled/internal/poe"
 )
 
 func newPiNode(g *globals) *cobra.Command {
@@ -34,17 +34,17 @@ func newPiNode(g *globals) *cobra.Command {
 			if community == "" && communityFile == "" {
 				spec.Community = "public"
 			}
-			t, err := snmp.TargetFor(spec)
+			t, err := poe.TargetFor(spec)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			entries, err := snmp.Discover(ctx, t)
+			entries, err := poe.Discover(ctx, t)
 			if err != nil {
 				return err
 			}
-			return snmp.FormatFDB(g.out, entries)
+			return poe.FormatFDB(g.out, entries)
 		},
 	}
 	f := discover.Flags()

@@ -19,10 +19,10 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers"
-	"github.com/reconciled/reconciled/controllers/pinode/dhcp"
-	"github.com/reconciled/reconciled/controllers/pinode/handshake"
-	"github.com/reconciled/reconciled/controllers/pinode/snmp"
-	"github.com/reconciled/reconciled/controllers/pinode/tftp"
+	"github.com/reconciled/reconciled/netboot/dhcp"
+	"github.com/reconciled/reconciled/netboot/handshake"
+	"github.com/reconciled/reconciled/internal/poe"
+	"github.com/reconciled/reconciled/netboot/tftp"
 )
 
 // snmpPower switches PoE ports and reads forwarding tables over SNMP for
@@ -30,23 +30,23 @@ import (
 type snmpPower struct{}
 
 func (snmpPower) SetPower(ctx context.Context, sw v1alpha1.SwitchPort, on bool) error {
-	t, err := snmp.TargetFor(sw)
+	t, err := poe.TargetFor(sw)
 	if err != nil {
 		return err
 	}
-	return snmp.SetPower(ctx, t, sw.Port, on)
+	return poe.SetPower(ctx, t, sw.Port, on)
 }
 
 func (snmpPower) Locate(ctx context.Context, sw v1alpha1.SwitchPort, mac net.HardwareAddr) (int, error) {
-	t, err := snmp.TargetFor(sw)
+	t, err := poe.TargetFor(sw)
 	if err != nil {
 		return 0, err
 	}
-	entries, err := snmp.Discover(ctx, t)
+	entries, err := poe.Discover(ctx, t)
 	if err != nil {
 		return 0, err
 	}
-	if e, ok := snmp.PortOf(entries, mac); ok {
+	if e, ok := poe.PortOf(entries, mac); ok {
 		return e.Port, nil
 	}
 	return 0, nil

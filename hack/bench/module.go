@@ -18,7 +18,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 
-	"github.com/reconciled/reconciled/controllers/module/systemd"
+	"github.com/reconciled/reconciled/internal/systemd"
 )
 
 // sandbox is a real systemd booted by hack/systemd-sandbox.sh.

@@ -36,7 +36,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconciled/reconciled/controllers/module/systemd"
+	"github.com/reconciled/reconciled/internal/systemd"
 	"github.com/reconciled/reconciled/internal/fixture"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"

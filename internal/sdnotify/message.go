@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package notify serves the systemd sd_notify protocol to supervised
+// Package sdnotify serves the systemd sd_notify protocol to supervised
 // programs.
 //
 // Each supervised program gets its own unixgram socket (see Listen) whose
@@ -10,7 +10,7 @@
 // daemon.notify or libsystemd's sd_notify(3) work unchanged. Every datagram
 // is parsed by ParseMessage and handed, together with the kernel-verified
 // sender pid, to a handler.
-package notify
+package sdnotify
 
 import (
 	"bytes"

@@ -216,7 +216,7 @@ func envInts(t *testing.T, name string, def []int) []int {
 // and RECONCILED_DHCP_BENCH_SECS (default 5), the lease folder from
 // RECONCILED_DHCP_BENCH_DIR (default a t.TempDir()).
 //
-//	sudo RECONCILED_DHCP_BENCH=1 go test -run TestPerfdhcpVsDnsmasq -v ./controllers/pinode/dhcp/
+//	sudo RECONCILED_DHCP_BENCH=1 go test -run TestPerfdhcpVsDnsmasq -v ./netboot/dhcp/
 func TestPerfdhcpVsDnsmasq(t *testing.T) {
 	if os.Getenv("RECONCILED_DHCP_BENCH") != "1" {
 		t.Skip("set RECONCILED_DHCP_BENCH=1 to run the perfdhcp benchmark")

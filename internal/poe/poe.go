@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package snmp talks to the PoE switch that powers the Raspberry Pis of
+// Package poe talks to the PoE switch that powers the Raspberry Pis of
 // PiNode resources: it turns a port's power on and off with
 // POWER-ETHERNET-MIB pethPsePortAdminEnable (and reads it back to confirm),
 // and reads the switch's BRIDGE-MIB forwarding table to find which MAC is
@@ -14,7 +14,7 @@
 // bounds the whole call. Errors name the switch and wrap one of the
 // sentinel errors below (ErrNoAnswer, ErrReadOnly, ErrV3Auth, ...) for
 // errors.Is; they never contain a community or password.
-package snmp
+package poe
 
 import (
 	"context"

@@ -28,7 +28,7 @@ import (
 // TFTP_BENCH_LOOPBACK=1 runs the clients in the servers' namespace, over
 // loopback.
 //
-//	sudo TFTP_BENCH=1 go test -run TestCompareTftpdHpa -v ./controllers/pinode/tftp/
+//	sudo TFTP_BENCH=1 go test -run TestCompareTftpdHpa -v ./netboot/tftp/
 func TestCompareTftpdHpa(t *testing.T) {
 	if os.Getenv("TFTP_BENCH") != "1" {
 		t.Skip("set TFTP_BENCH=1 to compare with tftpd-hpa")

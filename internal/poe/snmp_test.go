@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package snmp_test
+package poe_test
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/pinode/snmp"
+	"github.com/reconciled/reconciled/internal/poe"
 	"github.com/reconciled/reconciled/internal/snmptest"
 )
 
@@ -32,12 +32,12 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
-func rw(sw *snmptest.Switch) snmp.Target {
-	return snmp.Target{Address: sw.Addr, Community: sw.Community}
+func rw(sw *snmptest.Switch) poe.Target {
+	return poe.Target{Address: sw.Addr, Community: sw.Community}
 }
 
-func v3(u snmptest.V3) *snmp.V3 {
-	return &snmp.V3{User: u.User, AuthProtocol: u.AuthProtocol, AuthPassword: u.AuthPassword,
+func v3(u snmptest.V3) *poe.V3 {
+	return &poe.V3{User: u.User, AuthProtocol: u.AuthProtocol, AuthPassword: u.AuthPassword,
 		PrivProtocol: u.PrivProtocol, PrivPassword: u.PrivPassword}
 }
 
@@ -46,19 +46,19 @@ func TestSetPowerOffThenOn(t *testing.T) {
 	ctx := ctxFor(t)
 	tg := rw(sw)
 
-	if err := snmp.SetPower(ctx, tg, 2, false); err != nil {
+	if err := poe.SetPower(ctx, tg, 2, false); err != nil {
 		t.Fatal(err)
 	}
 	if sw.Power(2) {
 		t.Error("port 2 is still on at the switch after SetPower(off)")
 	}
-	if on, err := snmp.GetPower(ctx, tg, 2); err != nil || on {
+	if on, err := poe.GetPower(ctx, tg, 2); err != nil || on {
 		t.Errorf("GetPower(2) = %v, %v; want off", on, err)
 	}
-	if err := snmp.SetPower(ctx, tg, 2, true); err != nil {
+	if err := poe.SetPower(ctx, tg, 2, true); err != nil {
 		t.Fatal(err)
 	}
-	if on, err := snmp.GetPower(ctx, tg, 2); err != nil || !on {
+	if on, err := poe.GetPower(ctx, tg, 2); err != nil || !on {
 		t.Errorf("GetPower(2) = %v, %v; want on", on, err)
 	}
 	if diff := cmp.Diff([]bool{false, true}, sw.PortSets(2)); diff != "" {
@@ -77,17 +77,17 @@ func TestGetPowerReadsTheSwitch(t *testing.T) {
 	ctx := ctxFor(t)
 	sw.SetPower(4, false)
 	for name, tc := range map[string]struct {
-		tg   snmp.Target
+		tg   poe.Target
 		port int
 		want bool
 	}{
 		"off by hand, read-write community": {rw(sw), 4, false},
-		"on, read-only community":           {snmp.Target{Address: sw.Addr, Community: sw.ROCommunity}, 5, true},
-		"off by hand, v3":                   {snmp.Target{Address: sw.Addr, V3: v3(sw.V3)}, 4, false},
-		"on, read-only v3 user":             {snmp.Target{Address: sw.Addr, V3: v3(sw.ReadOnlyV3)}, 1, true},
+		"on, read-only community":           {poe.Target{Address: sw.Addr, Community: sw.ROCommunity}, 5, true},
+		"off by hand, v3":                   {poe.Target{Address: sw.Addr, V3: v3(sw.V3)}, 4, false},
+		"on, read-only v3 user":             {poe.Target{Address: sw.Addr, V3: v3(sw.ReadOnlyV3)}, 1, true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := snmp.GetPower(ctx, tc.tg, tc.port)
+			got, err := poe.GetPower(ctx, tc.tg, tc.port)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,17 +104,17 @@ func TestGetPowerReadsTheSwitch(t *testing.T) {
 func TestV3(t *testing.T) {
 	sw := snmptest.Start(t)
 	ctx := ctxFor(t)
-	tg := snmp.Target{Address: sw.Addr, V3: v3(sw.V3)}
-	if err := snmp.SetPower(ctx, tg, 3, false); err != nil {
+	tg := poe.Target{Address: sw.Addr, V3: v3(sw.V3)}
+	if err := poe.SetPower(ctx, tg, 3, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := snmp.SetPower(ctx, tg, 3, true); err != nil {
+	if err := poe.SetPower(ctx, tg, 3, true); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]bool{false, true}, sw.PortSets(3)); diff != "" {
 		t.Errorf("sets of port 3 (-want +got):\n%s", diff)
 	}
-	entries, err := snmp.Discover(ctx, tg)
+	entries, err := poe.Discover(ctx, tg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +123,13 @@ func TestV3(t *testing.T) {
 	}
 
 	// The same from a PiNode's spec, with the passwords in files.
-	fromSpec, err := snmp.TargetFor(v1alpha1.SwitchPort{Address: sw.Addr, Port: 6, V3: &v1alpha1.SNMPv3{
+	fromSpec, err := poe.TargetFor(v1alpha1.SwitchPort{Address: sw.Addr, Port: 6, V3: &v1alpha1.SNMPv3{
 		User: sw.V3.User, AuthProtocol: "SHA", AuthPasswordFile: sw.V3.AuthPasswordFile,
 		PrivProtocol: "AES", PrivPasswordFile: sw.V3.PrivPasswordFile}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := snmp.SetPower(ctx, fromSpec, 6, false); err != nil {
+	if err := poe.SetPower(ctx, fromSpec, 6, false); err != nil {
 		t.Fatal(err)
 	}
 	if sw.Power(6) {
@@ -147,19 +147,19 @@ func TestV3Errors(t *testing.T) {
 	wrongPriv := v3(sw.V3)
 	wrongPriv.PrivPassword = "wrongpriv99"
 	for name, tc := range map[string]struct {
-		user    *snmp.V3
+		user    *poe.V3
 		wantErr error
 		wantMsg string
 	}{
-		"wrong auth password": {wrongAuth, snmp.ErrV3Auth, "switch " + sw.Addr + ": wrong v3 user or password (the authentication password or protocol of user poeadmin does not match)"},
-		"unknown user":        {unknownUser, snmp.ErrV3Auth, "switch " + sw.Addr + ": wrong v3 user or password (the switch does not know user nobody)"},
+		"wrong auth password": {wrongAuth, poe.ErrV3Auth, "switch " + sw.Addr + ": wrong v3 user or password (the authentication password or protocol of user poeadmin does not match)"},
+		"unknown user":        {unknownUser, poe.ErrV3Auth, "switch " + sw.Addr + ": wrong v3 user or password (the switch does not know user nobody)"},
 		// snmpd drops what it cannot decrypt, as a wrong community.
-		"wrong priv password": {wrongPriv, snmp.ErrNoAnswer,
+		"wrong priv password": {wrongPriv, poe.ErrNoAnswer,
 			"switch " + sw.Addr + " does not answer SNMP (set port 2 power off: timeout after 300ms, no retry; a wrong v3 privacy password or protocol gets no answer either)"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tg := snmp.Target{Address: sw.Addr, V3: tc.user, Timeout: 300 * time.Millisecond, Retries: -1}
-			err := snmp.SetPower(ctx, tg, 2, false)
+			tg := poe.Target{Address: sw.Addr, V3: tc.user, Timeout: 300 * time.Millisecond, Retries: -1}
+			err := poe.SetPower(ctx, tg, 2, false)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("SetPower: %v, want %v", err, tc.wantErr)
 			}
@@ -182,19 +182,19 @@ func TestReadOnly(t *testing.T) {
 	sw := snmptest.Start(t)
 	ctx := ctxFor(t)
 	for name, tc := range map[string]struct {
-		tg      snmp.Target
+		tg      poe.Target
 		wantMsg string
 	}{
-		"community": {snmp.Target{Address: sw.Addr, Community: sw.ROCommunity},
+		"community": {poe.Target{Address: sw.Addr, Community: sw.ROCommunity},
 			"switch " + sw.Addr + ": set port 2 power off: community is read-only or not allowed to set (the switch says noAccess)"},
-		"default community": {snmp.Target{Address: sw.Addr},
+		"default community": {poe.Target{Address: sw.Addr},
 			"switch " + sw.Addr + ": set port 2 power off: community is read-only or not allowed to set (the switch says noAccess)"},
-		"v3 user": {snmp.Target{Address: sw.Addr, V3: v3(sw.ReadOnlyV3)},
+		"v3 user": {poe.Target{Address: sw.Addr, V3: v3(sw.ReadOnlyV3)},
 			"switch " + sw.Addr + ": set port 2 power off: v3 user poereader is read-only or not allowed to set (the switch says noAccess)"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := snmp.SetPower(ctx, tc.tg, 2, false)
-			if !errors.Is(err, snmp.ErrReadOnly) {
+			err := poe.SetPower(ctx, tc.tg, 2, false)
+			if !errors.Is(err, poe.ErrReadOnly) {
 				t.Fatalf("SetPower: %v, want ErrReadOnly", err)
 			}
 			if err.Error() != tc.wantMsg {
@@ -214,15 +214,15 @@ func TestNoSuchPort(t *testing.T) {
 	sw := snmptest.Start(t) // ports 1..8
 	ctx := ctxFor(t)
 	want := "switch " + sw.Addr + ": no such PoE port 9 (pethPsePortAdminEnable.1.9 does not exist)"
-	err := snmp.SetPower(ctx, rw(sw), 9, false)
-	if !errors.Is(err, snmp.ErrNoSuchPort) || err.Error() != want {
+	err := poe.SetPower(ctx, rw(sw), 9, false)
+	if !errors.Is(err, poe.ErrNoSuchPort) || err.Error() != want {
 		t.Errorf("SetPower(9):\n got %v\nwant %s", err, want)
 	}
-	_, err = snmp.GetPower(ctx, rw(sw), 9)
-	if !errors.Is(err, snmp.ErrNoSuchPort) || err.Error() != want {
+	_, err = poe.GetPower(ctx, rw(sw), 9)
+	if !errors.Is(err, poe.ErrNoSuchPort) || err.Error() != want {
 		t.Errorf("GetPower(9):\n got %v\nwant %s", err, want)
 	}
-	if err := snmp.SetPower(ctx, rw(sw), 0, true); !errors.Is(err, snmp.ErrNoSuchPort) {
+	if err := poe.SetPower(ctx, rw(sw), 0, true); !errors.Is(err, poe.ErrNoSuchPort) {
 		t.Errorf("SetPower(0): %v, want ErrNoSuchPort", err)
 	}
 }
@@ -236,7 +236,7 @@ func TestDiscover(t *testing.T) {
 		return hw
 	}
 	// testdata/fdb.txt of internal/snmptest, the recipe's table.
-	fdb := []snmp.FDBEntry{
+	fdb := []poe.FDBEntry{
 		{MAC: mac("02:00:00:77:01:01"), Port: 1},
 		{MAC: mac("dc:a6:32:00:00:02"), Port: 2},
 		{MAC: mac("dc:a6:32:00:00:03"), Port: 3},
@@ -244,12 +244,12 @@ func TestDiscover(t *testing.T) {
 	}
 	t.Run("fdb.txt", func(t *testing.T) {
 		sw := snmptest.Start(t)
-		for name, tg := range map[string]snmp.Target{
+		for name, tg := range map[string]poe.Target{
 			"read-only community": {Address: sw.Addr, Community: sw.ROCommunity},
 			"v3":                  {Address: sw.Addr, V3: v3(sw.V3)},
 		} {
 			t.Run(name, func(t *testing.T) {
-				got, err := snmp.Discover(ctxFor(t), tg)
+				got, err := poe.Discover(ctxFor(t), tg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -261,7 +261,7 @@ func TestDiscover(t *testing.T) {
 	})
 	t.Run("unsorted, many", func(t *testing.T) {
 		rows := []snmptest.FDBRow{{Port: 7, MAC: "b8:27:eb:00:00:07"}, {Port: 2, MAC: "dc:a6:32:00:00:22"}, {Port: 2, MAC: "dc:a6:32:00:00:02"}}
-		want := []snmp.FDBEntry{
+		want := []poe.FDBEntry{
 			{MAC: mac("dc:a6:32:00:00:02"), Port: 2},
 			{MAC: mac("dc:a6:32:00:00:22"), Port: 2},
 		}
@@ -269,28 +269,28 @@ func TestDiscover(t *testing.T) {
 			m := fmt.Sprintf("02:00:00:00:01:%02x", i)
 			rows = append(rows, snmptest.FDBRow{Port: 8, MAC: m})
 		}
-		want = append(want, snmp.FDBEntry{MAC: mac("b8:27:eb:00:00:07"), Port: 7})
+		want = append(want, poe.FDBEntry{MAC: mac("b8:27:eb:00:00:07"), Port: 7})
 		for i := 0; i < 60; i++ {
-			want = append(want, snmp.FDBEntry{MAC: mac(fmt.Sprintf("02:00:00:00:01:%02x", i)), Port: 8})
+			want = append(want, poe.FDBEntry{MAC: mac(fmt.Sprintf("02:00:00:00:01:%02x", i)), Port: 8})
 		}
 		sw := snmptest.StartWith(t, snmptest.Options{FDB: rows})
-		got, err := snmp.Discover(ctxFor(t), rw(sw))
+		got, err := poe.Discover(ctxFor(t), rw(sw))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Discover (-want +got):\n%s", diff)
 		}
-		if e, ok := snmp.PortOf(got, mac("b8:27:eb:00:00:07")); !ok || e.Port != 7 {
+		if e, ok := poe.PortOf(got, mac("b8:27:eb:00:00:07")); !ok || e.Port != 7 {
 			t.Errorf("PortOf = %v, %v; want port 7", e, ok)
 		}
-		if _, ok := snmp.PortOf(got, mac("b8:27:eb:00:00:08")); ok {
+		if _, ok := poe.PortOf(got, mac("b8:27:eb:00:00:08")); ok {
 			t.Error("PortOf found a MAC that is not there")
 		}
 	})
 	t.Run("empty table", func(t *testing.T) {
 		sw := snmptest.StartWith(t, snmptest.Options{FDB: []snmptest.FDBRow{}})
-		got, err := snmp.Discover(ctxFor(t), rw(sw))
+		got, err := poe.Discover(ctxFor(t), rw(sw))
 		if err != nil || len(got) != 0 {
 			t.Errorf("Discover = %v, %v; want no entries", got, err)
 		}
@@ -300,11 +300,11 @@ func TestDiscover(t *testing.T) {
 func TestFormatFDB(t *testing.T) {
 	mac := func(s string) net.HardwareAddr { hw, _ := net.ParseMAC(s); return hw }
 	for name, tc := range map[string]struct {
-		in   []snmp.FDBEntry
+		in   []poe.FDBEntry
 		want string
 	}{
 		"none": {nil, "MAC   PORT\n"},
-		"sorted by port": {[]snmp.FDBEntry{
+		"sorted by port": {[]poe.FDBEntry{
 			{MAC: mac("e4:5f:01:00:00:05"), Port: 5},
 			{MAC: mac("dc:a6:32:00:00:03"), Port: 12},
 			{MAC: mac("dc:a6:32:00:00:02"), Port: 2},
@@ -315,9 +315,9 @@ func TestFormatFDB(t *testing.T) {
 			"dc:a6:32:00:00:03   12\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			in := append([]snmp.FDBEntry(nil), tc.in...)
+			in := append([]poe.FDBEntry(nil), tc.in...)
 			var b bytes.Buffer
-			if err := snmp.FormatFDB(&b, tc.in); err != nil {
+			if err := poe.FormatFDB(&b, tc.in); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tc.want, b.String()); diff != "" {
@@ -353,10 +353,10 @@ func TestNoAnswer(t *testing.T) {
 		t.Parallel()
 		addr := blackHole(t)
 		start := time.Now()
-		err := snmp.SetPower(ctxFor(t), snmp.Target{Address: addr, Community: "private"}, 2, false)
+		err := poe.SetPower(ctxFor(t), poe.Target{Address: addr, Community: "private"}, 2, false)
 		took := time.Since(start)
 		want := "switch " + addr + " does not answer SNMP (set port 2 power off: timeout after 2s, 1 retry; a wrong community gets no answer either)"
-		if !errors.Is(err, snmp.ErrNoAnswer) || err.Error() != want {
+		if !errors.Is(err, poe.ErrNoAnswer) || err.Error() != want {
 			t.Errorf("SetPower:\n got %v\nwant %s", err, want)
 		}
 		// Not before its 2 tries of 2 s; the upper bound only catches a
@@ -368,11 +368,11 @@ func TestNoAnswer(t *testing.T) {
 	t.Run("discover, v3", func(t *testing.T) {
 		t.Parallel()
 		addr := blackHole(t)
-		tg := snmp.Target{Address: addr, V3: &snmp.V3{User: "u", AuthPassword: "authpass1", PrivPassword: "privpass1"},
+		tg := poe.Target{Address: addr, V3: &poe.V3{User: "u", AuthPassword: "authpass1", PrivPassword: "privpass1"},
 			Timeout: 100 * time.Millisecond, Retries: 2}
-		_, err := snmp.Discover(ctxFor(t), tg)
+		_, err := poe.Discover(ctxFor(t), tg)
 		want := "switch " + addr + " does not answer SNMP (walk dot1dTpFdbPort: timeout after 100ms, 2 retries; a wrong v3 privacy password or protocol gets no answer either)"
-		if !errors.Is(err, snmp.ErrNoAnswer) || err.Error() != want {
+		if !errors.Is(err, poe.ErrNoAnswer) || err.Error() != want {
 			t.Errorf("Discover:\n got %v\nwant %s", err, want)
 		}
 	})
@@ -382,8 +382,8 @@ func TestNoAnswer(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := snmp.GetPower(ctx, snmp.Target{Address: addr}, 1)
-		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, snmp.ErrNoAnswer) {
+		_, err := poe.GetPower(ctx, poe.Target{Address: addr}, 1)
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, poe.ErrNoAnswer) {
 			t.Errorf("GetPower: %v, want the context's deadline and ErrNoAnswer", err)
 		}
 		want := "switch " + addr + " does not answer SNMP within the deadline (read port 1 power): context deadline exceeded"
@@ -398,7 +398,7 @@ func TestNoAnswer(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		err := snmp.SetPower(ctx, snmp.Target{Address: blackHole(t)}, 1, true)
+		err := poe.SetPower(ctx, poe.Target{Address: blackHole(t)}, 1, true)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("SetPower: %v, want context.Canceled", err)
 		}
@@ -411,8 +411,8 @@ func TestNoAnswer(t *testing.T) {
 		}
 		addr := c.LocalAddr().String()
 		c.Close()
-		_, err = snmp.GetPower(ctxFor(t), snmp.Target{Address: addr}, 1)
-		if !errors.Is(err, snmp.ErrNoAnswer) {
+		_, err = poe.GetPower(ctxFor(t), poe.Target{Address: addr}, 1)
+		if !errors.Is(err, poe.ErrNoAnswer) {
 			t.Errorf("GetPower: %v, want ErrNoAnswer", err)
 		}
 	})
@@ -436,22 +436,22 @@ func TestTargetFor(t *testing.T) {
 	missing := filepath.Join(dir, "missing")
 	for name, tc := range map[string]struct {
 		in      v1alpha1.SwitchPort
-		want    snmp.Target
+		want    poe.Target
 		wantErr string
 	}{
 		"community": {in: v1alpha1.SwitchPort{Address: "10.0.0.5:161", Community: "private"},
-			want: snmp.Target{Address: "10.0.0.5:161", Community: "private"}},
-		"none": {in: v1alpha1.SwitchPort{Address: "10.0.0.5"}, want: snmp.Target{Address: "10.0.0.5"}},
+			want: poe.Target{Address: "10.0.0.5:161", Community: "private"}},
+		"none": {in: v1alpha1.SwitchPort{Address: "10.0.0.5"}, want: poe.Target{Address: "10.0.0.5"}},
 		"communityFile": {in: v1alpha1.SwitchPort{Address: "sw", CommunityFile: comm},
-			want: snmp.Target{Address: "sw", Community: "s3cret-community"}},
+			want: poe.Target{Address: "sw", Community: "s3cret-community"}},
 		"communityFile with CRLF": {in: v1alpha1.SwitchPort{Address: "sw", CommunityFile: commCRLF},
-			want: snmp.Target{Address: "sw", Community: "s3cret-community"}},
+			want: poe.Target{Address: "sw", Community: "s3cret-community"}},
 		"v3": {in: v1alpha1.SwitchPort{Address: "sw", V3: &v1alpha1.SNMPv3{User: "poeadmin", AuthProtocol: "SHA256",
 			AuthPasswordFile: auth, PrivProtocol: "AES256", PrivPasswordFile: priv}},
-			want: snmp.Target{Address: "sw", V3: &snmp.V3{User: "poeadmin", AuthProtocol: "SHA256", AuthPassword: "authpass-s3cret",
+			want: poe.Target{Address: "sw", V3: &poe.V3{User: "poeadmin", AuthProtocol: "SHA256", AuthPassword: "authpass-s3cret",
 				PrivProtocol: "AES256", PrivPassword: "privpass-s3cret"}}},
 		"v3 auth only": {in: v1alpha1.SwitchPort{Address: "sw", V3: &v1alpha1.SNMPv3{User: "u", AuthPasswordFile: auth}},
-			want: snmp.Target{Address: "sw", V3: &snmp.V3{User: "u", AuthPassword: "authpass-s3cret"}}},
+			want: poe.Target{Address: "sw", V3: &poe.V3{User: "u", AuthPassword: "authpass-s3cret"}}},
 		"missing communityFile": {in: v1alpha1.SwitchPort{Address: "sw", CommunityFile: missing},
 			wantErr: "communityFile: open " + missing + ": no such file or directory"},
 		"empty communityFile": {in: v1alpha1.SwitchPort{Address: "sw", CommunityFile: empty},
@@ -466,7 +466,7 @@ func TestTargetFor(t *testing.T) {
 			wantErr: `v3 authProtocol "SHA1": want MD5, SHA, SHA224, SHA256, SHA384 or SHA512`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := snmp.TargetFor(tc.in)
+			got, err := poe.TargetFor(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("TargetFor: %v, want error %q", err, tc.wantErr)
@@ -490,14 +490,14 @@ func TestTargetFor(t *testing.T) {
 
 func TestTargetString(t *testing.T) {
 	for name, tc := range map[string]struct {
-		in   snmp.Target
+		in   poe.Target
 		want string
 	}{
-		"v2c, default port": {snmp.Target{Address: "10.0.0.5", Community: "private"}, "10.0.0.5:161 (v2c)"},
-		"v2c, ipv6":         {snmp.Target{Address: "[fd00::5]:1161"}, "[fd00::5]:1161 (v2c)"},
-		"v3 authPriv": {snmp.Target{Address: "sw:161", V3: &snmp.V3{User: "poeadmin", AuthPassword: "x", PrivPassword: "y"}},
+		"v2c, default port": {poe.Target{Address: "10.0.0.5", Community: "private"}, "10.0.0.5:161 (v2c)"},
+		"v2c, ipv6":         {poe.Target{Address: "[fd00::5]:1161"}, "[fd00::5]:1161 (v2c)"},
+		"v3 authPriv": {poe.Target{Address: "sw:161", V3: &poe.V3{User: "poeadmin", AuthPassword: "x", PrivPassword: "y"}},
 			"sw:161 (v3 user poeadmin, authPriv SHA/AES)"},
-		"v3 authNoPriv": {snmp.Target{Address: "sw:161", V3: &snmp.V3{User: "u", AuthProtocol: "md5", AuthPassword: "x"}},
+		"v3 authNoPriv": {poe.Target{Address: "sw:161", V3: &poe.V3{User: "u", AuthProtocol: "md5", AuthPassword: "x"}},
 			"sw:161 (v3 user u, authNoPriv MD5)"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -545,7 +545,7 @@ func fakeAgent(t *testing.T, answer func(req *gosnmp.SnmpPacket) *gosnmp.SnmpPac
 }
 
 func TestOddAnswers(t *testing.T) {
-	oid := snmp.OIDAdminEnable + ".1.1"
+	oid := poe.OIDAdminEnable + ".1.1"
 	value := func(typ gosnmp.Asn1BER, v any) func(*gosnmp.SnmpPacket) *gosnmp.SnmpPacket {
 		return func(req *gosnmp.SnmpPacket) *gosnmp.SnmpPacket {
 			return &gosnmp.SnmpPacket{Variables: []gosnmp.SnmpPDU{{Name: oid, Type: typ, Value: v}}}
@@ -557,33 +557,33 @@ func TestOddAnswers(t *testing.T) {
 		wantErr error
 		wantMsg string
 	}{
-		"string instead of integer": {answer: value(gosnmp.OctetString, []byte("on")), wantErr: snmp.ErrWrongType,
+		"string instead of integer": {answer: value(gosnmp.OctetString, []byte("on")), wantErr: poe.ErrWrongType,
 			wantMsg: ": read port 1 power: pethPsePortAdminEnable.1.1 is OctetString, want Integer: wrong type"},
-		"integer out of range": {answer: value(gosnmp.Integer, 7), wantErr: snmp.ErrWrongType,
+		"integer out of range": {answer: value(gosnmp.Integer, 7), wantErr: poe.ErrWrongType,
 			wantMsg: ": read port 1 power: pethPsePortAdminEnable.1.1 = 7, want 1 (true) or 2 (false): wrong type"},
-		"no POWER-ETHERNET-MIB": {answer: value(gosnmp.NoSuchObject, nil), wantErr: snmp.ErrNoSuchPort,
+		"no POWER-ETHERNET-MIB": {answer: value(gosnmp.NoSuchObject, nil), wantErr: poe.ErrNoSuchPort,
 			wantMsg: ": no such PoE port 1 (the switch has no POWER-ETHERNET-MIB pethPsePortAdminEnable)"},
-		"set: wrongType": {set: true, wantErr: snmp.ErrWrongType,
+		"set: wrongType": {set: true, wantErr: poe.ErrWrongType,
 			answer: func(req *gosnmp.SnmpPacket) *gosnmp.SnmpPacket {
 				return &gosnmp.SnmpPacket{Error: gosnmp.WrongType, ErrorIndex: 1, Variables: req.Variables}
 			},
 			wantMsg: ": set port 1 power off: wrong type (the switch says wrongType)"},
-		"set: genErr": {set: true, wantErr: snmp.ErrRefused,
+		"set: genErr": {set: true, wantErr: poe.ErrRefused,
 			answer: func(req *gosnmp.SnmpPacket) *gosnmp.SnmpPacket {
 				return &gosnmp.SnmpPacket{Error: gosnmp.GenErr, ErrorIndex: 1, Variables: req.Variables}
 			},
 			wantMsg: ": set port 1 power off: switch refused the request (genErr)"},
-		"set accepted, never applied": {set: true, wantErr: snmp.ErrNotConfirmed, answer: value(gosnmp.Integer, 1),
+		"set accepted, never applied": {set: true, wantErr: poe.ErrNotConfirmed, answer: value(gosnmp.Integer, 1),
 			wantMsg: ": set port 1 power off: power state not confirmed (it still reads on after 5 reads)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			tg := snmp.Target{Address: fakeAgent(t, tc.answer), Community: "private"}
+			tg := poe.Target{Address: fakeAgent(t, tc.answer), Community: "private"}
 			var err error
 			if tc.set {
-				err = snmp.SetPower(ctxFor(t), tg, 1, false)
+				err = poe.SetPower(ctxFor(t), tg, 1, false)
 			} else {
-				_, err = snmp.GetPower(ctxFor(t), tg, 1)
+				_, err = poe.GetPower(ctxFor(t), tg, 1)
 			}
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("got %v, want %v", err, tc.wantErr)
