@@ -52,7 +52,7 @@ $(addprefix demo-,$(DEMOS)): demo-%: build
 
 # Every test: unit, fuzz seed corpora, end-to-end against real processes.
 # Under CI (CI=true) every test whose real peer is missing fails instead of
-# skipping (internal/fixture); the end of the output counts the tests run
+# skipping (test/fixtures); the end of the output counts the tests run
 # and the ones skipped, by reason.
 test: deps-test vet
 	@set -o pipefail; $(GO) test -json -count=1 ./... | $(GO) run ./hack/testreport

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 

@@ -21,9 +21,9 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/mqtttest"
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/mqtttest"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -150,7 +150,7 @@ func needClients(t *testing.T) {
 			if os.Getenv("MQTTTEST_REQUIRE") == "1" {
 				t.Fatalf("%s is not installed (MQTTTEST_REQUIRE=1)", c)
 			}
-			fixture.SkipOrFail(t, fmt.Sprintf("%s is not installed (make test installs mosquitto-clients)", c))
+			fixtures.SkipOrFail(t, fmt.Sprintf("%s is not installed (make test installs mosquitto-clients)", c))
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // manyProcesses returns a file of n Process documents named prefix-N.
@@ -222,7 +222,7 @@ func TestCRLFFileGetsStatus(t *testing.T) {
 // world-writable keeps its last valid definition (issue 11).
 func TestHostileFilesAreRefused(t *testing.T) {
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "needs root to chown a file to another user")
+		fixtures.SkipOrFail(t, "needs root to chown a file to another user")
 	}
 	h := newHarness(t)
 	h.write("ok.yaml", processFile("ok", "/bin/true"))

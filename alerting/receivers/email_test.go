@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/smtptest"
+	"github.com/reconciled/reconciled/test/fixtures/smtptest"
 
 	"github.com/google/go-cmp/cmp"
 

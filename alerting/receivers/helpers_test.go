@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/smtptest"
+	"github.com/reconciled/reconciled/test/fixtures/smtptest"
 )
 
 // trustedCert is the SMTP sink's certificate; TestMain points SSL_CERT_FILE
@@ -48,7 +48,7 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// startSink serves a real SMTP server (internal/smtptest) for one test.
+// startSink serves a real SMTP server (test/fixtures/smtptest) for one test.
 func startSink(t *testing.T, o smtptest.Options) *smtptest.Sink {
 	t.Helper()
 	s, err := smtptest.New(o)

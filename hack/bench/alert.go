@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/smtptest"
+	"github.com/reconciled/reconciled/test/fixtures/smtptest"
 )
 
 // alertLatency: a Link's remote end goes away; time until the FIRING mail

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/reconciled/reconciled/internal/connloop"
+	"github.com/reconciled/reconciled/test/fixtures/connloop"
 )
 
 // sockets kills the same server (test/e2e/testdata/listenprog) 100 times

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/smtptest"
+	"github.com/reconciled/reconciled/test/fixtures/smtptest"
 )
 
 // hecnet is the PyDECNET story: a program kept running with its stale

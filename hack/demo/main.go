@@ -36,7 +36,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // demo is one runnable example.
@@ -69,7 +69,7 @@ type condition struct {
 
 // run is one demo being run.
 type run struct {
-	*fixture.Runner
+	*fixtures.Runner
 	name   string
 	repo   string // the checkout: examples/ are read from it
 	bin    string // where reconciled and reconcilectl are
@@ -130,7 +130,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	r := &run{Runner: &fixture.Runner{}, name: flag.Arg(0), values: map[string]any{}}
+	r := &run{Runner: &fixtures.Runner{}, name: flag.Arg(0), values: map[string]any{}}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {

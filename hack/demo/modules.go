@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/reconciled/reconciled/internal/mqtttest"
-	"github.com/reconciled/reconciled/internal/systemdtest"
+	"github.com/reconciled/reconciled/test/fixtures/mqtttest"
+	"github.com/reconciled/reconciled/test/fixtures/systemdtest"
 )
 
 // modules is the module manager story: systemd units generated from

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/netnstest"
-	"github.com/reconciled/reconciled/internal/snmptest"
+	"github.com/reconciled/reconciled/test/fixtures/netnstest"
+	"github.com/reconciled/reconciled/test/fixtures/snmptest"
 )
 
 // piman is the Raspberry Pi rack: DHCP, TFTP and the install handshake

@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -236,7 +236,7 @@ func TestRotateDefaults(t *testing.T) {
 func TestRotateRealWriter(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		fixture.SkipOrFail(t, "sh not installed")
+		fixtures.SkipOrFail(t, "sh not installed")
 	}
 	const maxBytes = 64 << 10
 	s := &Store{Root: t.TempDir(), MaxBytes: maxBytes, Keep: 2}

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 
 	"github.com/google/go-cmp/cmp"
 )

@@ -20,7 +20,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/internal/poe"
-	"github.com/reconciled/reconciled/internal/snmptest"
+	"github.com/reconciled/reconciled/test/fixtures/snmptest"
 )
 
 // callTimeout bounds every call to the switch in these tests.
@@ -235,7 +235,7 @@ func TestDiscover(t *testing.T) {
 		}
 		return hw
 	}
-	// testdata/fdb.txt of internal/snmptest, the recipe's table.
+	// testdata/fdb.txt of test/fixtures/snmptest, the recipe's table.
 	fdb := []poe.FDBEntry{
 		{MAC: mac("02:00:00:77:01:01"), Port: 1},
 		{MAC: mac("dc:a6:32:00:00:02"), Port: 2},

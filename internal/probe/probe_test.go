@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 
 	"golang.org/x/sys/unix"
 

@@ -20,7 +20,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 const waitTimeout = 20 * time.Second
@@ -146,7 +146,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Run("python child", func(t *testing.T) {
 				py := pythonPath()
 				if py == "" {
-					fixture.SkipOrFail(t, "python3 not installed")
+					fixtures.SkipOrFail(t, "python3 not installed")
 				}
 				cmd := exec.Command(py, "-c", pystemdScript)
 				cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+s.Addr())

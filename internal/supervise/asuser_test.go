@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // nobody is the credential of the nobody user (65534), as Debian has it.
@@ -23,7 +23,7 @@ var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
 func sharedTempDir(t *testing.T) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "needs root to act as another user")
+		fixtures.SkipOrFail(t, "needs root to act as another user")
 	}
 	dir := t.TempDir()
 	os.Chmod(filepath.Dir(dir), 0o755)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // TestMain lets the test binary act as the socket activation shim of

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 func TestSpawnExitCode(t *testing.T) {
@@ -291,7 +291,7 @@ func TestSpawnSetListenPID(t *testing.T) {
 	r := newReaper(t)
 	for _, cred := range []*syscall.Credential{nil, {Uid: 65534, Gid: 65534}} {
 		if cred != nil && os.Getuid() != 0 {
-			fixture.SkipOrFail(t, "needs root to change user")
+			fixtures.SkipOrFail(t, "needs root to change user")
 		}
 		pr, pw, err := os.Pipe()
 		if err != nil {
@@ -318,7 +318,7 @@ func TestSpawnSetListenPID(t *testing.T) {
 
 func TestSpawnCredential(t *testing.T) {
 	if os.Getuid() != 0 {
-		fixture.SkipOrFail(t, "needs root to change user")
+		fixtures.SkipOrFail(t, "needs root to change user")
 	}
 	r := newReaper(t)
 	out := filepath.Join(t.TempDir(), "out")

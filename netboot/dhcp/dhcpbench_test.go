@@ -21,7 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"github.com/reconciled/reconciled/internal/netnstest"
+	"github.com/reconciled/reconciled/test/fixtures/netnstest"
 )
 
 // poolLookup declares every MAC, with an address in pool derived from the

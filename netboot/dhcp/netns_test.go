@@ -25,8 +25,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/netnstest"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/netnstest"
 )
 
 // helperConfig configures TestHelperServer, passed as JSON in
@@ -308,7 +308,7 @@ func needTools(t *testing.T, tools ...string) {
 			if os.Getenv("NETNSTEST_REQUIRE") == "1" {
 				t.Fatalf("%s is not installed (NETNSTEST_REQUIRE=1)", tool)
 			}
-			fixture.SkipOrFail(t, fmt.Sprintf("%s is not installed", tool))
+			fixtures.SkipOrFail(t, fmt.Sprintf("%s is not installed", tool))
 		}
 	}
 }

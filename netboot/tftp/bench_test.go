@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	peers "github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/netnstest"
-	"github.com/reconciled/reconciled/internal/syncbuf"
+	peers "github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/netnstest"
+	"github.com/reconciled/reconciled/test/fixtures/syncbuf"
 )
 
 // TestCompareTftpdHpa measures 64 MiB downloads with curl and atftp from a client
-// namespace, over the veth and bridge of internal/netnstest, from
+// namespace, over the veth and bridge of test/fixtures/netnstest, from
 // tftpd-hpa and from this server in the same server namespace and the same
 // run, alternating between them. It only runs with TFTP_BENCH=1 (it takes
 // about a minute); TFTP_BENCH_REPS sets the rounds (default 5), and

@@ -24,10 +24,10 @@ import (
 
 	"github.com/go-logr/logr"
 
-	peers "github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/netnstest"
-	"github.com/reconciled/reconciled/internal/syncbuf"
-	"github.com/reconciled/reconciled/internal/waitfor"
+	peers "github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/netnstest"
+	"github.com/reconciled/reconciled/test/fixtures/syncbuf"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // Environment of the test binary when it runs as a server (see

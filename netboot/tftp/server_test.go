@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	pintftp "github.com/pin/tftp/v3"
 
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // fixture is a root folder with boot files, a per-Pi folder and hostile

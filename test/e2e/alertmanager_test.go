@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // alertmanagerBin finds Debian's prometheus-alertmanager or skips t.
@@ -22,7 +22,7 @@ func alertmanagerBin(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus-alertmanager")
 	if err != nil {
-		fixture.SkipOrFail(t, "prometheus-alertmanager is not installed (make test installs it)")
+		fixtures.SkipOrFail(t, "prometheus-alertmanager is not installed (make test installs it)")
 	}
 	return bin
 }

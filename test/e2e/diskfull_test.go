@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // --state-dir on a full filesystem (a 2 MiB tmpfs filled up): the daemon
@@ -22,14 +22,14 @@ import (
 // on disk was left corrupt.
 func TestStateDirFull(t *testing.T) {
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "mounting a tmpfs needs root")
+		fixtures.SkipOrFail(t, "mounting a tmpfs needs root")
 	}
 	e := newEnv(t)
 	if err := os.MkdirAll(e.state, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", e.state).CombinedOutput(); err != nil {
-		fixture.SkipOrFail(t, fmt.Sprintf("cannot mount a tmpfs: %v %s", err, out))
+		fixtures.SkipOrFail(t, fmt.Sprintf("cannot mount a tmpfs: %v %s", err, out))
 	}
 	t.Cleanup(func() {
 		e.stop(syscall.SIGKILL)

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/syncbuf"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/syncbuf"
 )
 
 // TestQuickstartAlertFires does what examples/quickstart says: the ticker
@@ -78,7 +78,7 @@ func TestDemos(t *testing.T) {
 			switch {
 			case err == nil && strings.Contains(out.String(), "demo check passed"):
 			case errors.As(err, &ee) && ee.ExitCode() == 3:
-				fixture.SkipOrFail(t, strings.TrimSpace(out.String()))
+				fixtures.SkipOrFail(t, strings.TrimSpace(out.String()))
 			default:
 				t.Fatalf("demo %s: %v\n%s", name, err, out.String())
 			}

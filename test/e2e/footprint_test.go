@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // writeCalls are the system calls that create, change or remove a name in
@@ -118,11 +118,11 @@ func daemonWrites(t *testing.T, prefix string) []tracedWrite {
 // like paths.
 func TestWritesStayInTheirFolders(t *testing.T) {
 	if _, err := exec.LookPath("strace"); err != nil {
-		fixture.SkipOrFail(t, "strace is not installed (make test installs it)")
+		fixtures.SkipOrFail(t, "strace is not installed (make test installs it)")
 	}
 	if out, err := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "true").CombinedOutput(); err != nil {
 		// A container without ptrace (seccomp, no CAP_SYS_PTRACE).
-		fixture.SkipOrFail(t, fmt.Sprintf("strace cannot trace here: %v %s", err, out))
+		fixtures.SkipOrFail(t, fmt.Sprintf("strace cannot trace here: %v %s", err, out))
 	}
 	base := t.TempDir()
 	if d := os.Getenv("FOOTPRINT_KEEP"); d != "" {

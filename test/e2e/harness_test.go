@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/syncbuf"
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/syncbuf"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 var (

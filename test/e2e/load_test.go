@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // TestTortureChurnLoad keeps 10,000 Process resources and churns 100

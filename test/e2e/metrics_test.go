@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/syncbuf"
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/syncbuf"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // lookPromBin finds a binary of Debian's prometheus package or skips.
@@ -27,7 +27,7 @@ func lookPromBin(t *testing.T, name string) string {
 	t.Helper()
 	bin, err := exec.LookPath(name)
 	if err != nil {
-		fixture.SkipOrFail(t, fmt.Sprintf("%s is not installed (Debian package prometheus; make test installs it)", name))
+		fixtures.SkipOrFail(t, fmt.Sprintf("%s is not installed (Debian package prometheus; make test installs it)", name))
 	}
 	return bin
 }

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/systemdtest"
+	"github.com/reconciled/reconciled/test/fixtures/systemdtest"
 )
 
 // module is the subset of a Module object the tests read.

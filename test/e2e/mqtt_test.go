@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/mqtttest"
-	"github.com/reconciled/reconciled/internal/systemdtest"
+	"github.com/reconciled/reconciled/test/fixtures/mqtttest"
+	"github.com/reconciled/reconciled/test/fixtures/systemdtest"
 )
 
 // modulesOverMQTT starts a real systemd, a mosquitto with password auth,

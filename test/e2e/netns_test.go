@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // netns is a network namespace joined to the host by a veth pair: the
@@ -25,10 +25,10 @@ type netns struct {
 func newNetns(t *testing.T) *netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "network namespaces need root")
+		fixtures.SkipOrFail(t, "network namespaces need root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		fixture.SkipOrFail(t, "iproute2 is not installed")
+		fixtures.SkipOrFail(t, "iproute2 is not installed")
 	}
 	n := os.Getpid() % 250
 	ns := &netns{t: t, name: fmt.Sprintf("rcd-e2e-%d", os.Getpid()), host: fmt.Sprintf("rcdh%d", os.Getpid()%100000), inner: "rcdn0",

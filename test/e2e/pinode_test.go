@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/netnstest"
-	"github.com/reconciled/reconciled/internal/snmptest"
+	"github.com/reconciled/reconciled/test/fixtures/netnstest"
+	"github.com/reconciled/reconciled/test/fixtures/snmptest"
 )
 
 // piDemo holds the shell "Raspberry Pi" (pi.sh) and its DHCP client

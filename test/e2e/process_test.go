@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // A Process file starts a program; an edit restarts it with the new spec;
@@ -178,7 +178,7 @@ func systemPython(t *testing.T) string {
 			return p
 		}
 	}
-	fixture.SkipOrFail(t, "no python3 in the PATH programs get (Debian package python3)")
+	fixtures.SkipOrFail(t, "no python3 in the PATH programs get (Debian package python3)")
 	return ""
 }
 
@@ -188,7 +188,7 @@ func pystemdPython(t *testing.T) string {
 	t.Helper()
 	py := systemPython(t)
 	if out, err := exec.Command(py, "-c", "import pystemd.daemon").CombinedOutput(); err != nil {
-		fixture.SkipOrFail(t, fmt.Sprintf("%s cannot import pystemd (Debian package python3-pystemd; make test installs it): %v %s", py, err, out))
+		fixtures.SkipOrFail(t, fmt.Sprintf("%s cannot import pystemd (Debian package python3-pystemd; make test installs it): %v %s", py, err, out))
 	}
 	return py
 }

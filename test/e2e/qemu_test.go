@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/netnstest"
-	"github.com/reconciled/reconciled/internal/snmptest"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/netnstest"
+	"github.com/reconciled/reconciled/test/fixtures/snmptest"
 )
 
 // qemuMAC and qemuIP are the VM's NIC and the address its PiNode declares.
@@ -117,18 +117,18 @@ func ipIn(t *testing.T, args ...string) {
 func TestQEMUNetboot(t *testing.T) {
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		fixture.SkipOrFail(t, "qemu-system-x86_64 is not installed (make test installs qemu-system-x86 and ipxe-qemu: hack/install-test-deps.sh)")
+		fixtures.SkipOrFail(t, "qemu-system-x86_64 is not installed (make test installs qemu-system-x86 and ipxe-qemu: hack/install-test-deps.sh)")
 	}
 	rom := ipxeROM(qemu)
 	if rom == "" {
-		fixture.SkipOrFail(t, "no iPXE ROM for QEMU's e1000 (efi-e1000.rom) found; install ipxe-qemu (hack/install-test-deps.sh)")
+		fixtures.SkipOrFail(t, "no iPXE ROM for QEMU's e1000 (efi-e1000.rom) found; install ipxe-qemu (hack/install-test-deps.sh)")
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		fixture.SkipOrFail(t, "no /dev/net/tun: QEMU's tap device needs the tun driver")
+		fixtures.SkipOrFail(t, "no /dev/net/tun: QEMU's tap device needs the tun driver")
 	}
 	dnsmasq, err := exec.LookPath("dnsmasq")
 	if err != nil {
-		fixture.SkipOrFail(t, "dnsmasq (IPv6 router advertisements for iPXE) is not installed; see hack/install-test-deps.sh")
+		fixtures.SkipOrFail(t, "dnsmasq (IPv6 router advertisements for iPXE) is not installed; see hack/install-test-deps.sh")
 	}
 
 	nw := netnstest.New(t, 0)

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // drainTimeout bounds the wait for the outbox to drain once the receivers

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/systemdtest"
+	"github.com/reconciled/reconciled/test/fixtures/systemdtest"
 )
 
 // systemd re-executing itself, and its bus restarting, under the Module

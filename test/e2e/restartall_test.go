@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/syncbuf"
+	"github.com/reconciled/reconciled/test/fixtures/syncbuf"
 )
 
 // The module manager's "restart all" (restart_configs): every Module

@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // The token-over-TCP checks (writes and program output need the bearer
@@ -214,7 +214,7 @@ func TestSocketPermissions(t *testing.T) {
 	g, err := user.LookupGroup("nogroup")
 	if err != nil {
 		if g, err = user.LookupGroup("daemon"); err != nil {
-			fixture.SkipOrFail(t, "neither nogroup nor daemon exists")
+			fixtures.SkipOrFail(t, "neither nogroup nor daemon exists")
 		}
 	}
 	gid, _ := strconv.Atoi(g.Gid)
@@ -270,14 +270,14 @@ func TestSocketPermissions(t *testing.T) {
 // no capabilities, and cannot become root again.
 func TestProcessUserDropsPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "needs a root daemon")
+		fixtures.SkipOrFail(t, "needs a root daemon")
 	}
 	if _, err := exec.LookPath("python3"); err != nil {
-		fixture.SkipOrFail(t, "needs python3")
+		fixtures.SkipOrFail(t, "needs python3")
 	}
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		fixture.SkipOrFail(t, "no user nobody")
+		fixtures.SkipOrFail(t, "no user nobody")
 	}
 	gids, err := u.GroupIds()
 	if err != nil {

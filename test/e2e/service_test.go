@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/systemdtest"
-	"github.com/reconciled/reconciled/internal/waitfor"
+	"github.com/reconciled/reconciled/test/fixtures/systemdtest"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // unitProps reads properties of a unit as a map (systemctl show -p ...).

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/reconciled/reconciled/internal/smtptest"
+	"github.com/reconciled/reconciled/test/fixtures/smtptest"
 )
 
 // sink is a real SMTP server offering STARTTLS (a self-signed certificate

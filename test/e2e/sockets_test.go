@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/connloop"
+	"github.com/reconciled/reconciled/test/fixtures/connloop"
 )
 
 // killLoop runs `listenprog client`: one connection after another to addr

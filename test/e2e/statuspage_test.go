@@ -18,7 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // The status page in a real browser: headless Chromium from Debian loads
@@ -27,7 +27,7 @@ import (
 func TestStatusPageInChromium(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		fixture.SkipOrFail(t, "chromium is not installed (apt-get install chromium, or run hack/install-test-deps.sh)")
+		fixtures.SkipOrFail(t, "chromium is not installed (apt-get install chromium, or run hack/install-test-deps.sh)")
 	}
 	began := time.Now()
 	port := freePort(t)

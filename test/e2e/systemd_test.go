@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/syncbuf"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/syncbuf"
 )
 
 // The daemon speaks sd_notify for itself: READY=1 with STATUS= resource
@@ -89,7 +89,7 @@ func TestDaemonNotifiesSystemd(t *testing.T) {
 // --listen, as under a systemd .socket unit.
 func TestSocketActivation(t *testing.T) {
 	if _, err := exec.LookPath("systemd-socket-activate"); err != nil {
-		fixture.SkipOrFail(t, "systemd-socket-activate not installed")
+		fixtures.SkipOrFail(t, "systemd-socket-activate not installed")
 	}
 	e := newEnv(t)
 	port := freePort(t)
@@ -118,7 +118,7 @@ func TestSocketActivation(t *testing.T) {
 // that ignores its stop signal.
 func TestUserWorkingDirAndStopEscalation(t *testing.T) {
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "running as another user needs root")
+		fixtures.SkipOrFail(t, "running as another user needs root")
 	}
 	e := newEnv(t)
 	e.start()
@@ -186,7 +186,7 @@ func TestExamplesValidateAndVersion(t *testing.T) {
 // reconciled, and leaves the file, which is systemd's, in place at exit.
 func TestSocketActivationOwnUnixSocket(t *testing.T) {
 	if _, err := exec.LookPath("systemd-socket-activate"); err != nil {
-		fixture.SkipOrFail(t, "systemd-socket-activate not installed")
+		fixtures.SkipOrFail(t, "systemd-socket-activate not installed")
 	}
 	e := newEnv(t)
 	os.MkdirAll(e.state, 0o750)

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/internal/fixture"
-	"github.com/reconciled/reconciled/internal/systemdtest"
+	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/systemdtest"
 )
 
 // The defects a new user and an attacker found (issue 11), each driven
@@ -257,7 +257,7 @@ func fetchPage(t *testing.T, url string) string {
 // root (issue 11, item 15).
 func TestUntrustedFileNotRun(t *testing.T) {
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "needs a root daemon and another user")
+		fixtures.SkipOrFail(t, "needs a root daemon and another user")
 	}
 	e := newEnv(t)
 	e.start()
@@ -340,7 +340,7 @@ spec:
 // item 12).
 func TestReadOnlyFolderBacksOff(t *testing.T) {
 	if os.Geteuid() != 0 {
-		fixture.SkipOrFail(t, "a read-only bind mount needs root")
+		fixtures.SkipOrFail(t, "a read-only bind mount needs root")
 	}
 	e := newEnv(t)
 	e.write("p.yaml", sleeper(e, "p", ""))

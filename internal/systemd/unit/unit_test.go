@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/internal/fixture"
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -354,7 +354,7 @@ func TestValidUnitName(t *testing.T) {
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		fixture.SkipOrFail(t, "systemd-analyze not installed")
+		fixtures.SkipOrFail(t, "systemd-analyze not installed")
 	}
 	hostile := sensorReader()
 	hostile.Description = `100% "quoted" \ and grüße`

@@ -30,7 +30,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 
-	"github.com/reconciled/reconciled/internal/connloop"
+	"github.com/reconciled/reconciled/test/fixtures/connloop"
 )
 
 func main() {
