@@ -129,8 +129,18 @@ func (h *harness) handlerCalls(kind, name string) int {
 // git do.
 func (h *harness) write(name, content string) {
 	h.t.Helper()
+	h.writeWith(name, content, func(string) error { return nil })
+}
+
+// writeWith is write that calls prepare on the temporary file before the
+// rename (to set its owner or mode before the file appears).
+func (h *harness) writeWith(name, content string, prepare func(path string) error) {
+	h.t.Helper()
 	tmp := filepath.Join(h.dir, ".test-tmp-"+strings.ReplaceAll(name, "/", "_"))
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := prepare(tmp); err != nil {
 		h.t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Dir(h.path(name)), 0o755); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // manyProcesses returns a file of n Process documents named prefix-N.
@@ -234,14 +235,10 @@ func TestHostileFilesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.write("big.yaml", "# "+strings.Repeat("x", MaxFileSize)+"\n")
-	h.write("theirs.yaml", processFile("theirs", "/bin/true"))
-	if err := os.Chown(h.path("theirs.yaml"), 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	h.write("open.yaml", processFile("open", "/bin/true"))
-	if err := os.Chmod(h.path("open.yaml"), 0o666); err != nil {
-		t.Fatal(err)
-	}
+	// Owner and mode are set before the files appear (a file that is
+	// trusted for a moment is accepted, and then kept: see ok.yaml below).
+	h.writeWith("theirs.yaml", processFile("theirs", "/bin/true"), func(p string) error { return os.Chown(p, 65534, 65534) })
+	h.writeWith("open.yaml", processFile("open", "/bin/true"), func(p string) error { return os.Chmod(p, 0o666) })
 	want := map[string]string{
 		"fifo.yaml":   "a FIFO",
 		"zero.yaml":   "a character device",
@@ -249,8 +246,9 @@ func TestHostileFilesAreRefused(t *testing.T) {
 		"theirs.yaml": "owned by uid 65534",
 		"open.yaml":   "writable by its group or others (mode 0666)",
 	}
-	eventually(t, "a problem for every hostile file", func() bool {
-		got := map[string]string{}
+	var got map[string]string
+	ok := waitfor.Until(10*time.Second, func() bool {
+		got = map[string]string{}
 		for _, p := range s.Problems() {
 			got[filepath.Base(p.File)] = p.Message
 		}
@@ -261,6 +259,9 @@ func TestHostileFilesAreRefused(t *testing.T) {
 		}
 		return true
 	})
+	if !ok {
+		t.Fatalf("not a problem for every hostile file after 10s; problems by file: %v", got)
+	}
 	for _, name := range []string{"theirs", "open"} {
 		if _, ok := s.Get(v1alpha1.KindProcess, name); ok {
 			t.Errorf("process %s from an untrusted file was accepted", name)
