@@ -34,10 +34,15 @@ import (
 	"github.com/reconciled/reconciled/alerting"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
-	"github.com/reconciled/reconciled/controllers"
-	"github.com/reconciled/reconciled/internal/systemd"
-	"github.com/reconciled/reconciled/internal/supervise"
+	"github.com/reconciled/reconciled/controllers/alertroute"
+	"github.com/reconciled/reconciled/controllers/alertsource"
+	"github.com/reconciled/reconciled/controllers/link"
+	"github.com/reconciled/reconciled/controllers/module"
+	"github.com/reconciled/reconciled/controllers/pinode"
+	"github.com/reconciled/reconciled/controllers/process"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/internal/supervise"
+	"github.com/reconciled/reconciled/internal/systemd"
 	"github.com/reconciled/reconciled/mqttbridge"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
@@ -250,7 +255,7 @@ func run(f *flags, log logr.Logger) error {
 	if cfg.Logs != nil {
 		logsMax = cfg.Logs.MaxBytes
 	}
-	procs, err := controllers.NewProcessReconciler(controllers.ProcessOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("process"),
+	procs, err := process.NewReconciler(process.Options{Store: store, StateDir: f.stateDir, Log: log.WithName("process"),
 		Registerer: reg, LogMaxBytes: logsMax, Events: evStore.ForSource("process-controller")})
 	if err != nil {
 		return err
@@ -260,7 +265,7 @@ func run(f *flags, log logr.Logger) error {
 		return err
 	}
 	host, _ := os.Hostname()
-	routes := controllers.NewAlertRouteReconciler(store, nil, log.WithName("alertroute"))
+	routes := alertroute.NewReconciler(store, nil, log.WithName("alertroute"))
 	alerts, err := alerting.New(alerting.Options{StateDir: filepath.Join(f.stateDir, "alerts"), Hostname: host, Log: log.WithName("alerts"),
 		Registerer: reg, OnRouteStatus: routes.StatusChanged})
 	if err != nil {
@@ -278,8 +283,8 @@ func run(f *flags, log logr.Logger) error {
 	} else {
 		log.Info("keeping the outbox of routes not found: a resource file does not parse")
 	}
-	alertSource := controllers.NewAlertSource(store, alerts, log.WithName("alerts"))
-	links := controllers.NewLinkReconciler(controllers.LinkOptions{Store: store, Events: evStore.ForSource("link-controller"),
+	alertSource := alertsource.NewSource(store, alerts, log.WithName("alerts"))
+	links := link.NewReconciler(link.Options{Store: store, Events: evStore.ForSource("link-controller"),
 		Log: log.WithName("link"), Registerer: reg})
 	if err := links.SetupWithEngine(engine); err != nil {
 		return err
@@ -292,15 +297,15 @@ func run(f *flags, log logr.Logger) error {
 		return err
 	}
 	var nb *Netboot
-	var nbSettings *controllers.NetbootSettings
+	var nbSettings *pinode.NetbootSettings
 	if cfg.Netboot != nil {
 		if nb, err = cfg.Netboot.check(); err != nil {
 			return err
 		}
-		nbSettings = &controllers.NetbootSettings{ServerIP: nb.ServerIP, Subnet: nb.Subnet,
+		nbSettings = &pinode.NetbootSettings{ServerIP: nb.ServerIP, Subnet: nb.Subnet,
 			PowerOffTime: nb.PowerOffTime, BootTimeout: nb.BootTimeout, InstallTimeout: nb.InstallTimeout}
 	}
-	pis, err := controllers.NewPiNodeReconciler(controllers.PiNodeOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("pinode"),
+	pis, err := pinode.NewReconciler(pinode.Options{Store: store, StateDir: f.stateDir, Log: log.WithName("pinode"),
 		Events: evStore.ForSource("pinode-controller"), Registerer: reg, Power: snmpPower{}, Netboot: nbSettings})
 	if err != nil {
 		return err
@@ -555,7 +560,7 @@ func notifyLoop(ctx context.Context, store *resources.Store) {
 
 // newModuleReconciler connects the Module controller to the system manager
 // (--systemd-root) and, when the daemon has a session bus, to the user's.
-func newModuleReconciler(f *flags, store *resources.Store, reg prometheus.Registerer, evStore *events.Store, log logr.Logger) (*controllers.ModuleReconciler, error) {
+func newModuleReconciler(f *flags, store *resources.Store, reg prometheus.Registerer, evStore *events.Store, log logr.Logger) (*module.Reconciler, error) {
 	managers := map[string]*systemd.Manager{}
 	sys, err := systemd.New(systemd.Options{Scope: systemd.ScopeSystem, Root: f.systemdRoot, UnitDir: f.systemdUnitDir, Log: log.WithName("systemd")})
 	if err != nil {
@@ -567,13 +572,13 @@ func newModuleReconciler(f *flags, store *resources.Store, reg prometheus.Regist
 	} else {
 		log.V(1).Info("user-scope Modules are not available", "reason", err.Error())
 	}
-	return controllers.NewModuleReconciler(controllers.ModuleOptions{Store: store, StateDir: f.stateDir, Log: log.WithName("module"),
+	return module.NewReconciler(module.Options{Store: store, StateDir: f.stateDir, Log: log.WithName("module"),
 		Systemd: managers, Registerer: reg, Events: evStore.ForSource("module-controller")})
 }
 
 // newMQTTBridge builds the MQTT bridge of the mqtt: settings; nil without
 // them.
-func newMQTTBridge(c *MQTTConfig, writer *apply.Writer, store *resources.Store, procs *controllers.ProcessReconciler, modules *controllers.ModuleReconciler, log logr.Logger) (*mqttbridge.Bridge, error) {
+func newMQTTBridge(c *MQTTConfig, writer *apply.Writer, store *resources.Store, procs *process.Reconciler, modules *module.Reconciler, log logr.Logger) (*mqttbridge.Bridge, error) {
 	if c == nil {
 		return nil, nil
 	}

@@ -18,10 +18,10 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers"
+	"github.com/reconciled/reconciled/controllers/pinode"
+	"github.com/reconciled/reconciled/internal/poe"
 	"github.com/reconciled/reconciled/netboot/dhcp"
 	"github.com/reconciled/reconciled/netboot/handshake"
-	"github.com/reconciled/reconciled/internal/poe"
 	"github.com/reconciled/reconciled/netboot/tftp"
 )
 
@@ -86,7 +86,7 @@ type netbootServers struct {
 
 // startNetboot opens the netboot servers (errors here stop the daemon:
 // the settings asked for them).
-func startNetboot(nb *Netboot, stateDir string, pis *controllers.PiNodeReconciler, log logr.Logger) (*netbootServers, error) {
+func startNetboot(nb *Netboot, stateDir string, pis *pinode.Reconciler, log logr.Logger) (*netbootServers, error) {
 	d, err := dhcp.New(dhcp.Options{Interface: nb.Interface, Port: nb.DHCPPort, ServerIP: nb.ServerIP, Subnet: nb.Subnet,
 		Router: nb.Router, LeaseTime: nb.LeaseTime, StateDir: stateDir, Log: log.WithName("dhcp"),
 		Lookup: func(mac net.HardwareAddr) (dhcp.Node, bool) {

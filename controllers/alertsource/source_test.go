@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package alertsource
 
 import (
 	"testing"
@@ -29,7 +29,7 @@ func key(name string) resources.Key { return resources.Key{Kind: v1alpha1.KindLi
 
 func TestAlertSourceLifecycle(t *testing.T) {
 	sink := &recordingSink{}
-	a := NewAlertSource(nil, sink, logr.Discard())
+	a := NewSource(nil, sink, logr.Discard())
 	a.evaluate(key("a2rtr"), link("a2rtr", v1alpha1.LinkDown))
 	if len(sink.got) != 1 || sink.got[0].Name != "LinkDown" || !sink.got[0].Firing() || sink.got[0].Severity != v1alpha1.SeverityCritical {
 		t.Fatalf("down: %+v", sink.got)

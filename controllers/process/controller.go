@@ -4,7 +4,12 @@
 // Package controllers holds one reconciler per kind. Each wires itself to
 // the engine with SetupWithEngine and acts on the world through its own
 // subpackages (process supervision lives in controllers/process/...).
-package controllers
+// Package process is the Process controller: it supervises one program per
+// Process (spawn, restart with backoff, stop, sd_notify readiness and
+// watchdog, readiness probes, restartOnChange, socket activation) and adopts
+// the programs an earlier daemon left running. The operating-system layer
+// is internal/supervise; logs are internal/logstore.
+package process
 
 import (
 	"context"
@@ -25,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/internal/sockets"
 	"github.com/reconciled/reconciled/internal/supervise"
@@ -68,22 +74,10 @@ const logKind = "process"
 // even if their adoption record was never written.
 const EnvMarker = "RECONCILED_PROCESS"
 
-// ResourceStore is what controllers need from the resource store.
-type ResourceStore interface {
-	Get(kind, name string) (v1alpha1.Object, bool)
-	Names(kind string) []string
-	Known(kind, name string) bool
-	Settled() bool
-	UpdateStatus(kind, name string, status any) error
-	UpdateTransientStatus(kind, name string, status any, settle time.Duration) error
-	AddHandler(kind string, fn func(name string))
-}
 
-var _ ResourceStore = (*resources.Store)(nil)
-
-// ProcessOptions configures a ProcessReconciler.
-type ProcessOptions struct {
-	Store    ResourceStore
+// Options configures a Reconciler.
+type Options struct {
+	Store    controllers.ResourceStore
 	StateDir string
 	Log      logr.Logger
 	// Registerer receives process metrics; nil registers nothing.
@@ -96,11 +90,11 @@ type ProcessOptions struct {
 	Events events.Recorder
 }
 
-// ProcessReconciler supervises Process resources.
-type ProcessReconciler struct {
-	opts     ProcessOptions
+// Reconciler supervises Process resources.
+type Reconciler struct {
+	opts     Options
 	log      logr.Logger
-	store    ResourceStore
+	store    controllers.ResourceStore
 	logs     *logstore.Store
 	logGuard *logstore.Guard
 	// guardWarned is set once the log guard failed to watch a file.
@@ -118,14 +112,14 @@ type ProcessReconciler struct {
 	procs map[string]*proc
 }
 
-// NewProcessReconciler prepares the supervisor: the reaper, the log store
+// NewReconciler prepares the supervisor: the reaper, the log store
 // and the state folders. Call Adopt, then SetupWithEngine.
-func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
+func NewReconciler(o Options) (*Reconciler, error) {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
 	if o.Events == nil {
-		o.Events = discardRecorder{}
+		o.Events = controllers.DiscardRecorder{}
 	}
 	abs, err := filepath.Abs(o.StateDir)
 	if err != nil {
@@ -148,7 +142,7 @@ func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(abs))
-	r := &ProcessReconciler{
+	r := &Reconciler{
 		opts: o, log: o.Log, store: o.Store, reaper: reaper, records: records,
 		logs:     &logstore.Store{Root: filepath.Join(abs, "logs"), MaxBytes: o.LogMaxBytes},
 		instance: hex.EncodeToString(sum[:6]),
@@ -179,23 +173,10 @@ func NewProcessReconciler(o ProcessOptions) (*ProcessReconciler, error) {
 	return r, nil
 }
 
-// watchKind registers r as the controller of kind, subscribes it to every
-// change of that kind in the store, and enqueues what the store holds.
-func watchKind(e *reconcile.Engine, store ResourceStore, kind string, r reconcile.Reconciler, opts reconcile.ControllerOptions) (*reconcile.Controller, error) {
-	c, err := e.Register(kind, r, opts)
-	if err != nil {
-		return nil, err
-	}
-	store.AddHandler(kind, c.Enqueue)
-	for _, n := range store.Names(kind) {
-		c.Enqueue(n)
-	}
-	return c, nil
-}
 
 // SetupWithEngine registers the controller and subscribes to store changes.
-func (r *ProcessReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := watchKind(e, r.store, v1alpha1.KindProcess, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
+func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := controllers.WatchKind(e, r.store, v1alpha1.KindProcess, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
 	if err != nil {
 		return err
 	}
@@ -212,7 +193,7 @@ func (r *ProcessReconciler) SetupWithEngine(e *reconcile.Engine) error {
 // guard checks a file soon after it is written, and a sweep every 30
 // seconds checks every file (the backstop for files the guard cannot
 // watch). Idle cost: one stat per logged program every 30 seconds.
-func (r *ProcessReconciler) Run(ctx context.Context) {
+func (r *Reconciler) Run(ctx context.Context) {
 	go r.logGuard.Run(ctx)
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
@@ -229,7 +210,7 @@ func (r *ProcessReconciler) Run(ctx context.Context) {
 }
 
 // rotateLog rotates the log store file of p if it is over its size.
-func (r *ProcessReconciler) rotateLog(p *proc) {
+func (r *Reconciler) rotateLog(p *proc) {
 	// Under p.mu: Rotate must not run beside Remove on deletion.
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -247,7 +228,7 @@ func (r *ProcessReconciler) rotateLog(p *proc) {
 
 // guardLog has the log guard watch p's log store file. Called with p.mu
 // held once p's program runs.
-func (r *ProcessReconciler) guardLog(p *proc) {
+func (r *Reconciler) guardLog(p *proc) {
 	if !p.usesLogStore {
 		return
 	}
@@ -258,7 +239,7 @@ func (r *ProcessReconciler) guardLog(p *proc) {
 
 // LogPath returns the log store file of a Process and whether the Process
 // writes to the log store (it may name its own files instead).
-func (r *ProcessReconciler) LogPath(name string) (string, bool) {
+func (r *Reconciler) LogPath(name string) (string, bool) {
 	if obj, ok := r.store.Get(v1alpha1.KindProcess, name); ok {
 		spec := obj.(*v1alpha1.Process).Spec
 		if spec.Stdout != "" && spec.Stderr != "" {
@@ -272,7 +253,7 @@ func (r *ProcessReconciler) LogPath(name string) (string, bool) {
 // in it that the run before the current one wrote (logs --previous). ok is
 // false when that is not known: the Process writes its own files, has run
 // only once, or the log was rotated or the daemon restarted since.
-func (r *ProcessReconciler) PreviousRun(name string) (path string, from, to int64, ok bool) {
+func (r *Reconciler) PreviousRun(name string) (path string, from, to int64, ok bool) {
 	p := r.lockProc(name)
 	if p == nil {
 		return "", 0, 0, false
@@ -286,7 +267,7 @@ func (r *ProcessReconciler) PreviousRun(name string) (path string, from, to int6
 
 // RequestRestart restarts a Process now (a running program is stopped and
 // started again; one waiting in BackOff or finished is started at once).
-func (r *ProcessReconciler) RequestRestart(name string) error {
+func (r *Reconciler) RequestRestart(name string) error {
 	if _, ok := r.store.Get(v1alpha1.KindProcess, name); !ok {
 		return fmt.Errorf("process %q: %w", name, resources.ErrNotFound)
 	}
@@ -301,7 +282,7 @@ func (r *ProcessReconciler) RequestRestart(name string) error {
 // lookup returns the proc of name, creating it when create is set. It takes
 // only the map lock. Lock order: p.mu may be held while taking r.mu, never
 // the other way round.
-func (r *ProcessReconciler) lookup(name string, create bool) *proc {
+func (r *Reconciler) lookup(name string, create bool) *proc {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.procs[name]
@@ -313,7 +294,7 @@ func (r *ProcessReconciler) lookup(name string, create bool) *proc {
 }
 
 // lockProc returns the proc of name with its lock held, or nil.
-func (r *ProcessReconciler) lockProc(name string) *proc {
+func (r *Reconciler) lockProc(name string) *proc {
 	p := r.lookup(name, false)
 	if p == nil {
 		return nil
@@ -327,7 +308,7 @@ func (r *ProcessReconciler) lockProc(name string) *proc {
 }
 
 // allProcs snapshots the procs.
-func (r *ProcessReconciler) allProcs() []*proc {
+func (r *Reconciler) allProcs() []*proc {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]*proc, 0, len(r.procs))
@@ -338,7 +319,7 @@ func (r *ProcessReconciler) allProcs() []*proc {
 }
 
 // filesChanged marks a Process whose restartOnChange files changed.
-func (r *ProcessReconciler) filesChanged(name string) {
+func (r *Reconciler) filesChanged(name string) {
 	if p := r.lockProc(name); p != nil {
 		p.filesDirty = true
 		p.mu.Unlock()
@@ -346,14 +327,14 @@ func (r *ProcessReconciler) filesChanged(name string) {
 	r.enqueue(name)
 }
 
-func (r *ProcessReconciler) enqueue(name string) {
+func (r *Reconciler) enqueue(name string) {
 	if r.ctrl != nil {
 		r.ctrl.Enqueue(name)
 	}
 }
 
 // Reconcile implements reconcile.Reconciler.
-func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	obj, exists := r.store.Get(v1alpha1.KindProcess, req.Name)
 	p := r.lookup(req.Name, exists)
@@ -428,7 +409,7 @@ func (r *ProcessReconciler) Reconcile(ctx context.Context, req reconcile.Request
 const duplicateRecheck = 10 * time.Second
 
 // restartReason says why a running program must be restarted, or "".
-func (r *ProcessReconciler) restartReason(p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) string {
+func (r *Reconciler) restartReason(p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) string {
 	switch {
 	case p.specHash != "" && p.specHash != specHash:
 		return ReasonSpecChanged
@@ -447,7 +428,7 @@ func (r *ProcessReconciler) restartReason(p *proc, pr *v1alpha1.Process, specHas
 
 // reconcileStopped decides whether and when a program that is not running
 // starts, and starts it when the time has come.
-func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) time.Duration {
+func (r *Reconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) time.Duration {
 	changed := p.specHash != "" && (p.specHash != specHash || restartedAt != p.restartedAt)
 	if p.restartRequested || changed {
 		// A new spec or an explicit restart starts at once and afresh,
@@ -485,7 +466,7 @@ func (r *ProcessReconciler) reconcileStopped(log logr.Logger, p *proc, pr *v1alp
 }
 
 // handleExit records a run that ended and decides what comes next.
-func (r *ProcessReconciler) handleExit(log logr.Logger, p *proc, pr *v1alpha1.Process, now time.Time) {
+func (r *Reconciler) handleExit(log logr.Logger, p *proc, pr *v1alpha1.Process, now time.Time) {
 	st := *p.pendingExit
 	p.pendingExit = nil
 	p.running = false
@@ -560,7 +541,7 @@ func (p *proc) scheduleRestart(pr *v1alpha1.Process, startedAt, exitAt time.Time
 
 // reconcileDeleted stops a program whose resource is gone and cleans up
 // what it owned.
-func (r *ProcessReconciler) reconcileDeleted(log logr.Logger, p *proc, now time.Time) reconcile.Result {
+func (r *Reconciler) reconcileDeleted(log logr.Logger, p *proc, now time.Time) reconcile.Result {
 	if p.pendingExit != nil {
 		st := *p.pendingExit
 		p.pendingExit = nil
@@ -597,17 +578,14 @@ func (r *ProcessReconciler) reconcileDeleted(log logr.Logger, p *proc, now time.
 	return reconcile.Result{}
 }
 
-// transientSettle is how long a Stopping status must last before it is
-// written to the resource file (the API shows it at once).
-const transientSettle = 100 * time.Millisecond
 
 // writeStatus publishes the program's state to the store.
-func (r *ProcessReconciler) writeStatus(log logr.Logger, p *proc, pr *v1alpha1.Process) {
+func (r *Reconciler) writeStatus(log logr.Logger, p *proc, pr *v1alpha1.Process) {
 	st := p.status(pr)
 	update := r.store.UpdateStatus
 	if st.Phase == v1alpha1.ProcessStopping {
 		update = func(kind, name string, status any) error {
-			return r.store.UpdateTransientStatus(kind, name, status, transientSettle)
+			return r.store.UpdateTransientStatus(kind, name, status, controllers.TransientSettle)
 		}
 	}
 	if err := update(v1alpha1.KindProcess, p.name, st); err != nil {

@@ -1,7 +1,12 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+// Package module is the Module controller: each Module is rendered into a
+// systemd unit (internal/systemd/unit) and driven over D-Bus
+// (internal/systemd): written, reloaded in batches, enabled, started,
+// restarted on change or request, stopped and removed, with its state from
+// systemd's signals.
+package module
 
 import (
 	"bytes"
@@ -21,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/internal/systemd"
 	"github.com/reconciled/reconciled/internal/systemd/unit"
 	"github.com/reconciled/reconciled/events"
@@ -40,7 +46,7 @@ const (
 	ReasonScopeUnavailable   = "ScopeUnavailable"
 	ReasonUnitWritten        = "UnitWritten"
 	ReasonStarted            = "Started"
-	ReasonStoppedByModule    = "Stopped"
+	ReasonStopped    = "Stopped"
 	ReasonRestarted          = "Restarted"
 	ReasonStoppedExternally  = "StoppedExternally"
 	ReasonUnitFailed         = "UnitFailed"
@@ -60,9 +66,9 @@ const (
 	crashLoopSettle   = 30 * time.Second
 )
 
-// ModuleOptions configures a ModuleReconciler.
-type ModuleOptions struct {
-	Store    ResourceStore
+// Options configures a Reconciler.
+type Options struct {
+	Store    controllers.ResourceStore
 	StateDir string
 	Log      logr.Logger
 	// Systemd has one manager per scope (system, user); a scope without a
@@ -148,11 +154,11 @@ func (m *moduleState) resetCrashLoop() {
 	m.loopRestarts, m.crashLoop, m.activeSince = 0, "", time.Time{}
 }
 
-// ModuleReconciler makes systemd units match Module resources.
-type ModuleReconciler struct {
-	opts    ModuleOptions
+// Reconciler makes systemd units match Module resources.
+type Reconciler struct {
+	opts    Options
 	log     logr.Logger
-	store   ResourceStore
+	store   controllers.ResourceStore
 	records *kvlog.Map[moduleRecord]
 	ctrl    *reconcile.Controller
 
@@ -169,14 +175,14 @@ type ModuleReconciler struct {
 	reloadKick    chan struct{}
 }
 
-// NewModuleReconciler opens the ownership records; call SetupWithEngine,
+// NewReconciler opens the ownership records; call SetupWithEngine,
 // then Run.
-func NewModuleReconciler(o ModuleOptions) (*ModuleReconciler, error) {
+func NewReconciler(o Options) (*Reconciler, error) {
 	if o.Workers <= 0 {
 		o.Workers = 8
 	}
 	if o.Events == nil {
-		o.Events = discardRecorder{}
+		o.Events = controllers.DiscardRecorder{}
 	}
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
@@ -186,7 +192,7 @@ func NewModuleReconciler(o ModuleOptions) (*ModuleReconciler, error) {
 		return nil, fmt.Errorf("module records: %w", err)
 	}
 	records.OnError = func(err error) { o.Log.Error(err, "module records") }
-	r := &ModuleReconciler{
+	r := &Reconciler{
 		opts: o, log: o.Log, store: o.Store, records: records,
 		modules:       map[string]*moduleState{},
 		byUnit:        map[string]string{},
@@ -212,8 +218,8 @@ func NewModuleReconciler(o ModuleOptions) (*ModuleReconciler, error) {
 // SetupWithEngine registers the controller, subscribes to store changes and
 // enqueues the Modules of the ownership records (their resources may have
 // been deleted while the daemon was down).
-func (r *ModuleReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := watchKind(e, r.store, v1alpha1.KindModule, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
+func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := controllers.WatchKind(e, r.store, v1alpha1.KindModule, r, reconcile.ControllerOptions{MaxConcurrentReconciles: r.opts.Workers})
 	if err != nil {
 		return err
 	}
@@ -224,7 +230,7 @@ func (r *ModuleReconciler) SetupWithEngine(e *reconcile.Engine) error {
 
 // Run connects to every systemd manager, follows their signals and batches
 // daemon-reloads until ctx is done.
-func (r *ModuleReconciler) Run(ctx context.Context) {
+func (r *Reconciler) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for scope, m := range r.opts.Systemd {
 		wg.Go(func() {
@@ -236,10 +242,10 @@ func (r *ModuleReconciler) Run(ctx context.Context) {
 }
 
 // Close flushes the ownership records; call it after the engine stopped.
-func (r *ModuleReconciler) Close() { r.records.Close() }
+func (r *Reconciler) Close() { r.records.Close() }
 
 // RequestRestart restarts a Module's unit now.
-func (r *ModuleReconciler) RequestRestart(name string) error {
+func (r *Reconciler) RequestRestart(name string) error {
 	if _, ok := r.store.Get(v1alpha1.KindModule, name); !ok {
 		return fmt.Errorf("module %q: %w", name, resources.ErrNotFound)
 	}
@@ -252,7 +258,7 @@ func (r *ModuleReconciler) RequestRestart(name string) error {
 }
 
 // Journal returns the last n journal lines of a Module's unit.
-func (r *ModuleReconciler) Journal(ctx context.Context, name string, n int) ([]string, error) {
+func (r *Reconciler) Journal(ctx context.Context, name string, n int) ([]string, error) {
 	obj, ok := r.store.Get(v1alpha1.KindModule, name)
 	if !ok {
 		return nil, fmt.Errorf("module %q: %w", name, resources.ErrNotFound)
@@ -265,7 +271,7 @@ func (r *ModuleReconciler) Journal(ctx context.Context, name string, n int) ([]s
 	return mgr.Journal(ctx, spec.UnitName, n)
 }
 
-func (r *ModuleReconciler) state(name string) *moduleState {
+func (r *Reconciler) state(name string) *moduleState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.modules[name]
@@ -276,14 +282,14 @@ func (r *ModuleReconciler) state(name string) *moduleState {
 	return m
 }
 
-func (r *ModuleReconciler) enqueue(name string) {
+func (r *Reconciler) enqueue(name string) {
 	if r.ctrl != nil {
 		r.ctrl.Enqueue(name)
 	}
 }
 
 // unitChanged maps a systemd signal to the Module that owns the unit.
-func (r *ModuleReconciler) unitChanged(scope, unitName string) {
+func (r *Reconciler) unitChanged(scope, unitName string) {
 	r.mu.Lock()
 	name, ok := r.byUnit[scope+"/"+unitName]
 	r.mu.Unlock()
@@ -293,7 +299,7 @@ func (r *ModuleReconciler) unitChanged(scope, unitName string) {
 }
 
 // resyncAll looks at every Module again (after a reconnect).
-func (r *ModuleReconciler) resyncAll() {
+func (r *Reconciler) resyncAll() {
 	for _, n := range r.store.Names(v1alpha1.KindModule) {
 		r.enqueue(n)
 	}
@@ -303,7 +309,7 @@ func (r *ModuleReconciler) resyncAll() {
 // requestReload asks for a daemon-reload of mgr, after which name is
 // reconciled again. Requests that arrive while a reload runs share the
 // next one, so 200 new units cost a couple of reloads, not 200.
-func (r *ModuleReconciler) requestReload(mgr *systemd.Manager, name string) {
+func (r *Reconciler) requestReload(mgr *systemd.Manager, name string) {
 	r.reloadMu.Lock()
 	if r.reloadPending[mgr] == nil {
 		r.reloadPending[mgr] = map[string]bool{}
@@ -316,7 +322,7 @@ func (r *ModuleReconciler) requestReload(mgr *systemd.Manager, name string) {
 	}
 }
 
-func (r *ModuleReconciler) reloadLoop(ctx context.Context) {
+func (r *Reconciler) reloadLoop(ctx context.Context) {
 	// retryIn is the backoff of a manager whose last reload failed: its
 	// units stay pending and the reload is tried again after it.
 	retryIn := map[*systemd.Manager]time.Duration{}
@@ -382,7 +388,7 @@ func (r *ModuleReconciler) reloadLoop(ctx context.Context) {
 }
 
 // Reconcile implements reconcile.Reconciler.
-func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	// A systemd that stops answering must not hold a worker for ever.
 	ctx, cancel := context.WithTimeout(ctx, dbusTimeout)
@@ -558,7 +564,7 @@ func (r *ModuleReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 // converge enables or disables the unit and starts, stops or restarts it
 // as the spec asks. It returns how long to wait before looking again when a
 // start is held back.
-func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name string, m *moduleState, mod *v1alpha1.Module, rec *moduleRecord, hash string, us systemd.UnitState) (time.Duration, error) {
+func (r *Reconciler) converge(ctx context.Context, log logr.Logger, name string, m *moduleState, mod *v1alpha1.Module, rec *moduleRecord, hash string, us systemd.UnitState) (time.Duration, error) {
 	spec := &mod.Spec
 	mgr := r.opts.Systemd[spec.Scope]
 	u := spec.UnitName
@@ -604,7 +610,7 @@ func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name s
 			if err := mgr.Stop(ctx, u); err != nil {
 				return 0, fmt.Errorf("stop %s: %w", u, err)
 			}
-			ev(events.TypeNormal, ReasonStoppedByModule, "stopping %s (state: Stopped)", u)
+			ev(events.TypeNormal, ReasonStopped, "stopping %s (state: Stopped)", u)
 		case "failed":
 			// Stopped clears a failure, so Running starts it again.
 			if err := mgr.ResetFailed(ctx, u); err != nil {
@@ -676,7 +682,7 @@ func (r *ModuleReconciler) converge(ctx context.Context, log logr.Logger, name s
 
 // reconcileDeleted stops, disables and removes the unit of a deleted
 // Module.
-func (r *ModuleReconciler) reconcileDeleted(ctx context.Context, log logr.Logger, name string) (reconcile.Result, error) {
+func (r *Reconciler) reconcileDeleted(ctx context.Context, log logr.Logger, name string) (reconcile.Result, error) {
 	rec, ok := r.records.Get(name)
 	if ok {
 		if err := r.removeUnit(ctx, log, name, rec); err != nil {
@@ -692,7 +698,7 @@ func (r *ModuleReconciler) reconcileDeleted(ctx context.Context, log logr.Logger
 
 // removeUnit stops, disables and removes a unit the controller wrote, and
 // forgets it. A unit file that is no longer ours is left in place.
-func (r *ModuleReconciler) removeUnit(ctx context.Context, log logr.Logger, name string, rec moduleRecord) error {
+func (r *Reconciler) removeUnit(ctx context.Context, log logr.Logger, name string, rec moduleRecord) error {
 	mgr := r.opts.Systemd[rec.Scope]
 	if mgr == nil {
 		return fmt.Errorf("cannot remove unit %s of module %q: no systemd for scope %s", rec.Unit, name, rec.Scope)
@@ -732,7 +738,7 @@ func (r *ModuleReconciler) removeUnit(ctx context.Context, log logr.Logger, name
 
 // systemdError reports a failed D-Bus call in the status and retries with
 // backoff.
-func (r *ModuleReconciler) systemdError(log logr.Logger, name string, st v1alpha1.ModuleStatus, mod *v1alpha1.Module, err error) (reconcile.Result, error) {
+func (r *Reconciler) systemdError(log logr.Logger, name string, st v1alpha1.ModuleStatus, mod *v1alpha1.Module, err error) (reconcile.Result, error) {
 	st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonSystemdError, Message: err.Error(), ObservedGeneration: mod.Generation})
 	if st.Phase == "" {
 		st.Phase = v1alpha1.ModuleInactive
@@ -777,13 +783,13 @@ func moduleStatus(mod *v1alpha1.Module, us systemd.UnitState) v1alpha1.ModuleSta
 	case us.ActiveState != want && !(mod.Spec.Type == "oneshot" && us.Result == "success"):
 		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonPending
 	case mod.Spec.State == "Stopped":
-		ready.Reason = ReasonStoppedByModule
+		ready.Reason = ReasonStopped
 	}
 	st.SetCondition(ready)
 	return st
 }
 
-func (r *ModuleReconciler) writeStatus(log logr.Logger, name string, st v1alpha1.ModuleStatus) {
+func (r *Reconciler) writeStatus(log logr.Logger, name string, st v1alpha1.ModuleStatus) {
 	if err := r.store.UpdateStatus(v1alpha1.KindModule, name, st); err != nil {
 		log.V(1).Info("status not updated", "error", err.Error())
 	}
@@ -791,8 +797,8 @@ func (r *ModuleReconciler) writeStatus(log logr.Logger, name string, st v1alpha1
 
 // writeTransient publishes a short-lived status (waiting for a reload) to
 // the API at once and to the file only if it lasts.
-func (r *ModuleReconciler) writeTransient(log logr.Logger, name string, st v1alpha1.ModuleStatus) {
-	if err := r.store.UpdateTransientStatus(v1alpha1.KindModule, name, st, transientSettle); err != nil {
+func (r *Reconciler) writeTransient(log logr.Logger, name string, st v1alpha1.ModuleStatus) {
+	if err := r.store.UpdateTransientStatus(v1alpha1.KindModule, name, st, controllers.TransientSettle); err != nil {
 		log.V(1).Info("status not updated", "error", err.Error())
 	}
 }

@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package module
 
 import (
 	"strings"
@@ -30,7 +30,7 @@ func TestModuleStatus(t *testing.T) {
 		"reloading":        {mod("Running", ""), systemd.UnitState{ActiveState: "reloading"}, v1alpha1.ModuleActive, "False", ReasonPending},
 		"starting":         {mod("Running", ""), systemd.UnitState{ActiveState: "activating", SubState: "start"}, v1alpha1.ModuleActivating, "False", ReasonPending},
 		"failed":           {mod("Running", ""), systemd.UnitState{ActiveState: "failed", Result: "exit-code"}, v1alpha1.ModuleFailed, "False", ReasonUnitFailed},
-		"stopped as asked": {mod("Stopped", ""), systemd.UnitState{ActiveState: "inactive", SubState: "dead"}, v1alpha1.ModuleInactive, "True", ReasonStoppedByModule},
+		"stopped as asked": {mod("Stopped", ""), systemd.UnitState{ActiveState: "inactive", SubState: "dead"}, v1alpha1.ModuleInactive, "True", ReasonStopped},
 		"stopping":         {mod("Stopped", ""), systemd.UnitState{ActiveState: "deactivating"}, v1alpha1.ModuleDeactivating, "False", ReasonPending},
 		"oneshot done":     {mod("Running", "oneshot"), systemd.UnitState{ActiveState: "inactive", Result: "success"}, v1alpha1.ModuleInactive, "True", ReasonActive},
 		"not running":      {mod("Running", ""), systemd.UnitState{ActiveState: "inactive", Result: "success", Since: since}, v1alpha1.ModuleInactive, "False", ReasonPending},

@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package link
 
 import (
 	"strings"
@@ -54,7 +54,7 @@ func TestLinkHysteresis(t *testing.T) {
 // TestLinkStatusMessages: a Link that recovers drops its lastError (the
 // events keep it), and Degraded says how slow the probe was (issue 11).
 func TestLinkStatusMessages(t *testing.T) {
-	r := NewLinkReconciler(LinkOptions{})
+	r := NewReconciler(Options{})
 	l := &v1alpha1.Link{Spec: v1alpha1.LinkSpec{FailureThreshold: 1, SuccessThreshold: 1, DegradedLatency: &metav1.Duration{Duration: 250 * time.Millisecond}}}
 	st := r.state("a", true)
 	st.phase = v1alpha1.LinkUp

@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package process
 
 import (
 	crand "crypto/rand"
@@ -129,7 +129,7 @@ func (p *proc) watchdogLapsed(now time.Time) bool {
 
 // closeSockets closes the sockets held for p; removeFiles also removes
 // unix socket files (the Process is gone). Called with p.mu held.
-func (r *ProcessReconciler) closeSockets(p *proc, removeFiles bool) {
+func (r *Reconciler) closeSockets(p *proc, removeFiles bool) {
 	if len(p.sockets) > 0 {
 		sockets.CloseAll(p.sockets, removeFiles)
 		p.sockets = nil
@@ -227,7 +227,7 @@ func exitMessage(e *v1alpha1.ExitInfo) string {
 }
 
 // start launches the program for pr. Called with p.mu held (never r.mu).
-func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) error {
+func (r *Reconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process, specHash, restartedAt string, now time.Time) error {
 	spec := &pr.Spec
 	env, cred, err := r.environment(pr)
 	if err != nil {
@@ -350,7 +350,7 @@ func (r *ProcessReconciler) start(log logr.Logger, p *proc, pr *v1alpha1.Process
 // watchPid hands a process to the reaper: our child when pidfd is -1, else
 // an adopted process behind pidfd. The exit is processed in the next
 // reconcile. Called with p.mu held (or, in Adopt, before p is shared).
-func (r *ProcessReconciler) watchPid(p *proc, pid, pidfd int) {
+func (r *Reconciler) watchPid(p *proc, pid, pidfd int) {
 	name := p.name
 	exited := func(st supervise.ExitStatus) {
 		if cur := r.lockProc(name); cur != nil {
@@ -374,7 +374,7 @@ func (r *ProcessReconciler) watchPid(p *proc, pid, pidfd int) {
 
 // environment builds the program's environment (systemd-like minimal
 // base, then spec.env) and credentials.
-func (r *ProcessReconciler) environment(pr *v1alpha1.Process) ([]string, *syscall.Credential, error) {
+func (r *Reconciler) environment(pr *v1alpha1.Process) ([]string, *syscall.Credential, error) {
 	home := "/"
 	u, _ := user.Current()
 	var cred *syscall.Credential
@@ -458,7 +458,7 @@ func lookupUser(s string) (*user.User, error) {
 // The settings are those the run was started with: a program started under
 // stopSignal SIGINT is stopped with SIGINT even after its resource changed
 // or was deleted.
-func (r *ProcessReconciler) beginStop(log logr.Logger, p *proc, reason string, now time.Time) time.Duration {
+func (r *Reconciler) beginStop(log logr.Logger, p *proc, reason string, now time.Time) time.Duration {
 	sig := syscall.SIGTERM
 	if s, err := v1alpha1.ParseSignalName(p.stopSignal); err == nil && p.stopSignal != "" {
 		sig = s
@@ -476,7 +476,7 @@ func (r *ProcessReconciler) beginStop(log logr.Logger, p *proc, reason string, n
 }
 
 // continueStop escalates to SIGKILL once the stop timeout has passed.
-func (r *ProcessReconciler) continueStop(log logr.Logger, p *proc, now time.Time) time.Duration {
+func (r *Reconciler) continueStop(log logr.Logger, p *proc, now time.Time) time.Duration {
 	if now.Before(p.killAt) {
 		return p.killAt.Sub(now)
 	}
@@ -490,7 +490,7 @@ func (r *ProcessReconciler) continueStop(log logr.Logger, p *proc, now time.Time
 
 // superviseRunning checks readiness and the watchdog of a running program
 // and returns when it needs looking at again (0: only on events).
-func (r *ProcessReconciler) superviseRunning(log logr.Logger, p *proc, pr *v1alpha1.Process, now time.Time) time.Duration {
+func (r *Reconciler) superviseRunning(log logr.Logger, p *proc, pr *v1alpha1.Process, now time.Time) time.Duration {
 	var next time.Duration
 	soonest := func(d time.Duration) {
 		if d > 0 && (next == 0 || d < next) {
@@ -521,7 +521,7 @@ func (r *ProcessReconciler) superviseRunning(log logr.Logger, p *proc, pr *v1alp
 
 // StopAll stops every running program (for --stop-on-exit) and waits until
 // they exited or their stop timeouts passed, writing Stopped statuses.
-func (r *ProcessReconciler) StopAll(log logr.Logger) {
+func (r *Reconciler) StopAll(log logr.Logger) {
 	procs := r.allProcs()
 	now := time.Now()
 	deadline := now
@@ -574,7 +574,7 @@ func (r *ProcessReconciler) StopAll(log logr.Logger) {
 }
 
 // Close releases the reaper and notify sockets. Programs keep running.
-func (r *ProcessReconciler) Close() {
+func (r *Reconciler) Close() {
 	for _, p := range r.allProcs() {
 		p.mu.Lock()
 		s := p.notifySock
@@ -595,7 +595,7 @@ func (r *ProcessReconciler) Close() {
 
 // notifyAddr returns a fresh abstract socket address for one run: unique
 // per run, so a restart never waits for the previous run's socket to close.
-func (r *ProcessReconciler) notifyAddr(name string) string {
+func (r *Reconciler) notifyAddr(name string) string {
 	var b [4]byte
 	crand.Read(b[:])
 	return fmt.Sprintf("@reconciled/%s/%s/%s/%x", r.instance, strings.ToLower(v1alpha1.KindProcess), name, b)

@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package process
 
 import (
 	"context"
@@ -34,7 +34,7 @@ const ReasonReadinessProbeFailed = "ReadinessProbeFailed"
 // READY=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger, WATCHDOG_USEC= and
 // MAINPID= to the program's state. Any process of the program may send
 // (systemd's NotifyAccess=all).
-func (r *ProcessReconciler) listenNotify(name, addr string) (*sdnotify.Socket, error) {
+func (r *Reconciler) listenNotify(name, addr string) (*sdnotify.Socket, error) {
 	var sock *sdnotify.Socket
 	var sockMu sync.Mutex
 	sockMu.Lock()
@@ -137,7 +137,7 @@ func belongs(pid int, p *proc) bool {
 // runProbe runs one readiness check in its own short-lived goroutine and
 // posts the result back. It always enqueues the program afterwards: the
 // reconcile that started it returned no requeue time while it ran.
-func (r *ProcessReconciler) runProbe(name string, seq uint64, rd *v1alpha1.Readiness) {
+func (r *Reconciler) runProbe(name string, seq uint64, rd *v1alpha1.Readiness) {
 	defer r.enqueue(name)
 	err := checkReadiness(rd)
 	p := r.lockProc(name)

@@ -1,7 +1,10 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+// Package alertroute is the AlertRoute controller: it validates routes,
+// hands them to the alert manager (alerting) and reports their delivery
+// state.
+package alertroute
 
 import (
 	"context"
@@ -15,6 +18,7 @@ import (
 	"github.com/reconciled/reconciled/alerting"
 	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -31,18 +35,18 @@ const (
 // looks again (nothing signals the file appearing).
 const secretRecheck = time.Minute
 
-// AlertRoutes is what the AlertRoute controller needs from the alert manager.
-type AlertRoutes interface {
+// Routes is what the AlertRoute controller needs from the alert manager.
+type Routes interface {
 	SetRoute(name string, spec v1alpha1.AlertRouteSpec) error
 	RemoveRoute(name string)
 	Status(route string) (alerting.RouteStatus, bool)
 }
 
-// AlertRouteReconciler keeps the alert manager's routes in line with the
+// Reconciler keeps the alert manager's routes in line with the
 // AlertRoute resources and publishes their delivery status.
-type AlertRouteReconciler struct {
-	store  ResourceStore
-	routes AlertRoutes
+type Reconciler struct {
+	store  controllers.ResourceStore
+	routes Routes
 	log    logr.Logger
 	ctrl   *reconcile.Controller
 
@@ -50,40 +54,40 @@ type AlertRouteReconciler struct {
 	applied map[string]string // route -> spec hash given to the manager
 }
 
-// NewAlertRouteReconciler returns the AlertRoute controller. routes may be
+// NewReconciler returns the AlertRoute controller. routes may be
 // nil and set with SetManager before SetupWithEngine (the manager's status
 // callback and the controller refer to each other).
-func NewAlertRouteReconciler(store ResourceStore, routes AlertRoutes, log logr.Logger) *AlertRouteReconciler {
-	return &AlertRouteReconciler{store: store, routes: routes, log: log, applied: map[string]string{}}
+func NewReconciler(store controllers.ResourceStore, routes Routes, log logr.Logger) *Reconciler {
+	return &Reconciler{store: store, routes: routes, log: log, applied: map[string]string{}}
 }
 
 // SetManager sets the alert manager the routes go to.
-func (r *AlertRouteReconciler) SetManager(routes AlertRoutes) { r.routes = routes }
+func (r *Reconciler) SetManager(routes Routes) { r.routes = routes }
 
 // SetupWithEngine registers the controller and subscribes to store changes.
-func (r *AlertRouteReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := watchKind(e, r.store, v1alpha1.KindAlertRoute, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 1})
+func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := controllers.WatchKind(e, r.store, v1alpha1.KindAlertRoute, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 1})
 	r.ctrl = c
 	return err
 }
 
 // SyncAll reconciles every AlertRoute now (before the engine runs), so the
 // manager knows every route before it is asked to drop unknown ones.
-func (r *AlertRouteReconciler) SyncAll(ctx context.Context) {
+func (r *Reconciler) SyncAll(ctx context.Context) {
 	for _, n := range r.store.Names(v1alpha1.KindAlertRoute) {
 		r.Reconcile(ctx, reconcile.Request{Name: n})
 	}
 }
 
 // StatusChanged is the manager's OnRouteStatus callback.
-func (r *AlertRouteReconciler) StatusChanged(route string) {
+func (r *Reconciler) StatusChanged(route string) {
 	if r.ctrl != nil {
 		r.ctrl.Enqueue(route)
 	}
 }
 
 // Reconcile implements reconcile.Reconciler.
-func (r *AlertRouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	obj, ok := r.store.Get(v1alpha1.KindAlertRoute, req.Name)
 	r.mu.Lock()
 	defer r.mu.Unlock()

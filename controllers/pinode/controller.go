@@ -1,7 +1,10 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+// Package pinode is the PiNode controller: it powers Raspberry Pis over
+// SNMP (internal/poe), drives their installs through the netboot servers
+// (netboot/...), and power-cycles them on request.
+package pinode
 
 import (
 	"context"
@@ -24,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/netboot/handshake"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/kvlog"
@@ -70,9 +74,9 @@ type NetbootSettings struct {
 	BootTimeout, InstallTimeout time.Duration
 }
 
-// PiNodeOptions configures a PiNodeReconciler.
-type PiNodeOptions struct {
-	Store    ResourceStore
+// Options configures a Reconciler.
+type Options struct {
+	Store    controllers.ResourceStore
 	StateDir string
 	Log      logr.Logger
 	Events   events.Recorder
@@ -124,12 +128,12 @@ type piState struct {
 	cycleRequest string
 }
 
-// PiNodeReconciler drives PiNodes through power cycles and installs, and
+// Reconciler drives PiNodes through power cycles and installs, and
 // answers the netboot servers' questions about them.
-type PiNodeReconciler struct {
-	opts    PiNodeOptions
+type Reconciler struct {
+	opts    Options
 	log     logr.Logger
-	store   ResourceStore
+	store   controllers.ResourceStore
 	records *kvlog.Map[piRecord]
 	ctrl    *reconcile.Controller
 	phase   *prometheus.GaugeVec
@@ -155,10 +159,10 @@ type UnknownNode struct {
 // maxUnknown bounds the unknown MACs remembered.
 const maxUnknown = 256
 
-// NewPiNodeReconciler opens the install records.
-func NewPiNodeReconciler(o PiNodeOptions) (*PiNodeReconciler, error) {
+// NewReconciler opens the install records.
+func NewReconciler(o Options) (*Reconciler, error) {
 	if o.Events == nil {
-		o.Events = discardRecorder{}
+		o.Events = controllers.DiscardRecorder{}
 	}
 	if nb := o.Netboot; nb != nil {
 		if nb.PowerOffTime <= 0 {
@@ -176,7 +180,7 @@ func NewPiNodeReconciler(o PiNodeOptions) (*PiNodeReconciler, error) {
 		return nil, fmt.Errorf("pinode records: %w", err)
 	}
 	records.OnError = func(err error) { o.Log.Error(err, "pinode records") }
-	r := &PiNodeReconciler{opts: o, log: o.Log, store: o.Store, records: records,
+	r := &Reconciler{opts: o, log: o.Log, store: o.Store, records: records,
 		nodes: map[string]*piState{}, byMAC: map[string]string{}, byIP: map[string]string{}, unknown: map[string]*UnknownNode{}, losers: map[string]bool{},
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "reconciled_pinode_phase", Help: "1 for the PiNode's current phase.",
@@ -189,20 +193,20 @@ func NewPiNodeReconciler(o PiNodeOptions) (*PiNodeReconciler, error) {
 }
 
 // SetupWithEngine registers the controller.
-func (r *PiNodeReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := watchKind(e, r.store, v1alpha1.KindPiNode, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 4})
+func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := controllers.WatchKind(e, r.store, v1alpha1.KindPiNode, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 4})
 	r.ctrl = c
 	return err
 }
 
-func (r *PiNodeReconciler) enqueue(name string) {
+func (r *Reconciler) enqueue(name string) {
 	if r.ctrl != nil {
 		r.ctrl.Enqueue(name)
 	}
 }
 
 // state returns the node's state, creating it from its record.
-func (r *PiNodeReconciler) state(name string) *piState {
+func (r *Reconciler) state(name string) *piState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.nodes[name]
@@ -224,7 +228,7 @@ func (r *PiNodeReconciler) state(name string) *piState {
 }
 
 // RequestReinstall reinstalls a PiNode now, as if its spec had been bumped.
-func (r *PiNodeReconciler) RequestReinstall(name string) error {
+func (r *Reconciler) RequestReinstall(name string) error {
 	obj, ok := r.store.Get(v1alpha1.KindPiNode, name)
 	if !ok {
 		return fmt.Errorf("pinode %q: %w", name, resources.ErrNotFound)
@@ -249,7 +253,7 @@ const lastSeenStep = 30 * time.Second
 // reconciles the node when the contact is news: status.lastSeen moves in
 // steps of lastSeenStep, and a Booting node's deadline reads the last
 // contact itself when it comes due.
-func (r *PiNodeReconciler) Contact(mac net.HardwareAddr, ip net.IP) {
+func (r *Reconciler) Contact(mac net.HardwareAddr, ip net.IP) {
 	r.mu.Lock()
 	name, ok := "", false
 	if mac != nil {
@@ -269,7 +273,7 @@ func (r *PiNodeReconciler) Contact(mac net.HardwareAddr, ip net.IP) {
 
 // NoteUnknown records a DHCP request from an undeclared MAC (the DHCP
 // server's OnUnknown); the first one of a MAC is also an event.
-func (r *PiNodeReconciler) NoteUnknown(mac net.HardwareAddr, vendorClass string) {
+func (r *Reconciler) NoteUnknown(mac net.HardwareAddr, vendorClass string) {
 	now := time.Now()
 	key := mac.String()
 	r.mu.Lock()
@@ -298,10 +302,10 @@ func (r *PiNodeReconciler) NoteUnknown(mac net.HardwareAddr, vendorClass string)
 }
 
 // UnknownNodes implements apiserver.PiNodes.
-func (r *PiNodeReconciler) UnknownNodes() any { return r.Unknown() }
+func (r *Reconciler) UnknownNodes() any { return r.Unknown() }
 
 // Unknown lists the undeclared MACs seen, most recent first.
-func (r *PiNodeReconciler) Unknown() []UnknownNode {
+func (r *Reconciler) Unknown() []UnknownNode {
 	r.mu.Lock()
 	out := make([]UnknownNode, 0, len(r.unknown))
 	for _, u := range r.unknown {
@@ -313,7 +317,7 @@ func (r *PiNodeReconciler) Unknown() []UnknownNode {
 }
 
 // Lookup returns the declared node of a MAC for the DHCP server.
-func (r *PiNodeReconciler) Lookup(mac net.HardwareAddr) (name string, ip net.IP, ok bool) {
+func (r *Reconciler) Lookup(mac net.HardwareAddr) (name string, ip net.IP, ok bool) {
 	r.mu.Lock()
 	name, ok = r.byMAC[mac.String()]
 	r.mu.Unlock()
@@ -328,7 +332,7 @@ func (r *PiNodeReconciler) Lookup(mac net.HardwareAddr) (name string, ip net.IP,
 }
 
 // Node implements handshake.Planner.
-func (r *PiNodeReconciler) Node(mac net.HardwareAddr) (handshake.Node, bool) {
+func (r *Reconciler) Node(mac net.HardwareAddr) (handshake.Node, bool) {
 	name, ip, ok := r.Lookup(mac)
 	if !ok {
 		return handshake.Node{}, false
@@ -346,7 +350,7 @@ func (r *PiNodeReconciler) Node(mac net.HardwareAddr) (handshake.Node, bool) {
 
 // Plan implements handshake.Planner: install while an install is under
 // way (the node moves to Installing), otherwise boot from the local disk.
-func (r *PiNodeReconciler) Plan(mac net.HardwareAddr, imageURL string) handshake.Plan {
+func (r *Reconciler) Plan(mac net.HardwareAddr, imageURL string) handshake.Plan {
 	name, _, ok := r.Lookup(mac)
 	if !ok {
 		return handshake.Plan{Action: handshake.ActionBootLocal}
@@ -377,7 +381,7 @@ func (r *PiNodeReconciler) Plan(mac net.HardwareAddr, imageURL string) handshake
 }
 
 // Report implements handshake.Planner.
-func (r *PiNodeReconciler) Report(mac net.HardwareAddr, p handshake.Progress) {
+func (r *Reconciler) Report(mac net.HardwareAddr, p handshake.Progress) {
 	name, _, ok := r.Lookup(mac)
 	if !ok {
 		return
@@ -414,7 +418,7 @@ func (r *PiNodeReconciler) Report(mac net.HardwareAddr, p handshake.Progress) {
 
 // setPhaseLocked moves a node to a phase and records it on disk (st.mu
 // held).
-func (r *PiNodeReconciler) setPhaseLocked(name string, st *piState, phase, reason, msg string) {
+func (r *Reconciler) setPhaseLocked(name string, st *piState, phase, reason, msg string) {
 	st.rec.Phase, st.rec.PhaseSince, st.rec.Reason, st.rec.Message = phase, time.Now(), reason, msg
 	r.records.Put(name, st.rec)
 }
@@ -430,7 +434,7 @@ func installHash(n *v1alpha1.PiNode) string {
 }
 
 // Reconcile implements reconcile.Reconciler.
-func (r *PiNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	obj, exists := r.store.Get(v1alpha1.KindPiNode, req.Name)
 	if !exists {
@@ -498,7 +502,7 @@ func (r *PiNodeReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 }
 
 // reconcileLocked runs the power and install state machine.
-func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState, status *v1alpha1.PiNodeStatus) (time.Duration, error) {
+func (r *Reconciler) reconcileLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState, status *v1alpha1.PiNodeStatus) (time.Duration, error) {
 	name := n.Name
 	nb := r.opts.Netboot
 	if nb == nil {
@@ -641,7 +645,7 @@ func (r *PiNodeReconciler) reconcileLocked(ctx context.Context, log logr.Logger,
 
 // failLocked ends an install with a reason (and the PiNodeInstallFailed
 // alert, through the status).
-func (r *PiNodeReconciler) failLocked(name string, st *piState, reason, msg string) {
+func (r *Reconciler) failLocked(name string, st *piState, reason, msg string) {
 	st.rec.FailedHash = st.rec.InstallHash
 	r.setPhaseLocked(name, st, v1alpha1.PiNodeFailed, reason, msg)
 	r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeWarning, reason, "%s", msg)
@@ -649,7 +653,7 @@ func (r *PiNodeReconciler) failLocked(name string, st *piState, reason, msg stri
 
 // locateLocked refreshes the switch port the node's MAC is seen on, at
 // most every 5 minutes.
-func (r *PiNodeReconciler) locateLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState, mac net.HardwareAddr) {
+func (r *Reconciler) locateLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState, mac net.HardwareAddr) {
 	if time.Since(st.lastLocate) < 5*time.Minute {
 		return
 	}
@@ -670,7 +674,7 @@ func (r *PiNodeReconciler) locateLocked(ctx context.Context, log logr.Logger, n 
 
 // index claims the node's MAC and IP; on a clash the node first by name
 // keeps them and the other gets the reason and the other's name.
-func (r *PiNodeReconciler) index(name string, mac net.HardwareAddr, ip net.IP) (reason, other string) {
+func (r *Reconciler) index(name string, mac net.HardwareAddr, ip net.IP) (reason, other string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	before := r.heldLocked(name)
@@ -707,7 +711,7 @@ func (r *PiNodeReconciler) index(name string, mac net.HardwareAddr, ip net.IP) (
 }
 
 // heldLocked returns "mac/ip" held by name, or "".
-func (r *PiNodeReconciler) heldLocked(name string) string {
+func (r *Reconciler) heldLocked(name string) string {
 	var mac, ip string
 	for k, v := range r.byMAC {
 		if v == name {
@@ -726,7 +730,7 @@ func (r *PiNodeReconciler) heldLocked(name string) string {
 }
 
 // enqueueLosersLocked looks again at the nodes that lost an address clash.
-func (r *PiNodeReconciler) enqueueLosersLocked(changed bool) {
+func (r *Reconciler) enqueueLosersLocked(changed bool) {
 	if !changed {
 		return
 	}
@@ -735,7 +739,7 @@ func (r *PiNodeReconciler) enqueueLosersLocked(changed bool) {
 	}
 }
 
-func (r *PiNodeReconciler) dropIndexLocked(name string) {
+func (r *Reconciler) dropIndexLocked(name string) {
 	for k, v := range r.byMAC {
 		if v == name {
 			delete(r.byMAC, k)
@@ -749,7 +753,7 @@ func (r *PiNodeReconciler) dropIndexLocked(name string) {
 }
 
 // forget drops a deleted PiNode; its port is left as it is.
-func (r *PiNodeReconciler) forget(name string) {
+func (r *Reconciler) forget(name string) {
 	r.mu.Lock()
 	r.dropIndexLocked(name)
 	delete(r.nodes, name)
@@ -780,4 +784,4 @@ func isBroadcast(ip net.IP, n *net.IPNet) bool {
 }
 
 // Close flushes the install records.
-func (r *PiNodeReconciler) Close() { r.records.Close() }
+func (r *Reconciler) Close() { r.records.Close() }

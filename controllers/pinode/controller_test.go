@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package pinode
 
 import (
 	"context"
@@ -61,7 +61,7 @@ type piHarness struct {
 	t     *testing.T
 	dir   string
 	store *resources.Store
-	r     *PiNodeReconciler
+	r     *Reconciler
 	power *fakePower
 }
 
@@ -77,7 +77,7 @@ func newPiHarness(t *testing.T) *piHarness {
 	}
 	_, subnet, _ := net.ParseCIDR("10.77.0.0/24")
 	p := &fakePower{port: 10}
-	r, err := NewPiNodeReconciler(PiNodeOptions{Store: s, StateDir: t.TempDir(), Log: logr.Discard(), Power: p,
+	r, err := NewReconciler(Options{Store: s, StateDir: t.TempDir(), Log: logr.Discard(), Power: p,
 		Netboot: &NetbootSettings{ServerIP: net.ParseIP("10.77.0.1"), Subnet: subnet,
 			PowerOffTime: time.Millisecond, BootTimeout: 50 * time.Millisecond, InstallTimeout: time.Hour}})
 	if err != nil {
@@ -260,7 +260,7 @@ func TestPiNodeRestartMidInstall(t *testing.T) {
 	h.r.Close()
 	// A new reconciler on the same records: the timeouts run from the
 	// restart, so the install goes on.
-	r2, err := NewPiNodeReconciler(PiNodeOptions{Store: h.store, StateDir: h.r.opts.StateDir, Log: logr.Discard(), Power: h.power, Netboot: h.r.opts.Netboot})
+	r2, err := NewReconciler(Options{Store: h.store, StateDir: h.r.opts.StateDir, Log: logr.Discard(), Power: h.power, Netboot: h.r.opts.Netboot})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestPiNodePowerCycleSwitchFails(t *testing.T) {
 	h.power.mu.Lock()
 	h.power.failOn = nil
 	h.power.mu.Unlock()
-	r2, err := NewPiNodeReconciler(PiNodeOptions{Store: h.store, StateDir: h.r.opts.StateDir, Log: logr.Discard(), Power: h.power, Netboot: h.r.opts.Netboot})
+	r2, err := NewReconciler(Options{Store: h.store, StateDir: h.r.opts.StateDir, Log: logr.Discard(), Power: h.power, Netboot: h.r.opts.Netboot})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package pinode
 
 import (
 	"context"
@@ -49,7 +49,7 @@ type cycleRecord struct {
 // reinstalling it. It refuses a node that is kept off (power: Off) or in
 // the middle of an install, whose cycle would be lost in the install's
 // own; a cycle already under way is not started twice.
-func (r *PiNodeReconciler) RequestPowerCycle(name string) error {
+func (r *Reconciler) RequestPowerCycle(name string) error {
 	obj, ok := r.store.Get(v1alpha1.KindPiNode, name)
 	if !ok {
 		return fmt.Errorf("pinode %q: %w", name, resources.ErrNotFound)
@@ -80,7 +80,7 @@ func installing(phase string) bool {
 // cycleLocked starts a requested power cycle and moves one under way
 // along. busy means a cycle is under way, and the install state machine
 // must wait; wait is when to look again.
-func (r *PiNodeReconciler) cycleLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState) (wait time.Duration, busy bool, err error) {
+func (r *Reconciler) cycleLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState) (wait time.Duration, busy bool, err error) {
 	nb := r.opts.Netboot
 	name, port := n.Name, n.Spec.Switch.Port
 	now := time.Now()
@@ -152,7 +152,7 @@ func (r *PiNodeReconciler) cycleLocked(ctx context.Context, log logr.Logger, n *
 }
 
 // endCycleLocked records how a power cycle ended, with an event.
-func (r *PiNodeReconciler) endCycleLocked(name string, st *piState, result, msg string) {
+func (r *Reconciler) endCycleLocked(name string, st *piState, result, msg string) {
 	now := metav1.NewTime(time.Now())
 	lc := st.rec.LastCycle
 	lc.Result, lc.Message = result, msg

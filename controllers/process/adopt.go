@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package process
 
 import (
 	"cmp"
@@ -64,10 +64,10 @@ func (p *proc) record() record {
 // saveRecord stores the adoption record of a running program: one append
 // to the records log, so starting a program costs the same with 10 or
 // 10,000 of them.
-func (r *ProcessReconciler) saveRecord(p *proc) { r.records.Put(p.name, p.record()) }
+func (r *Reconciler) saveRecord(p *proc) { r.records.Put(p.name, p.record()) }
 
 // dropRecord forgets the adoption record of a program that exited.
-func (r *ProcessReconciler) dropRecord(name string) { r.records.Delete(name) }
+func (r *Reconciler) dropRecord(name string) { r.records.Delete(name) }
 
 // Adopt takes over the programs a previous daemon left running: those in
 // adoption records (checked against pid reuse by boot id and start time)
@@ -78,7 +78,7 @@ func (r *ProcessReconciler) dropRecord(name string) { r.records.Delete(name) }
 // alone: children that a program moved into their own group carry the
 // marker too. Call Adopt after the store is loaded and before
 // SetupWithEngine.
-func (r *ProcessReconciler) Adopt(log logr.Logger) (adopted, gone int) {
+func (r *Reconciler) Adopt(log logr.Logger) (adopted, gone int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	marked, err := supervise.FindByEnvPrefix(EnvMarker, r.instance+"/")
@@ -194,7 +194,7 @@ func reclaimSockets(log logr.Logger, rec record, pidfd int) []*sockets.Socket {
 // looks the same. They are reported loudly instead: an error in the log, a
 // Warning event, and the Duplicate condition (and ProcessDuplicate alert)
 // until they are gone. Called with r.mu held, after adoption.
-func (r *ProcessReconciler) findDuplicates(log logr.Logger, marked map[string][]supervise.ProcInfo) {
+func (r *Reconciler) findDuplicates(log logr.Logger, marked map[string][]supervise.ProcInfo) {
 	for name, infos := range marked {
 		p := r.procs[name]
 		if p == nil || !p.running || p.pendingExit != nil {
@@ -223,7 +223,7 @@ func duplicateMessage(p *proc) string {
 
 // initAdopted fills in what the status in the file knows about an adopted
 // program (restart count, last exit).
-func (r *ProcessReconciler) initAdopted(p *proc) {
+func (r *Reconciler) initAdopted(p *proc) {
 	p.runStart, p.prevRunStart = -1, -1 // where its run began in the log is not known
 	if obj, ok := r.store.Get(v1alpha1.KindProcess, p.name); ok {
 		pr := obj.(*v1alpha1.Process)

@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package process
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/reconciled/reconciled/reconcile"
 )
 
-// fakeStore is an in-memory ResourceStore.
+// fakeStore is an in-memory controllers.ResourceStore.
 type fakeStore struct {
 	mu       sync.Mutex
 	objs     map[string]*v1alpha1.Process
@@ -77,9 +77,9 @@ func (f *fakeStore) status(name string) v1alpha1.ProcessStatus {
 	return f.statuses[name]
 }
 
-func newTestReconciler(t *testing.T, st *fakeStore) *ProcessReconciler {
+func newTestReconciler(t *testing.T, st *fakeStore) *Reconciler {
 	t.Helper()
-	r, err := NewProcessReconciler(ProcessOptions{Store: st, StateDir: t.TempDir(), Log: logr.Discard()})
+	r, err := NewReconciler(Options{Store: st, StateDir: t.TempDir(), Log: logr.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func newTestReconciler(t *testing.T, st *fakeStore) *ProcessReconciler {
 
 // reconcileUntil calls Reconcile until cond holds (the engine would be
 // woken by the reaper; here the test polls).
-func reconcileUntil(t *testing.T, r *ProcessReconciler, st *fakeStore, name, what string, cond func(v1alpha1.ProcessStatus) bool) v1alpha1.ProcessStatus {
+func reconcileUntil(t *testing.T, r *Reconciler, st *fakeStore, name, what string, cond func(v1alpha1.ProcessStatus) bool) v1alpha1.ProcessStatus {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -1,7 +1,11 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+// Package link is the Link controller: every Link is probed on one shared
+// schedule (internal/schedule, internal/probe) and moves between Up,
+// Degraded and Down with hysteresis; a recent window of probes is kept for
+// the API's live view.
+package link
 
 import (
 	"context"
@@ -14,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/internal/probe"
 	"github.com/reconciled/reconciled/internal/schedule"
 	"github.com/reconciled/reconciled/events"
@@ -28,9 +33,9 @@ const (
 	ReasonProbing      = "Probing"
 )
 
-// LinkOptions configures a LinkReconciler.
-type LinkOptions struct {
-	Store  ResourceStore
+// Options configures a Reconciler.
+type Options struct {
+	Store  controllers.ResourceStore
 	Events events.Recorder
 	Log    logr.Logger
 	// Registerer receives the link metrics; nil registers nothing.
@@ -41,13 +46,13 @@ type LinkOptions struct {
 	History int
 }
 
-// LinkReconciler probes Links on one shared schedule and keeps their
+// Reconciler probes Links on one shared schedule and keeps their
 // phase with hysteresis. Probe results live in memory (API, describe,
 // metrics); the file's status changes only on transitions.
-type LinkReconciler struct {
-	opts   LinkOptions
+type Reconciler struct {
+	opts   Options
 	log    logr.Logger
-	store  ResourceStore
+	store  controllers.ResourceStore
 	prober *probe.Prober
 	sched  *schedule.Scheduler
 	rec    events.Recorder
@@ -80,9 +85,9 @@ type linkState struct {
 	initialized bool
 }
 
-// NewLinkReconciler returns a Link controller; call SetupWithEngine and
+// NewReconciler returns a Link controller; call SetupWithEngine and
 // run Start.
-func NewLinkReconciler(o LinkOptions) *LinkReconciler {
+func NewReconciler(o Options) *Reconciler {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 256
 	}
@@ -90,9 +95,9 @@ func NewLinkReconciler(o LinkOptions) *LinkReconciler {
 		o.History = 20
 	}
 	if o.Events == nil {
-		o.Events = discardRecorder{}
+		o.Events = controllers.DiscardRecorder{}
 	}
-	r := &LinkReconciler{
+	r := &Reconciler{
 		opts: o, log: o.Log, store: o.Store, prober: probe.NewProber(), rec: o.Events,
 		links: map[string]*linkState{},
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -122,17 +127,17 @@ func NewLinkReconciler(o LinkOptions) *LinkReconciler {
 }
 
 // SetupWithEngine registers the controller and subscribes to store changes.
-func (r *LinkReconciler) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := watchKind(e, r.store, v1alpha1.KindLink, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 2})
+func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := controllers.WatchKind(e, r.store, v1alpha1.KindLink, r, reconcile.ControllerOptions{MaxConcurrentReconciles: 2})
 	r.ctrl = c
 	return err
 }
 
 // Start runs the probe scheduler until ctx is done.
-func (r *LinkReconciler) Start(ctx context.Context) { r.sched.Start(ctx) }
+func (r *Reconciler) Start(ctx context.Context) { r.sched.Start(ctx) }
 
 // state returns the state of name, creating it when create is set.
-func (r *LinkReconciler) state(name string, create bool) *linkState {
+func (r *Reconciler) state(name string, create bool) *linkState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.links[name]
@@ -146,7 +151,7 @@ func (r *LinkReconciler) state(name string, create bool) *linkState {
 
 // Reconcile implements reconcile.Reconciler: it keeps the Link on the
 // schedule and publishes its status.
-func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	obj, ok := r.store.Get(v1alpha1.KindLink, req.Name)
 	if !ok {
 		r.sched.Remove(req.Name)
@@ -216,7 +221,7 @@ func (st *linkState) status(l *v1alpha1.Link) v1alpha1.LinkStatus {
 }
 
 // probeOnce is the scheduler's job for one Link.
-func (r *LinkReconciler) probeOnce(name string) {
+func (r *Reconciler) probeOnce(name string) {
 	obj, ok := r.store.Get(v1alpha1.KindLink, name)
 	if !ok {
 		return
@@ -228,7 +233,7 @@ func (r *LinkReconciler) probeOnce(name string) {
 
 // observe applies one probe result with hysteresis; a phase change is
 // published through a reconcile.
-func (r *LinkReconciler) observe(name string, l *v1alpha1.Link, res probe.Result) {
+func (r *Reconciler) observe(name string, l *v1alpha1.Link, res probe.Result) {
 	result := "success"
 	if !res.OK {
 		result = "failure"
@@ -339,9 +344,9 @@ func describeFailure(res probe.Result, n int) string {
 	return fmt.Sprintf("%s (%d consecutive failures)", msg, n)
 }
 
-// LinkLive is the fast-changing view of a Link: served by the API and
+// Live is the fast-changing view of a Link: served by the API and
 // shown by describe, never written to files.
-type LinkLive struct {
+type Live struct {
 	Phase               string        `json:"phase"`
 	ConsecutiveFailures int           `json:"consecutiveFailures"`
 	LastProbe           *ProbeRecord  `json:"lastProbe,omitempty"`
@@ -359,14 +364,14 @@ type ProbeRecord struct {
 }
 
 // Live returns the recent probe results of a Link, oldest first.
-func (r *LinkReconciler) Live(name string) (LinkLive, bool) {
+func (r *Reconciler) Live(name string) (Live, bool) {
 	st := r.state(name, false)
 	if st == nil {
-		return LinkLive{}, false
+		return Live{}, false
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := LinkLive{Phase: st.phase, ConsecutiveFailures: st.failures, History: []ProbeRecord{}}
+	out := Live{Phase: st.phase, ConsecutiveFailures: st.failures, History: []ProbeRecord{}}
 	ordered := st.history
 	if st.filled {
 		ordered = append(append([]probe.Result(nil), st.history[st.next:]...), st.history[:st.next]...)
@@ -381,8 +386,3 @@ func (r *LinkReconciler) Live(name string) (LinkLive, bool) {
 	}
 	return out, true
 }
-
-// discardRecorder drops events (for tests and callers without a store).
-type discardRecorder struct{}
-
-func (discardRecorder) Eventf(string, string, string, string, string, ...any) {}

@@ -1,7 +1,7 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package module
 
 import (
 	"context"
@@ -29,7 +29,7 @@ var errStoppedModule = errors.New("state: Stopped (restart starts nothing; set s
 // (the systemd job failed, the unit failed, the Module was deleted, ctx
 // ended first). A Module with state: Stopped is not restarted; its error
 // wraps resources.ErrConflict.
-func (r *ModuleReconciler) RestartAndWait(ctx context.Context, name string) error {
+func (r *Reconciler) RestartAndWait(ctx context.Context, name string) error {
 	obj, ok := r.store.Get(v1alpha1.KindModule, name)
 	if !ok {
 		return fmt.Errorf("module %q: %w", name, resources.ErrNotFound)
@@ -61,7 +61,7 @@ func (r *ModuleReconciler) RestartAndWait(ctx context.Context, name string) erro
 
 // RestartAll restarts every Module that sel matches, all at once, and
 // waits up to timeout for each outcome (see RestartAndWait).
-func (r *ModuleReconciler) RestartAll(ctx context.Context, sel labels.Selector, timeout time.Duration) v1alpha1.RestartReport {
+func (r *Reconciler) RestartAll(ctx context.Context, sel labels.Selector, timeout time.Duration) v1alpha1.RestartReport {
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("waited %s", timeout))
 	defer cancel()
 	var names []string

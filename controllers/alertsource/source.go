@@ -1,7 +1,10 @@
 // Copyright 2026 The reconciled Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+// Package alertsource turns the statuses of every kind into alerts: an
+// alert fires when a resource turns unhealthy and resolves when it
+// recovers or is deleted.
+package alertsource
 
 import (
 	"context"
@@ -14,11 +17,12 @@ import (
 
 	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/process"
 	"github.com/reconciled/reconciled/resources"
 )
 
-// AlertSink receives the current state of every alert.
-type AlertSink interface {
+// Sink receives the current state of every alert.
+type Sink interface {
 	// Set records an alert: firing when EndsAt is zero, resolved otherwise.
 	Set(a receivers.Alert)
 	// Alerts returns the alerts currently firing (also those from before a
@@ -26,29 +30,29 @@ type AlertSink interface {
 	Alerts() []receivers.Alert
 }
 
-// AlertSource derives alerts from the resources' state, level-based: it
+// Source derives alerts from the resources' state, level-based: it
 // watches every object and turns "unhealthy" into a firing alert and
 // "healthy again" into its resolution. Alert names are <Kind><Reason>:
 // LinkDown, ProcessBackOff, ProcessFailed, ModuleFailed,
 // PiNodeInstallFailed, and <Kind>InvalidSpec for invalid resources.
-type AlertSource struct {
+type Source struct {
 	store *resources.Store
-	sink  AlertSink
+	sink  Sink
 	log   logr.Logger
 	// firing holds, per object key, the alerts firing for it.
 	firing map[resources.Key]map[string]receivers.Alert
 }
 
-// NewAlertSource returns a source feeding sink from store.
-func NewAlertSource(store *resources.Store, sink AlertSink, log logr.Logger) *AlertSource {
-	return &AlertSource{store: store, sink: sink, log: log, firing: map[resources.Key]map[string]receivers.Alert{}}
+// NewSource returns a source feeding sink from store.
+func NewSource(store *resources.Store, sink Sink, log logr.Logger) *Source {
+	return &Source{store: store, sink: sink, log: log, firing: map[resources.Key]map[string]receivers.Alert{}}
 }
 
 // Run evaluates every resource, then every change, until ctx is done.
 // Changes come through a deduplicating queue of keys (Store.OnChange): a
 // burst of status updates costs one evaluation per resource, and nothing
 // is ever dropped.
-func (a *AlertSource) Run(ctx context.Context) {
+func (a *Source) Run(ctx context.Context) {
 	// Alerts already firing (persisted by the sink) are the starting
 	// point, so a resource that recovered while the daemon was down
 	// resolves its alert.
@@ -93,7 +97,7 @@ func (a *AlertSource) Run(ctx context.Context) {
 
 // evaluate compares the alerts an object calls for with those firing; a
 // nil obj means the resource is gone.
-func (a *AlertSource) evaluate(k resources.Key, obj v1alpha1.Object) {
+func (a *Source) evaluate(k resources.Key, obj v1alpha1.Object) {
 	if obj != nil && stateUnknown(obj) {
 		return // not observed yet since start (or --status none): keep what fires
 	}
@@ -135,7 +139,7 @@ func (a *AlertSource) evaluate(k resources.Key, obj v1alpha1.Object) {
 }
 
 // resolveAll resolves every alert firing for k, whose resource is gone.
-func (a *AlertSource) resolveAll(k resources.Key) {
+func (a *Source) resolveAll(k resources.Key) {
 	for _, al := range a.firing[k] {
 		a.sink.Set(resolvedByDeletion(al))
 	}
@@ -182,7 +186,7 @@ func alertsFor(obj v1alpha1.Object) []receivers.Alert {
 			add("Down", v1alpha1.SeverityCritical, fmt.Sprintf("Link %s is Down", name), fmt.Sprintf("Link %s is Up", name), o.Status.LastError)
 		}
 	case *v1alpha1.Process:
-		if c := cs.Condition(ConditionDuplicate); c != nil && c.Status == metav1.ConditionTrue {
+		if c := cs.Condition(process.ConditionDuplicate); c != nil && c.Status == metav1.ConditionTrue {
 			add("Duplicate", v1alpha1.SeverityWarning, fmt.Sprintf("Process %s runs more than once", name), fmt.Sprintf("Process %s runs once again", name), c.Message)
 		}
 		switch o.Status.Phase {

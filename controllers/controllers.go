@@ -1,0 +1,59 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package controllers holds what every kind's controller uses; the
+// controllers themselves are its subpackages, one per kind (process, link,
+// module, pinode, alertroute), and the alert source that turns unhealthy
+// statuses of every kind into alerts (alertsource).
+//
+// A controller is a reconcile.Reconciler registered with the engine for
+// one kind: the store enqueues the names of resources that changed, and
+// the controller makes the world match the spec and writes the status.
+package controllers
+
+import (
+	"time"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/reconcile"
+	"github.com/reconciled/reconciled/resources"
+)
+
+// ResourceStore is what controllers need from the resource store.
+type ResourceStore interface {
+	Get(kind, name string) (v1alpha1.Object, bool)
+	Names(kind string) []string
+	Known(kind, name string) bool
+	Settled() bool
+	UpdateStatus(kind, name string, status any) error
+	UpdateTransientStatus(kind, name string, status any, settle time.Duration) error
+	AddHandler(kind string, fn func(name string))
+}
+
+var _ ResourceStore = (*resources.Store)(nil)
+
+// WatchKind registers r as the controller of kind, subscribes it to every
+// change of that kind in the store, and enqueues what the store holds.
+func WatchKind(e *reconcile.Engine, store ResourceStore, kind string, r reconcile.Reconciler, opts reconcile.ControllerOptions) (*reconcile.Controller, error) {
+	c, err := e.Register(kind, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	store.AddHandler(kind, c.Enqueue)
+	for _, n := range store.Names(kind) {
+		c.Enqueue(n)
+	}
+	return c, nil
+}
+
+// TransientSettle is how long a passing status (Stopping, a reload under
+// way) must last before it is written to the resource file; the API shows
+// it at once (resources.Store.UpdateTransientStatus).
+const TransientSettle = 100 * time.Millisecond
+
+// DiscardRecorder drops events (for tests and callers without an event
+// store).
+type DiscardRecorder struct{}
+
+// Eventf implements events.Recorder.
+func (DiscardRecorder) Eventf(string, string, string, string, string, ...any) {}
