@@ -13,7 +13,7 @@ import (
 )
 
 // liveProbe is the part of a Link's live view the pages use (the JSON of
-// controllers.LinkLive). Probe messages are left out: they may hold exec
+// link.Live). Probe messages are left out: they may hold exec
 // probe output, which the API serves only with the token.
 type liveProbe struct {
 	At      time.Time `json:"at"`

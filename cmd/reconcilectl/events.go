@@ -104,7 +104,7 @@ func describeEvents(w io.Writer, evs []events.Event) {
 	tw.Flush()
 }
 
-// liveLink is the API's live view of a Link (see controllers.LinkLive).
+// liveLink is the API's live view of a Link (see link.Live).
 type liveLink struct {
 	ConsecutiveFailures int `json:"consecutiveFailures"`
 	History             []struct {
