@@ -30,8 +30,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
 )

@@ -27,7 +27,9 @@ type ResourceStore interface {
 	Settled() bool
 	UpdateStatus(kind, name string, status any) error
 	UpdateTransientStatus(kind, name string, status any, settle time.Duration) error
-	AddHandler(kind string, fn func(name string))
+	// Subscribe calls fn with every change of kind (see
+	// resources.Store.Subscribe).
+	Subscribe(kind string, specOnly bool, fn func(*resources.Change)) (cancel func())
 }
 
 var _ ResourceStore = (*resources.Store)(nil)
@@ -39,7 +41,7 @@ func WatchKind(e *reconcile.Engine, store ResourceStore, kind string, r reconcil
 	if err != nil {
 		return nil, err
 	}
-	store.AddHandler(kind, c.Enqueue)
+	store.Subscribe(kind, true, func(ch *resources.Change) { c.Enqueue(ch.Key.Name) })
 	for _, n := range store.Names(kind) {
 		c.Enqueue(n)
 	}

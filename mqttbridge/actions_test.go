@@ -15,9 +15,9 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // The bridge on a real store and writer, as the daemon wires it: commands

@@ -17,8 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 	"github.com/reconciled/reconciled/resources"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 func TestNewOptions(t *testing.T) {

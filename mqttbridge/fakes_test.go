@@ -18,9 +18,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // wait is the generous bound of every wait in these tests.

@@ -21,10 +21,10 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/test/fixtures"
 	"github.com/reconciled/reconciled/test/fixtures/mqtttest"
 	"github.com/reconciled/reconciled/test/fixtures/waitfor"
-	"github.com/reconciled/reconciled/resources"
 )
 
 // runBridge runs b until the test ends, or until the returned stop is

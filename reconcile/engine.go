@@ -33,9 +33,19 @@ type Engine struct {
 	log         logr.Logger
 	metrics     *metrics
 	mu          sync.Mutex
-	controllers []*Controller
+	controllers []runner
 	started     bool
 	reconcileID atomic.Uint64
+}
+
+// runner is what the engine needs of a controller whatever its key type.
+type runner interface {
+	name() string
+	workers() int
+	processNext(ctx context.Context) bool
+	shutDown()
+	Len() int
+	stuck(now time.Time, limit time.Duration) []string
 }
 
 // Options configures an Engine.
@@ -46,26 +56,33 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
-// ControllerOptions configures one kind's controller.
-type ControllerOptions struct {
+// TypedControllerOptions configures one controller.
+type TypedControllerOptions[K comparable] struct {
 	// MaxConcurrentReconciles is the number of workers (default 2).
 	MaxConcurrentReconciles int
 	// RateLimiter decides error backoff; default: per-item exponential
 	// 5ms..1000s combined with a 10 qps / 100 burst token bucket.
-	RateLimiter workqueue.TypedRateLimiter[Request]
+	RateLimiter workqueue.TypedRateLimiter[K]
 }
 
-// Controller is one kind's queue and workers.
-type Controller struct {
+// ControllerOptions configures one kind's controller.
+type ControllerOptions = TypedControllerOptions[Request]
+
+// TypedController is one controller's queue and workers, for keys of
+// type K.
+type TypedController[K comparable] struct {
 	kind  string
-	r     Reconciler
-	opts  ControllerOptions
-	queue workqueue.TypedRateLimitingInterface[Request]
+	r     TypedReconciler[K]
+	opts  TypedControllerOptions[K]
+	queue workqueue.TypedRateLimitingInterface[K]
 	e     *Engine
 
 	mu      sync.Mutex
-	running map[Request]time.Time // reconciles in progress, since when
+	running map[K]time.Time // reconciles in progress, since when
 }
+
+// Controller is one kind's queue and workers, keyed by name.
+type Controller struct{ *TypedController[Request] }
 
 type metrics struct {
 	total    *prometheus.CounterVec
@@ -85,7 +102,7 @@ func (d depthCollector) Collect(ch chan<- prometheus.Metric) {
 	d.e.mu.Lock()
 	defer d.e.mu.Unlock()
 	for _, c := range d.e.controllers {
-		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.GaugeValue, float64(c.queue.Len()), c.kind)
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.GaugeValue, float64(c.Len()), c.name())
 	}
 }
 
@@ -110,29 +127,39 @@ func NewEngine(opts Options) *Engine {
 
 // Register adds a controller for kind. It must be called before Start.
 func (e *Engine) Register(kind string, r Reconciler, opts ControllerOptions) (*Controller, error) {
+	c, err := Register(e, kind, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Controller{c}, nil
+}
+
+// Register adds a controller named name (the kind label of its metrics and
+// logs) with keys of type K to e. It must be called before e.Start.
+func Register[K comparable](e *Engine, name string, r TypedReconciler[K], opts TypedControllerOptions[K]) (*TypedController[K], error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started {
-		return nil, fmt.Errorf("register %s: engine already started", kind)
+		return nil, fmt.Errorf("register %s: engine already started", name)
 	}
 	for _, c := range e.controllers {
-		if c.kind == kind {
-			return nil, fmt.Errorf("register %s: already registered", kind)
+		if c.name() == name {
+			return nil, fmt.Errorf("register %s: already registered", name)
 		}
 	}
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 2
 	}
 	if opts.RateLimiter == nil {
-		opts.RateLimiter = workqueue.DefaultTypedControllerRateLimiter[Request]()
+		opts.RateLimiter = workqueue.DefaultTypedControllerRateLimiter[K]()
 	}
-	c := &Controller{
-		kind: kind, r: r, opts: opts, e: e, running: map[Request]time.Time{},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(opts.RateLimiter, workqueue.TypedRateLimitingQueueConfig[Request]{Name: kind}),
+	c := &TypedController[K]{
+		kind: name, r: r, opts: opts, e: e, running: map[K]time.Time{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(opts.RateLimiter, workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
 	}
 	e.controllers = append(e.controllers, c)
 	for _, res := range []string{ResultSuccess, ResultRequeue, ResultError, ResultPanic} {
-		e.metrics.total.WithLabelValues(kind, res)
+		e.metrics.total.WithLabelValues(name, res)
 	}
 	return c, nil
 }
@@ -142,11 +169,11 @@ func (e *Engine) Register(kind string, r Reconciler, opts ControllerOptions) (*C
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	e.started = true
-	ctrls := append([]*Controller(nil), e.controllers...)
+	ctrls := append([]runner(nil), e.controllers...)
 	e.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range ctrls {
-		for i := 0; i < c.opts.MaxConcurrentReconciles; i++ {
+		for i := 0; i < c.workers(); i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -157,7 +184,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	for _, c := range ctrls {
-		c.queue.ShutDownWithDrain()
+		c.shutDown()
 	}
 	wg.Wait()
 	return nil
@@ -169,18 +196,12 @@ func (e *Engine) Start(ctx context.Context) error {
 // must see even though the process still answers.
 func (e *Engine) Stuck(limit time.Duration) error {
 	e.mu.Lock()
-	ctrls := append([]*Controller(nil), e.controllers...)
+	ctrls := append([]runner(nil), e.controllers...)
 	e.mu.Unlock()
 	now := time.Now()
 	var stuck []string
 	for _, c := range ctrls {
-		c.mu.Lock()
-		for req, since := range c.running {
-			if d := now.Sub(since); d > limit {
-				stuck = append(stuck, fmt.Sprintf("%s/%s: reconcile running for %s", c.kind, req.Name, d.Round(time.Second)))
-			}
-		}
-		c.mu.Unlock()
+		stuck = append(stuck, c.stuck(now, limit)...)
 	}
 	if len(stuck) == 0 {
 		return nil
@@ -189,24 +210,51 @@ func (e *Engine) Stuck(limit time.Duration) error {
 	return errors.New(strings.Join(stuck, "; "))
 }
 
-// Kind returns the controller's kind.
-func (c *Controller) Kind() string { return c.kind }
+// Kind returns the controller's kind (its name).
+func (c *TypedController[K]) Kind() string { return c.kind }
 
-// Enqueue schedules a reconcile of name. Adding a name that is already
-// waiting does nothing; adding one being reconciled runs it once more after.
-func (c *Controller) Enqueue(name string) {
-	c.queue.Add(Request{Name: name})
+func (c *TypedController[K]) name() string { return c.kind }
+func (c *TypedController[K]) workers() int { return c.opts.MaxConcurrentReconciles }
+func (c *TypedController[K]) shutDown()    { c.queue.ShutDownWithDrain() }
+
+// stuck describes the reconciles running for longer than limit.
+func (c *TypedController[K]) stuck(now time.Time, limit time.Duration) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for key, since := range c.running {
+		if d := now.Sub(since); d > limit {
+			out = append(out, fmt.Sprintf("%s/%s: reconcile running for %s", c.kind, keyString(key), d.Round(time.Second)))
+		}
+	}
+	return out
 }
+
+// keyString renders a key for logs: its String method, or fmt's %v.
+func keyString[K comparable](key K) string {
+	if s, ok := any(key).(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprint(key)
+}
+
+// Add schedules a reconcile of key. Adding a key that is already waiting
+// does nothing; adding one being reconciled runs it once more after.
+func (c *TypedController[K]) Add(key K) { c.queue.Add(key) }
+
+// AddAfter schedules a reconcile of key after d.
+func (c *TypedController[K]) AddAfter(key K, d time.Duration) { c.queue.AddAfter(key, d) }
+
+// Enqueue schedules a reconcile of name (see Add).
+func (c *Controller) Enqueue(name string) { c.Add(Request{Name: name}) }
 
 // EnqueueAfter schedules a reconcile of name after d.
-func (c *Controller) EnqueueAfter(name string, d time.Duration) {
-	c.queue.AddAfter(Request{Name: name}, d)
-}
+func (c *Controller) EnqueueAfter(name string, d time.Duration) { c.AddAfter(Request{Name: name}, d) }
 
 // Len returns the number of objects waiting.
-func (c *Controller) Len() int { return c.queue.Len() }
+func (c *TypedController[K]) Len() int { return c.queue.Len() }
 
-func (c *Controller) processNext(ctx context.Context) bool {
+func (c *TypedController[K]) processNext(ctx context.Context) bool {
 	req, shutdown := c.queue.Get()
 	if shutdown {
 		return false
@@ -219,7 +267,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	id := c.e.reconcileID.Add(1)
-	log := c.e.log.WithValues("kind", c.kind, "name", req.Name, "reconcileID", strconv.FormatUint(id, 10))
+	log := c.e.log.WithValues("kind", c.kind, "name", keyString(req), "reconcileID", strconv.FormatUint(id, 10))
 	start := time.Now()
 	c.mu.Lock()
 	c.running[req] = start
@@ -258,7 +306,7 @@ type panicError struct{ msg string }
 func (p *panicError) Error() string { return p.msg }
 
 // reconcile calls the reconciler, turning a panic into an error.
-func (c *Controller) reconcile(ctx context.Context, req Request) (res Result, err error) {
+func (c *TypedController[K]) reconcile(ctx context.Context, req K) (res Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{msg: fmt.Sprintf("panic in reconcile: %v\n%s", r, debug.Stack())}

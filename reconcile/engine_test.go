@@ -914,3 +914,52 @@ func TestStuckReportsLongReconciles(t *testing.T) {
 		t.Errorf("Stuck after it returned: %v", err)
 	}
 }
+
+// typedKey is a key that is not a name, as the alert source's kind and
+// name.
+type typedKey struct{ Kind, Name string }
+
+func (k typedKey) String() string { return k.Kind + "/" + k.Name }
+
+// A controller with its own key type runs beside the kinds' controllers:
+// same queue semantics (a key added while waiting runs once), metrics under
+// its name, and its keys in Stuck.
+func TestTypedController(t *testing.T) {
+	var mu sync.Mutex
+	got := map[typedKey]int{}
+	block := make(chan struct{})
+	e, reg := newEngine(t, reconcile.Options{})
+	c, err := reconcile.Register(e, "alerts", reconcile.TypedFunc[typedKey](func(ctx context.Context, k typedKey) (reconcile.Result, error) {
+		if k.Name == "slow" {
+			<-block
+		}
+		mu.Lock()
+		got[k]++
+		mu.Unlock()
+		return reconcile.Result{}, nil
+	}), reconcile.TypedControllerOptions[typedKey]{MaxConcurrentReconciles: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reconcile.Register(e, "alerts", reconcile.TypedFunc[typedKey](nil), reconcile.TypedControllerOptions[typedKey]{}); err == nil {
+		t.Fatal("a second controller named alerts was registered")
+	}
+	startEngine(t, e)
+	c.Add(typedKey{"Link", "slow"})
+	a := typedKey{"Link", "a"}
+	c.Add(a)
+	c.Add(a) // waiting already: runs once
+	eventually(t, "the slow reconcile to be stuck", func() bool {
+		err := e.Stuck(0)
+		return err != nil && strings.Contains(err.Error(), "alerts/Link/slow")
+	})
+	close(block)
+	eventually(t, "both keys reconciled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[a] == 1 && got[typedKey{"Link", "slow"}] == 1
+	})
+	if n := totals(t, reg, "alerts")[reconcile.ResultSuccess]; n != 2 {
+		t.Errorf("reconciled_reconcile_total{kind=alerts,result=success} = %v, want 2", n)
+	}
+}

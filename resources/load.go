@@ -381,7 +381,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 		if e == nil {
 			e = &entry{key: k, file: d.File, line: d.Line}
 			s.entries[k] = e
-			s.notifyWatchersLocked(Added, e)
+			s.notifyLocked(Added, e, false)
 		}
 		e.line = d.Line
 		s.markInvalidLocked(e, d.Errs, now)
@@ -408,11 +408,10 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 		}
 		*e = entry{key: k, file: d.File, line: d.Line, obj: obj, specHash: d.SpecHash, statusJSON: sj, fileStatus: statusDigest(fsj), fileGen: fileGen}
 		if created {
-			s.notifyWatchersLocked(Added, e)
+			s.notifyLocked(Added, e, true)
 		} else {
-			s.notifyWatchersLocked(Modified, e)
+			s.notifyLocked(Modified, e, true)
 		}
-		s.notifyHandlersLocked(k)
 		return
 	}
 	changed := len(e.invalid) > 0
@@ -441,8 +440,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 		e.fileStatus = statusDigest(fsj)
 	}
 	if changed {
-		s.notifyWatchersLocked(Modified, e)
-		s.notifyHandlersLocked(k)
+		s.notifyLocked(Modified, e, true)
 	}
 	// The file may now lack the status we hold (an edit dropped the
 	// block, or a checkout replaced it): write it back. After a spec change
@@ -469,8 +467,7 @@ func (s *Store) markInvalidLocked(e *entry, errs []*Error, now metav1.Time) {
 		e.invalidAt = now
 	}
 	e.invalid = errs
-	s.notifyWatchersLocked(Modified, e)
-	s.notifyHandlersLocked(e.key)
+	s.notifyLocked(Modified, e, true)
 	s.writer.markDirty(e)
 }
 
@@ -488,8 +485,7 @@ func (s *Store) deleteLocked(k Key, why string) {
 	if s.opts.Events != nil {
 		s.opts.Events.Eventf(k.Kind, k.Name, events.TypeNormal, ReasonDeleted, "deleted: %s", why)
 	}
-	s.notifyWatchersLocked(Deleted, e)
-	s.notifyHandlersLocked(k)
+	s.notifyLocked(Deleted, e, true)
 	for p, f := range s.files {
 		for _, pr := range f.problems {
 			if pr.Reason == v1alpha1.ReasonDuplicateName && pr.Kind == k.Kind && pr.Name == k.Name && p != e.file {

@@ -569,7 +569,7 @@ func (s *Store) setWriteError(key string, err error) {
 			continue
 		}
 		e.writeErr = msg
-		s.notifyWatchersLocked(Modified, e)
+		s.notifyLocked(Modified, e, false)
 	}
 }
 

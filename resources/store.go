@@ -150,9 +150,7 @@ type Store struct {
 	// loadWinners, during Load, names the file that gets each name
 	// defined more than once.
 	loadWinners map[Key]string
-	handlers    map[string][]func(name string)
-	onChange    []func(Key)
-	watchers    map[*watcher]struct{}
+	subs        map[*subscription]struct{}
 	gens        *generations
 
 	writer *statusWriter
@@ -196,11 +194,6 @@ type fileState struct {
 	logged map[string]bool
 }
 
-type watcher struct {
-	kind string
-	ch   chan Event
-}
-
 // NewStore returns an empty store. Load fills it; Run keeps it current.
 func NewStore(opts Options) (*Store, error) {
 	if opts.Status == "" {
@@ -230,14 +223,13 @@ func NewStore(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts:     opts,
-		log:      opts.Log,
-		entries:  map[Key]*entry{},
-		files:    map[string]*fileState{},
-		dirs:     map[string]bool{},
-		handlers: map[string][]func(string){},
-		watchers: map[*watcher]struct{}{},
-		gens:     gens,
+		opts:    opts,
+		log:     opts.Log,
+		entries: map[Key]*entry{},
+		files:   map[string]*fileState{},
+		dirs:    map[string]bool{},
+		subs:    map[*subscription]struct{}{},
+		gens:    gens,
 	}
 	s.writer = newStatusWriter(s)
 	return s, nil
@@ -245,26 +237,6 @@ func NewStore(opts Options) (*Store, error) {
 
 // Dir returns the absolute watched directory.
 func (s *Store) Dir() string { return s.opts.Dir }
-
-// AddHandler registers fn to be called with the name of every resource of
-// kind whose spec, metadata or validity changes, or that is deleted. fn must
-// not block (it typically adds to a work queue).
-func (s *Store) AddHandler(kind string, fn func(name string)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.handlers[kind] = append(s.handlers[kind], fn)
-}
-
-// OnChange registers fn to be called with the key of every resource that
-// is added, changes in any way (status included) or is deleted. It is a
-// coalescing subscription: fn must not block (it typically adds to a
-// deduplicating work queue), and the consumer reads the current state with
-// View. Unlike Watch, it cannot fall behind.
-func (s *Store) OnChange(fn func(Key)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onChange = append(s.onChange, fn)
-}
 
 // Get returns the last valid version of a resource, with its current
 // status, or false when there is none. The object must not be modified.
@@ -416,58 +388,13 @@ func (s *Store) updateStatus(kind, name string, status any, settle time.Duration
 	}
 	e.obj = e.obj.WithStatus(status)
 	e.statusJSON = b
-	s.notifyWatchersLocked(Modified, e)
+	s.notifyLocked(Modified, e, false)
 	if settle > 0 {
 		s.writer.markDirtyAt(e, time.Now().Add(settle))
 	} else {
 		s.writer.markDirty(e)
 	}
 	return nil
-}
-
-// Watch streams changes of a kind ("" for all) until stop is called. The
-// channel is closed when the watcher falls too far behind; clients list and
-// watch again, as with Kubernetes.
-func (s *Store) Watch(kind string) (events <-chan Event, stop func()) {
-	w := &watcher{kind: kind, ch: make(chan Event, 1024)}
-	s.mu.Lock()
-	s.watchers[w] = struct{}{}
-	s.mu.Unlock()
-	return w.ch, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := s.watchers[w]; ok {
-			delete(s.watchers, w)
-			close(w.ch)
-		}
-	}
-}
-
-func (s *Store) notifyWatchersLocked(t EventType, e *entry) {
-	for _, fn := range s.onChange {
-		fn(e.key)
-	}
-	if len(s.watchers) == 0 {
-		return
-	}
-	obj := e.view(true)
-	for w := range s.watchers {
-		if w.kind != "" && w.kind != e.key.Kind {
-			continue
-		}
-		select {
-		case w.ch <- Event{Type: t, Object: obj}:
-		default:
-			delete(s.watchers, w)
-			close(w.ch)
-		}
-	}
-}
-
-func (s *Store) notifyHandlersLocked(k Key) {
-	for _, h := range s.handlers[k.Kind] {
-		h(k.Name)
-	}
 }
 
 // view builds the API (or file) view of an entry; see Store.View.

@@ -73,13 +73,11 @@ func (h *harness) newStore(mode StatusMode) *Store {
 	if err != nil {
 		h.t.Fatalf("NewStore: %v", err)
 	}
-	for _, k := range v1alpha1.Kinds {
-		s.AddHandler(k.Kind, func(name string) {
-			h.mu.Lock()
-			h.calls[k.Kind+"/"+name]++
-			h.mu.Unlock()
-		})
-	}
+	s.Subscribe("", true, func(c *Change) {
+		h.mu.Lock()
+		h.calls[c.Key.Kind+"/"+c.Key.Name]++
+		h.mu.Unlock()
+	})
 	if err := s.Load(); err != nil {
 		h.t.Fatalf("Load: %v", err)
 	}
@@ -1179,4 +1177,49 @@ func TestRunStopsCleanly(t *testing.T) {
 	}
 	before := snapshot()
 	consistently(t, "no change after Run returned", 200*time.Millisecond, func() bool { return snapshot() == before })
+}
+
+// Subscribe is the store's one way to tell of changes: a spec-only
+// subscriber hears of spec changes, not of status updates; another hears
+// of both; Watch streams objects and is closed when it falls behind.
+func TestSubscribe(t *testing.T) {
+	h := newHarness(t)
+	h.write("p.yaml", processFile("p", "/bin/true"))
+	s := h.newStore(StatusNone)
+	var specOnly, all []string
+	s.Subscribe(v1alpha1.KindProcess, true, func(c *Change) { specOnly = append(specOnly, string(c.Type)) })
+	cancel := s.Subscribe("", false, func(c *Change) {
+		all = append(all, fmt.Sprintf("%s %v %s", c.Type, c.Spec, c.Object().GetObjectMeta().Name))
+	})
+	events, stop := s.Watch(v1alpha1.KindProcess)
+	defer stop()
+	if err := s.UpdateStatus(v1alpha1.KindProcess, "p", runningStatus(1, 42)); err != nil {
+		t.Fatal(err)
+	}
+	if len(specOnly) != 0 || len(all) != 1 || all[0] != "MODIFIED false p" {
+		t.Fatalf("after a status update: spec-only %v, all %v", specOnly, all)
+	}
+	if ev := <-events; ev.Type != Modified || ev.Object.GetObjectMeta().Name != "p" {
+		t.Fatalf("watch event %+v", ev)
+	}
+	h.write("p.yaml", processFile("p", "/bin/false"))
+	s.Reload(h.path("p.yaml"))
+	if len(specOnly) != 1 || len(all) != 2 || all[1] != "MODIFIED true p" {
+		t.Fatalf("after a spec change: spec-only %v, all %v", specOnly, all)
+	}
+	cancel()
+	// A watcher that does not read is dropped after 1024 events.
+	for i := range 1100 {
+		s.UpdateStatus(v1alpha1.KindProcess, "p", runningStatus(1, 100+i))
+	}
+	if len(all) != 2 {
+		t.Fatalf("a cancelled subscription still hears: %d", len(all))
+	}
+	n := 0
+	for range events {
+		n++
+	}
+	if n != 1024 {
+		t.Fatalf("watcher got %d events before its channel closed, want 1024 (1 read before)", n)
+	}
 }

@@ -283,7 +283,9 @@ func run(f *flags, log logr.Logger) error {
 	} else {
 		log.Info("keeping the outbox of routes not found: a resource file does not parse")
 	}
-	alertSource := alertsource.NewSource(store, alerts, log.WithName("alerts"))
+	if err := alertsource.NewSource(store, alerts, log.WithName("alerts")).SetupWithEngine(engine); err != nil {
+		return err
+	}
 	links := link.NewReconciler(link.Options{Store: store, Events: evStore.ForSource("link-controller"),
 		Log: log.WithName("link"), Registerer: reg})
 	if err := links.SetupWithEngine(engine); err != nil {
@@ -365,7 +367,6 @@ func run(f *flags, log logr.Logger) error {
 	go func() { links.Start(engineCtx); close(linksDone) }()
 	alertsDone := make(chan struct{})
 	go func() { alerts.Run(engineCtx); close(alertsDone) }()
-	go alertSource.Run(engineCtx)
 	modulesDone := make(chan struct{})
 	go func() { modules.Run(engineCtx); close(modulesDone) }()
 	netbootDone := make(chan struct{})

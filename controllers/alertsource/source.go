@@ -13,11 +13,11 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers/process"
+	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -48,14 +48,20 @@ func NewSource(store *resources.Store, sink Sink, log logr.Logger) *Source {
 	return &Source{store: store, sink: sink, log: log, firing: map[resources.Key]map[string]receivers.Alert{}}
 }
 
-// Run evaluates every resource, then every change, until ctx is done.
-// Changes come through a deduplicating queue of keys (Store.OnChange): a
-// burst of status updates costs one evaluation per resource, and nothing
-// is ever dropped.
-func (a *Source) Run(ctx context.Context) {
-	// Alerts already firing (persisted by the sink) are the starting
-	// point, so a resource that recovered while the daemon was down
-	// resolves its alert.
+// SetupWithEngine registers the source with the engine as the "alerts"
+// controller, keyed by kind and name: every change of any resource (status
+// included) enqueues its key, and a burst of status updates costs one
+// evaluation per resource. It first takes the alerts already firing
+// (persisted by the sink) as its starting point, so a resource that
+// recovered while the daemon was down resolves its alert, and evaluates
+// every resource once. Call it after the store is loaded and before the
+// engine starts.
+func (a *Source) SetupWithEngine(e *reconcile.Engine) error {
+	c, err := reconcile.Register(e, "alerts", reconcile.TypedReconciler[resources.Key](a),
+		reconcile.TypedControllerOptions[resources.Key]{MaxConcurrentReconciles: 1}) // firing is not shared between workers
+	if err != nil {
+		return err
+	}
 	for _, al := range a.sink.Alerts() {
 		k := resources.Key{Kind: al.Kind, Name: al.Object}
 		if a.firing[k] == nil {
@@ -63,8 +69,8 @@ func (a *Source) Run(ctx context.Context) {
 		}
 		a.firing[k][al.Name] = al
 	}
-	queue := workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[resources.Key]{Name: "alerts"})
-	a.store.OnChange(queue.Add) // before the first pass: no change falls between
+	// Subscribed before the first pass: no change falls between.
+	a.store.Subscribe("", false, func(ch *resources.Change) { c.Add(ch.Key) })
 	seen := map[resources.Key]bool{}
 	for _, ki := range v1alpha1.Kinds {
 		for _, obj := range a.store.List(ki.Kind) {
@@ -80,19 +86,14 @@ func (a *Source) Run(ctx context.Context) {
 			a.resolveAll(k)
 		}
 	}
-	go func() {
-		<-ctx.Done()
-		queue.ShutDown()
-	}()
-	for {
-		k, shutdown := queue.Get()
-		if shutdown {
-			return
-		}
-		obj, _ := a.store.View(k.Kind, k.Name) // nil: deleted
-		a.evaluate(k, obj)
-		queue.Done(k)
-	}
+	return nil
+}
+
+// Reconcile evaluates the alerts of one resource against its current state.
+func (a *Source) Reconcile(_ context.Context, k resources.Key) (reconcile.Result, error) {
+	obj, _ := a.store.View(k.Kind, k.Name) // nil: deleted
+	a.evaluate(k, obj)
+	return reconcile.Result{}, nil
 }
 
 // evaluate compares the alerts an object calls for with those firing; a

@@ -19,9 +19,9 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/probe"
 	"github.com/reconciled/reconciled/internal/schedule"
-	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/reconcile"
 )
 

@@ -28,9 +28,9 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers"
-	"github.com/reconciled/reconciled/netboot/handshake"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/kvlog"
+	"github.com/reconciled/reconciled/netboot/handshake"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )

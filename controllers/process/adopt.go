@@ -15,9 +15,9 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/sockets"
 	"github.com/reconciled/reconciled/internal/supervise"
-	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/resources"
 )
 

@@ -31,10 +31,10 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers"
+	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/internal/sockets"
 	"github.com/reconciled/reconciled/internal/supervise"
-	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/kvlog"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
@@ -73,7 +73,6 @@ const logKind = "process"
 // "<instance>/<name>" so a restarted daemon can find programs it started
 // even if their adoption record was never written.
 const EnvMarker = "RECONCILED_PROCESS"
-
 
 // Options configures a Reconciler.
 type Options struct {
@@ -172,7 +171,6 @@ func NewReconciler(o Options) (*Reconciler, error) {
 	}
 	return r, nil
 }
-
 
 // SetupWithEngine registers the controller and subscribes to store changes.
 func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
@@ -577,7 +575,6 @@ func (r *Reconciler) reconcileDeleted(log logr.Logger, p *proc, now time.Time) r
 	r.mu.Unlock()
 	return reconcile.Result{}
 }
-
 
 // writeStatus publishes the program's state to the store.
 func (r *Reconciler) writeStatus(log logr.Logger, p *proc, pr *v1alpha1.Process) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/reconcile"
+	"github.com/reconciled/reconciled/resources"
 )
 
 // fakeStore is an in-memory controllers.ResourceStore.
@@ -69,7 +70,7 @@ func (f *fakeStore) UpdateTransientStatus(kind, name string, st any, _ time.Dura
 	return f.UpdateStatus(kind, name, st)
 }
 
-func (f *fakeStore) AddHandler(string, func(string)) {}
+func (f *fakeStore) Subscribe(string, bool, func(*resources.Change)) func() { return func() {} }
 
 func (f *fakeStore) status(name string) v1alpha1.ProcessStatus {
 	f.mu.Lock()

@@ -22,9 +22,9 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/regularfile"
 	"github.com/reconciled/reconciled/internal/sdnotify"
 	"github.com/reconciled/reconciled/internal/supervise"
-	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
 // ReasonReadinessProbeFailed marks a running program whose check failed.

@@ -23,12 +23,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/internal/sdnotify"
-	"github.com/reconciled/reconciled/internal/sockets"
-	"github.com/reconciled/reconciled/internal/supervise"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/envfile"
 	"github.com/reconciled/reconciled/internal/regularfile"
+	"github.com/reconciled/reconciled/internal/sdnotify"
+	"github.com/reconciled/reconciled/internal/sockets"
+	"github.com/reconciled/reconciled/internal/supervise"
 )
 
 // proc is the supervisor's memory of one Process. Its fields are guarded

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 	"github.com/reconciled/reconciled/resources"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // kill -9 of the daemon in the middle of file churn (creates and edits of

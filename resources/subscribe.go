@@ -1,0 +1,105 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package resources
+
+import (
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+)
+
+// Change is one change of a resource, as a subscriber sees it.
+type Change struct {
+	// Type is Added, Modified or Deleted.
+	Type EventType
+	// Key names the resource.
+	Key Key
+	// Spec is true when the spec, the metadata or the validity changed (or
+	// the resource came or went), false for a change of the status alone.
+	Spec bool
+
+	view *v1alpha1.Object // the API view, built at most once per change
+	e    *entry
+}
+
+// Object returns the resource's API view (see Store.View) after the
+// change; for Deleted, the last one. Call it only inside the subscriber's
+// function.
+func (c *Change) Object() v1alpha1.Object {
+	if *c.view == nil {
+		*c.view = c.e.view(true)
+	}
+	return *c.view
+}
+
+// subscription is one Subscribe call.
+type subscription struct {
+	kind     string
+	specOnly bool
+	fn       func(*Change)
+}
+
+// Subscribe calls fn for every change of a resource of kind ("" for every
+// kind); with specOnly, changes of the status alone are left out (a
+// controller need not hear of the statuses it writes). It is the store's one
+// way to tell of changes: controllers enqueue names, the alert source keys,
+// and Watch streams objects through it.
+//
+// fn runs with the store's lock held, in the order of the changes: it must
+// not block nor call the store (it typically adds to a deduplicating work
+// queue, the consumer reading the current state with View). cancel ends the
+// subscription.
+func (s *Store) Subscribe(kind string, specOnly bool, fn func(*Change)) (cancel func()) {
+	sub := &subscription{kind: kind, specOnly: specOnly, fn: fn}
+	s.mu.Lock()
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+	}
+}
+
+// notifyLocked tells the subscribers of a change of e; spec as in
+// Change.Spec.
+func (s *Store) notifyLocked(t EventType, e *entry, spec bool) {
+	var view v1alpha1.Object
+	c := &Change{Type: t, Key: e.key, Spec: spec, view: &view, e: e}
+	for sub := range s.subs {
+		if (sub.kind != "" && sub.kind != e.key.Kind) || (sub.specOnly && !spec) {
+			continue
+		}
+		sub.fn(c)
+	}
+}
+
+// Watch streams changes of a kind ("" for all) until stop is called. The
+// channel is closed when the watcher falls too far behind (1024 events);
+// clients list and watch again, as with Kubernetes.
+func (s *Store) Watch(kind string) (events <-chan Event, stop func()) {
+	ch := make(chan Event, 1024)
+	var sub *subscription
+	closed := false
+	end := func() { // with s.mu held
+		if !closed {
+			closed = true
+			delete(s.subs, sub)
+			close(ch)
+		}
+	}
+	sub = &subscription{kind: kind, fn: func(c *Change) {
+		select {
+		case ch <- Event{Type: c.Type, Object: c.Object()}:
+		default:
+			end()
+		}
+	}}
+	s.mu.Lock()
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		end()
+	}
+}
