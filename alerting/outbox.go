@@ -6,7 +6,6 @@ package alerting
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/reconciled/reconciled/alerting/receivers"
+
+	"github.com/reconciled/reconciled/internal/backoff"
 )
 
 // outboxEntry is one notification for one receiver, persisted in
@@ -414,17 +415,9 @@ func (m *Manager) finish(j job, err error, aborted bool) {
 }
 
 // backoff is the delay after the attempts'th failed attempt: RetryBase *
-// 2^(attempts-1), capped at RetryMax, minus up to a quarter of jitter.
+// 2^(attempts-1), capped at RetryMax, jittered by ±12.5%.
 func (m *Manager) backoff(attempts int) time.Duration {
-	d := m.o.RetryMax
-	if attempts <= 1 {
-		d = min(m.o.RetryBase, d)
-	} else if shift := attempts - 1; shift < 62 {
-		if b := m.o.RetryBase << shift; b > 0 && b>>shift == m.o.RetryBase && b < d {
-			d = b
-		}
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/4+1))
+	return backoff.Policy{Initial: min(m.o.RetryBase, m.o.RetryMax), Max: m.o.RetryMax, Jitter: 0.125}.Delay(attempts)
 }
 
 // truncateError bounds an error message kept in status and the outbox.

@@ -79,7 +79,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -95,6 +94,8 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
+
+	"github.com/reconciled/reconciled/internal/backoff"
 )
 
 // DefaultTopicPrefix is the topic prefix when Options.TopicPrefix is empty.
@@ -359,15 +360,7 @@ func (b *Bridge) clientConfig() autopaho.ClientConfig {
 // backoff is the wait before connection attempt n of a reconnection:
 // none, then 250ms doubling up to MaxReconnectDelay, jittered by ±20%.
 func (b *Bridge) backoff(n int) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	d := 250 * time.Millisecond
-	for i := 1; i < n && d < b.opts.MaxReconnectDelay; i++ {
-		d *= 2
-	}
-	d = min(d, b.opts.MaxReconnectDelay)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return backoff.Policy{Initial: 250 * time.Millisecond, Max: b.opts.MaxReconnectDelay, Jitter: 0.2}.Delay(n)
 }
 
 // client is the part of autopaho.ConnectionManager the bridge uses.

@@ -24,7 +24,12 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/resources/yamledit"
+
+	"github.com/reconciled/reconciled/internal/backoff"
 )
+
+// writeBackoff spaces the retries of a failing status write.
+var writeBackoff = backoff.Policy{Initial: 5 * time.Millisecond, Max: 5 * time.Minute}
 
 // statusWriter writes status out of the request path. Dirty keys (file
 // paths with --status inline, kind/name with sidecar) are prepared by a few
@@ -67,9 +72,6 @@ const (
 	// writeWorkers prepare files concurrently: enough that a large file
 	// leaves others room, few enough not to contend for a folder's lock.
 	writeWorkers = 3
-	// retryFirst and retryMax bound the backoff of a failing write.
-	retryFirst = 5 * time.Millisecond
-	retryMax   = 5 * time.Minute
 	// conflictRetry is the pause after a concurrent edit: the reload that
 	// picks it up usually lands first.
 	conflictRetry = 50 * time.Millisecond
@@ -298,9 +300,9 @@ func (w *statusWriter) finish(key string, err error) {
 		changed = f.err != err.Error()
 		f.err = err.Error()
 		f.attempts++
-		delay := retryFirst << min(f.attempts-1, 20)
-		w.dirty[key] = time.Now().Add(min(delay, retryMax))
-		time.AfterFunc(min(delay, retryMax), w.wake)
+		delay := writeBackoff.Delay(f.attempts)
+		w.dirty[key] = time.Now().Add(delay)
+		time.AfterFunc(delay, w.wake)
 	} else if f != nil {
 		changed = true
 		delete(w.failing, key)

@@ -29,6 +29,7 @@ import (
 	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/internal/backoff"
 	"github.com/reconciled/reconciled/internal/systemd"
 	"github.com/reconciled/reconciled/internal/systemd/unit"
 	"github.com/reconciled/reconciled/kvlog"
@@ -322,10 +323,17 @@ func (r *Reconciler) requestReload(mgr *systemd.Manager, name string) {
 	}
 }
 
+// reloadBackoff spaces the retries of a failed daemon-reload: its units
+// stay pending meanwhile.
+var reloadBackoff = backoff.Policy{Initial: time.Second, Max: 30 * time.Second}
+
+// quickStopBackoff spaces the starts of a unit that keeps stopping soon
+// after each start (by the second such stop).
+var quickStopBackoff = backoff.Policy{Initial: 200 * time.Millisecond, Max: 25600 * time.Millisecond}
+
 func (r *Reconciler) reloadLoop(ctx context.Context) {
-	// retryIn is the backoff of a manager whose last reload failed: its
-	// units stay pending and the reload is tried again after it.
-	retryIn := map[*systemd.Manager]time.Duration{}
+	// failures counts the failed reloads in a row of each manager.
+	failures := map[*systemd.Manager]int{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -343,8 +351,8 @@ func (r *Reconciler) reloadLoop(ctx context.Context) {
 			result := "success"
 			if err != nil {
 				result = "error"
-				retryIn[mgr] = min(max(2*retryIn[mgr], time.Second), 30*time.Second)
-				r.log.Error(err, "daemon-reload failed", "scope", mgr.Scope(), "retryIn", retryIn[mgr].String())
+				failures[mgr]++
+				r.log.Error(err, "daemon-reload failed", "scope", mgr.Scope(), "retryIn", reloadBackoff.Delay(failures[mgr]).String())
 			}
 			r.reloads.WithLabelValues(mgr.Scope(), result).Inc()
 			r.reloadMu.Lock()
@@ -361,14 +369,14 @@ func (r *Reconciler) reloadLoop(ctx context.Context) {
 			r.reloadMu.Unlock()
 			r.log.V(1).Info("daemon-reload", "scope", mgr.Scope(), "units", len(names), "error", err)
 			if err != nil {
-				time.AfterFunc(retryIn[mgr], func() {
+				time.AfterFunc(reloadBackoff.Delay(failures[mgr]), func() {
 					select {
 					case r.reloadKick <- struct{}{}:
 					default:
 					}
 				})
 			} else {
-				delete(retryIn, mgr)
+				delete(failures, mgr)
 			}
 			for n := range names {
 				if err == nil {
@@ -666,9 +674,8 @@ func (r *Reconciler) converge(ctx context.Context, log logr.Logger, name string,
 			// the program ended on its own). The spec says Running.
 			if d := time.Since(m.lastStart); d < 10*time.Second && !m.seenActive {
 				m.quickStops++
-				backoff := min(time.Duration(1<<min(m.quickStops, 8))*100*time.Millisecond, time.Minute)
 				if m.quickStops > 1 {
-					return backoff, nil
+					return quickStopBackoff.Delay(m.quickStops), nil
 				}
 			}
 			ev(events.TypeWarning, ReasonStoppedExternally, "%s was stopped outside reconciled (systemctl stop?); starting it again as the spec says Running", u)

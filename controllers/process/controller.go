@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/internal/backoff"
 	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/internal/sockets"
 	"github.com/reconciled/reconciled/internal/supervise"
@@ -522,17 +522,10 @@ func (p *proc) scheduleRestart(pr *v1alpha1.Process, startedAt, exitAt time.Time
 	if !startedAt.IsZero() && exitAt.Sub(startedAt) >= b.ResetAfter.Duration {
 		p.streak = 0
 	}
-	delay := time.Duration(0)
-	if p.streak > 0 {
-		delay = b.Initial.Duration
-		for i := 1; i < p.streak && delay < b.Max.Duration; i++ {
-			delay *= 2
-		}
-		delay = max(min(delay, b.Max.Duration), v1alpha1.MinBackoff)
-		// Jitter 0.9-1.1x so programs that crashed together do not
-		// restart in lockstep.
-		delay = time.Duration(float64(delay) * (0.9 + 0.2*rand.Float64()))
-	}
+	// Jitter 0.9-1.1x so programs that crashed together do not restart
+	// in lockstep. (Validation keeps initial and max at MinBackoff or
+	// more.)
+	delay := backoff.Policy{Initial: max(b.Initial.Duration, v1alpha1.MinBackoff), Max: max(b.Max.Duration, v1alpha1.MinBackoff), Jitter: 0.1}.Delay(p.streak)
 	p.streak++
 	p.nextStartAt = exitAt.Add(delay)
 }

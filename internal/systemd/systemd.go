@@ -30,6 +30,8 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/go-logr/logr"
 	"github.com/godbus/dbus/v5"
+
+	"github.com/reconciled/reconciled/internal/backoff"
 )
 
 // Scopes.
@@ -170,12 +172,15 @@ func Dial(ctx context.Context, address string) (*sddbus.Conn, error) {
 	})
 }
 
+// reconnectBackoff spaces the connection attempts to a systemd that does
+// not answer.
+var reconnectBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
+
 // Run keeps a connection with a signal subscription until ctx is done.
 // changed is called (from one goroutine) with the name of every unit whose
 // properties change; resync is called after every (re)connection and when
 // signals were dropped, when the caller must look at all its units again.
 func (m *Manager) Run(ctx context.Context, changed func(unit string), resync func()) {
-	backoff := 100 * time.Millisecond
 	failures := 0
 	for ctx.Err() == nil {
 		var updates chan *sddbus.PropertiesUpdate
@@ -197,17 +202,16 @@ func (m *Manager) Run(ctx context.Context, changed func(unit string), resync fun
 			if failures++; failures == 1 {
 				m.opts.Log.Info("cannot connect to systemd; Modules of this scope wait until it answers", "scope", m.opts.Scope, "address", m.address, "error", err.Error())
 			} else {
-				m.opts.Log.V(1).Info("cannot connect to systemd; retrying", "scope", m.opts.Scope, "error", err.Error(), "in", backoff)
+				m.opts.Log.V(1).Info("cannot connect to systemd; retrying", "scope", m.opts.Scope, "error", err.Error(), "in", reconnectBackoff.Delay(failures))
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-time.After(reconnectBackoff.Delay(failures)):
 			}
-			backoff = min(backoff*2, 10*time.Second)
 			continue
 		}
-		backoff, failures = 100*time.Millisecond, 0
+		failures = 0
 		m.mu.Lock()
 		m.conn = conn
 		close(m.up)
