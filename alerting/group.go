@@ -50,9 +50,6 @@ type group struct {
 	idx int // in Manager.groupHeap, -1 when not scheduled
 }
 
-func (g *group) dueAt() time.Time { return g.st.Due }
-func (g *group) heapIndex() *int  { return &g.idx }
-
 // key is the Notification.GroupKey: "Kind/object".
 func (g *group) key() string { return g.st.Kind + "/" + g.st.Object }
 
@@ -103,7 +100,7 @@ func (m *Manager) newGroupLocked(r *route, kind, object string, now time.Time) *
 		idx: -1,
 	}
 	m.addGroupLocked(g)
-	m.groupHeap.set(g)
+	m.groupHeap.Set(g)
 	return g
 }
 
@@ -117,7 +114,7 @@ func (m *Manager) forgetGroupLocked(g *group) {
 			delete(m.byObject, ok)
 		}
 	}
-	m.groupHeap.remove(g)
+	m.groupHeap.Remove(g)
 	m.state.Delete(groupPrefix + g.id)
 }
 
@@ -143,7 +140,7 @@ func (m *Manager) dueLocked(g *group, t time.Time) {
 		g.st.Due = t
 	}
 	if r != nil {
-		m.groupHeap.set(g)
+		m.groupHeap.Set(g)
 	}
 }
 
@@ -221,7 +218,7 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 		g.st.Refreshed = now
 		g.st.Due = nextGroupDue(g, r)
 		m.putGroupLocked(g)
-		m.groupHeap.set(g)
+		m.groupHeap.Set(g)
 	default:
 		// Nothing to tell (e.g. an alert resolved and fired again within
 		// groupWait, or a resolution without sendResolved): drop what
@@ -242,7 +239,7 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 		}
 		g.st.Due = nextGroupDue(g, r)
 		m.putGroupLocked(g)
-		m.groupHeap.set(g)
+		m.groupHeap.Set(g)
 	}
 }
 

@@ -49,6 +49,7 @@ import (
 
 	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/internal/timerheap"
 	"github.com/reconciled/reconciled/kvlog"
 )
 
@@ -187,10 +188,10 @@ type Manager struct {
 	alerts       map[string]receivers.Alert
 	groups       map[string]*group
 	byObject     map[string]map[string]*group // kind/object -> group id -> group
-	groupHeap    timerHeap[*group]
+	groupHeap    *timerheap.Heap[*group]
 	outbox       map[string]*entry
 	chains       map[chainKey]*chain
-	entryHeap    timerHeap[*entry]
+	entryHeap    *timerheap.Heap[*entry]
 	pendingCount map[string]int64
 	seq          uint64 // next outbox sequence number
 	busy         int    // deliveries dispatched and not finished
@@ -231,6 +232,8 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		o:            o,
+		groupHeap:    timerheap.New(func(a, b *group) bool { return a.st.Due.Before(b.st.Due) }, func(g *group) *int { return &g.idx }),
+		entryHeap:    timerheap.New(func(a, b *entry) bool { return a.e.NextAttempt.Before(b.e.NextAttempt) }, func(e *entry) *int { return &e.idx }),
 		log:          o.Log,
 		wake:         make(chan struct{}, 1),
 		routes:       map[string]*route{},
@@ -521,22 +524,22 @@ func (m *Manager) tick(now time.Time) ([]job, time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for {
-		g, ok := m.groupHeap.peek()
+		g, ok := m.groupHeap.Peek()
 		if !ok || g.st.Due.After(now) {
 			break
 		}
-		m.groupHeap.pop()
+		m.groupHeap.Pop()
 		if r := m.routes[g.st.Route]; r != nil {
 			m.flushLocked(g, r, now)
 		}
 	}
 	var jobs []job
 	for m.busy < m.o.Workers {
-		e, ok := m.entryHeap.peek()
+		e, ok := m.entryHeap.Peek()
 		if !ok || e.e.NextAttempt.After(now) {
 			break
 		}
-		m.entryHeap.pop()
+		m.entryHeap.Pop()
 		r := m.routes[e.e.Notification.Route]
 		if r == nil || e.e.Receiver < 0 || e.e.Receiver >= len(r.receivers) {
 			continue // not scheduled: SetRoute reschedules it
@@ -558,10 +561,10 @@ func (m *Manager) tick(now time.Time) ([]job, time.Time) {
 		jobs = append(jobs, job{key: e.key, route: r.name, rk: rk, receiver: sl.name, rcv: sl.rcv, n: e.e.Notification})
 	}
 	var next time.Time
-	if g, ok := m.groupHeap.peek(); ok {
+	if g, ok := m.groupHeap.Peek(); ok {
 		next = g.st.Due
 	}
-	if e, ok := m.entryHeap.peek(); ok && m.busy < m.o.Workers {
+	if e, ok := m.entryHeap.Peek(); ok && m.busy < m.o.Workers {
 		if next.IsZero() || e.e.NextAttempt.Before(next) {
 			next = e.e.NextAttempt
 		}

@@ -45,9 +45,6 @@ type entry struct {
 	parked   bool // in Manager.parked
 }
 
-func (e *entry) dueAt() time.Time { return e.e.NextAttempt }
-func (e *entry) heapIndex() *int  { return &e.idx }
-
 // chainKey identifies the deliveries of one group to one receiver.
 type chainKey struct {
 	route, groupKey string
@@ -131,7 +128,7 @@ func (m *Manager) enqueueLocked(r *route, n receivers.Notification, onlyTypes ..
 func (m *Manager) removeEntryLocked(e *entry) {
 	delete(m.outbox, e.key)
 	m.outboxK.Delete(e.key)
-	m.entryHeap.remove(e)
+	m.entryHeap.Remove(e)
 	if e.chain != nil {
 		m.chainRemoveLocked(e)
 	}
@@ -181,9 +178,9 @@ func (m *Manager) chainRemoveLocked(e *entry) {
 func (m *Manager) scheduleChainLocked(c *chain) {
 	for i, e := range c.items {
 		if i == 0 && !e.inflight {
-			m.entryHeap.set(e)
+			m.entryHeap.Set(e)
 		} else {
-			m.entryHeap.remove(e)
+			m.entryHeap.Remove(e)
 		}
 	}
 }
@@ -197,7 +194,7 @@ func (m *Manager) hurryLocked(route string, receiver int, now time.Time) {
 		}
 		if h := c.items[0]; !h.inflight && h.e.NextAttempt.After(now) {
 			h.e.NextAttempt = now
-			m.entryHeap.set(h)
+			m.entryHeap.Set(h)
 		}
 	}
 }
@@ -257,7 +254,7 @@ func (m *Manager) remapEntriesLocked(r *route) int {
 			continue
 		}
 		for _, e := range c.items {
-			m.entryHeap.remove(e)
+			m.entryHeap.Remove(e)
 			e.chain = nil
 		}
 		delete(m.chains, k)

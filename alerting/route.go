@@ -241,7 +241,7 @@ func (m *Manager) rematchLocked(r *route, now time.Time) {
 		if g.st.Notified && g.hasChange() {
 			m.dueLocked(g, now.Add(r.groupWait))
 		}
-		m.groupHeap.set(g)
+		m.groupHeap.Set(g)
 	}
 	for _, a := range m.alerts {
 		if !r.match.matches(a) {

@@ -14,7 +14,6 @@
 package events
 
 import (
-	"container/heap"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -31,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
+	"github.com/reconciled/reconciled/internal/timerheap"
 	"github.com/reconciled/reconciled/kvlog"
 )
 
@@ -157,29 +157,6 @@ func (e *entry) older(o *entry) bool {
 	return e.ev.Name < o.ev.Name
 }
 
-// ageHeap is a min-heap of entries by age, oldest first.
-type ageHeap []*entry
-
-func (h ageHeap) Len() int           { return len(h) }
-func (h ageHeap) Less(i, j int) bool { return h[i].older(h[j]) }
-func (h ageHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
-}
-func (h *ageHeap) Push(x any) {
-	e := x.(*entry)
-	e.idx = len(*h)
-	*h = append(*h, e)
-}
-func (h *ageHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	e.idx = -1
-	return e
-}
-
 type objectKey struct{ kind, name string }
 
 // Store keeps events, bounded and durable. It is a Recorder stamping
@@ -193,7 +170,7 @@ type Store struct {
 	mu        sync.Mutex
 	byName    map[string]*entry
 	byObject  map[objectKey]map[string]*entry
-	byAge     ageHeap
+	byAge     *timerheap.Heap[*entry] // oldest first
 	seq       uint64
 	lastPrune time.Time
 	watchers  map[*watcher]struct{}
@@ -243,6 +220,7 @@ func NewStore(o Options) (*Store, error) {
 		clock:    clock,
 		kv:       kv,
 		byName:   map[string]*entry{},
+		byAge:    timerheap.New((*entry).older, func(e *entry) *int { return &e.idx }),
 		byObject: map[objectKey]map[string]*entry{},
 		watchers: map[*watcher]struct{}{},
 	}
@@ -271,8 +249,9 @@ func NewStore(o Options) (*Store, error) {
 			s.removeLocked(oldest(es))
 		}
 	}
-	for len(s.byAge) > s.opts.MaxEvents {
-		s.removeLocked(s.byAge[0])
+	for s.byAge.Len() > s.opts.MaxEvents {
+		oldest, _ := s.byAge.Peek()
+		s.removeLocked(oldest)
 	}
 	return s, nil
 }
@@ -332,7 +311,7 @@ func (s *Store) record(source, kind, name, eventType, reason, format string, arg
 			}
 			e.ev.Source = source
 			e.seq = s.seq
-			heap.Fix(&s.byAge, e.idx)
+			s.byAge.Set(e)
 			s.persistLocked(e)
 			s.notifyLocked(e.ev)
 			return
@@ -369,8 +348,9 @@ func (s *Store) record(source, kind, name, eventType, reason, format string, arg
 	if es := s.byObject[objectKey{kind, name}]; len(es) > MaxEventsPerObject {
 		s.removeLocked(oldest(es))
 	}
-	for len(s.byAge) > s.opts.MaxEvents {
-		s.removeLocked(s.byAge[0])
+	for s.byAge.Len() > s.opts.MaxEvents {
+		oldest, _ := s.byAge.Peek()
+		s.removeLocked(oldest)
 	}
 	s.notifyLocked(e.ev)
 }
@@ -399,7 +379,7 @@ func (s *Store) combineLocked(source, kind, name, eventType, reason, msg string,
 			e.ev.Count++
 		}
 		e.ev.Message, e.ev.Source, e.ev.LastTimestamp, e.seq = text, source, now, s.seq
-		heap.Fix(&s.byAge, e.idx)
+		s.byAge.Set(e)
 		s.persistLocked(e)
 		s.notifyLocked(e.ev)
 		return
@@ -421,7 +401,8 @@ func (s *Store) addLocked(e *entry) {
 		s.byObject[k] = es
 	}
 	es[e.ev.Name] = e
-	heap.Push(&s.byAge, e)
+	e.idx = -1
+	s.byAge.Set(e)
 }
 
 // removeLocked drops e from the indexes and the kvlog.
@@ -434,9 +415,7 @@ func (s *Store) removeLocked(e *entry) {
 			delete(s.byObject, k)
 		}
 	}
-	if e.idx >= 0 {
-		heap.Remove(&s.byAge, e.idx)
-	}
+	s.byAge.Remove(e)
 	s.kv.Delete(e.ev.Name)
 }
 
@@ -446,8 +425,8 @@ func (s *Store) persistLocked(e *entry) {
 
 // pruneLocked drops the events last seen more than MaxAge before now.
 func (s *Store) pruneLocked(now metav1.Time) {
-	for len(s.byAge) > 0 && s.expired(s.byAge[0].ev, now) {
-		s.removeLocked(s.byAge[0])
+	for oldest, ok := s.byAge.Peek(); ok && s.expired(oldest.ev, now); oldest, ok = s.byAge.Peek() {
+		s.removeLocked(oldest)
 	}
 }
 

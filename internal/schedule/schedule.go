@@ -19,12 +19,13 @@
 package schedule
 
 import (
-	"container/heap"
 	"context"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/reconciled/reconciled/internal/timerheap"
 )
 
 // maxBatch is how many due runs the loop takes per lock acquisition.
@@ -45,8 +46,8 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
-	queue   dueHeap
-	skipped int64 // occurrences skipped because the name was still running
+	queue   *timerheap.Heap[*entry] // by due time
+	skipped int64                   // occurrences skipped because the name was still running
 
 	wake    chan struct{} // the earliest due time moved earlier
 	spawn   func()        // starts a worker if runs wait (set by Start)
@@ -82,6 +83,7 @@ func New(concurrency int, run func(name string)) *Scheduler {
 		run:         run,
 		concurrency: max(concurrency, 1),
 		entries:     make(map[string]*entry),
+		queue:       timerheap.New(func(a, b *entry) bool { return a.due.Before(b.due) }, func(e *entry) *int { return &e.index }),
 		wake:        make(chan struct{}, 1),
 	}
 }
@@ -105,9 +107,9 @@ func (s *Scheduler) Set(name string, interval time.Duration) {
 	e, ok := s.entries[name]
 	switch {
 	case !ok:
-		e = &entry{name: name, interval: interval, due: now.Add(jitter(interval))}
+		e = &entry{name: name, interval: interval, due: now.Add(jitter(interval)), index: -1}
 		s.entries[name] = e
-		heap.Push(&s.queue, e)
+		s.queue.Set(e)
 	case e.interval == interval:
 		return
 	default:
@@ -123,7 +125,7 @@ func (s *Scheduler) Set(name string, interval time.Duration) {
 		case e.due.Sub(now) > interval:
 			e.due = now.Add(jitter(interval))
 		}
-		heap.Fix(&s.queue, e.index)
+		s.queue.Set(e)
 	}
 	if e.index == 0 {
 		s.signal()
@@ -141,7 +143,7 @@ func (s *Scheduler) Remove(name string) {
 	}
 	delete(s.entries, name)
 	e.removed.Store(true)
-	heap.Remove(&s.queue, e.index)
+	s.queue.Remove(e)
 }
 
 // Len returns the number of registered names.
@@ -265,15 +267,18 @@ func (s *Scheduler) loop(ctx context.Context, work chan<- job) {
 func (s *Scheduler) collect(batch []job, now time.Time) ([]job, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.queue) > 0 && len(batch) < cap(batch) {
-		e := s.queue[0]
+	for len(batch) < cap(batch) {
+		e, ok := s.queue.Peek()
+		if !ok {
+			break
+		}
 		if e.due.After(now) {
 			return batch, e.due.Sub(now)
 		}
 		due := e.due
 		e.hadDue = true
 		e.due = nextDue(due, e.interval, now)
-		heap.Fix(&s.queue, 0)
+		s.queue.Set(e)
 		if e.running.Load() {
 			s.skipped++ // do not queue up behind a run in progress
 			continue
@@ -281,7 +286,7 @@ func (s *Scheduler) collect(batch []job, now time.Time) ([]job, time.Duration) {
 		e.running.Store(true)
 		batch = append(batch, job{e: e, due: due})
 	}
-	if len(s.queue) == 0 {
+	if s.queue.Len() == 0 {
 		return batch, -1
 	}
 	return batch, 0
@@ -320,31 +325,4 @@ func nextDue(due time.Time, interval time.Duration, now time.Time) time.Time {
 // jitter returns a random delay in [0, interval).
 func jitter(interval time.Duration) time.Duration {
 	return rand.N(interval)
-}
-
-// dueHeap orders entries by due time.
-type dueHeap []*entry
-
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h dueHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-
-func (h *dueHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-
-func (h *dueHeap) Pop() any {
-	old := *h
-	n := len(old)
-	e := old[n-1]
-	old[n-1] = nil
-	e.index = -1
-	*h = old[:n-1]
-	return e
 }
