@@ -282,19 +282,10 @@ func New(o Options) (*Manager, error) {
 	return m, nil
 }
 
-// openKV opens a kvlog; a file that is not valid JSON is set aside as
-// path+".corrupt" (and logged) so that the daemon still starts.
+// openKV opens a kvlog; a corrupt file is set aside as path+".corrupt"
+// (and logged) so that the daemon still starts.
 func openKV[V any](path string, log logr.Logger) (*kvlog.Map[V], error) {
-	kv, err := kvlog.Open[V](path)
-	var syntaxErr *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	if err != nil && path != "" && (errors.As(err, &syntaxErr) || errors.As(err, &typeErr)) {
-		if rerr := os.Rename(path, path+".corrupt"); rerr != nil {
-			return nil, fmt.Errorf("alerting: %w (set aside: %w)", err, rerr)
-		}
-		log.Error(err, "alerting: state file is corrupt, set aside", "file", path+".corrupt")
-		kv, err = kvlog.Open[V](path)
-	}
+	kv, err := kvlog.OpenOrSetAside[V](path, func(err error) { log.Error(err, "alerting: state file was corrupt") })
 	if err != nil {
 		return nil, fmt.Errorf("alerting: %w", err)
 	}

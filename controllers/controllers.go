@@ -14,7 +14,11 @@ package controllers
 import (
 	"time"
 
+	"github.com/go-logr/logr"
+
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/kvlog"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -52,6 +56,21 @@ func WatchKind(e *reconcile.Engine, store ResourceStore, kind string, r reconcil
 // way) must last before it is written to the resource file; the API shows
 // it at once (resources.Store.UpdateTransientStatus).
 const TransientSettle = 100 * time.Millisecond
+
+// OpenRecords opens a controller's durable records; a corrupt file is set
+// aside with an error in the log and a Warning event, and the controller
+// starts without its records (as after a lost state dir).
+func OpenRecords[V any](path string, log logr.Logger, rec events.Recorder) (*kvlog.Map[V], error) {
+	m, err := kvlog.OpenOrSetAside[V](path, func(err error) {
+		log.Error(err, "state file was corrupt; set aside")
+		rec.Eventf("Daemon", "state", events.TypeWarning, events.ReasonStateSetAside, "%v", err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.OnError = func(err error) { log.Error(err, "records") }
+	return m, nil
+}
 
 // DiscardRecorder drops events (for tests and callers without an event
 // store).

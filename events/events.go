@@ -16,11 +16,8 @@ package events
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +38,11 @@ const (
 	// TypeWarning is for events that may need attention.
 	TypeWarning = "Warning"
 )
+
+// ReasonStateSetAside is the event of a durable state file of the daemon
+// that was corrupt and set aside (kvlog.OpenOrSetAside); it is recorded on
+// the object Daemon/state.
+const ReasonStateSetAside = "StateSetAside"
 
 // Defaults and limits of a Store.
 const (
@@ -199,18 +201,7 @@ func NewStore(o Options) (*Store, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	kv, err := kvlog.Open[record](o.Path)
-	var syntaxErr *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	if err != nil && o.Path != "" && (errors.As(err, &syntaxErr) || errors.As(err, &typeErr)) {
-		if rerr := os.Rename(o.Path, o.Path+".corrupt"); rerr != nil {
-			return nil, fmt.Errorf("events: %w (set aside: %v)", err, rerr)
-		}
-		if o.OnError != nil {
-			o.OnError(fmt.Errorf("events: store set aside as %s.corrupt: %w", o.Path, err))
-		}
-		kv, err = kvlog.Open[record](o.Path)
-	}
+	kv, err := kvlog.OpenOrSetAside[record](o.Path, o.OnError)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}

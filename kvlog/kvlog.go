@@ -50,6 +50,31 @@ type line[V any] struct {
 	Value   *V     `json:"v,omitempty"`
 }
 
+// ErrCorrupt is wrapped by Open's error for a snapshot that does not
+// decode.
+var ErrCorrupt = errors.New("corrupt snapshot")
+
+// OpenOrSetAside is Open, except that a corrupt snapshot does not stop the
+// caller: the file (and its log) is renamed to path+".corrupt" (and
+// ".corrupt.log"), the map starts empty, and setAside is told why, to log
+// it and record an event. Every durable state of the daemon opens its file
+// this way: what it cost (restart counts, pending alerts, generations) is
+// said once, loudly, and the daemon still starts.
+func OpenOrSetAside[V any](path string, setAside func(error)) (*Map[V], error) {
+	m, err := Open[V](path)
+	if err == nil || !errors.Is(err, ErrCorrupt) {
+		return m, err
+	}
+	if rerr := os.Rename(path, path+".corrupt"); rerr != nil {
+		return nil, fmt.Errorf("%w (cannot set it aside: %w)", err, rerr)
+	}
+	_ = os.Rename(path+".log", path+".corrupt.log")
+	if setAside != nil {
+		setAside(fmt.Errorf("%w; set aside as %s.corrupt, starting empty", err, path))
+	}
+	return Open[V](path)
+}
+
 // Open loads the map at path (snapshot path, log path+".log"), folds the
 // log into the snapshot and opens the log for appending. Missing files are
 // an empty map; a corrupt snapshot is an error. An empty path gives a map
@@ -68,7 +93,7 @@ func Open[V any](path string) (*Map[V], error) {
 	}
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &m.m); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w: %w", path, ErrCorrupt, err)
 		}
 	}
 	if b, err := os.ReadFile(m.logPath()); err == nil {

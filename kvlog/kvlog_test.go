@@ -4,8 +4,10 @@
 package kvlog
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -91,4 +93,36 @@ func BenchmarkPut(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		m.Put("key", rec{N: i, S: "some value"})
 	}
+}
+
+// OpenOrSetAside renames a corrupt snapshot (and its log) out of the way,
+// says so once, and starts empty; a healthy file is opened as it is.
+func TestOpenOrSetAside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.json")
+	os.WriteFile(path, []byte("{not json"), 0o640)
+	os.WriteFile(path+".log", []byte(`{"k":"a","v":1}`+"\n"), 0o640)
+	var told []error
+	m, err := OpenOrSetAside[int](path, func(err error) { told = append(told, err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 0 || len(told) != 1 || !errors.Is(told[0], ErrCorrupt) || !strings.Contains(told[0].Error(), "set aside as "+path+".corrupt") {
+		t.Fatalf("len %d, told %v", m.Len(), told)
+	}
+	if b, _ := os.ReadFile(path + ".corrupt"); string(b) != "{not json" {
+		t.Fatalf("the corrupt file was not kept: %q", b)
+	}
+	if _, err := os.Stat(path + ".corrupt.log"); err != nil {
+		t.Fatalf("its log was not kept: %v", err)
+	}
+	m.Put("b", 2)
+	m.Close()
+	m, err = OpenOrSetAside[int](path, func(err error) { told = append(told, err) })
+	if err != nil || len(told) != 1 {
+		t.Fatalf("healthy reopen: %v, told %v", err, told)
+	}
+	if v, ok := m.Get("b"); !ok || v != 2 {
+		t.Fatalf("b = %v %v", v, ok)
+	}
+	m.Close()
 }

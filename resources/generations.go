@@ -28,14 +28,12 @@ type genRecord struct {
 }
 
 // loadGenerations opens the records at path; an empty path keeps them in
-// memory only.
-func loadGenerations(path string) (*generations, error) {
-	kv, err := kvlog.Open[genRecord](path)
+// memory only. A corrupt file is set aside (setAside is told): it only
+// costs generation continuity.
+func loadGenerations(path string, setAside func(error)) (*generations, error) {
+	kv, err := kvlog.OpenOrSetAside[genRecord](path, setAside)
 	if err != nil {
-		// A corrupt record file only costs generation continuity: start over.
-		if kv, err = kvlog.Open[genRecord](""); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	return &generations{kv: kv}, nil
 }

@@ -218,7 +218,12 @@ func NewStore(opts Options) (*Store, error) {
 	} else if opts.Status == StatusSidecar {
 		return nil, fmt.Errorf("--status sidecar needs a state dir")
 	}
-	gens, err := loadGenerations(genPath)
+	gens, err := loadGenerations(genPath, func(err error) {
+		opts.Log.Error(err, "generation records were corrupt; generations start over")
+		if opts.Events != nil {
+			opts.Events.Eventf("Daemon", "state", events.TypeWarning, events.ReasonStateSetAside, "%v", err)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -188,11 +188,10 @@ func NewReconciler(o Options) (*Reconciler, error) {
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	records, err := kvlog.Open[moduleRecord](filepath.Join(o.StateDir, "modules.json"))
+	records, err := controllers.OpenRecords[moduleRecord](filepath.Join(o.StateDir, "modules.json"), o.Log.WithName("module-records"), o.Events)
 	if err != nil {
 		return nil, fmt.Errorf("module records: %w", err)
 	}
-	records.OnError = func(err error) { o.Log.Error(err, "module records") }
 	r := &Reconciler{
 		opts: o, log: o.Log, store: o.Store, records: records,
 		modules:       map[string]*moduleState{},

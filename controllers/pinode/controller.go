@@ -175,11 +175,10 @@ func NewReconciler(o Options) (*Reconciler, error) {
 			nb.InstallTimeout = 30 * time.Minute
 		}
 	}
-	records, err := kvlog.Open[piRecord](filepath.Join(o.StateDir, "pinodes.json"))
+	records, err := controllers.OpenRecords[piRecord](filepath.Join(o.StateDir, "pinodes.json"), o.Log.WithName("pinode-records"), o.Events)
 	if err != nil {
 		return nil, fmt.Errorf("pinode records: %w", err)
 	}
-	records.OnError = func(err error) { o.Log.Error(err, "pinode records") }
 	r := &Reconciler{opts: o, log: o.Log, store: o.Store, records: records,
 		nodes: map[string]*piState{}, byMAC: map[string]string{}, byIP: map[string]string{}, unknown: map[string]*UnknownNode{}, losers: map[string]bool{},
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -128,11 +128,10 @@ func NewReconciler(o Options) (*Reconciler, error) {
 	if err := os.MkdirAll(filepath.Join(abs, "logs"), 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	records, err := kvlog.Open[record](filepath.Join(abs, "processes.json"))
+	records, err := controllers.OpenRecords[record](filepath.Join(abs, "processes.json"), o.Log.WithName("adoption-records"), o.Events)
 	if err != nil {
 		return nil, fmt.Errorf("adoption records: %w", err)
 	}
-	records.OnError = func(err error) { o.Log.Error(err, "adoption records") }
 	if _, err := supervise.RaiseFDLimit(); err != nil {
 		o.Log.Error(err, "cannot raise the open file limit")
 	}

@@ -5,8 +5,10 @@ package process
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -295,4 +297,31 @@ func TestHashFilesNeverBlocks(t *testing.T) {
 	if h2 := hashFiles([]string{fifo, zero, conf}); h2 == h1 {
 		t.Error("a change of the regular file did not change the hash")
 	}
+}
+
+// A corrupt adoption record file is set aside, with an event: the daemon
+// starts (adopting by the environment marker only) instead of refusing to.
+func TestCorruptRecordsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "processes.json"), []byte("{torn"), 0o640)
+	rec := &recordedEvents{}
+	r, err := NewReconciler(Options{Store: newFakeStore(), StateDir: dir, Log: logr.Discard(), Events: rec})
+	if err != nil {
+		t.Fatalf("NewReconciler with a corrupt record file: %v", err)
+	}
+	r.Close()
+	if _, err := os.Stat(filepath.Join(dir, "processes.json.corrupt")); err != nil {
+		t.Fatalf("not set aside: %v", err)
+	}
+	if len(rec.got) != 1 || !strings.HasPrefix(rec.got[0], "Daemon/state Warning StateSetAside ") {
+		t.Fatalf("events %q", rec.got)
+	}
+}
+
+// recordedEvents is an events.Recorder that keeps "kind/name type reason
+// message" lines.
+type recordedEvents struct{ got []string }
+
+func (r *recordedEvents) Eventf(kind, name, typ, reason, format string, args ...any) {
+	r.got = append(r.got, fmt.Sprintf("%s/%s %s %s %s", kind, name, typ, reason, fmt.Sprintf(format, args...)))
 }
