@@ -39,6 +39,7 @@ type Map[V any] struct {
 	log        *os.File
 	lines      int
 	compacting bool
+	syncs      int
 	// OnError, when set, receives errors of background compactions and
 	// appends (a failed append only weakens durability).
 	OnError func(error)
@@ -173,19 +174,73 @@ func (m *Map[V]) Delete(key string) {
 	m.appendLocked(line[V]{Key: key, Deleted: true})
 }
 
-func (m *Map[V]) appendLocked(l line[V]) {
-	if m.log == nil {
-		return
+// Change is one change of an Apply: Value nil deletes Key.
+type Change[V any] struct {
+	Key   string
+	Value *V
+}
+
+// Apply makes changes, in order, with one append to the log; with sync it
+// also fsyncs the log before it returns, so the changes survive a power
+// loss, not just the process (a group commit: one fsync for the batch).
+// The map holds the changes even when writing them fails.
+func (m *Map[V]) Apply(changes []Change[V], sync bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var buf []byte
+	for _, c := range changes {
+		l := line[V]{Key: c.Key, Value: c.Value}
+		if c.Value == nil {
+			delete(m.m, c.Key)
+			l.Deleted = true
+		} else {
+			m.m[c.Key] = *c.Value
+		}
+		b, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
 	}
+	if err := m.writeLocked(buf, len(changes)); err != nil {
+		return err
+	}
+	if sync && m.log != nil {
+		m.syncs++
+		if err := m.log.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", m.logPath(), err)
+		}
+	}
+	return nil
+}
+
+// Syncs returns the number of fsyncs Apply made, for tests and benchmarks.
+func (m *Map[V]) Syncs() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.syncs
+}
+
+func (m *Map[V]) appendLocked(l line[V]) {
 	b, err := json.Marshal(l)
 	if err == nil {
-		_, err = m.log.Write(append(b, '\n'))
+		err = m.writeLocked(append(b, '\n'), 1)
 	}
 	if err != nil {
-		m.report(fmt.Errorf("append to %s: %w", m.logPath(), err))
-		return
+		m.report(err)
 	}
-	m.lines++
+}
+
+// writeLocked appends n lines to the log and starts a compaction when the
+// log has grown past the map.
+func (m *Map[V]) writeLocked(b []byte, n int) error {
+	if m.log == nil || len(b) == 0 {
+		return nil
+	}
+	if _, err := m.log.Write(b); err != nil {
+		return fmt.Errorf("append to %s: %w", m.logPath(), err)
+	}
+	m.lines += n
 	if m.lines > len(m.m)+compactMargin && !m.compacting {
 		m.compacting = true
 		go func() {
@@ -194,6 +249,7 @@ func (m *Map[V]) appendLocked(l line[V]) {
 			}
 		}()
 	}
+	return nil
 }
 
 func (m *Map[V]) report(err error) {

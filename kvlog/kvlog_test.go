@@ -126,3 +126,39 @@ func TestOpenOrSetAside(t *testing.T) {
 	}
 	m.Close()
 }
+
+// Apply commits a batch in order with one append and, when asked, one
+// fsync; the batch survives a reopen.
+func TestApply(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.json")
+	m, err := Open[int](path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, two := 1, 2
+	if err := m.Apply([]Change[int]{{"a", &one}, {"b", &two}, {"a", nil}, {"c", &one}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply([]Change[int]{{"b", &one}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if m.Syncs() != 1 {
+		t.Fatalf("Syncs %d, want 1", m.Syncs())
+	}
+	b, _ := os.ReadFile(path + ".log")
+	if n := strings.Count(string(b), "\n"); n != 5 {
+		t.Fatalf("log has %d lines, want 5", n)
+	}
+	m2, err := Open[int](path) // without Close: what a kill leaves
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hasA := m2.Get("a")
+	vb, _ := m2.Get("b")
+	vc, _ := m2.Get("c")
+	if hasA || vb != 1 || vc != 1 || m2.Len() != 2 {
+		t.Fatalf("after reopen: a %v, b %d, c %d, len %d", hasA, vb, vc, m2.Len())
+	}
+	m.Close()
+	m2.Close()
+}

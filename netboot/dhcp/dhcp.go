@@ -57,11 +57,11 @@
 //
 // # Leases
 //
-// ACKed leases are kept in memory and, when Options.StateDir is set,
-// appended to StateDir/dhcp.leases (see LeaseFile for the format). A
-// single writer goroutine commits them in groups: it writes every record
-// queued since its last write, calls fsync once for all of them, and only
-// then sends their ACKs. Under load one fsync covers hundreds of leases;
+// ACKed leases are kept in memory and, when Options.StateDir is set, in
+// StateDir/dhcp-leases.json (see LeaseFile). A single writer goroutine
+// commits them in groups: it appends every lease queued since its last
+// write, calls fsync once for all of them, and only then sends their
+// ACKs. Under load one fsync covers hundreds of leases;
 // when idle an ACK waits for one write and one fsync. New reads the file
 // back, so a restart forgets nothing.
 package dhcp
@@ -114,18 +114,12 @@ const (
 	// bootloaders ignore it and ask TFTP for start4.elf and friends; a
 	// Raspberry Pi 3 asks for bootcode.bin.
 	DefaultBootFile = "bootcode.bin"
-	// LeaseFile is the name of the lease file in Options.StateDir. It is
-	// UTF-8 text, one record per line, appended to and compacted by
-	// rewriting:
-	//
-	//	# reconciled dhcp leases v1
-	//	<expires> <mac> <ip> <name>
-	//
-	// expires is Unix seconds (0: the lease was released), mac is
-	// lower-case colon-separated, ip dotted IPv4 and name a Go-quoted
-	// string. The last record of a MAC wins. Lines that do not parse (a
-	// record torn by a crash) are skipped.
-	LeaseFile = "dhcp.leases"
+	// LeaseFile is the name of the lease file in Options.StateDir: a
+	// kvlog (a JSON snapshot, {"<mac>": {"ip": "10.77.0.10", "name":
+	// "pi-10", "expires": <Unix seconds>}}, and LeaseFile+".log" of
+	// changes since), compacted in the background. A torn last change
+	// after a crash is skipped; a corrupt snapshot is set aside.
+	LeaseFile = "dhcp-leases.json"
 )
 
 // Options configures a Server.

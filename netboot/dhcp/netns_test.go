@@ -132,7 +132,7 @@ func TestHelperServer(t *testing.T) {
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		syncs := 0
 		if s.store != nil {
-			syncs = s.store.syncs // the writer has stopped
+			syncs = s.store.syncs() // the writer has stopped
 		}
 		fmt.Fprintf(os.Stderr, "cpu user=%.3fs sys=%.3fs, %d lease fsyncs\n", time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds(), syncs)
 	}
