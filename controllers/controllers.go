@@ -12,6 +12,7 @@
 package controllers
 
 import (
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -50,6 +51,16 @@ func WatchKind(e *reconcile.Engine, store ResourceStore, kind string, r reconcil
 		c.Enqueue(n)
 	}
 	return c, nil
+}
+
+// StatusFor starts the new status of obj: the generation it reflects and
+// the conditions it has now. Every controller builds its status from it and
+// sets its conditions on top, so that a condition set again with the same
+// status keeps its lastTransitionTime and an unchanged status is not
+// written again. The stored object is shared with readers: the conditions
+// are a copy.
+func StatusFor(obj v1alpha1.Object) v1alpha1.CommonStatus {
+	return v1alpha1.CommonStatus{ObservedGeneration: obj.GetObjectMeta().Generation, Conditions: slices.Clone(obj.GetCommonStatus().Conditions)}
 }
 
 // TransientSettle is how long a passing status (Stopping, a reload under

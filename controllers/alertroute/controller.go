@@ -9,6 +9,7 @@ package alertroute
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -99,16 +100,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil
 	}
 	ar := obj.(*v1alpha1.AlertRoute)
-	st := v1alpha1.AlertRouteStatus{}
-	st.ObservedGeneration = ar.Generation
+	st := v1alpha1.AlertRouteStatus{CommonStatus: controllers.StatusFor(ar)}
 	// Keep only the conditions of receivers that still exist.
-	for _, c := range ar.Status.Conditions {
+	st.Conditions = slices.DeleteFunc(st.Conditions, func(c v1alpha1.Condition) bool {
 		var i int
-		if n, _ := fmt.Sscanf(c.Type, "Receiver%d", &i); n == 1 && i >= len(ar.Spec.Receivers) {
-			continue
-		}
-		st.Conditions = append(st.Conditions, c)
-	}
+		n, _ := fmt.Sscanf(c.Type, "Receiver%d", &i)
+		return n == 1 && i >= len(ar.Spec.Receivers)
+	})
 	hash := resources.SpecHash(ar)
 	var setErr error
 	if r.applied[req.Name] != hash {

@@ -197,14 +197,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 // status renders the Link status (only transition data).
 func (st *linkState) status(l *v1alpha1.Link) v1alpha1.LinkStatus {
-	s := v1alpha1.LinkStatus{Transitions: st.transitions, LastError: st.lastError}
-	s.ObservedGeneration = l.Generation
+	s := v1alpha1.LinkStatus{CommonStatus: controllers.StatusFor(l), Transitions: st.transitions, LastError: st.lastError}
 	s.Phase = st.phase
 	if !st.since.IsZero() {
 		t := metav1.NewTime(st.since)
 		s.Since = &t
 	}
-	s.Conditions = append([]v1alpha1.Condition(nil), l.Status.Conditions...)
 	c := v1alpha1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: l.Generation}
 	switch st.phase {
 	case v1alpha1.LinkUp:

@@ -417,8 +417,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	mod := obj.(*v1alpha1.Module)
 	spec := &mod.Spec
-	st := v1alpha1.ModuleStatus{}
-	st.ObservedGeneration = mod.Generation
+	st := v1alpha1.ModuleStatus{CommonStatus: controllers.StatusFor(mod)}
 	fail := func(phase, reason, msg string) (reconcile.Result, error) {
 		st.Phase = phase
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: mod.Generation})
@@ -755,11 +754,10 @@ func (r *Reconciler) systemdError(log logr.Logger, name string, st v1alpha1.Modu
 
 // moduleStatus turns the unit's state into the resource's status.
 func moduleStatus(mod *v1alpha1.Module, us systemd.UnitState) v1alpha1.ModuleStatus {
-	st := v1alpha1.ModuleStatus{
+	st := v1alpha1.ModuleStatus{CommonStatus: controllers.StatusFor(mod),
 		UnitFile: us.FragmentPath, LoadState: us.LoadState, ActiveState: us.ActiveState, SubState: us.SubState,
 		MainPID: us.MainPID, NRestarts: us.NRestarts, Result: us.Result,
 	}
-	st.ObservedGeneration = mod.Generation
 	if !us.Since.IsZero() {
 		t := metav1.NewTime(us.Since.Truncate(time.Second))
 		st.Since = &t

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/internal/systemd"
 )
@@ -156,5 +159,33 @@ func TestModuleRestartOutcome(t *testing.T) {
 	}
 	if d := m.observeRestart("web.service", active, false, t0.Add(2*restartSettle)); d != 0 || len(done) != 1 || <-done != nil {
 		t.Fatalf("after the settle: recheck %s", d)
+	}
+}
+
+// The status starts from the current conditions: a Ready condition set
+// again with the same status keeps its lastTransitionTime, so a reconcile
+// in a later second with nothing new writes nothing (issue 14: Module built
+// its conditions from empty, and every reconcile in a new second rewrote
+// the status).
+func TestModuleStatusKeepsTransitionTime(t *testing.T) {
+	mod := &v1alpha1.Module{ObjectMeta: v1alpha1.ObjectMeta{Name: "m", Generation: 1}, Spec: v1alpha1.ModuleSpec{Exec: []string{"/bin/true"}}}
+	mod.Default()
+	us := systemd.UnitState{ActiveState: "active", SubState: "running", MainPID: 42}
+	first := moduleStatus(mod, us)
+	then := metav1.NewTime(time.Now().Add(-time.Hour).Truncate(time.Second))
+	first.Conditions[0].LastTransitionTime = then // set an hour ago
+	mod.Status = first
+	again := moduleStatus(mod, us)
+	if got := again.Condition(v1alpha1.ConditionReady).LastTransitionTime; !got.Equal(&then) {
+		t.Fatalf("lastTransitionTime moved from %v to %v with nothing changed", then, got)
+	}
+	if !equality.Semantic.DeepEqual(first, again) {
+		t.Fatalf("the status changed with nothing new:\n%+v\n%+v", first, again)
+	}
+	// A real transition moves it.
+	us.ActiveState = "failed"
+	failed := moduleStatus(mod, us)
+	if got := failed.Condition(v1alpha1.ConditionReady).LastTransitionTime; got.Equal(&then) {
+		t.Fatal("lastTransitionTime kept across a transition")
 	}
 }

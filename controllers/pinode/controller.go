@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -447,12 +446,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	st := r.state(req.Name)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	status := v1alpha1.PiNodeStatus{InstalledGeneration: n.Status.InstalledGeneration, LastSeen: n.Status.LastSeen, ObservedSwitchPort: n.Status.ObservedSwitchPort,
-		LastPowerCycle: n.Status.LastPowerCycle}
+	status := v1alpha1.PiNodeStatus{CommonStatus: controllers.StatusFor(n), InstalledGeneration: n.Status.InstalledGeneration, LastSeen: n.Status.LastSeen,
+		ObservedSwitchPort: n.Status.ObservedSwitchPort, LastPowerCycle: n.Status.LastPowerCycle}
 	// From the current conditions, so a transition time moves only with
 	// its status (and an unchanged status is not written again).
-	status.Conditions = slices.Clone(n.Status.Conditions)
-	status.ObservedGeneration = n.Generation
 
 	wait, err := r.reconcileLocked(ctx, log, n, st, &status)
 	if lc := st.lastContact.Load(); lc != 0 && (status.LastSeen == nil || time.Unix(0, lc).Sub(status.LastSeen.Time) >= lastSeenStep || st.rec.Phase != n.Status.Phase) {

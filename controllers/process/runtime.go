@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/envfile"
 	"github.com/reconciled/reconciled/internal/regularfile"
@@ -147,10 +148,7 @@ func (p *proc) closeNotify() {
 
 // status renders the Process status from what the supervisor knows.
 func (p *proc) status(pr *v1alpha1.Process) v1alpha1.ProcessStatus {
-	st := v1alpha1.ProcessStatus{Restarts: p.restarts, LastExit: p.lastExit, Message: p.notifyMsg}
-	st.ObservedGeneration = pr.Generation
-	// The stored object is shared with readers: never modify its slice.
-	st.Conditions = slices.Clone(pr.Status.Conditions)
+	st := v1alpha1.ProcessStatus{CommonStatus: controllers.StatusFor(pr), Restarts: p.restarts, LastExit: p.lastExit, Message: p.notifyMsg}
 	if !p.startedAt.IsZero() {
 		t := metav1.NewTime(p.startedAt)
 		st.StartedAt = &t
