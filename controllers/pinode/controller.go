@@ -29,6 +29,7 @@ import (
 	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/kvlog"
+	"github.com/reconciled/reconciled/netboot"
 	"github.com/reconciled/reconciled/netboot/handshake"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
@@ -85,6 +86,9 @@ type Options struct {
 	// Netboot is nil when the daemon has no netboot: settings; PiNodes
 	// then wait (NetbootDisabled).
 	Netboot *NetbootSettings
+	// Index is where the controller claims each node's MAC and IP for the
+	// netboot servers (nil: one of its own).
+	Index *netboot.Index
 }
 
 // piRecord is what the controller keeps on disk per PiNode, so an install
@@ -109,22 +113,37 @@ type piRecord struct {
 	// status.lastPowerCycle.
 	Cycle     *cycleRecord         `json:"cycle,omitempty"`
 	LastCycle *v1alpha1.PowerCycle `json:"lastCycle,omitempty"`
+	// LastProgress is the installer's last word (its plan request or a
+	// report); not kept on disk: after a restart the timeouts run from
+	// the restart.
+	LastProgress time.Time `json:"-"`
 }
 
-// piState is the in-memory side of one PiNode, guarded by its mu (held
-// across SNMP calls, so r.mu, which the DHCP path takes, never is).
+// piState is the in-memory side of one PiNode. mu guards what Reconcile
+// owns, and is held across SNMP calls; the netboot servers and the API
+// only touch what seenMu guards (what they saw and asked for), so they
+// never wait for a switch.
 type piState struct {
 	mu           sync.Mutex
 	rec          piRecord
-	metricPhase  string       // the phase reconciled_pinode_phase shows for the node
-	lastContact  atomic.Int64 // Unix nanoseconds of the last DHCP, TFTP or handshake contact; no lock, so the DHCP server never waits
-	lastProgress time.Time
+	metricPhase  string // the phase reconciled_pinode_phase shows for the node
 	lastLocate   time.Time
 	observedPort int
+
+	lastContact atomic.Int64 // Unix nanoseconds of the last DHCP, TFTP or handshake contact; no lock, so the DHCP server never waits
+
+	seenMu sync.Mutex
+	// planAt and reports are what the installer said since the last
+	// reconcile.
+	planAt  time.Time
+	reports []report
+	// reinstall and cycleRequest are requests through the API not acted
+	// on yet.
 	reinstall    bool
-	// cycleRequest is the trigger of a power cycle asked through the API
-	// and not started yet.
 	cycleRequest string
+	// published is what Plan answers from: the phase and install of the
+	// record as Reconcile last kept it.
+	published piRecord
 }
 
 // Reconciler drives PiNodes through power cycles and installs, and
@@ -137,12 +156,11 @@ type Reconciler struct {
 	ctrl    *reconcile.Controller
 	phase   *prometheus.GaugeVec
 
+	index *netboot.Index
+
 	mu      sync.Mutex // guards the maps only
 	nodes   map[string]*piState
-	byMAC   map[string]string // mac -> name, for the node that owns it
-	byIP    map[string]string
 	unknown map[string]*UnknownNode
-	losers  map[string]bool // nodes that lost a MAC or IP clash
 }
 
 // UnknownNode is a MAC that asked the DHCP server for an address without
@@ -178,8 +196,11 @@ func NewReconciler(o Options) (*Reconciler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pinode records: %w", err)
 	}
-	r := &Reconciler{opts: o, log: o.Log, store: o.Store, records: records,
-		nodes: map[string]*piState{}, byMAC: map[string]string{}, byIP: map[string]string{}, unknown: map[string]*UnknownNode{}, losers: map[string]bool{},
+	if o.Index == nil {
+		o.Index = netboot.NewIndex()
+	}
+	r := &Reconciler{opts: o, log: o.Log, store: o.Store, records: records, index: o.Index,
+		nodes: map[string]*piState{}, unknown: map[string]*UnknownNode{},
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "reconciled_pinode_phase", Help: "1 for the PiNode's current phase.",
 		}, []string{"name", "phase"}),
@@ -211,14 +232,14 @@ func (r *Reconciler) state(name string) *piState {
 	if st == nil {
 		st = &piState{}
 		if rec, ok := r.records.Get(name); ok {
-			st.rec = rec
 			if rec.Phase == v1alpha1.PiNodeBooting || rec.Phase == v1alpha1.PiNodeInstalling {
 				// Picked up after a daemon restart: the timeouts run from
 				// now, not from a contact we cannot know about.
 				now := time.Now()
 				st.lastContact.Store(now.UnixNano())
-				st.lastProgress = now
+				rec.LastProgress = now
 			}
+			st.rec, st.published = rec, rec
 		}
 		r.nodes[name] = st
 	}
@@ -235,9 +256,9 @@ func (r *Reconciler) RequestReinstall(name string) error {
 		return fmt.Errorf("pinode %q has power: Off; set it On to reinstall", name)
 	}
 	st := r.state(name)
-	st.mu.Lock()
+	st.seenMu.Lock()
 	st.reinstall = true
-	st.mu.Unlock()
+	st.seenMu.Unlock()
 	r.enqueue(name)
 	return nil
 }
@@ -252,14 +273,12 @@ const lastSeenStep = 30 * time.Second
 // steps of lastSeenStep, and a Booting node's deadline reads the last
 // contact itself when it comes due.
 func (r *Reconciler) Contact(mac net.HardwareAddr, ip net.IP) {
-	r.mu.Lock()
 	name, ok := "", false
 	if mac != nil {
-		name, ok = r.byMAC[mac.String()]
+		name, ok = r.index.ByMAC(mac)
 	} else if ip != nil {
-		name, ok = r.byIP[ip.String()]
+		name, ok = r.index.ByIP(ip)
 	}
-	r.mu.Unlock()
 	if !ok {
 		return
 	}
@@ -316,17 +335,7 @@ func (r *Reconciler) Unknown() []UnknownNode {
 
 // Lookup returns the declared node of a MAC for the DHCP server.
 func (r *Reconciler) Lookup(mac net.HardwareAddr) (name string, ip net.IP, ok bool) {
-	r.mu.Lock()
-	name, ok = r.byMAC[mac.String()]
-	r.mu.Unlock()
-	if !ok {
-		return "", nil, false
-	}
-	obj, found := r.store.Get(v1alpha1.KindPiNode, name)
-	if !found {
-		return "", nil, false
-	}
-	return name, net.ParseIP(obj.(*v1alpha1.PiNode).Spec.IP).To4(), true
+	return r.index.Lookup(mac)
 }
 
 // Node implements handshake.Planner.
@@ -359,14 +368,15 @@ func (r *Reconciler) Plan(mac net.HardwareAddr, imageURL string) handshake.Plan 
 	}
 	n := obj.(*v1alpha1.PiNode)
 	st := r.state(name)
-	st.mu.Lock()
-	st.lastContact.Store(time.Now().UnixNano())
-	installing := (st.rec.Phase == v1alpha1.PiNodeBooting || st.rec.Phase == v1alpha1.PiNodeInstalling) && st.rec.InstallHash == installHash(n) && n.Spec.Image != nil
-	if installing && st.rec.Phase == v1alpha1.PiNodeBooting {
-		r.setPhaseLocked(name, st, v1alpha1.PiNodeInstalling, ReasonInstalling, "the installer asked for its plan")
-		st.lastProgress = time.Now()
+	now := time.Now()
+	st.lastContact.Store(now.UnixNano())
+	st.seenMu.Lock()
+	rec := st.published
+	installing := (rec.Phase == v1alpha1.PiNodeBooting || rec.Phase == v1alpha1.PiNodeInstalling) && rec.InstallHash == installHash(n) && n.Spec.Image != nil
+	if installing {
+		st.planAt = now // Reconcile moves the node to Installing
 	}
-	st.mu.Unlock()
+	st.seenMu.Unlock()
 	r.enqueue(name)
 	if !installing {
 		return handshake.Plan{Action: handshake.ActionBootLocal}
@@ -378,48 +388,28 @@ func (r *Reconciler) Plan(mac net.HardwareAddr, imageURL string) handshake.Plan 
 	return handshake.Plan{Action: handshake.ActionInstall, Image: img}
 }
 
-// Report implements handshake.Planner.
+// Report implements handshake.Planner: the report is recorded, and the
+// next reconcile moves the install along.
 func (r *Reconciler) Report(mac net.HardwareAddr, p handshake.Progress) {
 	name, _, ok := r.Lookup(mac)
 	if !ok {
 		return
 	}
 	st := r.state(name)
-	st.mu.Lock()
 	now := time.Now()
 	st.lastContact.Store(now.UnixNano())
-	st.lastProgress = now
-	// A report of the install we timed out on still counts: the Pi got
-	// there after all (a daemon restart, a slow copy).
-	lateSuccess := st.rec.Phase == v1alpha1.PiNodeFailed && p.Phase == handshake.PhaseInstalled &&
-		st.rec.FailedHash == st.rec.InstallHash && (st.rec.Reason == ReasonBootTimeout || st.rec.Reason == ReasonInstallTimeout)
-	if st.rec.Phase == v1alpha1.PiNodeBooting || st.rec.Phase == v1alpha1.PiNodeInstalling || lateSuccess {
-		switch p.Phase {
-		case handshake.PhaseInstalling:
-			if st.rec.Phase != v1alpha1.PiNodeInstalling {
-				r.setPhaseLocked(name, st, v1alpha1.PiNodeInstalling, ReasonInstalling, "")
-			}
-			st.rec.Reason, st.rec.Message = ReasonInstalling, fmt.Sprintf("%d%% %s", p.Percent, p.Message)
-		case handshake.PhaseInstalled:
-			st.rec.InstalledHash, st.rec.FailedHash = st.rec.InstallHash, ""
-			r.setPhaseLocked(name, st, v1alpha1.PiNodeInstalled, ReasonInstalled, p.Message)
-			r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeNormal, ReasonInstalled, "the installer reported success")
-		case handshake.PhaseFailed:
-			st.rec.FailedHash = st.rec.InstallHash
-			r.setPhaseLocked(name, st, v1alpha1.PiNodeFailed, ReasonInstallFailed, "the installer reported: "+p.Message)
-			r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeWarning, ReasonInstallFailed, "the installer reported: %s", p.Message)
-		}
+	st.seenMu.Lock()
+	if len(st.reports) < maxReports {
+		st.reports = append(st.reports, report{Progress: p, at: now})
+	} else {
+		st.reports[len(st.reports)-1] = report{Progress: p, at: now} // the latest matters
 	}
-	st.mu.Unlock()
+	st.seenMu.Unlock()
 	r.enqueue(name)
 }
 
-// setPhaseLocked moves a node to a phase and records it on disk (st.mu
-// held).
-func (r *Reconciler) setPhaseLocked(name string, st *piState, phase, reason, msg string) {
-	st.rec.Phase, st.rec.PhaseSince, st.rec.Reason, st.rec.Message = phase, time.Now(), reason, msg
-	r.records.Put(name, st.rec)
-}
+// maxReports bounds the reports kept between two reconciles.
+const maxReports = 64
 
 // installHash identifies an install: the generation and the image.
 func installHash(n *v1alpha1.PiNode) string {
@@ -431,7 +421,10 @@ func installHash(n *v1alpha1.PiNode) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// Reconcile implements reconcile.Reconciler.
+// Reconcile implements reconcile.Reconciler. It is the only writer of a
+// node's phase: it gathers what the spec asks and what the netboot servers
+// saw, lets the state machine (next) decide, does the switch operation it
+// asks for, and keeps the record.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	obj, exists := r.store.Get(v1alpha1.KindPiNode, req.Name)
@@ -448,19 +441,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	defer st.mu.Unlock()
 	status := v1alpha1.PiNodeStatus{CommonStatus: controllers.StatusFor(n), InstalledGeneration: n.Status.InstalledGeneration, LastSeen: n.Status.LastSeen,
 		ObservedSwitchPort: n.Status.ObservedSwitchPort, LastPowerCycle: n.Status.LastPowerCycle}
-	// From the current conditions, so a transition time moves only with
-	// its status (and an unchanged status is not written again).
 
-	wait, err := r.reconcileLocked(ctx, log, n, st, &status)
-	if lc := st.lastContact.Load(); lc != 0 && (status.LastSeen == nil || time.Unix(0, lc).Sub(status.LastSeen.Time) >= lastSeenStep || st.rec.Phase != n.Status.Phase) {
+	var wait time.Duration
+	var err error
+	phase, reason, msg := r.precheck(n)
+	if phase == "" {
+		r.locateLocked(ctx, log, n, st)
+		wait, err = r.step(ctx, log, n, st, &status)
+		phase, reason, msg = st.rec.Phase, st.rec.Reason, st.rec.Message
+	}
+	if lc := st.lastContact.Load(); lc != 0 && (status.LastSeen == nil || time.Unix(0, lc).Sub(status.LastSeen.Time) >= lastSeenStep || phase != n.Status.Phase) {
 		t := metav1.NewTime(time.Unix(0, lc).Truncate(time.Second))
 		status.LastSeen = &t
 	}
-	status.Phase = st.rec.Phase
+	status.Phase = phase
 	if status.Phase == "" {
 		status.Phase = v1alpha1.PiNodePending
 	}
-	ready := v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: st.rec.Reason, Message: st.rec.Message, ObservedGeneration: n.Generation}
+	ready := v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: n.Generation}
 	if status.Phase == v1alpha1.PiNodeInstalled || (status.Phase == v1alpha1.PiNodeOff && n.Spec.Power == "Off") {
 		ready.Status = metav1.ConditionTrue
 	}
@@ -497,163 +495,95 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return reconcile.Result{RequeueAfter: wait}, err
 }
 
-// reconcileLocked runs the power and install state machine.
-func (r *Reconciler) reconcileLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState, status *v1alpha1.PiNodeStatus) (time.Duration, error) {
-	name := n.Name
+// precheck returns the phase, reason and message of a node that cannot
+// take part in netboot as declared (no netboot settings, an address
+// outside the subnet, a MAC or IP another node holds), or "". It claims
+// the node's addresses in the index otherwise. The node's record is left
+// as it is: fixing the spec picks the install up where it was.
+func (r *Reconciler) precheck(n *v1alpha1.PiNode) (phase, reason, msg string) {
 	nb := r.opts.Netboot
 	if nb == nil {
-		st.rec.Phase, st.rec.Reason, st.rec.Message = v1alpha1.PiNodePending, ReasonNetbootDisabled, "the daemon has no netboot: settings (--config)"
-		return 0, nil
+		return v1alpha1.PiNodePending, ReasonNetbootDisabled, "the daemon has no netboot: settings (--config)"
 	}
 	mac, _ := net.ParseMAC(n.Spec.MAC)
 	ip := net.ParseIP(n.Spec.IP).To4()
 	if !nb.Subnet.Contains(ip) || ip.Equal(nb.ServerIP) || ip.Equal(nb.Subnet.IP) || isBroadcast(ip, nb.Subnet) {
-		r.mu.Lock()
-		r.enqueueLosersLocked(r.heldLocked(name) != "")
-		r.dropIndexLocked(name)
-		r.mu.Unlock()
-		st.rec.Phase, st.rec.Reason = v1alpha1.PiNodeFailed, ReasonInvalidNetwork
-		st.rec.Message = fmt.Sprintf("ip %s is not a host address of the netboot subnet %s other than the server's %s", ip, nb.Subnet, nb.ServerIP)
-		return 0, nil
+		r.enqueueAll(r.index.Release(n.Name))
+		return v1alpha1.PiNodeFailed, ReasonInvalidNetwork,
+			fmt.Sprintf("ip %s is not a host address of the netboot subnet %s other than the server's %s", ip, nb.Subnet, nb.ServerIP)
 	}
-	if reason, other := r.index(name, mac, ip); reason != "" {
-		st.rec.Phase, st.rec.Reason = v1alpha1.PiNodeFailed, reason
-		st.rec.Message = fmt.Sprintf("PiNode %q declares the same %s; the first by name keeps it", other, map[string]string{ReasonDuplicateMAC: "MAC", ReasonDuplicateIP: "IP"}[reason])
-		return 0, nil
+	clash, recheck := r.index.Claim(n.Name, mac, ip)
+	r.enqueueAll(recheck)
+	if clash != nil {
+		reason := ReasonDuplicateMAC
+		if clash.Address == "IP" {
+			reason = ReasonDuplicateIP
+		}
+		return v1alpha1.PiNodeFailed, reason, fmt.Sprintf("PiNode %q declares the same %s; the first by name keeps it", clash.Holder, clash.Address)
 	}
-	r.locateLocked(ctx, log, n, st, mac)
-
-	want := installHash(n)
-	gen := *n.Spec.InstallGeneration
-	now := time.Now()
-	if n.Spec.Power == "Off" {
-		// Kept off: no power cycle, now or for a restartedAt set meanwhile.
-		st.cycleRequest = ""
-		st.rec.RestartedAt, st.rec.RestartedAtSeen = n.Annotations[v1alpha1.AnnotationRestartedAt], true
-		if st.rec.Cycle != nil {
-			r.endCycleLocked(name, st, v1alpha1.PowerCycleCancelled, "cancelled: the spec says power: Off")
-		}
-		if st.rec.Phase != v1alpha1.PiNodeOff {
-			if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, false); err != nil {
-				st.rec.Reason, st.rec.Message = ReasonSwitchError, err.Error()
-				return 0, err
-			}
-			r.setPhaseLocked(name, st, v1alpha1.PiNodeOff, ReasonPoweredOff, fmt.Sprintf("port %d is off (power: Off)", n.Spec.Switch.Port))
-			r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeNormal, ReasonPoweredOff, "port %d off", n.Spec.Switch.Port)
-		}
-		return 0, nil
-	}
-	if wait, busy, err := r.cycleLocked(ctx, log, n, st); busy {
-		return wait, err
-	}
-	if st.rec.Phase == v1alpha1.PiNodeOff && st.rec.FailedHash == want && !st.reinstall {
-		// power: On again after Off, with the failed install not asked
-		// for again: power the port and show the failure.
-		if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, true); err != nil {
-			st.rec.Reason, st.rec.Message = ReasonSwitchError, "power on: "+err.Error()
-			return 0, err
-		}
-		r.setPhaseLocked(name, st, v1alpha1.PiNodeFailed, ReasonInstallFailed, "powered on again; the last install failed: bump installGeneration or reinstall")
-		return 0, nil
-	}
-	inProgress := st.rec.Phase == v1alpha1.PiNodePoweringOff || st.rec.Phase == v1alpha1.PiNodeBooting || st.rec.Phase == v1alpha1.PiNodeInstalling
-	// Has this exact install (generation + image) finished? The record
-	// knows; without one (a new node, or a lost state dir) the file's
-	// installedGeneration does.
-	installed := status.InstalledGeneration
-	needInstall := gen > 0 && st.rec.InstalledHash != want &&
-		(st.rec.InstalledHash != "" || installed == nil || *installed != gen)
-	begin := st.reinstall || (inProgress && st.rec.InstallHash != want) || (!inProgress && needInstall && st.rec.FailedHash != want)
-	switch {
-	case begin:
-		reason := "the spec asks for install " + strconv.FormatInt(gen, 10)
-		if st.reinstall {
-			reason = "reinstall requested"
-		}
-		st.reinstall = false
-		st.rec.InstallHash, st.rec.FailedHash = want, ""
-		log.Info("reinstalling", "reason", reason)
-		r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeNormal, ReasonPoweringOff, "power cycle to install: %s", reason)
-		if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, false); err != nil {
-			r.setPhaseLocked(name, st, v1alpha1.PiNodePoweringOff, ReasonSwitchError, err.Error())
-			return 0, err
-		}
-		r.setPhaseLocked(name, st, v1alpha1.PiNodePoweringOff, ReasonPoweringOff, fmt.Sprintf("port %d off for %s", n.Spec.Switch.Port, nb.PowerOffTime))
-		return nb.PowerOffTime, nil
-	case st.rec.Phase == v1alpha1.PiNodePoweringOff:
-		if d := st.rec.PhaseSince.Add(nb.PowerOffTime).Sub(now); d > 0 && st.rec.Reason != ReasonSwitchError {
-			return d, nil
-		}
-		if st.rec.Reason == ReasonSwitchError { // the off did not go through yet
-			if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, false); err != nil {
-				if time.Since(st.rec.PhaseSince) > nb.BootTimeout {
-					// A switch that stays unreachable fails the install
-					// (with its alert) instead of retrying in silence.
-					r.failLocked(name, st, ReasonSwitchError, fmt.Sprintf("the switch did not power-cycle port %d for %s: %v", n.Spec.Switch.Port, nb.BootTimeout, err))
-					return 0, nil
-				}
-				st.rec.Message = err.Error()
-				return 0, err
-			}
-			r.setPhaseLocked(name, st, v1alpha1.PiNodePoweringOff, ReasonPoweringOff, fmt.Sprintf("port %d off for %s", n.Spec.Switch.Port, nb.PowerOffTime))
-			return nb.PowerOffTime, nil
-		}
-		if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, true); err != nil {
-			st.rec.Reason, st.rec.Message = ReasonSwitchError, "power on: "+err.Error()
-			return 0, err
-		}
-		r.setPhaseLocked(name, st, v1alpha1.PiNodeBooting, ReasonBooting, fmt.Sprintf("port %d on; waiting for the Pi to netboot", n.Spec.Switch.Port))
-		return nb.BootTimeout, nil
-	case st.rec.Phase == v1alpha1.PiNodeBooting:
-		deadline := latest(st.rec.PhaseSince, time.Unix(0, st.lastContact.Load())).Add(nb.BootTimeout)
-		if now.Before(deadline) {
-			return deadline.Sub(now), nil
-		}
-		r.failLocked(name, st, ReasonBootTimeout, fmt.Sprintf("no netboot contact for %s after power-on", nb.BootTimeout))
-		return 0, nil
-	case st.rec.Phase == v1alpha1.PiNodeInstalling:
-		deadline := latest(st.rec.PhaseSince, st.lastProgress).Add(nb.InstallTimeout)
-		if now.Before(deadline) {
-			return deadline.Sub(now), nil
-		}
-		r.failLocked(name, st, ReasonInstallTimeout, fmt.Sprintf("no progress report for %s", nb.InstallTimeout))
-		return 0, nil
-	case st.rec.Phase == v1alpha1.PiNodeFailed && st.rec.FailedHash == want:
-		return 0, nil // until the spec changes or a reinstall is asked for
-	case !needInstall:
-		// Installed (by us, before, or declared with generation 0).
-		if st.rec.Phase != v1alpha1.PiNodeInstalled || st.rec.InstalledHash != want {
-			wasOff := st.rec.Phase == v1alpha1.PiNodeOff || st.rec.Phase == ""
-			if wasOff {
-				if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, true); err != nil {
-					st.rec.Reason, st.rec.Message = ReasonSwitchError, "power on: "+err.Error()
-					return 0, err
-				}
-			}
-			st.rec.InstallHash, st.rec.InstalledHash = want, want
-			r.setPhaseLocked(name, st, v1alpha1.PiNodeInstalled, ReasonInstalled, fmt.Sprintf("generation %d installed", gen))
-		}
-		status.InstalledGeneration = &gen
-		return 0, nil
-	}
-	return 0, nil
+	r.mu.Lock()
+	delete(r.unknown, mac.String()) // declared now
+	r.mu.Unlock()
+	return "", "", ""
 }
 
-// failLocked ends an install with a reason (and the PiNodeInstallFailed
-// alert, through the status).
-func (r *Reconciler) failLocked(name string, st *piState, reason, msg string) {
-	st.rec.FailedHash = st.rec.InstallHash
-	r.setPhaseLocked(name, st, v1alpha1.PiNodeFailed, reason, msg)
-	r.opts.Events.Eventf(v1alpha1.KindPiNode, name, events.TypeWarning, reason, "%s", msg)
+// step runs one step of the state machine for n and keeps its outcome.
+// Called with st.mu held.
+func (r *Reconciler) step(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState, status *v1alpha1.PiNodeStatus) (time.Duration, error) {
+	nb := r.opts.Netboot
+	st.seenMu.Lock()
+	in := input{
+		want: installHash(n), gen: *n.Spec.InstallGeneration, hasImage: n.Spec.Image != nil, powerOff: n.Spec.Power == "Off",
+		port: n.Spec.Switch.Port, restartedAt: n.Annotations[v1alpha1.AnnotationRestartedAt], installedGen: status.InstalledGeneration,
+		powerOffTime: nb.PowerOffTime, bootTimeout: nb.BootTimeout, installTimeout: nb.InstallTimeout,
+		reinstall: st.reinstall, cycleRequest: st.cycleRequest, planAt: st.planAt, reports: st.reports,
+	}
+	st.planAt, st.reports = time.Time{}, nil
+	st.seenMu.Unlock()
+	if lc := st.lastContact.Load(); lc != 0 {
+		in.lastContact = time.Unix(0, lc)
+	}
+	now := time.Now()
+	out := next(st.rec, in, now)
+	if op := out.power; op != nil {
+		if err := r.opts.Power.SetPower(ctx, n.Spec.Switch, op.on); err != nil {
+			in.failed = err
+			out = next(st.rec, in, now)
+		}
+	}
+	if out.note != "" {
+		log.Info(out.note)
+	}
+	for _, ev := range out.events {
+		r.opts.Events.Eventf(v1alpha1.KindPiNode, n.Name, ev.typ, ev.reason, "%s", ev.msg)
+	}
+	st.seenMu.Lock()
+	if out.tookReinstall {
+		st.reinstall = false
+	}
+	if out.tookCycle {
+		st.cycleRequest = ""
+	}
+	st.published = out.rec
+	st.seenMu.Unlock()
+	if out.rec != st.rec {
+		r.records.Put(n.Name, out.rec)
+	}
+	st.rec = out.rec
+	if out.installedGen != nil {
+		status.InstalledGeneration = out.installedGen
+	}
+	return out.requeue, out.err
 }
 
 // locateLocked refreshes the switch port the node's MAC is seen on, at
 // most every 5 minutes.
-func (r *Reconciler) locateLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState, mac net.HardwareAddr) {
+func (r *Reconciler) locateLocked(ctx context.Context, log logr.Logger, n *v1alpha1.PiNode, st *piState) {
 	if time.Since(st.lastLocate) < 5*time.Minute {
 		return
 	}
 	st.lastLocate = time.Now()
+	mac, _ := net.ParseMAC(n.Spec.MAC)
 	port, err := r.opts.Power.Locate(ctx, n.Spec.Switch, mac)
 	if err != nil {
 		log.V(1).Info("cannot read the switch's forwarding table", "error", err.Error())
@@ -668,106 +598,21 @@ func (r *Reconciler) locateLocked(ctx context.Context, log logr.Logger, n *v1alp
 	}
 }
 
-// index claims the node's MAC and IP; on a clash the node first by name
-// keeps them and the other gets the reason and the other's name.
-func (r *Reconciler) index(name string, mac net.HardwareAddr, ip net.IP) (reason, other string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	before := r.heldLocked(name)
-	r.dropIndexLocked(name)
-	// The earlier name that holds an address keeps it; a later holder
-	// loses it to us.
-	for _, held := range []struct {
-		m      map[string]string
-		key    string
-		reason string
-	}{{r.byMAC, mac.String(), ReasonDuplicateMAC}, {r.byIP, ip.String(), ReasonDuplicateIP}} {
-		if holder, ok := held.m[held.key]; ok && holder < name {
-			r.losers[name] = true
-			r.enqueueLosersLocked(before != "")
-			return held.reason, holder
-		}
-	}
-	for _, held := range []map[string]string{r.byMAC, r.byIP} {
-		for k, holder := range held {
-			if (k == mac.String() || k == ip.String()) && holder != name {
-				delete(held, k)
-				r.losers[holder] = true
-				r.enqueue(holder)
-			}
-		}
-	}
-	delete(r.losers, name)
-	if before != mac.String()+"/"+ip.String() {
-		r.enqueueLosersLocked(true) // addresses moved: a loser may win now
-	}
-	r.byMAC[mac.String()], r.byIP[ip.String()] = name, name
-	delete(r.unknown, mac.String()) // declared now
-	return "", ""
-}
-
-// heldLocked returns "mac/ip" held by name, or "".
-func (r *Reconciler) heldLocked(name string) string {
-	var mac, ip string
-	for k, v := range r.byMAC {
-		if v == name {
-			mac = k
-		}
-	}
-	for k, v := range r.byIP {
-		if v == name {
-			ip = k
-		}
-	}
-	if mac == "" && ip == "" {
-		return ""
-	}
-	return mac + "/" + ip
-}
-
-// enqueueLosersLocked looks again at the nodes that lost an address clash.
-func (r *Reconciler) enqueueLosersLocked(changed bool) {
-	if !changed {
-		return
-	}
-	for n := range r.losers {
-		r.enqueue(n)
-	}
-}
-
-func (r *Reconciler) dropIndexLocked(name string) {
-	for k, v := range r.byMAC {
-		if v == name {
-			delete(r.byMAC, k)
-		}
-	}
-	for k, v := range r.byIP {
-		if v == name {
-			delete(r.byIP, k)
-		}
-	}
-}
-
 // forget drops a deleted PiNode; its port is left as it is.
 func (r *Reconciler) forget(name string) {
+	r.enqueueAll(r.index.Release(name)) // a node that clashed with this one may take the addresses now
 	r.mu.Lock()
-	r.dropIndexLocked(name)
 	delete(r.nodes, name)
 	r.mu.Unlock()
 	r.records.Delete(name)
 	r.phase.DeletePartialMatch(prometheus.Labels{"name": name})
-	// A node that clashed with this one may take the addresses now.
-	r.mu.Lock()
-	delete(r.losers, name)
-	r.enqueueLosersLocked(true)
-	r.mu.Unlock()
 }
 
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+// enqueueAll looks again at names.
+func (r *Reconciler) enqueueAll(names []string) {
+	for _, n := range names {
+		r.enqueue(n)
 	}
-	return a
 }
 
 func isBroadcast(ip net.IP, n *net.IPNet) bool {

@@ -248,7 +248,8 @@ func TestPiNodeRestartMidInstall(t *testing.T) {
 	mac, _ := net.ParseMAC("dc:a6:32:01:02:08")
 	h.write("pi", mac.String(), "10.77.0.16", 1, "")
 	h.reconcile("pi")
-	h.r.Plan(mac, "x") // Installing
+	h.r.Plan(mac, "x")
+	h.reconcile("pi") // Installing
 	// The daemon went down two hours ago, longer than the install timeout
 	// (an hour): the saved record says Installing since then.
 	rec, ok := h.r.records.Get("pi")
