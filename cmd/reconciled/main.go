@@ -562,7 +562,7 @@ func notifyLoop(ctx context.Context, store *resources.Store) {
 // newModuleReconciler connects the Module controller to the system manager
 // (--systemd-root) and, when the daemon has a session bus, to the user's.
 func newModuleReconciler(f *flags, store *resources.Store, reg prometheus.Registerer, evStore *events.Store, log logr.Logger) (*module.Reconciler, error) {
-	managers := map[string]*systemd.Manager{}
+	managers := map[string]module.Systemd{}
 	sys, err := systemd.New(systemd.Options{Scope: systemd.ScopeSystem, Root: f.systemdRoot, UnitDir: f.systemdUnitDir, Log: log.WithName("systemd")})
 	if err != nil {
 		return nil, err

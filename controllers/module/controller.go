@@ -74,7 +74,7 @@ type Options struct {
 	Log      logr.Logger
 	// Systemd has one manager per scope (system, user); a scope without a
 	// manager makes its Modules fail with ScopeUnavailable.
-	Systemd map[string]*systemd.Manager
+	Systemd map[string]Systemd
 	// Registerer receives module metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Events records what happens to units; nil records nothing.
@@ -170,10 +170,7 @@ type Reconciler struct {
 	modules map[string]*moduleState
 	byUnit  map[string]string // scope/unit -> module
 
-	reloadMu      sync.Mutex
-	reloadPending map[*systemd.Manager]map[string]bool
-	reloadErr     map[*systemd.Manager]error // the last reload's error, for the status
-	reloadKick    chan struct{}
+	reload *reloader
 }
 
 // NewReconciler opens the ownership records; call SetupWithEngine,
@@ -194,11 +191,8 @@ func NewReconciler(o Options) (*Reconciler, error) {
 	}
 	r := &Reconciler{
 		opts: o, log: o.Log, store: o.Store, records: records,
-		modules:       map[string]*moduleState{},
-		byUnit:        map[string]string{},
-		reloadPending: map[*systemd.Manager]map[string]bool{},
-		reloadErr:     map[*systemd.Manager]error{},
-		reloadKick:    make(chan struct{}, 1),
+		modules: map[string]*moduleState{},
+		byUnit:  map[string]string{},
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reconciled_systemd_reloads_total", Help: "daemon-reloads the Module controller asked systemd for, by scope and result.",
 		}, []string{"scope", "result"}),
@@ -206,6 +200,7 @@ func NewReconciler(o Options) (*Reconciler, error) {
 			Name: "reconciled_module_active", Help: "1 when the Module's unit is active, 0 otherwise.",
 		}, []string{"name"}),
 	}
+	r.reload = &reloader{r: r, pending: map[string]map[string]bool{}, lastErr: map[string]error{}}
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(r.reloads, r.active)
 	}
@@ -225,11 +220,11 @@ func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
 	}
 	r.ctrl = c
 	r.records.Range(func(name string, _ moduleRecord) { c.Enqueue(name) })
-	return nil
+	return r.reload.setup(e)
 }
 
-// Run connects to every systemd manager, follows their signals and batches
-// daemon-reloads until ctx is done.
+// Run connects to every systemd manager and follows their signals until
+// ctx is done.
 func (r *Reconciler) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for scope, m := range r.opts.Systemd {
@@ -237,7 +232,6 @@ func (r *Reconciler) Run(ctx context.Context) {
 			m.Run(ctx, func(u string) { r.unitChanged(scope, u) }, r.resyncAll)
 		})
 	}
-	wg.Go(func() { r.reloadLoop(ctx) })
 	wg.Wait()
 }
 
@@ -269,6 +263,13 @@ func (r *Reconciler) Journal(ctx context.Context, name string, n int) ([]string,
 		return nil, fmt.Errorf("module %q: no systemd for scope %s", name, spec.Scope)
 	}
 	return mgr.Journal(ctx, spec.UnitName, n)
+}
+
+// existing returns the state of name, or nil when it has none (deleted).
+func (r *Reconciler) existing(name string) *moduleState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.modules[name]
 }
 
 func (r *Reconciler) state(name string) *moduleState {
@@ -306,95 +307,13 @@ func (r *Reconciler) resyncAll() {
 	r.records.Range(func(name string, _ moduleRecord) { r.enqueue(name) })
 }
 
-// requestReload asks for a daemon-reload of mgr, after which name is
-// reconciled again. Requests that arrive while a reload runs share the
-// next one, so 200 new units cost a couple of reloads, not 200.
-func (r *Reconciler) requestReload(mgr *systemd.Manager, name string) {
-	r.reloadMu.Lock()
-	if r.reloadPending[mgr] == nil {
-		r.reloadPending[mgr] = map[string]bool{}
-	}
-	r.reloadPending[mgr][name] = true
-	r.reloadMu.Unlock()
-	select {
-	case r.reloadKick <- struct{}{}:
-	default:
-	}
-}
-
-// reloadBackoff spaces the retries of a failed daemon-reload: its units
-// stay pending meanwhile.
-var reloadBackoff = backoff.Policy{Initial: time.Second, Max: 30 * time.Second}
-
 // quickStopBackoff spaces the starts of a unit that keeps stopping soon
 // after each start (by the second such stop).
 var quickStopBackoff = backoff.Policy{Initial: 200 * time.Millisecond, Max: 25600 * time.Millisecond}
 
-func (r *Reconciler) reloadLoop(ctx context.Context) {
-	// failures counts the failed reloads in a row of each manager.
-	failures := map[*systemd.Manager]int{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.reloadKick:
-		}
-		// No waiting for more: requests that arrive while this reload
-		// runs (about 0.1 s) share the next one.
-		r.reloadMu.Lock()
-		batch := r.reloadPending
-		r.reloadPending = map[*systemd.Manager]map[string]bool{}
-		r.reloadMu.Unlock()
-		for mgr, names := range batch {
-			err := mgr.Reload(ctx)
-			result := "success"
-			if err != nil {
-				result = "error"
-				failures[mgr]++
-				r.log.Error(err, "daemon-reload failed", "scope", mgr.Scope(), "retryIn", reloadBackoff.Delay(failures[mgr]).String())
-			}
-			r.reloads.WithLabelValues(mgr.Scope(), result).Inc()
-			r.reloadMu.Lock()
-			r.reloadErr[mgr] = err
-			if err != nil {
-				// The units keep waiting for this manager's next reload.
-				if r.reloadPending[mgr] == nil {
-					r.reloadPending[mgr] = map[string]bool{}
-				}
-				for n := range names {
-					r.reloadPending[mgr][n] = true
-				}
-			}
-			r.reloadMu.Unlock()
-			r.log.V(1).Info("daemon-reload", "scope", mgr.Scope(), "units", len(names), "error", err)
-			if err != nil {
-				time.AfterFunc(reloadBackoff.Delay(failures[mgr]), func() {
-					select {
-					case r.reloadKick <- struct{}{}:
-					default:
-					}
-				})
-			} else {
-				delete(failures, mgr)
-			}
-			for n := range names {
-				if err == nil {
-					r.mu.Lock()
-					m := r.modules[n] // nil: deleted meanwhile
-					r.mu.Unlock()
-					if m != nil {
-						m.mu.Lock()
-						m.reloadPending = false
-						m.mu.Unlock()
-					}
-				}
-				r.enqueue(n) // to converge, or to show the failed reload
-			}
-		}
-	}
-}
-
-// Reconcile implements reconcile.Reconciler.
+// Reconcile implements reconcile.Reconciler: it renders the unit, owns
+// and writes its file, waits for systemd to reload it, and converges the
+// unit to the spec (see converge), reporting systemd's state.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	// A systemd that stops answering must not hold a worker for ever.
@@ -416,7 +335,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return r.reconcileDeleted(ctx, log, req.Name)
 	}
 	mod := obj.(*v1alpha1.Module)
-	spec := &mod.Spec
 	st := v1alpha1.ModuleStatus{CommonStatus: controllers.StatusFor(mod)}
 	fail := func(phase, reason, msg string) (reconcile.Result, error) {
 		st.Phase = phase
@@ -428,111 +346,150 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, nil
 	}
-	mgr := r.opts.Systemd[spec.Scope]
-	if mgr == nil {
-		return fail(v1alpha1.ModuleFailed, ReasonScopeUnavailable, fmt.Sprintf("this daemon has no connection to the %s systemd", spec.Scope))
+	u, problem := r.render(req.Name, mod)
+	if problem != nil {
+		return fail(problem.phase, problem.reason, problem.msg)
 	}
-	if err := unit.ValidUnitName(spec.UnitName); err != nil {
-		return fail(v1alpha1.ModuleFailed, ReasonInvalidUnit, err.Error())
-	}
-	if !mgr.Connected() {
-		// Nothing is written while systemd does not answer; connecting
-		// looks at every Module again.
-		return fail(v1alpha1.ModuleInactive, ReasonSystemdUnavailable, fmt.Sprintf("waiting for the %s systemd at %s", spec.Scope, mgr.Address()))
-	}
-	content, err := unit.Render(req.Name, spec)
+	rec, existing, problem, err := r.own(ctx, log, req.Name, mod, u)
 	if err != nil {
-		return fail(v1alpha1.ModuleFailed, ReasonInvalidUnit, err.Error())
-	}
-	sum := sha256.Sum256(content)
-	hash := hex.EncodeToString(sum[:])
-	path := filepath.Join(mgr.UnitDir(), spec.UnitName)
-
-	rec, hadRec := r.records.Get(req.Name)
-	if hadRec && (rec.Unit != spec.UnitName || rec.Scope != spec.Scope) {
-		// Renamed or moved to the other scope: remove the old unit first.
-		if err := r.removeUnit(ctx, log, req.Name, rec); err != nil {
-			return reconcile.Result{}, err
-		}
-		hadRec, rec = false, moduleRecord{}
-	}
-	existing, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if owner, ok := unit.IsManaged(existing); !ok || owner != req.Name {
-			what := "was not written by reconciled"
-			if ok {
-				what = fmt.Sprintf("belongs to Module %q", owner)
-			}
-			r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonUnitConflict, "%s %s; leaving it alone", path, what)
-			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s %s; reconciled never changes or removes it (choose another unitName or remove the file)", path, what))
-		}
-	case !errors.Is(err, os.ErrNotExist):
 		return reconcile.Result{}, err
-	case !hadRec:
-		// Not in our folder: it must not exist anywhere else either (a
-		// unit in /lib/systemd/system or /run, from a generator, or
-		// drop-ins) — writing ours would override or change it.
-		if others := mgr.OtherDefinitions(spec.UnitName); len(others) > 0 {
-			r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonUnitConflict, "%s is already defined by %s; leaving it alone", spec.UnitName, strings.Join(others, ", "))
-			return fail(v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already defined by %s; reconciled never overrides or extends a unit it did not write (choose another unitName)", spec.UnitName, strings.Join(others, ", ")))
-		}
 	}
-	if !hadRec || rec.Path != path {
-		if !hadRec {
-			rec = moduleRecord{Unit: spec.UnitName, Scope: spec.Scope}
-		}
-		rec.Path = path
-		// The record is on disk before the unit file, so a crash in
-		// between still lets a restarted daemon clean up.
-		r.records.Put(req.Name, rec)
+	if problem != nil {
+		return fail(problem.phase, problem.reason, problem.msg)
 	}
-	r.mu.Lock()
-	r.byUnit[spec.Scope+"/"+spec.UnitName] = req.Name
-	r.mu.Unlock()
-
-	if !bytes.Equal(existing, content) {
-		if err := atomicfile.Write(path, content, 0o644); err != nil {
+	if !bytes.Equal(existing, u.content) {
+		if err := atomicfile.Write(u.path, u.content, 0o644); err != nil {
 			return reconcile.Result{}, err
 		}
-		log.V(1).Info("unit file written", "path", path)
-		r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeNormal, ReasonUnitWritten, "%s", path)
+		log.V(1).Info("unit file written", "path", u.path)
+		r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeNormal, ReasonUnitWritten, "%s", u.path)
 		m.reloadPending = true
-		r.requestReload(mgr, req.Name)
+		r.reload.request(mod.Spec.Scope, req.Name)
 	}
-	st.Phase = v1alpha1.ModuleInactive
 	if m.reloadPending {
+		st.Phase = v1alpha1.ModuleInactive
 		msg := "waiting for systemd to reload"
-		r.reloadMu.Lock()
-		if rerr := r.reloadErr[mgr]; rerr != nil {
+		if rerr := r.reload.err(mod.Spec.Scope); rerr != nil {
 			msg = "daemon-reload failed, retrying: " + rerr.Error()
 		}
-		r.reloadMu.Unlock()
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonPending, Message: msg, ObservedGeneration: mod.Generation})
 		r.writeTransient(log, req.Name, st)
 		return reconcile.Result{}, nil // requeued after the reload
 	}
-	us, err := mgr.State(ctx, spec.UnitName)
+	return r.observe(ctx, log, req.Name, m, mod, u, rec, st)
+}
+
+// unitFile is a Module's unit as the controller writes it.
+type unitFile struct {
+	mgr     Systemd
+	content []byte
+	hash    string // of content
+	path    string
+}
+
+// problem is why a Module cannot be converged now, as its status says.
+type problem struct{ phase, reason, msg string }
+
+// render picks the Module's systemd and renders its unit file.
+func (r *Reconciler) render(name string, mod *v1alpha1.Module) (unitFile, *problem) {
+	spec := &mod.Spec
+	mgr := r.opts.Systemd[spec.Scope]
+	if mgr == nil {
+		return unitFile{}, &problem{v1alpha1.ModuleFailed, ReasonScopeUnavailable, fmt.Sprintf("this daemon has no connection to the %s systemd", spec.Scope)}
+	}
+	if err := unit.ValidUnitName(spec.UnitName); err != nil {
+		return unitFile{}, &problem{v1alpha1.ModuleFailed, ReasonInvalidUnit, err.Error()}
+	}
+	if !mgr.Connected() {
+		// Nothing is written while systemd does not answer; connecting
+		// looks at every Module again.
+		return unitFile{}, &problem{v1alpha1.ModuleInactive, ReasonSystemdUnavailable, fmt.Sprintf("waiting for the %s systemd at %s", spec.Scope, mgr.Address())}
+	}
+	content, err := unit.Render(name, spec)
 	if err != nil {
-		return r.systemdError(log, req.Name, st, mod, err)
+		return unitFile{}, &problem{v1alpha1.ModuleFailed, ReasonInvalidUnit, err.Error()}
+	}
+	sum := sha256.Sum256(content)
+	return unitFile{mgr: mgr, content: content, hash: hex.EncodeToString(sum[:]), path: filepath.Join(mgr.UnitDir(), spec.UnitName)}, nil
+}
+
+// own makes sure the unit's file is the Module's to write: a unit renamed
+// or moved to the other scope is removed first; a file reconciled did not
+// write for this Module, or a unit defined elsewhere, is a conflict. It
+// keeps the ownership record (on disk before the unit file, so a crash in
+// between still lets a restarted daemon clean up) and returns the file's
+// current content.
+func (r *Reconciler) own(ctx context.Context, log logr.Logger, name string, mod *v1alpha1.Module, u unitFile) (moduleRecord, []byte, *problem, error) {
+	spec := &mod.Spec
+	rec, hadRec := r.records.Get(name)
+	if hadRec && (rec.Unit != spec.UnitName || rec.Scope != spec.Scope) {
+		if err := r.removeUnit(ctx, log, name, rec); err != nil {
+			return rec, nil, nil, err
+		}
+		hadRec, rec = false, moduleRecord{}
+	}
+	existing, err := os.ReadFile(u.path)
+	switch {
+	case err == nil:
+		if owner, ok := unit.IsManaged(existing); !ok || owner != name {
+			what := "was not written by reconciled"
+			if ok {
+				what = fmt.Sprintf("belongs to Module %q", owner)
+			}
+			r.opts.Events.Eventf(v1alpha1.KindModule, name, events.TypeWarning, ReasonUnitConflict, "%s %s; leaving it alone", u.path, what)
+			return rec, nil, &problem{v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s %s; reconciled never changes or removes it (choose another unitName or remove the file)", u.path, what)}, nil
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return rec, nil, nil, err
+	case !hadRec:
+		// Not in our folder: it must not exist anywhere else either (a
+		// unit in /lib/systemd/system or /run, from a generator, or
+		// drop-ins) — writing ours would override or change it.
+		if others := u.mgr.OtherDefinitions(spec.UnitName); len(others) > 0 {
+			r.opts.Events.Eventf(v1alpha1.KindModule, name, events.TypeWarning, ReasonUnitConflict, "%s is already defined by %s; leaving it alone", spec.UnitName, strings.Join(others, ", "))
+			return rec, nil, &problem{v1alpha1.ModuleFailed, ReasonUnitConflict, fmt.Sprintf("%s is already defined by %s; reconciled never overrides or extends a unit it did not write (choose another unitName)", spec.UnitName, strings.Join(others, ", "))}, nil
+		}
+	}
+	if !hadRec || rec.Path != u.path {
+		if !hadRec {
+			rec = moduleRecord{Unit: spec.UnitName, Scope: spec.Scope}
+		}
+		rec.Path = u.path
+		r.records.Put(name, rec)
+	}
+	r.mu.Lock()
+	r.byUnit[spec.Scope+"/"+spec.UnitName] = name
+	r.mu.Unlock()
+	return rec, existing, nil, nil
+}
+
+// observe reads the unit's state, converges it to the spec, watches for a
+// crash loop and writes the status: the state just read (what converge
+// asked systemd for arrives as signals, which bring the next reconcile).
+func (r *Reconciler) observe(ctx context.Context, log logr.Logger, name string, m *moduleState, mod *v1alpha1.Module, u unitFile, rec moduleRecord, st v1alpha1.ModuleStatus) (reconcile.Result, error) {
+	spec := &mod.Spec
+	st.Phase = v1alpha1.ModuleInactive
+	us, err := u.mgr.State(ctx, spec.UnitName)
+	if err != nil {
+		return r.systemdError(log, name, st, mod, err)
 	}
 	if us.NeedDaemonReload {
-		// A failed reload is retried with backoff by reloadLoop.
+		// A failed reload is retried with backoff by the reloader.
 		m.reloadPending = true
-		r.requestReload(mgr, req.Name)
+		r.reload.request(spec.Scope, name)
 		return reconcile.Result{}, nil
 	}
 	before, started := rec, m.lastStart
 	settle := m.observeRestart(spec.UnitName, us, spec.Type == "oneshot", time.Now())
-	wait, err := r.converge(ctx, log, req.Name, m, mod, &rec, hash, us)
+	wait, err := r.converge(ctx, log, name, m, mod, &rec, u.hash, us)
 	if err != nil {
 		if len(m.waiters) > 0 && !m.restartRequested {
 			m.finishRestart(err) // the restart (or start) the waiters asked for failed
 		}
-		return r.systemdError(log, req.Name, st, mod, err)
+		return r.systemdError(log, name, st, mod, err)
 	}
 	if rec != before {
-		r.records.Put(req.Name, rec)
+		r.records.Put(name, rec)
 	}
 	if m.lastStart.After(started) {
 		m.resetCrashLoop() // we (re)started it just now
@@ -540,30 +497,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	entered, recheck := m.observeRestarts(us, time.Now())
 	if entered {
 		m.crashLoop = fmt.Sprintf("%s was restarted by systemd %d times without staying active for %s", spec.UnitName, m.loopRestarts, crashLoopSettle)
-		if lines, err := mgr.Journal(ctx, spec.UnitName, 1); err == nil && len(lines) > 0 {
+		if lines, err := u.mgr.Journal(ctx, spec.UnitName, 1); err == nil && len(lines) > 0 {
 			m.crashLoop += "; last journal line: " + lines[len(lines)-1]
 		}
 		log.Info("unit is in a crash loop", "unit", spec.UnitName, "restarts", m.loopRestarts)
-		r.opts.Events.Eventf(v1alpha1.KindModule, req.Name, events.TypeWarning, ReasonCrashLoop, "%s", m.crashLoop)
+		r.opts.Events.Eventf(v1alpha1.KindModule, name, events.TypeWarning, ReasonCrashLoop, "%s", m.crashLoop)
 	}
 	for _, d := range []time.Duration{recheck, settle} {
 		if d > 0 && (wait == 0 || d < wait) {
 			wait = d
 		}
 	}
-	// The status is the state just read; what converge asked systemd for
-	// arrives as signals, which bring the next reconcile.
 	st = moduleStatus(mod, us)
 	if m.crashLoop != "" {
 		st.Phase = v1alpha1.ModuleFailed
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonCrashLoop, Message: m.crashLoop, ObservedGeneration: mod.Generation})
 	}
-	r.writeStatus(log, req.Name, st)
+	r.writeStatus(log, name, st)
+	active := 0.0
 	if us.ActiveState == "active" {
-		r.active.WithLabelValues(req.Name).Set(1)
-	} else {
-		r.active.WithLabelValues(req.Name).Set(0)
+		active = 1
 	}
+	r.active.WithLabelValues(name).Set(active)
 	return reconcile.Result{RequeueAfter: wait}, nil
 }
 

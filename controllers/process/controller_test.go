@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,68 +18,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/controllers/controllerstest"
 	"github.com/reconciled/reconciled/reconcile"
-	"github.com/reconciled/reconciled/resources"
 )
 
-// fakeStore is an in-memory controllers.ResourceStore.
-type fakeStore struct {
-	mu       sync.Mutex
-	objs     map[string]*v1alpha1.Process
-	statuses map[string]v1alpha1.ProcessStatus
+// status reads the last status written for the Process name.
+func status(st *controllerstest.Store, name string) v1alpha1.ProcessStatus {
+	s, _ := st.Status(v1alpha1.KindProcess, name).(v1alpha1.ProcessStatus)
+	return s
 }
 
-func newFakeStore() *fakeStore {
-	return &fakeStore{objs: map[string]*v1alpha1.Process{}, statuses: map[string]v1alpha1.ProcessStatus{}}
-}
-
-func (f *fakeStore) put(p *v1alpha1.Process) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p.Default()
-	f.objs[p.Name] = p
-}
-
-func (f *fakeStore) Get(kind, name string) (v1alpha1.Object, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.objs[name]
-	if !ok {
-		return nil, false
-	}
-	return p.WithStatus(f.statuses[name]), true
-}
-
-func (f *fakeStore) Names(string) []string { return nil }
-
-func (f *fakeStore) Known(_, name string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.objs[name] != nil
-}
-
-func (f *fakeStore) Settled() bool { return true }
-
-func (f *fakeStore) UpdateStatus(_, name string, st any) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.statuses[name] = st.(v1alpha1.ProcessStatus)
-	return nil
-}
-
-func (f *fakeStore) UpdateTransientStatus(kind, name string, st any, _ time.Duration) error {
-	return f.UpdateStatus(kind, name, st)
-}
-
-func (f *fakeStore) Subscribe(string, bool, func(*resources.Change)) func() { return func() {} }
-
-func (f *fakeStore) status(name string) v1alpha1.ProcessStatus {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.statuses[name]
-}
-
-func newTestReconciler(t *testing.T, st *fakeStore) *Reconciler {
+func newTestReconciler(t *testing.T, st *controllerstest.Store) *Reconciler {
 	t.Helper()
 	r, err := NewReconciler(Options{Store: st, StateDir: t.TempDir(), Log: logr.Discard()})
 	if err != nil {
@@ -101,14 +49,14 @@ func newTestReconciler(t *testing.T, st *fakeStore) *Reconciler {
 
 // reconcileUntil calls Reconcile until cond holds (the engine would be
 // woken by the reaper; here the test polls).
-func reconcileUntil(t *testing.T, r *Reconciler, st *fakeStore, name, what string, cond func(v1alpha1.ProcessStatus) bool) v1alpha1.ProcessStatus {
+func reconcileUntil(t *testing.T, r *Reconciler, st *controllerstest.Store, name, what string, cond func(v1alpha1.ProcessStatus) bool) v1alpha1.ProcessStatus {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := r.Reconcile(context.Background(), reconcile.Request{Name: name}); err != nil {
 			t.Fatal(err)
 		}
-		s := st.status(name)
+		s := status(st, name)
 		if cond(s) {
 			return s
 		}
@@ -128,8 +76,8 @@ func process(name string, argv ...string) *v1alpha1.Process {
 }
 
 func TestReconcileStartsAndRestartsAtOnce(t *testing.T) {
-	st := newFakeStore()
-	st.put(process("p", "/bin/sleep", "100"))
+	st := controllerstest.NewStore()
+	st.Put(process("p", "/bin/sleep", "100"))
 	r := newTestReconciler(t, st)
 	s := reconcileUntil(t, r, st, "p", "Running", func(s v1alpha1.ProcessStatus) bool { return s.Phase == v1alpha1.ProcessRunning })
 	if s.Pid == 0 || s.ObservedGeneration != 1 || s.Restarts != 0 {
@@ -146,8 +94,8 @@ func TestReconcileStartsAndRestartsAtOnce(t *testing.T) {
 }
 
 func TestReconcileStartFailureBacksOff(t *testing.T) {
-	st := newFakeStore()
-	st.put(process("missing", "/no/such/program"))
+	st := controllerstest.NewStore()
+	st.Put(process("missing", "/no/such/program"))
 	r := newTestReconciler(t, st)
 	s := reconcileUntil(t, r, st, "missing", "BackOff", func(s v1alpha1.ProcessStatus) bool { return s.Phase == v1alpha1.ProcessBackOff })
 	c := s.Condition(v1alpha1.ConditionReady)
@@ -166,9 +114,9 @@ func TestSpecChangeEndsBackOff(t *testing.T) {
 		"crash looping": process("p", "/bin/sh", "-c", "exit 3"),
 	} {
 		t.Run(name, func(t *testing.T) {
-			st := newFakeStore()
+			st := controllerstest.NewStore()
 			broken.Spec.Backoff = &v1alpha1.Backoff{Initial: &metav1.Duration{Duration: time.Hour}, Max: &metav1.Duration{Duration: time.Hour}}
-			st.put(broken)
+			st.Put(broken)
 			r := newTestReconciler(t, st)
 			s := reconcileUntil(t, r, st, "p", "a long BackOff", func(s v1alpha1.ProcessStatus) bool {
 				return s.Phase == v1alpha1.ProcessBackOff && s.NextRestartAt != nil && time.Until(s.NextRestartAt.Time) > 30*time.Minute
@@ -177,11 +125,11 @@ func TestSpecChangeEndsBackOff(t *testing.T) {
 			fixed := process("p", "/bin/sleep", "100")
 			fixed.Generation = 2
 			fixed.Spec.Backoff = broken.Spec.Backoff
-			st.put(fixed)
+			st.Put(fixed)
 			if _, err := r.Reconcile(context.Background(), reconcile.Request{Name: "p"}); err != nil {
 				t.Fatal(err)
 			}
-			s = st.status("p")
+			s = status(st, "p")
 			if s.Phase != v1alpha1.ProcessRunning || s.NextRestartAt != nil {
 				t.Fatalf("after the fix: phase %s, nextRestartAt %v; want Running at once", s.Phase, s.NextRestartAt)
 			}
@@ -265,10 +213,10 @@ func TestStatusPhases(t *testing.T) {
 // starts at the restarts the status carries, so it agrees with RESTARTS
 // after a daemon restart or a delete and re-create (issue 11).
 func TestRestartsCounterMatchesStatus(t *testing.T) {
-	st := newFakeStore()
+	st := controllerstest.NewStore()
 	pr := process("p", "/bin/sleep", "100")
-	st.put(pr)
-	st.statuses["p"] = v1alpha1.ProcessStatus{Restarts: 5}
+	st.Put(pr)
+	st.UpdateStatus(v1alpha1.KindProcess, "p", v1alpha1.ProcessStatus{Restarts: 5})
 	r := newTestReconciler(t, st)
 	s := reconcileUntil(t, r, st, "p", "Running", func(s v1alpha1.ProcessStatus) bool { return s.Phase == v1alpha1.ProcessRunning })
 	if got := testutil.ToFloat64(r.restartsTotal.WithLabelValues("p")); got != float64(s.Restarts) || got != 5 {
@@ -305,7 +253,7 @@ func TestCorruptRecordsSetAside(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "processes.json"), []byte("{torn"), 0o640)
 	rec := &recordedEvents{}
-	r, err := NewReconciler(Options{Store: newFakeStore(), StateDir: dir, Log: logr.Discard(), Events: rec})
+	r, err := NewReconciler(Options{Store: controllerstest.NewStore(), StateDir: dir, Log: logr.Discard(), Events: rec})
 	if err != nil {
 		t.Fatalf("NewReconciler with a corrupt record file: %v", err)
 	}
