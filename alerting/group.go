@@ -36,7 +36,7 @@ type groupState struct {
 	Notified bool      `json:"notified,omitempty"`
 	LastSent time.Time `json:"lastSent,omitzero"`
 	// Refreshed is when firing alerts were last re-sent to Alertmanager
-	// receivers (see alertmanagerRefresh).
+	// receivers (see Options.AlertmanagerRefresh).
 	Refreshed time.Time `json:"refreshed,omitzero"`
 	// Due is when the group is evaluated next.
 	Due    time.Time             `json:"due"`
@@ -216,7 +216,7 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 		g.st.Notified = true
 		g.st.LastSent = now
 		g.st.Refreshed = now
-		g.st.Due = nextGroupDue(g, r)
+		g.st.Due = m.nextGroupDue(g, r)
 		m.putGroupLocked(g)
 		m.groupHeap.Set(g)
 	default:
@@ -233,11 +233,11 @@ func (m *Manager) flushLocked(g *group, r *route, now time.Time) {
 		// whatever the route's repeatInterval says for the other receivers.
 		// One refresh at a time: while Alertmanager is down they must not
 		// pile up in the outbox ahead of the resolution.
-		if r.has(typeAlertmanager) && !now.Before(g.st.Refreshed.Add(alertmanagerRefresh)) && !m.pendingLocked(r.name, g.key(), typeAlertmanager) {
+		if r.has(typeAlertmanager) && !now.Before(g.st.Refreshed.Add(m.o.AlertmanagerRefresh)) && !m.pendingLocked(r.name, g.key(), typeAlertmanager) {
 			m.notifyLocked(g, r, receivers.StatusFiring, firing, now, typeAlertmanager)
 			g.st.Refreshed = now
 		}
-		g.st.Due = nextGroupDue(g, r)
+		g.st.Due = m.nextGroupDue(g, r)
 		m.putGroupLocked(g)
 		m.groupHeap.Set(g)
 	}
@@ -254,16 +254,12 @@ func (m *Manager) pendingLocked(route, groupKey, typ string) bool {
 	return false
 }
 
-// alertmanagerRefresh is how often firing alerts are re-sent to
-// Alertmanager receivers (Prometheus re-sends every minute too).
-var alertmanagerRefresh = time.Minute
-
 // nextGroupDue is when a notified, firing group is looked at again: its
 // repeat, or earlier the Alertmanager refresh.
-func nextGroupDue(g *group, r *route) time.Time {
+func (m *Manager) nextGroupDue(g *group, r *route) time.Time {
 	due := g.st.LastSent.Add(max(r.repeat, r.groupWait))
 	if r.has(typeAlertmanager) {
-		if ref := g.st.Refreshed.Add(alertmanagerRefresh); ref.Before(due) {
+		if ref := g.st.Refreshed.Add(m.o.AlertmanagerRefresh); ref.Before(due) {
 			due = ref
 		}
 	}

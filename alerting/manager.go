@@ -115,6 +115,9 @@ type Options struct {
 	Workers int
 	// SendTimeout bounds one delivery attempt (default 2m).
 	SendTimeout time.Duration
+	// AlertmanagerRefresh is how often firing alerts are re-sent to
+	// Alertmanager receivers (default 1m, as Prometheus re-sends).
+	AlertmanagerRefresh time.Duration
 }
 
 // RouteStatus is a route's delivery status for its AlertRoute.
@@ -205,6 +208,9 @@ type Manager struct {
 func New(o Options) (*Manager, error) {
 	if o.RetryBase <= 0 {
 		o.RetryBase = DefaultRetryBase
+	}
+	if o.AlertmanagerRefresh <= 0 {
+		o.AlertmanagerRefresh = time.Minute
 	}
 	if o.RetryMax <= 0 {
 		o.RetryMax = DefaultRetryMax

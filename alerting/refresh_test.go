@@ -14,11 +14,10 @@ import (
 // (which forget alerts not refreshed within resolve_timeout), but the other
 // receivers only hear about it again at repeatInterval.
 func TestAlertmanagerRefreshedWhileFiring(t *testing.T) {
-	old := alertmanagerRefresh
-	alertmanagerRefresh = 60 * time.Millisecond
-	t.Cleanup(func() { alertmanagerRefresh = old })
 	fs := newFakes()
-	m, stop := start(t, testOptions(fs, ""))
+	o := testOptions(fs, "")
+	o.AlertmanagerRefresh = 60 * time.Millisecond
+	m, stop := start(t, o)
 	defer stop()
 	spec := routeSpec(20*time.Millisecond, time.Hour, true, "fake://mail")
 	spec.Receivers = append(spec.Receivers, v1alpha1.Receiver{Alertmanager: &v1alpha1.AlertmanagerReceiver{URL: "fake://am"}})

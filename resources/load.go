@@ -346,20 +346,16 @@ func (s *Store) logProblemsLocked(fst *fileState, what string, msgs []string) {
 	fst.logged = logged
 }
 
-// DeleteGrace is how long a resource must stay missing from its file (or
-// its file stay missing) before it is deleted.
-var DeleteGrace = time.Second
-
 // deletionDue reports whether pending deletions of a file may happen now;
-// the first time it arms a timer that reloads the file after DeleteGrace.
+// the first time it arms a timer that reloads the file after Options.DeleteGrace.
 func (s *Store) deletionDue(path string, fst *fileState) bool {
 	now := time.Now()
 	if !fst.deleteAfter.IsZero() && !now.Before(fst.deleteAfter) {
 		return true
 	}
 	if fst.deleteAfter.IsZero() {
-		fst.deleteAfter = now.Add(DeleteGrace)
-		time.AfterFunc(DeleteGrace, func() {
+		fst.deleteAfter = now.Add(s.opts.DeleteGrace)
+		time.AfterFunc(s.opts.DeleteGrace, func() {
 			s.mu.Lock()
 			if f := s.files[path]; f != nil {
 				f.hash = [32]byte{} // force a real reload
@@ -447,15 +443,11 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	// the controller is about to publish a new status, so wait a moment
 	// rather than write the old one first.
 	if changed {
-		s.writer.markDirtyAt(e, time.Now().Add(SettleAfterChange))
+		s.writer.markDirtyAt(e, time.Now().Add(s.opts.SettleAfterChange))
 	} else {
 		s.writer.markDirty(e)
 	}
 }
-
-// SettleAfterChange is how long the store waits before writing back a
-// status the file lost in an edit that also changed the resource.
-var SettleAfterChange = 100 * time.Millisecond
 
 // markInvalidLocked records decode or validation errors on an entry; the
 // last valid object stays.

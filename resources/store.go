@@ -113,6 +113,14 @@ type Options struct {
 	Status StatusMode
 	// RelistInterval is the period of the full rescan (default 5m).
 	RelistInterval time.Duration
+	// DeleteGrace is how long a resource must stay missing from its file
+	// (or its file stay missing) before it is deleted (default 1s): an
+	// editor's save in two steps, or a checkout, deletes nothing.
+	DeleteGrace time.Duration
+	// SettleAfterChange is how long the store waits before writing back a
+	// status the file lost in an edit that also changed the resource
+	// (default 100ms): the controller is about to publish a new one.
+	SettleAfterChange time.Duration
 	// Log receives store events.
 	Log logr.Logger
 	// Events, when set, records a Deleted event for every resource deleted.
@@ -206,6 +214,12 @@ func NewStore(opts Options) (*Store, error) {
 	}
 	if opts.RelistInterval == 0 {
 		opts.RelistInterval = 5 * time.Minute
+	}
+	if opts.DeleteGrace == 0 {
+		opts.DeleteGrace = time.Second
+	}
+	if opts.SettleAfterChange == 0 {
+		opts.SettleAfterChange = 100 * time.Millisecond
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {

@@ -37,18 +37,13 @@ func consistently(t *testing.T, what string, d time.Duration, cond func() bool) 
 	waitfor.Steady(t, d, what, cond)
 }
 
-// setDeleteGrace sets DeleteGrace for one test.
-func setDeleteGrace(t *testing.T, d time.Duration) {
-	old := DeleteGrace
-	DeleteGrace = d
-	t.Cleanup(func() { DeleteGrace = old })
-}
-
 // harness is a resource directory, a state directory and a real Store.
 type harness struct {
 	t          *testing.T
 	dir, state string
 	s          *Store
+	// deleteGrace is the stores' Options.DeleteGrace (0: the default).
+	deleteGrace time.Duration
 
 	mu    sync.Mutex
 	calls map[string]int // handler calls by "Kind/name"
@@ -69,7 +64,7 @@ func (h *harness) path(name string) string { return filepath.Join(h.dir, name) }
 // newStore makes and loads a store over the harness directories.
 func (h *harness) newStore(mode StatusMode) *Store {
 	h.t.Helper()
-	s, err := NewStore(Options{Dir: h.dir, StateDir: h.state, Status: mode})
+	s, err := NewStore(Options{Dir: h.dir, StateDir: h.state, Status: mode, DeleteGrace: h.deleteGrace})
 	if err != nil {
 		h.t.Fatalf("NewStore: %v", err)
 	}
@@ -783,8 +778,8 @@ func TestInvalidFromTheStart(t *testing.T) {
 // TestDuplicateName checks that the first definition of a name stays,
 // the second is reported, and takes over when the first goes away.
 func TestDuplicateName(t *testing.T) {
-	setDeleteGrace(t, 50*time.Millisecond)
 	h := newHarness(t)
+	h.deleteGrace = 50 * time.Millisecond
 	h.write("a.yaml", processFile("dup", "/bin/first"))
 	h.write("b.yaml", linkFile("other", "127.0.0.1:1")+"---\n"+processFile("dup", "/bin/second"))
 	s, _ := h.start(StatusNone)
@@ -870,8 +865,8 @@ func waitEvent(t *testing.T, events <-chan Event, typ EventType, name string) Ev
 // TestDeletion checks that a resource removed from a file that parses is
 // deleted after DeleteGrace, as is everything of a deleted file.
 func TestDeletion(t *testing.T) {
-	setDeleteGrace(t, 50*time.Millisecond)
 	h := newHarness(t)
+	h.deleteGrace = 50 * time.Millisecond
 	h.write("two.yaml", processFile("x", "/bin/x")+"---\n"+processFile("y", "/bin/y"))
 	h.write("three.yaml", linkFile("l", "127.0.0.1:1"))
 	s, _ := h.start(StatusNone)
@@ -881,8 +876,8 @@ func TestDeletion(t *testing.T) {
 	start := time.Now()
 	h.write("two.yaml", processFile("x", "/bin/x"))
 	waitEvent(t, events, Deleted, "y")
-	if d := time.Since(start); d < DeleteGrace {
-		t.Errorf("deleted after %v, before the grace of %v", d, DeleteGrace)
+	if d := time.Since(start); d < h.deleteGrace {
+		t.Errorf("deleted after %v, before the grace of %v", d, h.deleteGrace)
 	}
 	if _, ok := s.Get(v1alpha1.KindProcess, "y"); ok {
 		t.Error("y still there after its DELETED event")
@@ -897,7 +892,7 @@ func TestDeletion(t *testing.T) {
 	// A resource whose document can no longer be identified is kept.
 	h.write("two.yaml", "apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: [x]}\nspec: {command: [/bin/x]}\n")
 	eventually(t, "the problem to be reported", func() bool { return len(s.Problems()) == 1 })
-	consistently(t, "x kept while its document has no name", 4*DeleteGrace, func() bool {
+	consistently(t, "x kept while its document has no name", 4*h.deleteGrace, func() bool {
 		_, ok := s.Get(v1alpha1.KindProcess, "x")
 		return ok
 	})
@@ -908,7 +903,7 @@ func TestDeletion(t *testing.T) {
 		p := s.Problems()
 		return len(p) == 1 && p[0].Kind == "process" && strings.Contains(p[0].Message, `unknown kind "process"`)
 	})
-	consistently(t, "x kept while its kind is misspelled", 4*DeleteGrace, func() bool {
+	consistently(t, "x kept while its kind is misspelled", 4*h.deleteGrace, func() bool {
 		_, ok := s.Get(v1alpha1.KindProcess, "x")
 		return ok
 	})
@@ -931,8 +926,8 @@ func TestDeletion(t *testing.T) {
 // an empty and a half-written file) over and over: no resource may ever
 // disappear.
 func TestTruncatedFileDoesNotDelete(t *testing.T) {
-	setDeleteGrace(t, 300*time.Millisecond)
 	h := newHarness(t)
+	h.deleteGrace = 300 * time.Millisecond
 	full := processFile("x", "/bin/x") + "---\n" + processFile("y", "/bin/y")
 	h.write("f.yaml", full)
 	s, _ := h.start(StatusNone)
@@ -971,7 +966,7 @@ func TestTruncatedFileDoesNotDelete(t *testing.T) {
 	}
 	h.waitApplied(s, "f.yaml", full)
 	// Past the grace of the last truncation, nothing may have gone.
-	consistently(t, "both resources present", 2*DeleteGrace, func() bool {
+	consistently(t, "both resources present", 2*h.deleteGrace, func() bool {
 		_, okx := s.Get(v1alpha1.KindProcess, "x")
 		_, oky := s.Get(v1alpha1.KindProcess, "y")
 		return okx && oky
@@ -1003,8 +998,8 @@ func TestTruncatedFileDoesNotDelete(t *testing.T) {
 // TestStatusSidecar checks that sidecar mode writes status beside the
 // state and leaves the resource file alone.
 func TestStatusSidecar(t *testing.T) {
-	setDeleteGrace(t, 50*time.Millisecond)
 	h := newHarness(t)
+	h.deleteGrace = 50 * time.Millisecond
 	src := processFile("side", "/bin/side")
 	h.write("side.yaml", src)
 	s, stop := h.start(StatusSidecar)
@@ -1089,8 +1084,8 @@ func TestStatusNone(t *testing.T) {
 // TestWatch checks the event stream: ADDED, MODIFIED and DELETED, filtered
 // by kind, and closing.
 func TestWatch(t *testing.T) {
-	setDeleteGrace(t, 50*time.Millisecond)
 	h := newHarness(t)
+	h.deleteGrace = 50 * time.Millisecond
 	s, _ := h.start(StatusNone)
 	procs, stopProcs := s.Watch(v1alpha1.KindProcess)
 	all, stopAll := s.Watch("")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -48,17 +49,18 @@ type record struct {
 	BootID string `json:"bootID"`
 }
 
-// bootID identifies the current boot (/proc/sys/kernel/random/boot_id).
-var bootID = func() string {
+// bootID identifies the current boot (/proc/sys/kernel/random/boot_id),
+// read on first use.
+var bootID = sync.OnceValue(func() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	return strings.TrimSpace(string(b))
-}()
+})
 
 func (p *proc) record() record {
 	return record{Name: p.name, Pid: p.pid, Pgid: p.pgid, StartTime: p.startTime, StartedAt: p.startedAt,
 		SpecHash: p.specHash, RestartedAt: p.restartedAt, FilesHash: p.filesHash, UsesLogStore: p.usesLogStore,
 		Notify: p.notifySock != nil, NotifyAddr: p.notifyAddr, Ready: p.ready, Watchdog: p.watchdog,
-		StopSignal: p.stopSignal, StopTimeout: p.stopTimeout, Sockets: sockets.Record(p.sockets), BootID: bootID}
+		StopSignal: p.stopSignal, StopTimeout: p.stopTimeout, Sockets: sockets.Record(p.sockets), BootID: bootID()}
 }
 
 // saveRecord stores the adoption record of a running program: one append
@@ -100,7 +102,7 @@ func (r *Reconciler) Adopt(log logr.Logger) (adopted, gone int) {
 			everStarted: true, running: true, lastWatchdog: now, nextProbeAt: now}
 		r.initAdopted(p)
 		fd := -1
-		if rec.BootID == bootID {
+		if rec.BootID == bootID() {
 			fd, err = supervise.OpenPidFD(rec.Pid, rec.StartTime)
 		}
 		if fd < 0 || err != nil {

@@ -22,7 +22,7 @@ const blockSize = 64 << 10
 
 // followPoll is the fallback poll interval of Follow, for missed or
 // unavailable file system events.
-var followPoll = time.Second
+const followPoll = time.Second
 
 // Tail returns the last n lines of the log file at path; everything when
 // n <= 0.
