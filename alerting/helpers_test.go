@@ -176,7 +176,7 @@ func run(t *testing.T, m *Manager) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		m.Run(ctx)
+		m.Start(ctx)
 		close(done)
 	}()
 	var once sync.Once

@@ -460,15 +460,15 @@ type job struct {
 	n        receivers.Notification
 }
 
-// Run drives the group timers and the outbox retries, with Options.Workers
-// delivery workers, until ctx is done; it blocks. Deliveries in flight are
-// cancelled and stay in the outbox.
-func (m *Manager) Run(ctx context.Context) {
+// Start drives the group timers and the outbox retries, with
+// Options.Workers delivery workers, until ctx is done; it blocks.
+// Deliveries in flight are cancelled and stay in the outbox. It returns an
+// error only when it is already running.
+func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	if m.running {
 		m.mu.Unlock()
-		m.log.Error(nil, "alerting: Run is already running")
-		return
+		return errors.New("alerting: the manager is already running")
 	}
 	m.running = true
 	m.mu.Unlock()
@@ -507,7 +507,7 @@ func (m *Manager) Run(ctx context.Context) {
 			close(work)
 			wg.Wait()
 			m.notifyDirty()
-			return
+			return nil
 		case <-m.wake:
 		case <-timer.C:
 		}

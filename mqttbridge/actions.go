@@ -4,11 +4,15 @@
 package mqttbridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/resources/apply"
@@ -18,17 +22,22 @@ import (
 // write and delete <dir>/api/<kind>-<name>.yaml, start and stop set
 // spec.state in that file (so resources defined in other files are refused
 // with a conflict, and kinds without spec.state with a clear error), and
-// restart calls RestartFunc.
+// restart calls the kind's function in Restarters (RestartAllers for a
+// restart by label selector); a kind without one is refused as
+// unsupported.
 type WriterActions struct {
 	// Writer writes into the watched directory.
 	Writer *apply.Writer
-	// RestartFunc restarts kind/name now; nil refuses every restart.
-	RestartFunc func(kind, name string) error
-	// RestartAllFunc restarts every resource of kind that the label
-	// selector matches and waits up to timeout for the outcomes; nil
-	// refuses.
-	RestartAllFunc func(kind, selector string, timeout time.Duration) (v1alpha1.RestartReport, error)
+	// Restarters restart one resource now, by kind.
+	Restarters map[string]func(name string) error
+	// RestartAllers restart every resource of the kind that sel matches
+	// and wait up to timeout for the outcomes, by kind.
+	RestartAllers map[string]RestartAllFunc
 }
+
+// RestartAllFunc restarts every resource that sel matches and waits up to
+// timeout for the outcomes.
+type RestartAllFunc func(ctx context.Context, sel labels.Selector, timeout time.Duration) v1alpha1.RestartReport
 
 // ErrUnsupported is returned for an action a kind does not support.
 var ErrUnsupported = errors.New("not supported")
@@ -53,20 +62,31 @@ func (a WriterActions) SetState(kind, name, state string) error {
 	return err
 }
 
-// Restart implements Actions with RestartFunc.
+// Restart implements Actions with the kind's Restarters function.
 func (a WriterActions) Restart(kind, name string) error {
-	if a.RestartFunc == nil {
+	restart := a.Restarters[kind]
+	if restart == nil {
 		return fmt.Errorf("restart of a %s: %w", kind, ErrUnsupported)
 	}
-	return a.RestartFunc(kind, name)
+	return restart(name)
 }
 
-// RestartAll implements Actions with RestartAllFunc.
+// RestartAll implements Actions with the kind's RestartAllers function.
 func (a WriterActions) RestartAll(kind, selector string, timeout time.Duration) (v1alpha1.RestartReport, error) {
-	if a.RestartAllFunc == nil {
-		return v1alpha1.RestartReport{}, fmt.Errorf("restart of every %s: %w", strings.ToLower(kind), ErrUnsupported)
+	restartAll := a.RestartAllers[kind]
+	if restartAll == nil {
+		var kinds []string
+		for k := range a.RestartAllers {
+			kinds = append(kinds, strings.ToLower(k)+"s")
+		}
+		slices.Sort(kinds)
+		return v1alpha1.RestartReport{}, fmt.Errorf("restart of every %s: %w (%s only)", strings.ToLower(kind), ErrUnsupported, strings.Join(kinds, ", "))
 	}
-	return a.RestartAllFunc(kind, selector, timeout)
+	sel, err := labels.Parse(selector)
+	if err != nil {
+		return v1alpha1.RestartReport{}, err
+	}
+	return restartAll(context.Background(), sel, timeout), nil
 }
 
 // hasSpecField reports whether the kind's spec has a field of that JSON name.

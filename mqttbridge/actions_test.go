@@ -38,12 +38,16 @@ func TestWriterActionsWithStore(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var restarted []string
-	actions := WriterActions{Writer: apply.New(store), RestartFunc: func(kind, name string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		restarted = append(restarted, kind+"/"+name)
-		return nil
-	}}
+	restarter := func(kind string) func(string) error {
+		return func(name string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			restarted = append(restarted, kind+"/"+name)
+			return nil
+		}
+	}
+	actions := WriterActions{Writer: apply.New(store), Restarters: map[string]func(string) error{
+		v1alpha1.KindProcess: restarter(v1alpha1.KindProcess), v1alpha1.KindModule: restarter(v1alpha1.KindModule)}}
 	b, err := New(Options{Broker: "x", TopicPrefix: "rc", Log: testr.New(t)}, actions, store)
 	if err != nil {
 		t.Fatal(err)

@@ -277,12 +277,12 @@ func brokerURL(s string, forceTLS bool) (*url.URL, bool, error) {
 // TopicPrefix returns the topic prefix in use.
 func (b *Bridge) TopicPrefix() string { return b.prefix }
 
-// Run connects to the broker and bridges until ctx is done, reconnecting
+// Start connects to the broker and bridges until ctx is done, reconnecting
 // by itself whenever the connection is lost; a broker that cannot be
 // reached is retried forever. On return it has published "offline" (when
-// connected) and disconnected. Run may be called once; it returns an error
-// only when called again.
-func (b *Bridge) Run(ctx context.Context) error {
+// connected) and disconnected. Start may be called once; it returns an
+// error only when called again.
+func (b *Bridge) Start(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("mqtt: the bridge is already running")
 	}

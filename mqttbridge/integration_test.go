@@ -32,7 +32,7 @@ import (
 func runBridge(t *testing.T, b *Bridge) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	go func() { done <- b.Start(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

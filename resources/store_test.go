@@ -93,7 +93,7 @@ func (h *harness) start(mode StatusMode) (*Store, func()) {
 func (h *harness) run(s *Store) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	go func() { done <- s.Start(ctx) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {

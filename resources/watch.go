@@ -19,10 +19,10 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
-// Run watches the directory and applies every change until ctx is done. It
-// also runs the status writer. Call Load first. Run returns when ctx is done
-// and pending status has been written.
-func (s *Store) Run(ctx context.Context) error {
+// Start watches the directory and applies every change until ctx is done.
+// It also runs the status writer. Call Load first. Start returns when ctx is
+// done and pending status has been written.
+func (s *Store) Start(ctx context.Context) error {
 	w, err := fsnotify.NewBufferedWatcher(4096)
 	if err != nil {
 		return err

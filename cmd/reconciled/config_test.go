@@ -20,13 +20,13 @@ func TestParseConfig(t *testing.T) {
 		"empty":           {in: ""},
 		"netboot":         {in: "netboot:\n  interface: eth1\n  serverIP: 172.16.7.1\n  subnet: 172.16.7.0/24\n  tftpRoot: /srv/netboot\n  httpAddr: \"172.16.7.1:8070\"\n  dhcpPort: 6767\n"},
 		"logs":            {in: "logs: {maxBytes: 1048576}\n"},
-		"netboot subnet":  {in: "netboot: {interface: eth1, serverIP: 172.16.8.1, subnet: 172.16.7.0/24, tftpRoot: /srv, httpAddr: \":8070\"}\n", wantErr: "netboot.serverIP: 172.16.8.1 is not in netboot.subnet"},
+		"netboot subnet":  {in: "netboot: {interface: eth1, serverIP: 172.16.8.1, subnet: 172.16.7.0/24, tftpRoot: /srv, httpAddr: \":8070\"}\n", wantErr: `netboot.serverIP: Invalid value: "172.16.8.1": not in netboot.subnet 172.16.7.0/24`},
 		"netboot timeout": {in: "netboot: {interface: eth1, serverIP: 172.16.7.1, subnet: 172.16.7.0/24, tftpRoot: /srv, httpAddr: \":8070\", bootTimeout: soon}\n", wantErr: "netboot.bootTimeout"},
 		"netboot root":    {in: "netboot: {interface: eth1, serverIP: 172.16.7.1, subnet: 172.16.7.0/24, tftpRoot: srv, httpAddr: \":8070\"}\n", wantErr: "netboot.tftpRoot"},
 		"unknown field":   {in: "netboot:\n  interfce: eth1\n", wantErr: "cfg.yaml:2: netboot.interfce: unknown field (did you mean \"interface\"?)"},
 		"wrong type":      {in: "netboot:\n  dhcpPort: sixty-seven\n", wantErr: "cfg.yaml:2: netboot.dhcpPort: must be an integer"},
 		"syntax":          {in: "netboot: [\n", wantErr: "cfg.yaml:1: invalid YAML"},
-		"negative":        {in: "logs: {maxBytes: -1}\n", wantErr: "logs.maxBytes: must not be negative"},
+		"negative":        {in: "logs: {maxBytes: -1}\n", wantErr: "logs.maxBytes: Invalid value: -1: must not be negative"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -134,7 +134,7 @@ func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
 }
 
 // Start runs the probe scheduler until ctx is done.
-func (r *Reconciler) Start(ctx context.Context) { r.sched.Start(ctx) }
+func (r *Reconciler) Start(ctx context.Context) error { r.sched.Start(ctx); return nil }
 
 // state returns the state of name, creating it when create is set.
 func (r *Reconciler) state(name string, create bool) *linkState {

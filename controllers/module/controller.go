@@ -174,7 +174,7 @@ type Reconciler struct {
 }
 
 // NewReconciler opens the ownership records; call SetupWithEngine,
-// then Run.
+// then Start.
 func NewReconciler(o Options) (*Reconciler, error) {
 	if o.Workers <= 0 {
 		o.Workers = 8
@@ -223,9 +223,9 @@ func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
 	return r.reload.setup(e)
 }
 
-// Run connects to every systemd manager and follows their signals until
+// Start connects to every systemd manager and follows their signals until
 // ctx is done.
-func (r *Reconciler) Run(ctx context.Context) {
+func (r *Reconciler) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for scope, m := range r.opts.Systemd {
 		wg.Go(func() {
@@ -233,6 +233,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	return nil
 }
 
 // Close flushes the ownership records; call it after the engine stopped.

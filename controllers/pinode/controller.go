@@ -66,11 +66,11 @@ type Power interface {
 type NetbootSettings struct {
 	ServerIP net.IP
 	Subnet   *net.IPNet
-	// PowerOffTime is how long a port stays off in a power cycle (default 5 s).
+	// PowerOffTime is how long a port stays off in a power cycle.
 	PowerOffTime time.Duration
 	// BootTimeout bounds Booting since the last DHCP/TFTP/handshake
-	// contact (default 5 min); InstallTimeout bounds Installing since the
-	// last progress report (default 30 min).
+	// contact; InstallTimeout bounds Installing since the last progress
+	// report. All three are required (positive).
 	BootTimeout, InstallTimeout time.Duration
 }
 
@@ -181,16 +181,9 @@ func NewReconciler(o Options) (*Reconciler, error) {
 	if o.Events == nil {
 		o.Events = controllers.DiscardRecorder{}
 	}
-	if nb := o.Netboot; nb != nil {
-		if nb.PowerOffTime <= 0 {
-			nb.PowerOffTime = 5 * time.Second
-		}
-		if nb.BootTimeout <= 0 {
-			nb.BootTimeout = 5 * time.Minute
-		}
-		if nb.InstallTimeout <= 0 {
-			nb.InstallTimeout = 30 * time.Minute
-		}
+	if nb := o.Netboot; nb != nil && (nb.PowerOffTime <= 0 || nb.BootTimeout <= 0 || nb.InstallTimeout <= 0) {
+		// The daemon's settings (apis/config/v1alpha1) default them.
+		return nil, fmt.Errorf("netboot settings: powerOffTime, bootTimeout and installTimeout must be positive")
 	}
 	records, err := controllers.OpenRecords[piRecord](filepath.Join(o.StateDir, "pinodes.json"), o.Log.WithName("pinode-records"), o.Events)
 	if err != nil {

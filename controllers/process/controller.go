@@ -186,18 +186,20 @@ func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
 	return nil
 }
 
-// Run keeps the log store within its bound until ctx is done: the log
+// Start keeps the log store within its bound until ctx is done: the log
 // guard checks a file soon after it is written, and a sweep every 30
 // seconds checks every file (the backstop for files the guard cannot
 // watch). Idle cost: one stat per logged program every 30 seconds.
-func (r *Reconciler) Run(ctx context.Context) {
-	go r.logGuard.Run(ctx)
+func (r *Reconciler) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.logGuard.Run(ctx) })
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 			for _, p := range r.allProcs() {
 				r.rotateLog(p)

@@ -1,0 +1,103 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-logr/logr"
+	flag "github.com/spf13/pflag"
+)
+
+// flags are the daemon's command line (see INTERFACE.md).
+type flags struct {
+	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
+	systemdRoot, systemdUnitDir, socketGroup                                                    string
+	verbosity                                                                                   int
+	apiHosts                                                                                    []string
+	stopOnExit, showVersion, allowInsecureFiles                                                 bool
+}
+
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/reconciled"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "reconciled")
+	}
+	return "reconciled-state"
+}
+
+func parseFlags(args []string) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("reconciled", flag.ContinueOnError)
+	fs.StringVar(&f.dir, "dir", "./resources", "resource files to watch (recursively)")
+	fs.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "logs, outbox, adoption records, sidecar status")
+	fs.StringVar(&f.config, "config", "", "daemon settings file (netboot, mqtt, logs)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:9470", "HTTP address for the API, /metrics, /healthz, /readyz and the status page (\"\" to disable)")
+	fs.StringVar(&f.socket, "socket", "", "unix-socket API for reconcilectl (default <state-dir>/reconciled.sock)")
+	fs.StringVar(&f.socketGroup, "socket-group", "", "group that owns the unix socket (mode 0660), so its members may use reconcilectl (default: the daemon's group)")
+	fs.StringVar(&f.status, "status", "inline", "where status is written: inline, sidecar or none")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 lifecycle, 1 decisions, 5 queue traces)")
+	fs.BoolVar(&f.stopOnExit, "stop-on-exit", false, "stop supervised programs when the daemon exits (default: leave them running, to be adopted)")
+	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
+	fs.StringArrayVar(&f.apiHosts, "api-host", nil, "a Host name the API answers to, besides localhost, IP addresses and the hostname (repeatable; other names are refused against DNS rebinding)")
+	fs.StringVar(&f.systemdRoot, "systemd-root", "/", "root of the systemd instance Modules go to: its system bus, unit folder and journal are found below it (/proc/PID/root for a systemd in other namespaces)")
+	fs.StringVar(&f.systemdUnitDir, "systemd-unit-dir", "", "folder for system-scope unit files (default <systemd-root>/etc/systemd/system)")
+	fs.BoolVar(&f.allowInsecureFiles, "allow-insecure-files", false, "read resource files that belong to other users or are writable by group or others (whoever may write a resource file may run programs as the daemon's user)")
+	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when the daemon exits (for performance work)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if f.socket == "" {
+		f.socket = filepath.Join(f.stateDir, "reconciled.sock")
+	}
+	if !fs.Changed("dir") {
+		if err := checkDefaultDir(f.dir); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// checkDefaultDir refuses the default --dir when it holds Go source: run
+// from the reconciled checkout, ./resources is the store's package, and
+// reading it as resource folder would be a surprise.
+func checkDefaultDir(dir string) error {
+	gofiles, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	if len(gofiles) > 0 {
+		return fmt.Errorf("%s holds Go source (%s), not resource files: this looks like the reconciled source tree; pass --dir FOLDER (make run uses examples/quickstart)", dir, filepath.Base(gofiles[0]))
+	}
+	return nil
+}
+
+func newLogger(format string, verbosity int) (logr.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.Level(-verbosity), ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		// logr's V(n) is slog level -n: print it as "V1", not "DEBUG+3".
+		if lvl, ok := a.Value.Any().(slog.Level); ok && a.Key == slog.LevelKey && lvl < slog.LevelInfo {
+			a.Value = slog.StringValue(fmt.Sprintf("V%d", -int(lvl)))
+		}
+		return a
+	}}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return logr.Logger{}, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return logr.FromSlogHandler(h), nil
+}
