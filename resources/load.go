@@ -6,8 +6,6 @@ package resources
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -64,7 +62,7 @@ func (s *Store) Load() error {
 			for i := range next {
 				r := &results[i]
 				var data []byte
-				data, r.ok, r.parseErr = s.readFile(paths[i])
+				data, r.ok, r.parseErr = s.opts.Source.Read(paths[i])
 				r.hash = contentHash(data, r.parseErr)
 				if r.ok && r.parseErr == nil {
 					r.docs, r.parseErr = DecodeFile(paths[i], data)
@@ -113,47 +111,16 @@ func (s *Store) Load() error {
 	return nil
 }
 
-// scan lists the resource files below the directory.
+// scan lists the source's origins and keeps its own problems.
 func (s *Store) scan() ([]string, error) {
-	if _, err := os.Stat(s.opts.Dir); err != nil {
-		return nil, fmt.Errorf("resource directory: %w", err)
+	paths, problems, err := s.opts.Source.List()
+	if err != nil {
+		return nil, err
 	}
-	var paths []string
-	var links []Problem
-	err := filepath.WalkDir(s.opts.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == s.opts.Dir {
-				return err
-			}
-			s.log.Error(err, "cannot read path in resource directory", "path", p)
-			return nil
-		}
-		rel, _ := filepath.Rel(s.opts.Dir, p)
-		if d.IsDir() {
-			if rel != "." && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type()&fs.ModeSymlink != 0 && !strings.HasPrefix(d.Name(), ".") {
-			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-				// Not followed: its files would be read from outside
-				// --dir, and the API's writer refuses to write through it.
-				target, _ := os.Readlink(p)
-				links = append(links, Problem{File: p, Reason: ReasonSymlinkedFolder,
-					Message: fmt.Sprintf("%s is a symbolic link to the folder %s; reconciled reads only real folders inside --dir (replace the link by the folder, or point --dir at it)", p, target)})
-				return nil
-			}
-		}
-		if !Ignored(rel) {
-			paths = append(paths, p)
-		}
-		return nil
-	})
 	s.mu.Lock()
-	s.linkProblems = links
+	s.linkProblems = problems
 	s.mu.Unlock()
-	return paths, err
+	return paths, nil
 }
 
 // ReasonSymlinkedFolder is the problem reason of a symbolic link to a
@@ -194,7 +161,7 @@ func (s *Store) Reload(path string) { s.reloadFile(path) }
 // reloadFile reads one file and applies it to the store, unless its
 // content is what the store already holds.
 func (s *Store) reloadFile(path string) {
-	data, ok, readErr := s.readFile(path)
+	data, ok, readErr := s.opts.Source.Read(path)
 	hash := contentHash(data, readErr)
 	if ok {
 		s.mu.RLock()
@@ -493,14 +460,7 @@ func (s *Store) deleteLocked(k Key, why string) {
 // initialStatus is the status a resource starts with when the daemon first
 // sees it: what the file (or sidecar) holds, so counters survive restarts.
 func (s *Store) initialStatus(k Key, d *Document) any {
-	if s.opts.Status == StatusSidecar {
-		if st, ok := s.readSidecar(k); ok {
-			return st
-		}
-		ki, _ := v1alpha1.LookupKind(k.Kind)
-		return reflectStatus(ki.New())
-	}
-	return reflectStatus(d.Object)
+	return s.writer.sink.initialStatus(k, d.Object)
 }
 
 // reflectStatus returns the object's status as a value of its Status type.

@@ -5,25 +5,18 @@ package resources
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/reconciled/reconciled/internal/atomicfile"
-	"github.com/reconciled/reconciled/internal/regularfile"
 
 	"golang.org/x/sys/unix"
-	"sigs.k8s.io/yaml"
-
-	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/resources/yamledit"
 
 	"github.com/reconciled/reconciled/internal/backoff"
 )
@@ -41,6 +34,7 @@ var writeBackoff = backoff.Policy{Initial: 5 * time.Millisecond, Max: 5 * time.M
 // the log and as a StatusWritten condition of its resources.
 type statusWriter struct {
 	s      *Store
+	sink   StatusSink
 	writes atomic.Int64 // files written (counted at each rename), for tests and metrics
 	kick   chan struct{}
 
@@ -81,8 +75,8 @@ const (
 	maxCoalesce  = time.Second
 )
 
-func newStatusWriter(s *Store) *statusWriter {
-	w := &statusWriter{s: s, dirty: map[string]time.Time{}, inflight: map[string]bool{}, failing: map[string]*writeFailure{},
+func newStatusWriter(s *Store, sink StatusSink) *statusWriter {
+	w := &statusWriter{s: s, sink: sink, dirty: map[string]time.Time{}, inflight: map[string]bool{}, failing: map[string]*writeFailure{},
 		cost: map[string]time.Duration{}, kick: make(chan struct{}, 1)}
 	w.idle = sync.NewCond(&w.mu)
 	return w
@@ -90,13 +84,7 @@ func newStatusWriter(s *Store) *statusWriter {
 
 // key returns the writer's key of an entry ("" when nothing is written).
 func (w *statusWriter) key(e *entry) string {
-	switch w.s.opts.Status {
-	case StatusInline:
-		return e.file
-	case StatusSidecar:
-		return e.key.Kind + "/" + e.key.Name
-	}
-	return ""
+	return w.sink.group(e)
 }
 
 // markDirty schedules an entry's status to be written now if it differs
@@ -114,7 +102,7 @@ func (w *statusWriter) markDirtyAt(e *entry, due time.Time) {
 	if key == "" {
 		return
 	}
-	if f := w.s.files[e.file]; f != nil && len(f.keys) > 1 && w.s.opts.Status == StatusInline {
+	if f := w.s.files[e.file]; f != nil && len(f.keys) > 1 && key == e.file {
 		// Until a write of the file is measured, guess its cost from its
 		// documents (about 50 µs each), so the first burst of statuses
 		// of a large file is written once, not once for the first status
@@ -173,9 +161,7 @@ func (w *statusWriter) forget(e *entry) {
 	w.mu.Lock()
 	delete(w.cost, w.key(e))
 	w.mu.Unlock()
-	if w.s.opts.Status == StatusSidecar {
-		os.Remove(w.s.sidecarPath(e.key))
-	}
+	w.sink.forget(e.key)
 }
 
 // run writes what is due until ctx is done, then flushes once more.
@@ -329,8 +315,8 @@ func (w *statusWriter) finish(key string, err error) {
 // retryAfterConflict ends a key's flight after a concurrent edit: the
 // edit is loaded and the status written after it.
 func (w *statusWriter) retryAfterConflict(key string) {
-	if w.s.opts.Status == StatusInline && w.s.reload != nil {
-		w.s.reload(key)
+	if w.s.reload != nil {
+		w.s.reload(key) // only inline writes conflict: key is the file
 	}
 	w.mu.Lock()
 	delete(w.inflight, key)
@@ -344,10 +330,7 @@ func (w *statusWriter) retryAfterConflict(key string) {
 // prepare computes a key's new file content and writes it to a temp file
 // beside the target. It returns nil when nothing needs writing.
 func (w *statusWriter) prepare(key string) (*pendingWrite, error) {
-	if w.s.opts.Status == StatusSidecar {
-		return w.prepareSidecar(key)
-	}
-	return w.prepareInline(key)
+	return w.sink.prepare(w, key)
 }
 
 // pendingWrite is one file prepared for the rename step.
@@ -362,123 +345,6 @@ type pendingWrite struct {
 	gens      []int64
 }
 
-// prepareInline edits the statuses of every resource of one file that
-// needs it, with one parse and one check of the file whatever its number
-// of documents.
-func (w *statusWriter) prepareInline(path string) (*pendingWrite, error) {
-	s := w.s
-	s.mu.RLock()
-	fst := s.files[path]
-	if fst == nil || fst.unparsable {
-		s.mu.RUnlock()
-		return nil, nil // a fix of the file marks its resources dirty again
-	}
-	expect := fst.hash
-	// Under the lock, only collect each resource's current status object
-	// (never modified in place: UpdateStatus replaces it) and what the
-	// file holds; marshalling 10,000 statuses is done outside, so status
-	// updates of other files are not held up meanwhile.
-	type candidate struct {
-		e            *entry
-		status       any
-		gen, fileGen int64
-		fileStatus   [32]byte
-	}
-	var cands []candidate
-	for _, k := range fst.keys {
-		e := s.entries[k]
-		if e == nil || e.file != path || (!e.statusSet && len(e.invalid) == 0) {
-			continue
-		}
-		c := candidate{e: e, status: e.view(false).GetStatus(), fileGen: e.fileGen, fileStatus: e.fileStatus}
-		if e.obj != nil {
-			c.gen = e.obj.GetObjectMeta().Generation
-		}
-		cands = append(cands, c)
-	}
-	s.mu.RUnlock()
-	type item struct {
-		e      *entry
-		status []byte
-		gen    int64
-	}
-	var items []item
-	for _, c := range cands {
-		sj, err := json.Marshal(c.status)
-		if err != nil {
-			continue
-		}
-		if statusDigest(sj) == c.fileStatus && (c.gen == 0 || c.gen == c.fileGen) {
-			continue
-		}
-		items = append(items, item{c.e, sj, c.gen})
-	}
-	if len(items) == 0 {
-		return nil, nil
-	}
-	edits := make([]yamledit.Edit, len(items))
-	for i, it := range items {
-		y, err := yaml.JSONToYAML(it.status)
-		if err != nil {
-			return nil, fmt.Errorf("status of %s: %w", it.e.key, err)
-		}
-		edits[i] = yamledit.Edit{Kind: it.e.key.Kind, Name: it.e.key.Name, Generation: it.gen, Status: y}
-	}
-	data, ok, err := s.readFile(path)
-	if err != nil || !ok {
-		return nil, nil // the reload of the file reports it
-	}
-	p := &pendingWrite{key: path, path: path, expect: expect}
-	if hashBytes(data) != expect {
-		// Edited since we parsed it: load the edit first, write after.
-		w.retryAfterConflict(path)
-		return nil, errConflict
-	}
-	out, errs, err := yamledit.SetStatuses(data, edits)
-	if err != nil {
-		return nil, fmt.Errorf("%w; use --status sidecar for files like this", err)
-	}
-	var refused []error
-	for i, it := range items {
-		if errs[i] != nil {
-			if !errors.Is(errs[i], yamledit.ErrNotFound) {
-				refused = append(refused, errs[i])
-			}
-			continue
-		}
-		p.done = append(p.done, it.e)
-		p.statuses = append(p.statuses, it.status)
-		p.gens = append(p.gens, it.gen)
-	}
-	if len(refused) > 0 {
-		// The documents that could be edited are; the others are
-		// reported until they change.
-		s.log.V(1).Info("some statuses cannot be written into their file", "path", path, "errors", errors.Join(refused...).Error())
-	}
-	if len(p.done) == 0 {
-		if len(refused) > 0 {
-			return nil, fmt.Errorf("%w; use --status sidecar for files like this", errors.Join(refused...))
-		}
-		return nil, nil
-	}
-	if len(out) > MaxFileSize {
-		return nil, fmt.Errorf("%s: writing the status would make the file %d bytes, over the %d MiB limit of resource files; split the file or use --status sidecar", path, len(out), MaxFileSize>>20)
-	}
-	p.out = out
-	// A symlinked resource file keeps its link: the status goes into the
-	// file it points to.
-	p.target = path
-	if t, err := filepath.EvalSymlinks(path); err == nil {
-		p.target = t
-	}
-	tmp, err := writeTemp(p.target, out)
-	if err != nil {
-		return nil, err
-	}
-	p.tmp = tmp
-	return p, nil
-}
-
 // errConflict ends a prepare whose file changed under it; it is not a
 // failure (retryAfterConflict already rescheduled the key).
 var errConflict = errors.New("file changed while its status was prepared")
@@ -489,18 +355,13 @@ var errConflict = errors.New("file changed while its status was prepared")
 // pending and returns how many files it wrote.
 func (w *statusWriter) commit(pending []*pendingWrite) int {
 	syncTemps(pending)
-	s := w.s
 	dirs := map[string]bool{}
 	n := 0
 	var finished []*pendingWrite
 	var failed []error
 	for _, p := range pending {
 		var err error
-		if s.opts.Status == StatusSidecar {
-			err = w.commitSidecar(p)
-		} else {
-			err = w.commitInline(p)
-		}
+		err = w.sink.commit(w, p)
 		if err == errConflict {
 			continue // rescheduled
 		}
@@ -520,43 +381,6 @@ func (w *statusWriter) commit(pending []*pendingWrite) int {
 	return n
 }
 
-// commitInline swaps one prepared file in, unless the file changed.
-func (w *statusWriter) commitInline(p *pendingWrite) error {
-	s := w.s
-	// swapIn compares the file with what the edit was based on as part
-	// of the swap: an edit we have not seen is never overwritten.
-	s.mu.Lock()
-	fst := s.files[p.path]
-	if fst == nil || fst.hash != p.expect {
-		s.mu.Unlock()
-		os.Remove(p.tmp)
-		w.retryAfterConflict(p.key)
-		return errConflict
-	}
-	lost, err := swapIn(p.tmp, p.target, p.expect)
-	if err != nil || lost {
-		s.mu.Unlock()
-		os.Remove(p.tmp)
-		if lost {
-			// The file changed between our check and the swap; the
-			// user's bytes are back in place: load them, write after.
-			w.retryAfterConflict(p.key)
-			return errConflict
-		}
-		return fmt.Errorf("replace %s: %w", p.path, err)
-	}
-	fst.hash = hashBytes(p.out)
-	w.writes.Add(1)
-	for i, e := range p.done {
-		e.fileStatus = statusDigest(p.statuses[i])
-		if p.gens[i] > 0 {
-			e.fileGen = p.gens[i]
-		}
-	}
-	s.mu.Unlock()
-	return nil
-}
-
 // setWriteError records (or clears, for nil) the write failure of a key on
 // its resources, shown as their StatusWritten condition.
 func (s *Store) setWriteError(key string, err error) {
@@ -573,110 +397,6 @@ func (s *Store) setWriteError(key string, err error) {
 		e.writeErr = msg
 		s.notifyLocked(Modified, e, false)
 	}
-}
-
-// sidecarDoc is the content of a sidecar status file.
-type sidecarDoc struct {
-	v1alpha1.TypeMeta `json:",inline"`
-	Metadata          v1alpha1.ObjectMeta `json:"metadata"`
-	Status            json.RawMessage     `json:"status"`
-}
-
-func (s *Store) sidecarPath(k Key) string {
-	return filepath.Join(s.opts.StateDir, "status", strings.ToLower(k.Kind), k.Name+".yaml")
-}
-
-func (s *Store) readSidecar(k Key) (any, bool) {
-	b, err := os.ReadFile(s.sidecarPath(k))
-	if err != nil {
-		return nil, false
-	}
-	var doc sidecarDoc
-	if err := yaml.Unmarshal(b, &doc); err != nil || len(doc.Status) == 0 {
-		return nil, false
-	}
-	ki, _ := v1alpha1.LookupKind(k.Kind)
-	obj := ki.New()
-	if err := json.Unmarshal(doc.Status, obj.GetStatus()); err != nil {
-		return nil, false
-	}
-	return reflectStatus(obj), true
-}
-
-// prepareSidecar writes the sidecar status of one resource to a temp
-// file; nil when the sidecar already holds it.
-func (w *statusWriter) prepareSidecar(key string) (*pendingWrite, error) {
-	s := w.s
-	kind, name, _ := strings.Cut(key, "/")
-	k := Key{kind, name}
-	s.mu.RLock()
-	e := s.entries[k]
-	if e == nil {
-		s.mu.RUnlock()
-		return nil, nil
-	}
-	v := e.view(false)
-	sj, _ := json.Marshal(v.GetStatus())
-	gen := v.GetObjectMeta().Generation
-	same := statusDigest(sj) == e.fileStatus && gen == e.fileGen
-	s.mu.RUnlock()
-	if same {
-		return nil, nil
-	}
-	doc := sidecarDoc{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: kind}, Metadata: v1alpha1.ObjectMeta{Name: name, Generation: gen}, Status: sj}
-	b, _ := json.Marshal(doc)
-	y, _ := yaml.JSONToYAML(b)
-	path := s.sidecarPath(k)
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, err
-	}
-	tmp, err := writeTemp(path, y)
-	if err != nil {
-		return nil, err
-	}
-	return &pendingWrite{key: key, path: path, target: path, tmp: tmp, out: y, done: []*entry{e}, statuses: [][]byte{sj}, gens: []int64{gen}}, nil
-}
-
-// commitSidecar renames one prepared sidecar file into place.
-func (w *statusWriter) commitSidecar(p *pendingWrite) error {
-	if err := os.Rename(p.tmp, p.path); err != nil {
-		os.Remove(p.tmp)
-		return err
-	}
-	w.s.mu.Lock()
-	p.done[0].fileStatus, p.done[0].fileGen = statusDigest(p.statuses[0]), p.gens[0]
-	w.s.mu.Unlock()
-	w.writes.Add(1) // after the record of what the file holds: a caller that sees the count sees both
-	return nil
-}
-
-// swapIn replaces target with tmp as a compare-and-swap: it exchanges the
-// two atomically (renameat2 RENAME_EXCHANGE), then checks that what it took
-// out of target is the content the edit was based on (expect). If not,
-// someone wrote the file between our last check and the exchange: it
-// exchanges back, so their bytes win, and reports lost. On success tmp is
-// removed. Filesystems without RENAME_EXCHANGE get a re-read and compare
-// followed by a plain rename (a window of microseconds).
-func swapIn(tmp, target string, expect [32]byte) (lost bool, err error) {
-	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, target, unix.RENAME_EXCHANGE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
-		if cur, _, rerr := regularfile.Read(target, MaxFileSize); rerr != nil || hashBytes(cur) != expect {
-			return true, rerr
-		}
-		return false, os.Rename(tmp, target)
-	}
-	if err != nil {
-		return false, err
-	}
-	old, rerr := os.ReadFile(tmp)
-	if rerr == nil && hashBytes(old) == expect {
-		os.Remove(tmp)
-		return false, nil
-	}
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, target, unix.RENAME_EXCHANGE); err != nil {
-		return true, fmt.Errorf("restore concurrent edit of %s: %w", target, err)
-	}
-	return true, nil
 }
 
 // writeTemp writes data to a hidden temp file beside path with path's mode

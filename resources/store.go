@@ -12,8 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -27,7 +25,6 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
-	"github.com/reconciled/reconciled/internal/regularfile"
 )
 
 // StatusMode says where status is written.
@@ -104,8 +101,11 @@ func (p Problem) Locate() (where, message string) {
 
 // Options configures a Store.
 type Options struct {
-	// Dir is the watched resource directory.
+	// Dir is the watched resource directory: the source when Source is
+	// nil, and where the API writes resources.
 	Dir string
+	// Source is where documents come from (default: a DirSource of Dir).
+	Source Source
 	// StateDir holds generation records and sidecar status; empty keeps
 	// generations in memory (offline use by reconcilectl).
 	StateDir string
@@ -154,7 +154,6 @@ type Store struct {
 	mu      sync.RWMutex
 	entries map[Key]*entry
 	files   map[string]*fileState
-	dirs    map[string]bool // watched folders
 	// loadWinners, during Load, names the file that gets each name
 	// defined more than once.
 	loadWinners map[Key]string
@@ -202,15 +201,14 @@ type fileState struct {
 	logged map[string]bool
 }
 
-// NewStore returns an empty store. Load fills it; Run keeps it current.
+// NewStore returns an empty store. Load fills it; Start keeps it current.
 func NewStore(opts Options) (*Store, error) {
 	if opts.Status == "" {
 		opts.Status = StatusInline
 	}
-	switch opts.Status {
-	case StatusInline, StatusSidecar, StatusNone:
-	default:
-		return nil, fmt.Errorf("unknown status mode %q (want inline, sidecar or none)", opts.Status)
+	sink, err := newStatusSink(opts.Status, opts.StateDir)
+	if err != nil {
+		return nil, err
 	}
 	if opts.RelistInterval == 0 {
 		opts.RelistInterval = 5 * time.Minute
@@ -226,11 +224,12 @@ func NewStore(opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts.Dir = dir
+	if opts.Source == nil {
+		opts.Source = NewDirSource(dir, opts.AllowInsecureFiles, opts.Log)
+	}
 	genPath := ""
 	if opts.StateDir != "" {
 		genPath = filepath.Join(opts.StateDir, "generations.json")
-	} else if opts.Status == StatusSidecar {
-		return nil, fmt.Errorf("--status sidecar needs a state dir")
 	}
 	gens, err := loadGenerations(genPath, func(err error) {
 		opts.Log.Error(err, "generation records were corrupt; generations start over")
@@ -246,16 +245,18 @@ func NewStore(opts Options) (*Store, error) {
 		log:     opts.Log,
 		entries: map[Key]*entry{},
 		files:   map[string]*fileState{},
-		dirs:    map[string]bool{},
 		subs:    map[*subscription]struct{}{},
 		gens:    gens,
 	}
-	s.writer = newStatusWriter(s)
+	s.writer = newStatusWriter(s, sink)
 	return s, nil
 }
 
-// Dir returns the absolute watched directory.
+// Dir returns the absolute resource directory.
 func (s *Store) Dir() string { return s.opts.Dir }
+
+// Source returns where the store's documents come from.
+func (s *Store) Source() Source { return s.opts.Source }
 
 // Get returns the last valid version of a resource, with its current
 // status, or false when there is none. The object must not be modified.
@@ -480,52 +481,3 @@ func statusDigest(statusJSON []byte) [32]byte {
 // is reported as invalid (what it defined keeps running), and the status
 // writer never grows a file past it.
 const MaxFileSize = 8 << 20
-
-// readFile reads a resource file; a missing file reports ok=false. A file
-// the store refuses (not a regular file, over MaxFileSize, writable by
-// others, unreadable) gives an *Error, reported like a file that does not
-// parse: whatever it defined keeps running.
-func (s *Store) readFile(path string) (data []byte, ok bool, err error) {
-	data, info, err := regularfile.Read(path, MaxFileSize)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, false, nil
-	case errors.Is(err, regularfile.ErrNotRegular):
-		return nil, true, &Error{File: path, Message: strings.TrimPrefix(err.Error(), path+" ") + "; only regular files are read"}
-	case errors.Is(err, regularfile.ErrTooLarge):
-		return nil, true, &Error{File: path, Message: fmt.Sprintf("%s; resource files may be at most %d MiB (split it)", strings.TrimPrefix(err.Error(), path+" "), MaxFileSize>>20)}
-	case err != nil:
-		return nil, true, &Error{File: path, Message: "cannot read: " + unwrapPathError(err).Error()}
-	}
-	if msg := s.untrusted(info); msg != "" {
-		return nil, true, &Error{File: path, Message: msg}
-	}
-	return data, true, nil
-}
-
-// untrusted says why a file may not define resources, or "". Whoever may
-// write a resource file may run any program as the daemon's user, so a
-// file must belong to root or to the daemon's user and be writable by its
-// owner only (like sudoers or cron's files), unless the daemon runs with
-// --allow-insecure-files.
-func (s *Store) untrusted(info regularfile.Info) string {
-	if s.opts.AllowInsecureFiles {
-		return ""
-	}
-	if euid := uint32(os.Geteuid()); info.Uid != 0 && info.Uid != euid {
-		return fmt.Sprintf("owned by uid %d, not by root or the daemon's user (uid %d): a resource file can run programs as the daemon's user, so it is ignored (chown it, or start reconciled with --allow-insecure-files)", info.Uid, euid)
-	}
-	if info.Mode&0o022 != 0 {
-		return fmt.Sprintf("writable by its group or others (mode %04o): a resource file can run programs as the daemon's user, so it is ignored (chmod go-w it, or start reconciled with --allow-insecure-files)", info.Mode.Perm())
-	}
-	return ""
-}
-
-// unwrapPathError drops the path of a *fs.PathError (the caller names it).
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

@@ -616,9 +616,9 @@ func TestStatusWriteNeverOverwritesAnEdit(t *testing.T) {
 	if err := s.UpdateStatus(v1alpha1.KindProcess, "p", runningStatus(1, 1)); err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.writer.prepareInline(h.path("p.yaml"))
+	p, err := inlineSink{}.prepare(s.writer, h.path("p.yaml"))
 	if err != nil || p == nil {
-		t.Fatal("prepareInline prepared nothing")
+		t.Fatal("the inline sink prepared nothing")
 	}
 	userEdit := processFile("p", "/bin/new") + "  user: nobody\n"
 	h.writeInPlace("p.yaml", userEdit)

@@ -7,27 +7,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"k8s.io/client-go/util/workqueue"
 )
 
-// Start watches the directory and applies every change until ctx is done.
-// It also runs the status writer. Call Load first. Start returns when ctx is
+// Start follows the source and applies every change until ctx is done. It
+// also runs the status writer. Call Load first. Start returns when ctx is
 // done and pending status has been written.
 func (s *Store) Start(ctx context.Context) error {
-	w, err := fsnotify.NewBufferedWatcher(4096)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
 	queue := workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[string]{Name: "files"})
 	defer queue.ShutDown()
 	s.mu.Lock()
@@ -35,19 +26,15 @@ func (s *Store) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	relist := func() { queue.Add("") } // "" = relist everything
 
-	if err := s.addWatches(w, s.opts.Dir); err != nil {
-		return err
-	}
 	writerDone := make(chan struct{})
 	wctx, cancelWriter := context.WithCancel(context.Background())
 	go func() { s.writer.run(wctx); close(writerDone) }()
-	// Stop the file workers before the writer's final flush, so that no
-	// file is applied after Run returns and what they applied is written.
+	// Stop the origin workers before the writer's final flush, so that no
+	// origin is applied after Start returns and what they applied is
+	// written.
 	var workers sync.WaitGroup
 	defer func() { queue.ShutDown(); workers.Wait(); cancelWriter(); <-writerDone; s.gens.close() }()
 
-	// Files changed between Load and the watches being in place.
-	relist()
 	for i := 0; i < 2; i++ {
 		workers.Add(1)
 		go func() {
@@ -69,104 +56,30 @@ func (s *Store) Start(ctx context.Context) error {
 		}()
 	}
 
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- s.opts.Source.Watch(watchCtx, queue.Add, relist) }()
 	ticker := time.NewTicker(s.opts.RelistInterval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			if watchErr != nil {
+				<-watchErr
+			}
 			return nil
 		case <-ticker.C:
 			relist()
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
+		case err := <-watchErr:
+			if err != nil {
+				return fmt.Errorf("watching %s: %w", s.opts.Source.Name(), err)
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				s.log.Info("inotify queue overflowed; rescanning the resource directory")
-			} else {
-				s.log.Error(err, "watch error; rescanning the resource directory")
-			}
-			relist()
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			s.handleEvent(w, ev, queue, relist)
+			// The source has nothing more to report; the periodic
+			// relist still applies what changes.
+			watchErr = nil
 		}
 	}
-}
-
-func (s *Store) handleEvent(w *fsnotify.Watcher, ev fsnotify.Event, queue workqueue.TypedInterface[string], relist func()) {
-	rel, err := filepath.Rel(s.opts.Dir, ev.Name)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return
-	}
-	if ev.Has(fsnotify.Create) {
-		if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-			if !strings.HasPrefix(filepath.Base(ev.Name), ".") {
-				// A new folder (mkdir -p, git checkout): watch it and read
-				// what is already in it.
-				if err := s.addWatches(w, ev.Name); err != nil {
-					s.log.Error(err, "cannot watch new folder", "path", ev.Name)
-				}
-				relist()
-			}
-			return
-		}
-	}
-	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-		// A watched folder that went away takes its files with it. (Only
-		// folders: scanning on every file rename would make each status
-		// write cost as much as the directory is large.)
-		s.mu.Lock()
-		wasDir := s.dirs[ev.Name]
-		delete(s.dirs, ev.Name)
-		var gone []string
-		if wasDir {
-			prefix := ev.Name + string(filepath.Separator)
-			for p := range s.files {
-				if strings.HasPrefix(p, prefix) {
-					gone = append(gone, p)
-				}
-			}
-		}
-		s.mu.Unlock()
-		for _, p := range gone {
-			queue.Add(p)
-		}
-	}
-	if Ignored(rel) {
-		return
-	}
-	// A chmod or chown may make a file untrusted (or trusted again): it is
-	// read again like a write; an unchanged file costs a read and a hash.
-	queue.Add(ev.Name)
-}
-
-// addWatches watches root and every non-hidden folder below it.
-func (s *Store) addWatches(w *fsnotify.Watcher, root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == root {
-				return err
-			}
-			return nil
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if p != root && strings.HasPrefix(d.Name(), ".") {
-			return filepath.SkipDir
-		}
-		if err := w.Add(p); err != nil {
-			s.log.Error(err, "cannot watch folder", "path", p)
-			return nil
-		}
-		s.mu.Lock()
-		s.dirs[p] = true
-		s.mu.Unlock()
-		return nil
-	})
 }
 
 // inProgress tracks the files being loaded, for Stuck.
@@ -202,7 +115,7 @@ func (s *Store) Stuck(limit time.Duration) error {
 		if d := now.Sub(since); d > limit {
 			what := "loading " + p
 			if p == "" {
-				what = "rescanning " + s.opts.Dir
+				what = "relisting " + s.opts.Source.Name()
 			}
 			stuck = append(stuck, fmt.Sprintf("%s for %s", what, d.Round(time.Second)))
 		}

@@ -1,0 +1,42 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package resources
+
+import "context"
+
+// Source is where resource documents come from, as the kubelet has file,
+// http and apiserver sources of pods. The store reads a source by origin:
+// an origin is what the source changes as one piece (a file below --dir; a
+// file of a git commit; an object of a Kubernetes API) and its name is
+// what errors and the reconciled.dev/source annotation show. The store
+// does the rest the same for every source: decoding, validation, duplicate
+// names, the grace before a vanished resource is deleted, and keeping the
+// last good version of a resource whose origin has become invalid.
+//
+// A source that cannot reach what it reads from (a git remote that is
+// down) keeps serving the origins it had: only an origin that the source
+// positively no longer has is gone (Read ok=false), so an outage never
+// deletes anything.
+type Source interface {
+	// Name names the source in logs and health messages ("/etc/reconciled").
+	Name() string
+	// List returns every origin the source holds now, and the source's
+	// own problems that belong to no origin (a symlinked folder that is
+	// not followed). An error means the source cannot be listed at all:
+	// nothing is deleted for it.
+	List() (origins []string, problems []Problem, err error)
+	// Read returns an origin's content. ok=false means the origin is gone.
+	// An error means it is there but refused (unreadable, untrusted, too
+	// large): the store reports it on the origin's resources and keeps
+	// their last good version.
+	Read(origin string) (data []byte, ok bool, err error)
+	// Watch calls changed for each origin that may have changed, and
+	// relist when the source may have lost track of changes (everything
+	// is listed and read again), until ctx is done. It calls relist once
+	// it is watching, for the changes between List and then. changed may be called
+	// for origins that did not change; reading them again is cheap (their
+	// content hash is compared). Watch returns an error only when it
+	// cannot watch at all.
+	Watch(ctx context.Context, changed func(origin string), relist func()) error
+}
