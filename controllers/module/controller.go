@@ -29,7 +29,6 @@ import (
 	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/events"
 	"github.com/reconciled/reconciled/internal/atomicfile"
-	"github.com/reconciled/reconciled/internal/backoff"
 	"github.com/reconciled/reconciled/internal/systemd"
 	"github.com/reconciled/reconciled/internal/systemd/unit"
 	"github.com/reconciled/reconciled/kvlog"
@@ -58,15 +57,6 @@ const (
 	ReasonCrashLoop          = "CrashLoop"
 )
 
-// Crash-loop detection of Modules: systemd restarting a unit (Restart=)
-// crashLoopRestarts times without it staying active for crashLoopSettle
-// is a failure, though systemd shows it as "activating (auto-restart)"
-// and, for Type=simple, briefly active in each cycle.
-const (
-	crashLoopRestarts = 3
-	crashLoopSettle   = 30 * time.Second
-)
-
 // Options configures a Reconciler.
 type Options struct {
 	Store    controllers.ResourceStore
@@ -93,66 +83,6 @@ type moduleRecord struct {
 	// StartedHash is the hash of the unit file content the unit was last
 	// (re)started with: a different one while it runs means restart.
 	StartedHash string `json:"startedHash,omitempty"`
-}
-
-// moduleState is the in-memory state of one Module.
-type moduleState struct {
-	mu               sync.Mutex
-	reloadPending    bool
-	restartRequested bool
-	seenActive       bool // active since our last start: inactive now means someone stopped it
-	lastStart        time.Time
-	quickStops       int // consecutive stops soon after our start (backoff)
-
-	// crash-loop detection (see crashLoopRestarts)
-	nRestarts    int64     // systemd's NRestarts at the last look; -1 before the first
-	loopRestarts int64     // systemd restarts since the unit last stayed active for crashLoopSettle
-	activeSince  time.Time // when the unit was first seen active since its last restart
-	crashLoop    string    // the message while in a crash loop, else ""
-
-	// waiters are RestartAndWait calls; restartQueued is set once the
-	// restart they asked for was queued with systemd, whose outcome is the
-	// unit's next state without a job (observeRestart).
-	waiters       []chan error
-	restartQueued bool
-	// settleFrom is when the restarted unit was first seen active (with
-	// systemd's NRestarts then), for restartSettle.
-	settleFrom     time.Time
-	settleRestarts int64
-}
-
-// observeRestarts updates the crash-loop detection with the unit's state
-// and reports whether the unit just entered a crash loop. It returns when
-// to look again (a unit active since its last restart leaves the loop
-// after crashLoopSettle without any signal).
-func (m *moduleState) observeRestarts(us systemd.UnitState, now time.Time) (entered bool, recheck time.Duration) {
-	switch {
-	case m.nRestarts < 0 || us.NRestarts < m.nRestarts:
-		// First look, or systemd flushed the counter (a start on request).
-	case us.NRestarts > m.nRestarts:
-		m.loopRestarts += us.NRestarts - m.nRestarts
-		m.activeSince = time.Time{}
-	}
-	m.nRestarts = us.NRestarts
-	if us.ActiveState == "active" || us.ActiveState == "reloading" {
-		if m.activeSince.IsZero() {
-			m.activeSince = now
-		}
-		if stable := now.Sub(m.activeSince); stable >= crashLoopSettle {
-			m.loopRestarts, m.crashLoop = 0, ""
-		} else if m.loopRestarts > 0 {
-			recheck = crashLoopSettle - stable
-		}
-	} else {
-		m.activeSince = time.Time{}
-	}
-	return m.crashLoop == "" && m.loopRestarts >= crashLoopRestarts, recheck
-}
-
-// resetCrashLoop forgets the crash-loop state when the controller itself
-// (re)starts the unit: a new spec or a requested restart starts afresh.
-func (m *moduleState) resetCrashLoop() {
-	m.loopRestarts, m.crashLoop, m.activeSince = 0, "", time.Time{}
 }
 
 // Reconciler makes systemd units match Module resources.
@@ -307,10 +237,6 @@ func (r *Reconciler) resyncAll() {
 	}
 	r.records.Range(func(name string, _ moduleRecord) { r.enqueue(name) })
 }
-
-// quickStopBackoff spaces the starts of a unit that keeps stopping soon
-// after each start (by the second such stop).
-var quickStopBackoff = backoff.Policy{Initial: 200 * time.Millisecond, Max: 25600 * time.Millisecond}
 
 // Reconcile implements reconcile.Reconciler: it renders the unit, owns
 // and writes its file, waits for systemd to reload it, and converges the
@@ -521,180 +447,6 @@ func (r *Reconciler) observe(ctx context.Context, log logr.Logger, name string, 
 	}
 	r.active.WithLabelValues(name).Set(active)
 	return reconcile.Result{RequeueAfter: wait}, nil
-}
-
-// converge enables or disables the unit and starts, stops or restarts it
-// as the spec asks. It returns how long to wait before looking again when a
-// start is held back.
-func (r *Reconciler) converge(ctx context.Context, log logr.Logger, name string, m *moduleState, mod *v1alpha1.Module, rec *moduleRecord, hash string, us systemd.UnitState) (time.Duration, error) {
-	spec := &mod.Spec
-	mgr := r.opts.Systemd[spec.Scope]
-	u := spec.UnitName
-	enabled := us.UnitFileState == "enabled" || us.UnitFileState == "enabled-runtime"
-	switch {
-	case *spec.Enabled && !enabled:
-		if err := mgr.Enable(ctx, u); err != nil {
-			return 0, fmt.Errorf("enable %s: %w", u, err)
-		}
-		log.V(1).Info("unit enabled", "unit", u)
-	case !*spec.Enabled && enabled:
-		if err := mgr.Disable(ctx, u); err != nil {
-			return 0, fmt.Errorf("disable %s: %w", u, err)
-		}
-		log.V(1).Info("unit disabled", "unit", u)
-	}
-	ev := func(typ, reason, format string, args ...any) {
-		r.opts.Events.Eventf(v1alpha1.KindModule, name, typ, reason, format, args...)
-	}
-	start := func(reason string) error {
-		if err := mgr.Start(ctx, u); err != nil {
-			return fmt.Errorf("start %s: %w", u, err)
-		}
-		rec.StartedHash = hash
-		m.restartQueued = m.restartQueued || m.restartRequested
-		m.lastStart, m.seenActive, m.restartRequested = time.Now(), false, false
-		log.Info("unit started", "unit", u, "reason", reason)
-		return nil
-	}
-	if us.JobPending {
-		return 0, nil // a queued job is about to change the state; its signals bring us back
-	}
-	if spec.State == "Stopped" {
-		m.restartRequested = false
-		if len(m.waiters) > 0 {
-			m.finishRestart(errStoppedModule)
-		}
-		// Our own stop: the next Running starts it fresh, with no
-		// "stopped outside" warning.
-		rec.StartedHash, m.seenActive = "", false
-		switch us.ActiveState {
-		case "active", "activating", "reloading":
-			if err := mgr.Stop(ctx, u); err != nil {
-				return 0, fmt.Errorf("stop %s: %w", u, err)
-			}
-			ev(events.TypeNormal, ReasonStopped, "stopping %s (state: Stopped)", u)
-		case "failed":
-			// Stopped clears a failure, so Running starts it again.
-			if err := mgr.ResetFailed(ctx, u); err != nil {
-				log.V(1).Info("reset-failed", "error", err.Error())
-			}
-		}
-		return 0, nil
-	}
-	switch us.ActiveState {
-	case "active", "reloading":
-		m.seenActive = true
-		m.quickStops = 0
-		switch {
-		case m.restartRequested:
-			m.restartRequested = false
-			if err := mgr.Restart(ctx, u); err != nil {
-				return 0, fmt.Errorf("restart %s: %w", u, err)
-			}
-			m.restartQueued = true
-			rec.StartedHash, m.lastStart, m.seenActive = hash, time.Now(), false
-			ev(events.TypeNormal, ReasonRestarted, "restarting %s on request", u)
-		case rec.StartedHash != hash:
-			if err := mgr.Restart(ctx, u); err != nil {
-				return 0, fmt.Errorf("restart %s: %w", u, err)
-			}
-			rec.StartedHash, m.lastStart, m.seenActive = hash, time.Now(), false
-			ev(events.TypeNormal, ReasonRestarted, "restarting %s: the unit changed", u)
-		}
-	case "activating", "deactivating":
-		// In progress; the next signal brings us back.
-	case "failed":
-		if rec.StartedHash == hash && !m.restartRequested {
-			return 0, nil // a failed unit stays failed until its spec changes or a restart is asked for
-		}
-		if err := mgr.ResetFailed(ctx, u); err != nil {
-			log.V(1).Info("reset-failed", "error", err.Error())
-		}
-		if err := start("spec changed after failure"); err != nil {
-			return 0, err
-		}
-		ev(events.TypeNormal, ReasonStarted, "starting %s again", u)
-	default: // inactive
-		switch {
-		case rec.StartedHash == "" || rec.StartedHash != hash || m.restartRequested:
-			if err := start("start"); err != nil {
-				return 0, err
-			}
-			ev(events.TypeNormal, ReasonStarted, "starting %s", u)
-		case spec.Type == "oneshot" && us.Result == "success":
-			// Finished its work; oneshot units are not kept running.
-		default:
-			// It ran and is inactive now: someone ran systemctl stop (or
-			// the program ended on its own). The spec says Running.
-			if d := time.Since(m.lastStart); d < 10*time.Second && !m.seenActive {
-				m.quickStops++
-				if m.quickStops > 1 {
-					return quickStopBackoff.Delay(m.quickStops), nil
-				}
-			}
-			ev(events.TypeWarning, ReasonStoppedExternally, "%s was stopped outside reconciled (systemctl stop?); starting it again as the spec says Running", u)
-			if err := start("reverted an outside stop"); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return 0, nil
-}
-
-// reconcileDeleted stops, disables and removes the unit of a deleted
-// Module.
-func (r *Reconciler) reconcileDeleted(ctx context.Context, log logr.Logger, name string) (reconcile.Result, error) {
-	rec, ok := r.records.Get(name)
-	if ok {
-		if err := r.removeUnit(ctx, log, name, rec); err != nil {
-			return reconcile.Result{}, err
-		}
-	}
-	r.active.DeleteLabelValues(name)
-	r.mu.Lock()
-	delete(r.modules, name)
-	r.mu.Unlock()
-	return reconcile.Result{}, nil
-}
-
-// removeUnit stops, disables and removes a unit the controller wrote, and
-// forgets it. A unit file that is no longer ours is left in place.
-func (r *Reconciler) removeUnit(ctx context.Context, log logr.Logger, name string, rec moduleRecord) error {
-	mgr := r.opts.Systemd[rec.Scope]
-	if mgr == nil {
-		return fmt.Errorf("cannot remove unit %s of module %q: no systemd for scope %s", rec.Unit, name, rec.Scope)
-	}
-	data, err := os.ReadFile(rec.Path)
-	ours := false
-	if err == nil {
-		owner, ok := unit.IsManaged(data)
-		ours = ok && owner == name
-	}
-	if ours {
-		if err := mgr.Stop(ctx, rec.Unit); err != nil && !systemd.IsNoSuchUnit(err) {
-			return fmt.Errorf("stop %s: %w", rec.Unit, err)
-		}
-		if err := mgr.Disable(ctx, rec.Unit); err != nil {
-			log.Info("cannot disable the unit of a deleted module; removing it anyway", "unit", rec.Unit, "error", err.Error())
-		}
-		if err := os.Remove(rec.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		atomicfile.SyncDir(filepath.Dir(rec.Path))
-		if err := mgr.Reload(ctx); err != nil {
-			return fmt.Errorf("daemon-reload: %w", err)
-		}
-		r.reloads.WithLabelValues(mgr.Scope(), "success").Inc()
-		log.Info("unit removed", "unit", rec.Unit, "path", rec.Path)
-		r.opts.Events.Eventf(v1alpha1.KindModule, name, events.TypeNormal, "Removed", "stopped, disabled and removed %s", rec.Path)
-	}
-	r.records.Delete(name)
-	r.mu.Lock()
-	if r.byUnit[rec.Scope+"/"+rec.Unit] == name {
-		delete(r.byUnit, rec.Scope+"/"+rec.Unit)
-	}
-	r.mu.Unlock()
-	return nil
 }
 
 // systemdError reports a failed D-Bus call in the status and retries with

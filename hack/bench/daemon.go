@@ -31,6 +31,11 @@ func logf(format string, args ...any) {
 
 type bench struct {
 	bin, work, blip string
+	// floors are this machine's, measured at the start of the run.
+	floors floors
+	// editP99 is the edit p99 by number of resources, for the ratio of
+	// the larger size to the smaller.
+	editP99 map[int]time.Duration
 }
 
 // daemon is one running reconciled.

@@ -47,9 +47,9 @@ func main() {
 	if out, err := exec.Command("gcc", "-O2", "-o", blip, filepath.Join(root, "hack", "bench", "blip", "blip.c")).CombinedOutput(); err != nil {
 		fatalf("compile blip: %v\n%s", err, out)
 	}
-	b := &bench{bin: bin, work: work, blip: blip}
+	b := &bench{bin: bin, work: work, blip: blip, floors: measureFloors(work)}
 	want := func(name string) bool { return *only == "" || strings.Contains(","+*only+",", ","+name+",") }
-	var rows []row
+	rows := b.floors.rows()
 	if want("edit") {
 		for _, n := range sizes(1000, 10000) {
 			rows = append(rows, b.editLatency(n)...)
