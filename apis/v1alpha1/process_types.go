@@ -344,3 +344,8 @@ func (p *Process) WithStatus(status any) Object {
 	c.Status = status.(ProcessStatus)
 	return &c
 }
+
+// ProcessConditionDuplicate is True on a Process while other process
+// groups run its program (found when the daemon adopts its programs); the
+// alert source raises ProcessDuplicate on it.
+const ProcessConditionDuplicate = "Duplicate"

@@ -16,7 +16,6 @@ import (
 
 	"github.com/reconciled/reconciled/alerting/receivers"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
-	"github.com/reconciled/reconciled/controllers/process"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -187,7 +186,7 @@ func alertsFor(obj v1alpha1.Object) []receivers.Alert {
 			add("Down", v1alpha1.SeverityCritical, fmt.Sprintf("Link %s is Down", name), fmt.Sprintf("Link %s is Up", name), o.Status.LastError)
 		}
 	case *v1alpha1.Process:
-		if c := cs.Condition(process.ConditionDuplicate); c != nil && c.Status == metav1.ConditionTrue {
+		if c := cs.Condition(v1alpha1.ProcessConditionDuplicate); c != nil && c.Status == metav1.ConditionTrue {
 			add("Duplicate", v1alpha1.SeverityWarning, fmt.Sprintf("Process %s runs more than once", name), fmt.Sprintf("Process %s runs once again", name), c.Message)
 		}
 		switch o.Status.Phase {

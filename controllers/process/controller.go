@@ -62,9 +62,6 @@ const (
 	ReasonDuplicate        = "DuplicateProgram"
 )
 
-// ConditionDuplicate is True on a Process while other process groups run
-// its program (found at adoption; see findDuplicates).
-const ConditionDuplicate = "Duplicate"
 
 // logKind is the log store folder of Process output: <state-dir>/logs/process/<name>/.
 const logKind = "process"

@@ -190,10 +190,10 @@ func (p *proc) status(pr *v1alpha1.Process) v1alpha1.ProcessStatus {
 		}
 	}
 	if p.duplicates = slices.DeleteFunc(p.duplicates, func(pid int) bool { return !supervise.GroupAlive(pid) }); len(p.duplicates) > 0 {
-		st.SetCondition(v1alpha1.Condition{Type: ConditionDuplicate, Status: metav1.ConditionTrue, Reason: ReasonDuplicate,
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ProcessConditionDuplicate, Status: metav1.ConditionTrue, Reason: ReasonDuplicate,
 			Message: duplicateMessage(p), ObservedGeneration: pr.Generation})
 	} else {
-		meta.RemoveStatusCondition(&st.Conditions, ConditionDuplicate)
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ProcessConditionDuplicate)
 	}
 	return st
 }
