@@ -62,7 +62,6 @@ const (
 	ReasonDuplicate        = "DuplicateProgram"
 )
 
-
 // logKind is the log store folder of Process output: <state-dir>/logs/process/<name>/.
 const logKind = "process"
 
