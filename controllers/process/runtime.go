@@ -467,6 +467,9 @@ func (r *Reconciler) beginStop(log logr.Logger, p *proc, reason string, now time
 	}
 	p.stopping, p.stopReason, p.killed = true, reason, false
 	p.killAt = now.Add(timeout)
+	// Its exit is then reaped by pid, not by asking which of every child
+	// exited (an adopted program, not our child, is watched by pidfd).
+	r.reaper.ExpectExit(p.pid)
 	if err := supervise.SignalGroup(p.pgid, sig); err != nil {
 		log.Error(err, "cannot signal program", "pid", p.pid)
 	}

@@ -485,3 +485,38 @@ func openFDs(t *testing.T) int {
 	}
 	return len(des)
 }
+
+// A child asked to exit (ExpectExit) is reaped by pid; a child that exits
+// on its own at the same moment, its SIGCHLD merged with the other's, is
+// still reported (by the deferred scan of every child).
+func TestReaperExpectedExit(t *testing.T) {
+	r := newReaper(t)
+	r.ExpectExit(1)       // not a child: ignored
+	r.ExpectExit(1 << 22) // no such process: ignored
+	for round := range 20 {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		expected := start(t, r, SpawnOptions{Argv: []string{"sleep", "30"}})
+		crashing := start(t, r, SpawnOptions{Argv: []string{"/bin/sh", "-c", `read x <&3; exit 7`}, ExtraFiles: []*os.File{pr}})
+		pr.Close()
+		r.ExpectExit(expected.Pid)
+		// Both exit together: the crash (its pipe closed) and the stop.
+		pw.Close()
+		if err := SignalGroup(expected.Pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if st := expected.wait(t); st.Signal != syscall.SIGTERM {
+			t.Fatalf("round %d: expected exit reported as %+v", round, st)
+		}
+		if st := crashing.wait(t); st.ExitCode != 7 {
+			t.Fatalf("round %d: the exit on its own reported as %+v", round, st)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.expected) != 0 || len(r.children) != 0 {
+		t.Fatalf("left behind: %d expected, %d children", len(r.expected), len(r.children))
+	}
+}
