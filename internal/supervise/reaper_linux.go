@@ -110,7 +110,7 @@ type Reaper struct {
 	expected    map[int]struct{}
 	scanPending bool
 	scanDue     bool
-	loopErr    error // set by the loop before it exits on an unexpected error
+	loopErr     error // set by the loop before it exits on an unexpected error
 
 	sigchld chan os.Signal // SIGCHLD notifications, forwarded to evfd
 	done    chan struct{}  // closed when the loop goroutine has returned
