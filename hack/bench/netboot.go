@@ -44,7 +44,7 @@ func (b *bench) dhcp() []row {
 	if *quick {
 		rates = "1000"
 	}
-	out := goTestBench("./controllers/pinode/dhcp", "TestPerfdhcpVsDnsmasq",
+	out := goTestBench("./netboot/dhcp", "TestPerfdhcpVsDnsmasq",
 		"RECONCILED_DHCP_BENCH=1", "RECONCILED_DHCP_BENCH_RATES="+rates, "RECONCILED_DHCP_BENCH_SECS=5")
 	var rows []row
 	re := regexp.MustCompile(`(ours|dnsmasq)\s+@\s*(\d+)/s: (.*)`)
@@ -79,7 +79,7 @@ func (b *bench) tftp() []row {
 	}
 	var rows []row
 	for _, where := range []struct{ name, loopback string }{{"into a client namespace", "0"}, {"over loopback", "1"}} {
-		out := goTestBench("./controllers/pinode/tftp", "TestCompareTftpdHpa", "TFTP_BENCH=1", "TFTP_BENCH_REPS="+reps, "TFTP_BENCH_LOOPBACK="+where.loopback)
+		out := goTestBench("./netboot/tftp", "TestCompareTftpdHpa", "TFTP_BENCH=1", "TFTP_BENCH_REPS="+reps, "TFTP_BENCH_LOOPBACK="+where.loopback)
 		for _, l := range lines(out, regexp.MustCompile(`^\s*(ours|tftpd-hpa)\s+(curl|atftp)|ours/tftpd-hpa with`)) {
 			logf("tftp %s: %s", where.name, l)
 			rows = append(rows, row{what: "TFTP 64 MiB " + where.name + " (MiB/s: best median worst)", ours: l, target: ">= tftpd-hpa at every blksize; >= 100 MB/s windowed"})
