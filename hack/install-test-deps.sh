@@ -19,6 +19,8 @@ command -v chromium >/dev/null || need+=(chromium)
 # The MQTT bridge tests talk to a real mosquitto (and its command-line clients).
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+# The git source tests pull from real repositories.
+command -v git >/dev/null || need+=(git)
 # Network-namespace and socket-activation tests.
 command -v ip >/dev/null || need+=(iproute2)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)

@@ -38,6 +38,7 @@ import (
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
+	"github.com/reconciled/reconciled/resources/gitsource"
 )
 
 // Liveness limits of /healthz: a reconcile or a file load running longer
@@ -86,7 +87,11 @@ func run(f *flags, log logr.Logger) error {
 		return err
 	}
 	defer evStore.Close()
-	store, err := resources.NewStore(resources.Options{Dir: f.dir, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources"),
+	source, err := newSource(f, log)
+	if err != nil {
+		return err
+	}
+	store, err := resources.NewStore(resources.Options{Dir: f.dir, Source: source, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources"),
 		Events: evStore.ForSource("resources"), AllowInsecureFiles: f.allowInsecureFiles})
 	if err != nil {
 		return err
@@ -156,7 +161,13 @@ func run(f *flags, log logr.Logger) error {
 	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
 	// One writer for the API and the MQTT bridge: it serializes their edits.
-	writer := apply.New(store)
+	// Resources from git are changed by commits, not through the daemon.
+	var writer *apply.Writer
+	if f.git == "" {
+		writer = apply.New(store)
+	} else if cfg.MQTT != nil {
+		return errors.New("mqtt: the MQTT bridge writes resources, which come from git with --git (not supported together yet)")
+	}
 	if cfg.MQTT != nil {
 		bridge, err := newMQTTBridge(cfg.MQTT, writer, store, procs, modules, log)
 		if err != nil {
@@ -203,6 +214,17 @@ func run(f *flags, log logr.Logger) error {
 		}
 		daemon.SdNotify(false, daemon.SdNotifyReady+"\n"+statusLine(store))
 	})
+}
+
+// newSource returns the git source of --git, or nil for the directory of
+// --dir. The repository is kept in <state-dir>/git, so a restart while the
+// remote is unreachable runs the commit applied last.
+func newSource(f *flags, log logr.Logger) (resources.Source, error) {
+	if f.git == "" {
+		return nil, nil
+	}
+	return gitsource.New(gitsource.Options{URL: f.git, Branch: f.gitBranch, Paths: f.gitPaths,
+		Dir: filepath.Join(f.stateDir, "git", "repo"), Interval: f.gitInterval, Log: log.WithName("git")})
 }
 
 // logsMaxBytes is the logs.maxBytes setting (0: the log store's default).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	flag "github.com/spf13/pflag"
@@ -21,6 +22,13 @@ type flags struct {
 	verbosity                                                                                   int
 	apiHosts                                                                                    []string
 	stopOnExit, showVersion, allowInsecureFiles                                                 bool
+
+	// host is this machine's name in the fleet (--host).
+	host string
+	// git, gitBranch, gitPaths and gitInterval are the git source.
+	git, gitBranch string
+	gitPaths       []string
+	gitInterval    time.Duration
 }
 
 func defaultStateDir() string {
@@ -51,6 +59,11 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.systemdRoot, "systemd-root", "/", "root of the systemd instance Modules go to: its system bus, unit folder and journal are found below it (/proc/PID/root for a systemd in other namespaces)")
 	fs.StringVar(&f.systemdUnitDir, "systemd-unit-dir", "", "folder for system-scope unit files (default <systemd-root>/etc/systemd/system)")
 	fs.BoolVar(&f.allowInsecureFiles, "allow-insecure-files", false, "read resource files that belong to other users or are writable by group or others (whoever may write a resource file may run programs as the daemon's user)")
+	fs.StringVar(&f.host, "host", hostname(), "this machine's name in the fleet (${HOST} in --git-path)")
+	fs.StringVar(&f.git, "git", "", "read resources from this git repository instead of --dir (status goes to the sidecar)")
+	fs.StringVar(&f.gitBranch, "git-branch", "main", "the branch --git follows")
+	fs.StringArrayVar(&f.gitPaths, "git-path", nil, "a folder of the repository this host reads (repeatable; ${HOST} is --host; default: all of it)")
+	fs.DurationVar(&f.gitInterval, "git-interval", 30*time.Second, "how often --git is polled (jittered by 10 %)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when the daemon exits (for performance work)")
@@ -60,15 +73,33 @@ func parseFlags(args []string) (*flags, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if f.git != "" {
+		// Status never goes into a checkout of the fleet's repository.
+		if fs.Changed("status") && f.status != "sidecar" && f.status != "none" {
+			return nil, fmt.Errorf("--status %s: with --git, status goes to the sidecar (or none)", f.status)
+		}
+		if !fs.Changed("status") {
+			f.status = "sidecar"
+		}
+		for i, p := range f.gitPaths {
+			f.gitPaths[i] = strings.ReplaceAll(p, "${HOST}", f.host)
+		}
+	}
 	if f.socket == "" {
 		f.socket = filepath.Join(f.stateDir, "reconciled.sock")
 	}
-	if !fs.Changed("dir") {
+	if !fs.Changed("dir") && f.git == "" {
 		if err := checkDefaultDir(f.dir); err != nil {
 			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// hostname is the machine's name, the default of --host.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 // checkDefaultDir refuses the default --dir when it holds Go source: run

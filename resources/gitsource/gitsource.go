@@ -1,0 +1,385 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package gitsource is a resources.Source over one branch of a git
+// repository: the fleet's desired state, pulled by every host.
+//
+// It drives the git command line rather than a Go implementation: every
+// host has git, and git brings what operators already use and trust —
+// shallow fetches of one branch, ssh keys and agents, credential helpers,
+// proxies, and commit signature checks (`git verify-commit` with ssh or
+// gpg) — with the behaviour they know from using it by hand. The cost is a
+// process per fetch (one `ls-remote` per idle poll) and one long-lived
+// `git cat-file --batch` that reads every file of a commit.
+//
+// The repository is kept under Options.Dir (bare, fetched with depth 1).
+// The commit in use is the ref refs/reconciled/applied: it survives a
+// daemon restart, so a host whose remote is unreachable starts from what it
+// last applied. A fetch that fails changes nothing.
+package gitsource
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/resources"
+)
+
+// appliedRef is the ref of the commit in use.
+const appliedRef = "refs/reconciled/applied"
+
+// Options configures a Source.
+type Options struct {
+	// URL is the remote (https://, ssh://, git://, file://, or a path).
+	URL string
+	// Branch is the branch followed (default main).
+	Branch string
+	// Paths are the folders of the repository this host reads (default:
+	// all of it).
+	Paths []string
+	// Dir is where the repository is kept (created when missing).
+	Dir string
+	// Interval is the poll period (default 30 s), jittered by ±10 %.
+	Interval time.Duration
+	// Git is the git program (default "git" from PATH).
+	Git string
+	// Log receives fetch failures and new commits.
+	Log logr.Logger
+}
+
+// Source is one branch of one repository. Create it with New.
+type Source struct {
+	o   Options
+	env []string
+
+	mu      sync.Mutex
+	applied string // the commit in use, "" before the first fetch
+	batch   *catFile
+	lastErr error
+	fetched time.Time
+
+	trigger chan struct{}
+}
+
+var _ resources.Source = (*Source)(nil)
+
+// New opens (or creates) the repository in o.Dir without touching the
+// network: the commit applied before a restart is in use at once.
+func New(o Options) (*Source, error) {
+	if o.URL == "" {
+		return nil, errors.New("git source: no URL")
+	}
+	if o.Branch == "" {
+		o.Branch = "main"
+	}
+	if o.Interval <= 0 {
+		o.Interval = 30 * time.Second
+	}
+	if o.Git == "" {
+		o.Git = "git"
+	}
+	for i, p := range o.Paths {
+		o.Paths[i] = strings.Trim(path.Clean("/"+p), "/")
+	}
+	s := &Source{o: o, trigger: make(chan struct{}, 1),
+		env: append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_DIR="+o.Dir, "LC_ALL=C")}
+	if _, err := os.Stat(path.Join(o.Dir, "HEAD")); err != nil {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("git source: %w", err)
+		}
+		// Not through s.git: GIT_DIR would name the repository to create.
+		cmd := exec.Command(o.Git, "init", "--bare", "--quiet", o.Dir)
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("git init: %v: %s", err, bytes.TrimSpace(out))
+		}
+	}
+	if _, err := s.git(context.Background(), "config", "remote.origin.url", o.URL); err != nil {
+		return nil, err
+	}
+	if out, err := s.git(context.Background(), "rev-parse", "--verify", "--quiet", appliedRef+"^{commit}"); err == nil {
+		s.applied = strings.TrimSpace(out)
+	}
+	return s, nil
+}
+
+// git runs git with the repository's environment and returns its output.
+func (s *Source) git(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.o.Git, args...)
+	cmd.Env = s.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return out.String(), fmt.Errorf("git %s: %s", args[0], msg)
+	}
+	return out.String(), nil
+}
+
+// Name is the URL and branch.
+func (s *Source) Name() string { return s.o.URL + "#" + s.o.Branch }
+
+// Applied returns the commit in use ("" before the first fetch), when it
+// was last fetched, and the last fetch's error.
+func (s *Source) Applied() (commit string, fetched time.Time, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied, s.fetched, s.lastErr
+}
+
+// selected reports whether a repository path is in Paths and a resource
+// file.
+func (s *Source) selected(p string) bool {
+	if resources.Ignored(p) {
+		return false
+	}
+	if len(s.o.Paths) == 0 {
+		return true
+	}
+	for _, prefix := range s.o.Paths {
+		if prefix == "" || p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// List returns the resource files of the applied commit below Paths;
+// nothing before the first fetch.
+func (s *Source) List() ([]string, []resources.Problem, error) {
+	s.mu.Lock()
+	commit := s.applied
+	s.mu.Unlock()
+	if commit == "" {
+		return nil, nil, nil
+	}
+	out, err := s.git(context.Background(), "ls-tree", "-r", "-z", "--name-only", commit)
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []string
+	for _, p := range strings.Split(out, "\x00") {
+		if p != "" && s.selected(p) {
+			files = append(files, p)
+		}
+	}
+	return files, nil, nil
+}
+
+// Read returns a file of the applied commit; ok=false when the commit does
+// not have it.
+func (s *Source) Read(p string) ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.applied == "" || !s.selected(p) {
+		return nil, false, nil
+	}
+	if s.batch == nil {
+		b, err := startCatFile(s.o.Git, s.env)
+		if err != nil {
+			return nil, true, err
+		}
+		s.batch = b
+	}
+	data, ok, err := s.batch.read(s.applied + ":" + p)
+	if err != nil {
+		s.batch.close()
+		s.batch = nil
+		return nil, true, fmt.Errorf("%s: %w", p, err)
+	}
+	if len(data) > resources.MaxFileSize {
+		return nil, true, &resources.Error{File: p, Message: fmt.Sprintf("%d bytes; resource files may be at most %d MiB (split it)", len(data), resources.MaxFileSize>>20)}
+	}
+	return data, ok, nil
+}
+
+// Trigger asks for a fetch now (a webhook).
+func (s *Source) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Watch fetches every Interval (jittered) and on Trigger, and reports the
+// files a new commit changed, until ctx is done.
+func (s *Source) Watch(ctx context.Context, changed func(string), relist func()) error {
+	defer func() {
+		s.mu.Lock()
+		if s.batch != nil {
+			s.batch.close()
+			s.batch = nil
+		}
+		s.mu.Unlock()
+	}()
+	relist()
+	for {
+		if paths, err := s.Sync(ctx); err == nil {
+			for _, p := range paths {
+				changed(p)
+			}
+		}
+		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(s.o.Interval))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.trigger:
+		case <-time.After(s.o.Interval + jitter):
+		}
+	}
+}
+
+// Sync looks at the remote branch and, when it moved, fetches it and makes
+// its head the applied commit. It returns the selected files that differ
+// between the two commits. An error leaves everything as it was.
+func (s *Source) Sync(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	paths, err := s.sync(ctx)
+	s.mu.Lock()
+	s.lastErr = err
+	if err == nil {
+		s.fetched = time.Now()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.o.Log.Info("git fetch failed; keeping the applied commit", "url", s.o.URL, "branch", s.o.Branch, "error", err.Error())
+	}
+	return paths, err
+}
+
+func (s *Source) sync(ctx context.Context) ([]string, error) {
+	ref := "refs/heads/" + s.o.Branch
+	out, err := s.git(ctx, "ls-remote", "origin", ref)
+	if err != nil {
+		return nil, err
+	}
+	head, _, _ := strings.Cut(strings.TrimSpace(out), "\t")
+	if head == "" {
+		return nil, fmt.Errorf("the remote has no branch %s", s.o.Branch)
+	}
+	s.mu.Lock()
+	old := s.applied
+	s.mu.Unlock()
+	if head == old {
+		return nil, nil // the cheap check: nothing new
+	}
+	if _, err := s.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+s.o.Branch); err != nil {
+		return nil, err
+	}
+	out, err = s.git(ctx, "rev-parse", "--verify", "refs/remotes/origin/"+s.o.Branch+"^{commit}")
+	if err != nil {
+		return nil, err
+	}
+	commit := strings.TrimSpace(out)
+	var changed []string
+	if old == "" {
+		changed = nil // the relist after the first commit reads everything
+	} else if out, err := s.git(ctx, "diff", "--name-only", "-z", "--no-renames", old, commit); err == nil {
+		for _, p := range strings.Split(out, "\x00") {
+			if p != "" && s.selected(p) {
+				changed = append(changed, p)
+			}
+		}
+	} else {
+		return nil, err
+	}
+	if _, err := s.git(ctx, "update-ref", appliedRef, commit); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.applied = commit
+	s.mu.Unlock()
+	s.o.Log.Info("applying commit", "url", s.o.URL, "branch", s.o.Branch, "commit", commit, "files", len(changed))
+	if old == "" {
+		// Everything is new: every file is read by a relist.
+		return s.allSelected()
+	}
+	return changed, nil
+}
+
+// allSelected lists the selected files of the applied commit.
+func (s *Source) allSelected() ([]string, error) {
+	files, _, err := s.List()
+	return files, err
+}
+
+// catFile is a running `git cat-file --batch`.
+type catFile struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startCatFile(git string, env []string) (*catFile, error) {
+	cmd := exec.Command(git, "cat-file", "--batch")
+	cmd.Env = env
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("git cat-file: %w", err)
+	}
+	return &catFile{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 64<<10)}, nil
+}
+
+// read returns the blob named by rev ("<commit>:<path>"); ok=false when it
+// does not exist.
+func (c *catFile) read(rev string) ([]byte, bool, error) {
+	if strings.ContainsAny(rev, "\n") {
+		return nil, false, nil
+	}
+	if _, err := io.WriteString(c.in, rev+"\n"); err != nil {
+		return nil, false, err
+	}
+	header, err := c.out.ReadString('\n')
+	if err != nil {
+		return nil, false, err
+	}
+	fields := strings.Fields(header)
+	if len(fields) == 2 && fields[1] == "missing" {
+		return nil, false, nil
+	}
+	if len(fields) != 3 {
+		return nil, false, fmt.Errorf("git cat-file: unexpected %q", strings.TrimSpace(header))
+	}
+	size, err := strconv.Atoi(fields[2])
+	if err != nil {
+		return nil, false, fmt.Errorf("git cat-file: unexpected %q", strings.TrimSpace(header))
+	}
+	data := make([]byte, size+1) // and the newline after it
+	if _, err := io.ReadFull(c.out, data); err != nil {
+		return nil, false, err
+	}
+	if fields[1] != "blob" {
+		return nil, false, nil // a folder, not a file
+	}
+	return data[:size], true, nil
+}
+
+func (c *catFile) close() {
+	c.in.Close()
+	c.cmd.Wait()
+}

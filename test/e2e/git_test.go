@@ -1,0 +1,76 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/reconciled/reconciled/test/fixtures/gittest"
+)
+
+// A host reads its part of a git repository: a commit starts and changes
+// its programs, status goes to the sidecar (never into the repository),
+// the API refuses writes, a remote that is gone stops nothing — not even
+// across a restart of the daemon — and a file removed from the repository
+// is pruned.
+func TestGitSourceHost(t *testing.T) {
+	g := gittest.New(t)
+	e := newEnv(t, "--git", g.Bare, "--git-path", "common", "--git-path", "hosts/${HOST}", "--host", "web1", "--git-interval", "100ms")
+	web := func(arg string) string {
+		return strings.Replace(sleeper(e, "web", ""), "exec sleep 1000", "exec sleep "+arg, 1)
+	}
+	g.Commit("web on web1", map[string]string{
+		"hosts/web1/web.yaml":   web("1000"),
+		"hosts/web2/other.yaml": sleeper(e, "other", ""),
+		"common/shared.yaml":    sleeper(e, "shared", ""),
+	})
+	e.start()
+	first := e.waitProcess("web", "Running from the first commit", func(p process) bool { return p.Status.Phase == "Running" })
+	e.waitProcess("shared", "Running", func(p process) bool { return p.Status.Phase == "Running" })
+	if _, ok := e.getProcess("other"); ok {
+		t.Fatal("web1 runs a resource of hosts/web2")
+	}
+	if _, err := os.Stat(filepath.Join(e.state, "status", "process", "web.yaml")); err != nil {
+		t.Fatalf("no sidecar status: %v", err)
+	}
+	if out := g.Git(g.Bare, "--git-dir", g.Bare, "log", "--oneline"); strings.Count(out, "\n") != 0 {
+		t.Fatalf("the daemon changed the repository:\n%s", out)
+	}
+	if _, stderr, code := e.ctlQuiet("apply", "-f", e.write("x.yaml", sleeper(e, "x", ""))); code == 0 || !strings.Contains(stderr, "does not accept") {
+		t.Fatalf("apply with a git source: exit %d, %s", code, stderr)
+	}
+
+	g.Commit("web: new command", map[string]string{"hosts/web1/web.yaml": web("1001")})
+	second := e.waitProcess("web", "restarted by the second commit", func(p process) bool {
+		return p.Status.Phase == "Running" && p.Status.ObservedGeneration == 2 && p.Status.Pid != first.Status.Pid
+	})
+
+	// The remote goes away: nothing stops, also across a restart.
+	if err := os.Rename(g.Bare, g.Bare+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	e.stop(syscall.SIGTERM)
+	e.start()
+	again := e.waitProcess("web", "adopted after a restart with the remote gone", func(p process) bool { return p.Status.Phase == "Running" })
+	if again.Status.Pid != second.Status.Pid || again.Metadata.Generation != 2 {
+		t.Fatalf("after the restart: pid %d generation %d, want pid %d generation 2", again.Status.Pid, again.Metadata.Generation, second.Status.Pid)
+	}
+	if _, ok := e.getProcess("shared"); !ok {
+		t.Fatal("a resource vanished while the remote was gone")
+	}
+
+	// Back, with a commit that removes a file: pruned.
+	if err := os.Rename(g.Bare+".gone", g.Bare); err != nil {
+		t.Fatal(err)
+	}
+	g.Commit("drop shared", map[string]string{"common/shared.yaml": ""})
+	e.eventually("shared pruned", func() bool { _, ok := e.getProcess("shared"); return !ok })
+	if p, ok := e.getProcess("web"); !ok || p.Status.Pid != second.Status.Pid {
+		t.Fatalf("web changed when another file was removed: %+v", p.Status)
+	}
+}
