@@ -55,6 +55,9 @@ type Document struct {
 	// File and Line locate the document (Line of its first key).
 	File string
 	Line int
+	// Revision is the version of the source the file was read at (a git
+	// commit), or "" for a source without versions.
+	Revision string
 	// Kind and Name are read leniently, so they are known (when present in
 	// the file) even for a document that fails to decode.
 	Kind, Name string

@@ -65,7 +65,7 @@ func (s *Store) Load() error {
 				data, r.ok, r.parseErr = s.opts.Source.Read(paths[i])
 				r.hash = contentHash(data, r.parseErr)
 				if r.ok && r.parseErr == nil {
-					r.docs, r.parseErr = DecodeFile(paths[i], data)
+					r.docs, r.parseErr = s.decode(paths[i], data)
 				}
 			}
 		}()
@@ -175,9 +175,22 @@ func (s *Store) reloadFile(path string) {
 	parseErr := readErr
 	var docs []*Document
 	if ok && readErr == nil {
-		docs, parseErr = DecodeFile(path, data)
+		docs, parseErr = s.decode(path, data)
 	}
 	s.applyDecoded(path, hash, ok, docs, parseErr)
+}
+
+// decode decodes an origin's content, stamping its documents with the
+// source's revision (see Revisioner).
+func (s *Store) decode(origin string, data []byte) ([]*Document, error) {
+	docs, err := DecodeFile(origin, data)
+	if rs, ok := s.opts.Source.(Revisioner); ok {
+		rev := rs.Revision()
+		for _, d := range docs {
+			d.Revision = rev
+		}
+	}
+	return docs, err
 }
 
 // contentHash identifies what a read gave: the content, or the reason the
@@ -342,11 +355,11 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	e := s.entries[k]
 	if d.Object == nil {
 		if e == nil {
-			e = &entry{key: k, file: d.File, line: d.Line}
+			e = &entry{key: k, file: d.File, line: d.Line, rev: d.Revision}
 			s.entries[k] = e
 			s.notifyLocked(Added, e, false)
 		}
-		e.line = d.Line
+		e.line, e.rev = d.Line, d.Revision
 		s.markInvalidLocked(e, d.Errs, now)
 		return
 	}
@@ -369,7 +382,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 			e = &entry{key: k}
 			s.entries[k] = e
 		}
-		*e = entry{key: k, file: d.File, line: d.Line, obj: obj, specHash: d.SpecHash, statusJSON: sj, fileStatus: statusDigest(fsj), fileGen: fileGen}
+		*e = entry{key: k, file: d.File, line: d.Line, rev: d.Revision, obj: obj, specHash: d.SpecHash, statusJSON: sj, fileStatus: statusDigest(fsj), fileGen: fileGen}
 		if created {
 			s.notifyLocked(Added, e, true)
 		} else {
@@ -379,7 +392,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	}
 	changed := len(e.invalid) > 0
 	e.invalid = nil
-	e.file, e.line = d.File, d.Line
+	e.file, e.line, e.rev = d.File, d.Line, d.Revision
 	gen := e.obj.GetObjectMeta().Generation
 	if d.SpecHash != e.specHash {
 		gen++

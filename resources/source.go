@@ -40,3 +40,11 @@ type Source interface {
 	// cannot watch at all.
 	Watch(ctx context.Context, changed func(origin string), relist func()) error
 }
+
+// Revisioner is a Source whose origins are read from a versioned whole (a
+// git commit). The revision a document was read at prefixes its
+// reconciled.dev/source annotation (commit:path:line).
+type Revisioner interface {
+	// Revision returns the version origins are read at now.
+	Revision() string
+}

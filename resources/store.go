@@ -171,6 +171,7 @@ type entry struct {
 	key        Key
 	file       string
 	line       int
+	rev        string          // the source's revision the document was read at
 	obj        v1alpha1.Object // last valid object with current status; nil if never valid
 	specHash   string
 	statusJSON []byte
@@ -459,6 +460,9 @@ func (e *entry) view(withSource bool) v1alpha1.Object {
 			ann[k] = val
 		}
 		ann[AnnotationSource] = fmt.Sprintf("%s:%d", e.file, e.line)
+		if e.rev != "" {
+			ann[AnnotationSource] = e.rev + ":" + ann[AnnotationSource]
+		}
 		meta.Annotations = ann
 		*v.GetObjectMeta() = meta
 	}

@@ -136,6 +136,16 @@ func (s *Source) git(ctx context.Context, args ...string) (string, error) {
 // Name is the URL and branch.
 func (s *Source) Name() string { return s.o.URL + "#" + s.o.Branch }
 
+var _ resources.Revisioner = (*Source)(nil)
+
+// Revision is the applied commit: resources read from it carry
+// reconciled.dev/source: <commit>:<path>:<line>.
+func (s *Source) Revision() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied
+}
+
 // Applied returns the commit in use ("" before the first fetch), when it
 // was last fetched, and the last fetch's error.
 func (s *Source) Applied() (commit string, fetched time.Time, err error) {

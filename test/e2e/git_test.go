@@ -24,7 +24,7 @@ func TestGitSourceHost(t *testing.T) {
 	web := func(arg string) string {
 		return strings.Replace(sleeper(e, "web", ""), "exec sleep 1000", "exec sleep "+arg, 1)
 	}
-	g.Commit("web on web1", map[string]string{
+	firstCommit := g.Commit("web on web1", map[string]string{
 		"hosts/web1/web.yaml":   web("1000"),
 		"hosts/web2/other.yaml": sleeper(e, "other", ""),
 		"common/shared.yaml":    sleeper(e, "shared", ""),
@@ -34,6 +34,9 @@ func TestGitSourceHost(t *testing.T) {
 	e.waitProcess("shared", "Running", func(p process) bool { return p.Status.Phase == "Running" })
 	if _, ok := e.getProcess("other"); ok {
 		t.Fatal("web1 runs a resource of hosts/web2")
+	}
+	if src, want := first.Metadata.Annotations["reconciled.dev/source"], firstCommit+":hosts/web1/web.yaml:1"; src != want {
+		t.Fatalf("source annotation %q, want %q", src, want)
 	}
 	if _, err := os.Stat(filepath.Join(e.state, "status", "process", "web.yaml")); err != nil {
 		t.Fatalf("no sidecar status: %v", err)
