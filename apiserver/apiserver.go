@@ -92,6 +92,10 @@ type Options struct {
 	// Writer, when set, serves PUT and DELETE .../{plural}/{name}
 	// (reconcilectl apply and delete).
 	Writer *apply.Writer
+	// Hooks are served as POST /hooks/{name} (the git source's push
+	// webhook): they authenticate the sender themselves (an HMAC), so they
+	// need no token and answer to any Host name.
+	Hooks map[string]http.Handler
 	// Health, when set, is /healthz's liveness check: an error (workers
 	// stuck) makes it answer 503 with the error.
 	Health func() error
@@ -182,6 +186,9 @@ func New(o Options) *Server {
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))
+	for name, h := range o.Hooks {
+		s.mux.Handle("POST /hooks/"+name, h)
+	}
 	s.mux.HandleFunc("GET /{$}", s.statusPage)
 	s.mux.HandleFunc("GET /ui/{plural}/{name}", s.detailPage)
 	return s
@@ -200,8 +207,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // hostAllowed reports whether a request may be served under its Host
-// header: always over the unix socket, and for the probes Prometheus and
-// load balancers make by any name (/metrics, /healthz, /readyz); else for
+// header: always over the unix socket, for the probes Prometheus and
+// load balancers make by any name (/metrics, /healthz, /readyz) and for the
+// signed webhooks (/hooks/...); else for
 // localhost, IP addresses, the machine's hostname and AllowedHosts.
 func (s *Server) hostAllowed(r *http.Request) bool {
 	if trusted, _ := r.Context().Value(trustedKey{}).(bool); trusted {
@@ -210,6 +218,9 @@ func (s *Server) hostAllowed(r *http.Request) bool {
 	switch r.URL.Path {
 	case "/metrics", "/healthz", "/readyz":
 		return true
+	}
+	if strings.HasPrefix(r.URL.Path, "/hooks/") {
+		return true // signed by the sender, as a git host sends it
 	}
 	h := strings.ToLower(hostOnly(r.Host))
 	if h == "" || net.ParseIP(h) != nil || s.hosts[h] || strings.HasSuffix(h, ".localhost") {

@@ -4,9 +4,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -88,6 +90,10 @@ func run(f *flags, log logr.Logger) error {
 	}
 	defer evStore.Close()
 	source, err := newSource(f, log)
+	if err != nil {
+		return err
+	}
+	hooks, err := gitHooks(f, source)
 	if err != nil {
 		return err
 	}
@@ -182,7 +188,7 @@ func run(f *flags, log logr.Logger) error {
 			// by MaxFileSize.
 			return errors.Join(engine.Stuck(stuckReconcile), store.Stuck(stuckLoad))
 		},
-		Events: evStore, Alerts: alerts, Writer: writer, Live: func(kind, name string) (any, bool) {
+		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
 			}
@@ -225,6 +231,26 @@ func newSource(f *flags, log logr.Logger) (resources.Source, error) {
 	}
 	return gitsource.New(gitsource.Options{URL: f.git, Branch: f.gitBranch, Paths: f.gitPaths,
 		Dir: filepath.Join(f.stateDir, "git", "repo"), Interval: f.gitInterval, Log: log.WithName("git")})
+}
+
+// gitHooks is POST /hooks/git with --git-webhook-secret-file.
+func gitHooks(f *flags, source resources.Source) (map[string]http.Handler, error) {
+	if f.gitWebhookSecretFile == "" {
+		return nil, nil
+	}
+	git, ok := source.(*gitsource.Source)
+	if !ok {
+		return nil, errors.New("--git-webhook-secret-file needs --git")
+	}
+	b, err := os.ReadFile(f.gitWebhookSecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("--git-webhook-secret-file: %w", err)
+	}
+	secret := bytes.TrimSpace(b)
+	if len(secret) == 0 {
+		return nil, errors.New("--git-webhook-secret-file: the file is empty")
+	}
+	return map[string]http.Handler{"git": git.Webhook(secret)}, nil
 }
 
 // logsMaxBytes is the logs.maxBytes setting (0: the log store's default).

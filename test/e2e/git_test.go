@@ -4,6 +4,12 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,4 +82,55 @@ func TestGitSourceHost(t *testing.T) {
 	if p, ok := e.getProcess("web"); !ok || p.Status.Pid != second.Status.Pid {
 		t.Fatalf("web changed when another file was removed: %+v", p.Status)
 	}
+}
+
+// A push webhook signed as GitHub and Gitea sign it makes the host fetch at
+// once (the poll interval is an hour); an unsigned or wrongly signed one is
+// refused and changes nothing.
+func TestGitWebhook(t *testing.T) {
+	g := gittest.New(t)
+	secretFile := filepath.Join(t.TempDir(), "hook-secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	e := newEnv(t, "--git", g.Bare, "--git-interval", "1h", "--git-webhook-secret-file", secretFile, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	web := func(arg string) string {
+		return strings.Replace(sleeper(e, "web", ""), "exec sleep 1000", "exec sleep "+arg, 1)
+	}
+	g.Commit("web", map[string]string{"web.yaml": web("1000")})
+	e.start()
+	e.waitProcess("web", "Running", func(p process) bool { return p.Status.Phase == "Running" })
+	g.Commit("web: new command", map[string]string{"web.yaml": web("1001")})
+
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	post := func(sig string) int {
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://reconciled.example.com:%d/hooks/git", port), bytes.NewReader(body))
+		req.URL.Host = fmt.Sprintf("127.0.0.1:%d", port)
+		req.Host = "ci.example.com" // a git host calls the daemon by its public name
+		if sig != "" {
+			req.Header.Set("X-Hub-Signature-256", sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	mac := hmac.New(sha256.New, []byte("s3cret"))
+	mac.Write(body)
+	good := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	if code := post(""); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned hook: %d", code)
+	}
+	if code := post("sha256=" + strings.Repeat("00", 32)); code != http.StatusUnauthorized {
+		t.Fatalf("wrongly signed hook: %d", code)
+	}
+	if code := post(good); code != http.StatusAccepted {
+		t.Fatalf("signed hook: %d", code)
+	}
+	e.waitProcess("web", "the pushed commit applied", func(p process) bool {
+		return p.Status.Phase == "Running" && p.Status.ObservedGeneration == 2
+	})
 }
