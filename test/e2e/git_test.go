@@ -59,6 +59,23 @@ func TestGitSourceHost(t *testing.T) {
 		return p.Status.Phase == "Running" && p.Status.ObservedGeneration == 2 && p.Status.Pid != first.Status.Pid
 	})
 
+	// A bad commit keeps the last good version running and says where the
+	// problem is; reverting it changes nothing that runs.
+	bad := g.Commit("typo", map[string]string{"hosts/web1/web.yaml": strings.Replace(web("1001"), "command:", "comand:", 1)})
+	e.waitProcess("web", "InvalidSpec from the bad commit", func(p process) bool {
+		_, reason, msg := p.ready()
+		return reason == "InvalidSpec" && strings.Contains(msg, "hosts/web1/web.yaml:") && p.Status.Pid == second.Status.Pid
+	})
+	g.Git(g.Work, "revert", "--no-edit", bad)
+	g.Git(g.Work, "push", "--quiet", g.Bare, "HEAD:main")
+	e.waitProcess("web", "valid again after the revert", func(p process) bool {
+		_, reason, _ := p.ready()
+		return reason != "InvalidSpec" && p.Status.Phase == "Running"
+	})
+	if p, _ := e.getProcess("web"); p.Status.Pid != second.Status.Pid {
+		t.Fatalf("the bad commit and its revert restarted the program: pid %d, was %d", p.Status.Pid, second.Status.Pid)
+	}
+
 	// The remote goes away: nothing stops, also across a restart.
 	if err := os.Rename(g.Bare, g.Bare+".gone"); err != nil {
 		t.Fatal(err)
