@@ -21,6 +21,7 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 # The git source tests pull from real repositories.
 command -v git >/dev/null || need+=(git)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 # Network-namespace and socket-activation tests.
 command -v ip >/dev/null || need+=(iproute2)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)

@@ -26,7 +26,7 @@ type flags struct {
 	// host is this machine's name in the fleet (--host).
 	host string
 	// git, gitBranch, gitPaths and gitInterval are the git source.
-	git, gitBranch, gitWebhookSecretFile string
+	git, gitBranch, gitWebhookSecretFile, gitVerify string
 	gitPaths                             []string
 	gitInterval                          time.Duration
 }
@@ -64,6 +64,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.gitBranch, "git-branch", "main", "the branch --git follows")
 	fs.StringArrayVar(&f.gitPaths, "git-path", nil, "a folder of the repository this host reads (repeatable; ${HOST} is --host; default: all of it)")
 	fs.StringVar(&f.gitWebhookSecretFile, "git-webhook-secret-file", "", "file holding the secret of POST /hooks/git (HMAC-SHA256 in X-Hub-Signature-256, as GitHub and Gitea send it): a push fetches at once")
+	fs.StringVar(&f.gitVerify, "git-verify", "", "an ssh allowed-signers file: only a head commit signed by one of them (git's ssh commit signing) is applied")
 	fs.DurationVar(&f.gitInterval, "git-interval", 30*time.Second, "how often --git is polled (jittered by 10 %)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")

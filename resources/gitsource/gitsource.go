@@ -42,6 +42,10 @@ import (
 // appliedRef is the ref of the commit in use.
 const appliedRef = "refs/reconciled/applied"
 
+// ErrUntrusted is the fetch error of a head commit that is not signed by
+// an allowed signer (Options.AllowedSigners).
+var ErrUntrusted = errors.New("not signed by an allowed signer; not applied")
+
 // Options configures a Source.
 type Options struct {
 	// URL is the remote (https://, ssh://, git://, file://, or a path).
@@ -57,6 +61,11 @@ type Options struct {
 	Interval time.Duration
 	// Git is the git program (default "git" from PATH).
 	Git string
+	// AllowedSigners, when set, is an ssh allowed-signers file (as for
+	// `ssh-keygen -Y verify`): a head commit is applied only when it is
+	// signed by one of them (git's ssh commit signing); otherwise it is
+	// refused and the applied commit keeps running.
+	AllowedSigners string
 	// Log receives fetch failures and new commits.
 	Log logr.Logger
 }
@@ -68,6 +77,7 @@ type Source struct {
 
 	mu      sync.Mutex
 	applied string // the commit in use, "" before the first fetch
+	refused string // a head refused as untrusted: not fetched again
 	batch   *catFile
 	lastErr error
 	fetched time.Time
@@ -286,10 +296,13 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("the remote has no branch %s", s.o.Branch)
 	}
 	s.mu.Lock()
-	old := s.applied
+	old, refused := s.applied, s.refused
 	s.mu.Unlock()
 	if head == old {
 		return nil, nil // the cheap check: nothing new
+	}
+	if head == refused {
+		return nil, fmt.Errorf("%w: head %s of %s", ErrUntrusted, head, s.o.Branch)
 	}
 	if _, err := s.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+s.o.Branch); err != nil {
 		return nil, err
@@ -299,6 +312,14 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	commit := strings.TrimSpace(out)
+	if s.o.AllowedSigners != "" {
+		if _, err := s.git(ctx, "-c", "gpg.ssh.allowedSignersFile="+s.o.AllowedSigners, "verify-commit", commit); err != nil {
+			s.mu.Lock()
+			s.refused = commit
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: head %s of %s: %v", ErrUntrusted, commit, s.o.Branch, err)
+		}
+	}
 	var changed []string
 	if old == "" {
 		changed = nil // the relist after the first commit reads everything

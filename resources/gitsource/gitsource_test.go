@@ -5,9 +5,12 @@ package gitsource
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -111,5 +114,70 @@ func TestGitSource(t *testing.T) {
 	}
 	if commit, _, _ := again.Applied(); commit != third || !slices.Contains(changed, "common/z.yaml") {
 		t.Fatalf("after a force-push: applied %s (want %s), changed %q", commit, third, changed)
+	}
+}
+
+// With allowed signers, only a head signed by one of them is applied; an
+// unsigned head or one signed by another key is refused and the applied
+// commit stays.
+func TestGitSourceVerify(t *testing.T) {
+	r := gittest.New(t)
+	keys := t.TempDir()
+	keygen := func(name string) string {
+		key := filepath.Join(keys, name)
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+		return key
+	}
+	ops, intruder := keygen("ops"), keygen("intruder")
+	pub, err := os.ReadFile(ops + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := filepath.Join(keys, "allowed_signers")
+	if err := os.WriteFile(signers, []byte("ops@example.com "+string(pub)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	signWith := func(key string) {
+		r.Git(r.Work, "config", "gpg.format", "ssh")
+		r.Git(r.Work, "config", "user.signingkey", key)
+		r.Git(r.Work, "config", "commit.gpgsign", "true")
+	}
+	signWith(ops)
+	good := r.Commit("signed", map[string]string{"a.yaml": proc("a")})
+	s, err := New(Options{URL: r.Bare, Dir: filepath.Join(t.TempDir(), "repo"), AllowedSigners: signers, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatalf("a commit signed by an allowed signer: %v", err)
+	}
+	for name, sign := range map[string]func(){
+		"unsigned":       func() { r.Git(r.Work, "config", "commit.gpgsign", "false") },
+		"another signer": func() { signWith(intruder) },
+	} {
+		sign()
+		bad := r.Commit(name, map[string]string{"a.yaml": proc("evil-" + strings.ReplaceAll(name, " ", "-"))})
+		for range 2 { // the second look does not fetch again
+			if _, err := s.Sync(ctx); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), bad) {
+				t.Fatalf("%s head: %v", name, err)
+			}
+		}
+		if commit, _, _ := s.Applied(); commit != good {
+			t.Fatalf("%s head: applied %s, want the signed %s", name, commit, good)
+		}
+		if data, _, _ := s.Read("a.yaml"); string(data) != proc("a") {
+			t.Fatalf("%s head: read %q", name, data)
+		}
+	}
+	signWith(ops)
+	again := r.Commit("signed again", map[string]string{"a.yaml": proc("a2")})
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if commit, _, _ := s.Applied(); commit != again {
+		t.Fatalf("applied %s, want %s", commit, again)
 	}
 }
