@@ -27,8 +27,8 @@ type flags struct {
 	host string
 	// git, gitBranch, gitPaths and gitInterval are the git source.
 	git, gitBranch, gitWebhookSecretFile, gitVerify string
-	gitPaths                             []string
-	gitInterval                          time.Duration
+	gitPaths                                        []string
+	gitInterval                                     time.Duration
 }
 
 func defaultStateDir() string {
