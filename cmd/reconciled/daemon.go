@@ -230,7 +230,7 @@ func newSource(f *flags, log logr.Logger) (resources.Source, error) {
 		return nil, nil
 	}
 	return gitsource.New(gitsource.Options{URL: f.git, Branch: f.gitBranch, Paths: f.gitPaths,
-		Dir: filepath.Join(f.stateDir, "git", "repo"), Interval: f.gitInterval, AllowedSigners: f.gitVerify, Log: log.WithName("git")})
+		Dir: filepath.Join(f.stateDir, "git", "repo"), Interval: f.gitInterval, AllowedSigners: f.gitVerify, AuthFile: f.gitAuthFile, Log: log.WithName("git")})
 }
 
 // gitHooks is POST /hooks/git with --git-webhook-secret-file.

@@ -26,9 +26,9 @@ type flags struct {
 	// host is this machine's name in the fleet (--host).
 	host string
 	// git, gitBranch, gitPaths and gitInterval are the git source.
-	git, gitBranch, gitWebhookSecretFile, gitVerify string
-	gitPaths                                        []string
-	gitInterval                                     time.Duration
+	git, gitBranch, gitWebhookSecretFile, gitVerify, gitAuthFile string
+	gitPaths                                                     []string
+	gitInterval                                                  time.Duration
 }
 
 func defaultStateDir() string {
@@ -64,6 +64,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.gitBranch, "git-branch", "main", "the branch --git follows")
 	fs.StringArrayVar(&f.gitPaths, "git-path", nil, "a folder of the repository this host reads (repeatable; ${HOST} is --host; default: all of it)")
 	fs.StringVar(&f.gitWebhookSecretFile, "git-webhook-secret-file", "", "file holding the secret of POST /hooks/git (HMAC-SHA256 in X-Hub-Signature-256, as GitHub and Gitea send it): a push fetches at once")
+	fs.StringVar(&f.gitAuthFile, "git-auth-file", "", "how to reach --git: an ssh private key, or a token for https (sent as basic auth, user x-access-token)")
 	fs.StringVar(&f.gitVerify, "git-verify", "", "an ssh allowed-signers file: only a head commit signed by one of them (git's ssh commit signing) is applied")
 	fs.DurationVar(&f.gitInterval, "git-interval", 30*time.Second, "how often --git is polled (jittered by 10 %)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")

@@ -22,6 +22,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,13 @@ type Options struct {
 	Interval time.Duration
 	// Git is the git program (default "git" from PATH).
 	Git string
+	// AuthFile, when set, holds how to reach the remote: an ssh private
+	// key (used with ssh:// and scp-style URLs), or a token sent to an
+	// https remote as the password of HTTP basic authentication (user
+	// x-access-token, as GitHub documents it; Gitea and GitLab accept it
+	// too). The token goes to git through its environment, never on a
+	// command line other users can read.
+	AuthFile string
 	// AllowedSigners, when set, is an ssh allowed-signers file (as for
 	// `ssh-keygen -Y verify`): a head commit is applied only when it is
 	// signed by one of them (git's ssh commit signing); otherwise it is
@@ -107,6 +115,13 @@ func New(o Options) (*Source, error) {
 	}
 	s := &Source{o: o, trigger: make(chan struct{}, 1),
 		env: append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_DIR="+o.Dir, "LC_ALL=C")}
+	if o.AuthFile != "" {
+		auth, err := authEnv(o.AuthFile)
+		if err != nil {
+			return nil, err
+		}
+		s.env = append(s.env, auth...)
+	}
 	if _, err := os.Stat(path.Join(o.Dir, "HEAD")); err != nil {
 		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 			return nil, fmt.Errorf("git source: %w", err)
@@ -126,6 +141,26 @@ func New(o Options) (*Source, error) {
 	}
 	return s, nil
 }
+
+// authEnv is the environment that gives git the credential in file.
+func authEnv(file string) ([]string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("git auth file: %w", err)
+	}
+	if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
+		return []string{"GIT_SSH_COMMAND=ssh -i " + shellQuote(file) + " -o IdentitiesOnly=yes -o BatchMode=yes"}, nil
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" || strings.ContainsAny(token, "\r\n") {
+		return nil, fmt.Errorf("git auth file %s: want an ssh private key or a token on one line", file)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Basic " + basic}, nil
+}
+
+// shellQuote quotes s for the shell that runs GIT_SSH_COMMAND.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // git runs git with the repository's environment and returns its output.
 func (s *Source) git(ctx context.Context, args ...string) (string, error) {

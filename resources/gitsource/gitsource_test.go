@@ -6,6 +6,9 @@ package gitsource
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/test/fixtures"
 	"github.com/reconciled/reconciled/test/fixtures/gittest"
 )
 
@@ -179,5 +183,63 @@ func TestGitSourceVerify(t *testing.T) {
 	}
 	if commit, _, _ := s.Applied(); commit != again {
 		t.Fatalf("applied %s, want %s", commit, again)
+	}
+}
+
+// Over smart HTTP (git http-backend) behind basic authentication: without
+// the token the fetch fails and changes nothing; with --git-auth-file's
+// token it is applied.
+func TestGitSourceHTTPToken(t *testing.T) {
+	r := gittest.New(t)
+	backend := "/usr/lib/git-core/git-http-backend"
+	if _, err := os.Stat(backend); err != nil {
+		fixtures.SkipOrFail(t, "git http-backend is not installed")
+	}
+	first := r.Commit("a", map[string]string{"a.yaml": proc("a")})
+	const token = "t0ken-for-fleet"
+	cgiHandler := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(r.Bare), "GIT_HTTP_EXPORT_ALL=1"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if user, pass, ok := req.BasicAuth(); !ok || user != "x-access-token" || pass != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="fleet"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		cgiHandler.ServeHTTP(w, req)
+	}))
+	defer srv.Close()
+	url := srv.URL + "/" + filepath.Base(r.Bare)
+	ctx := context.Background()
+
+	anon, err := New(Options{URL: url, Dir: filepath.Join(t.TempDir(), "repo"), Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Sync(ctx); err == nil {
+		t.Fatal("fetched without the token")
+	}
+	if commit, _, _ := anon.Applied(); commit != "" {
+		t.Fatalf("applied %s without the token", commit)
+	}
+
+	authFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(authFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{URL: url, Dir: filepath.Join(t.TempDir(), "repo"), AuthFile: authFile, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if commit, _, _ := s.Applied(); commit != first {
+		t.Fatalf("applied %s, want %s", commit, first)
+	}
+	for _, bad := range []string{"", "two\nlines"} {
+		f := filepath.Join(t.TempDir(), "bad")
+		os.WriteFile(f, []byte(bad), 0o600)
+		if _, err := New(Options{URL: url, Dir: filepath.Join(t.TempDir(), "repo"), AuthFile: f, Log: logr.Discard()}); err == nil {
+			t.Errorf("auth file %q accepted", bad)
+		}
 	}
 }
