@@ -61,7 +61,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.BoolVar(&f.allowInsecureFiles, "allow-insecure-files", false, "read resource files that belong to other users or are writable by group or others (whoever may write a resource file may run programs as the daemon's user)")
 	fs.StringVar(&f.host, "host", hostname(), "this machine's name in the fleet (${HOST} in --git-path)")
 	fs.StringVar(&f.git, "git", "", "read resources from this git repository instead of --dir (status goes to the sidecar)")
-	fs.StringVar(&f.gitBranch, "git-branch", "main", "the branch --git follows")
+	fs.StringVar(&f.gitBranch, "git-branch", "", "the branch --git follows (default: the remote's HEAD)")
 	fs.StringArrayVar(&f.gitPaths, "git-path", nil, "a folder of the repository this host reads (repeatable; ${HOST} is --host; default: all of it)")
 	fs.StringVar(&f.gitWebhookSecretFile, "git-webhook-secret-file", "", "file holding the secret of POST /hooks/git (HMAC-SHA256 in X-Hub-Signature-256, as GitHub and Gitea send it): a push fetches at once")
 	fs.StringVar(&f.gitAuthFile, "git-auth-file", "", "how to reach --git: an ssh private key, or a token for https (sent as basic auth, user x-access-token)")

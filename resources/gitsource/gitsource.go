@@ -51,7 +51,8 @@ var ErrUntrusted = errors.New("not signed by an allowed signer; not applied")
 type Options struct {
 	// URL is the remote (https://, ssh://, git://, file://, or a path).
 	URL string
-	// Branch is the branch followed (default main).
+	// Branch is the branch followed (default: the remote's HEAD, looked
+	// up at each fetch).
 	Branch string
 	// Paths are the folders of the repository this host reads (default:
 	// all of it).
@@ -100,9 +101,6 @@ var _ resources.Source = (*Source)(nil)
 func New(o Options) (*Source, error) {
 	if o.URL == "" {
 		return nil, errors.New("git source: no URL")
-	}
-	if o.Branch == "" {
-		o.Branch = "main"
 	}
 	if o.Interval <= 0 {
 		o.Interval = 30 * time.Second
@@ -178,8 +176,32 @@ func (s *Source) git(ctx context.Context, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// Name is the URL and branch.
-func (s *Source) Name() string { return s.o.URL + "#" + s.o.Branch }
+// Name is the URL and the branch, if one was named.
+func (s *Source) Name() string {
+	if s.o.Branch == "" {
+		return s.o.URL
+	}
+	return s.o.URL + "#" + s.o.Branch
+}
+
+// remoteBranch is Options.Branch, or the branch the remote's HEAD names.
+func (s *Source) remoteBranch(ctx context.Context) (string, error) {
+	if s.o.Branch != "" {
+		return s.o.Branch, nil
+	}
+	out, err := s.git(ctx, "ls-remote", "--symref", "origin", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if ref, ok := strings.CutPrefix(line, "ref: refs/heads/"); ok {
+			if branch, _, ok := strings.Cut(ref, "\t"); ok {
+				return branch, nil
+			}
+		}
+	}
+	return "", errors.New("the remote's HEAD names no branch (use --git-branch)")
+}
 
 var _ resources.Revisioner = (*Source)(nil)
 
@@ -321,14 +343,18 @@ func (s *Source) Sync(ctx context.Context) ([]string, error) {
 }
 
 func (s *Source) sync(ctx context.Context) ([]string, error) {
-	ref := "refs/heads/" + s.o.Branch
+	branch, err := s.remoteBranch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ref := "refs/heads/" + branch
 	out, err := s.git(ctx, "ls-remote", "origin", ref)
 	if err != nil {
 		return nil, err
 	}
 	head, _, _ := strings.Cut(strings.TrimSpace(out), "\t")
 	if head == "" {
-		return nil, fmt.Errorf("the remote has no branch %s", s.o.Branch)
+		return nil, fmt.Errorf("the remote has no branch %s", branch)
 	}
 	s.mu.Lock()
 	old, refused := s.applied, s.refused
@@ -337,12 +363,12 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 		return nil, nil // the cheap check: nothing new
 	}
 	if head == refused {
-		return nil, fmt.Errorf("%w: head %s of %s", ErrUntrusted, head, s.o.Branch)
+		return nil, fmt.Errorf("%w: head %s of %s", ErrUntrusted, head, branch)
 	}
-	if _, err := s.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+s.o.Branch); err != nil {
+	if _, err := s.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+branch); err != nil {
 		return nil, err
 	}
-	out, err = s.git(ctx, "rev-parse", "--verify", "refs/remotes/origin/"+s.o.Branch+"^{commit}")
+	out, err = s.git(ctx, "rev-parse", "--verify", "refs/remotes/origin/"+branch+"^{commit}")
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +378,7 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 			s.mu.Lock()
 			s.refused = commit
 			s.mu.Unlock()
-			return nil, fmt.Errorf("%w: head %s of %s: %v", ErrUntrusted, commit, s.o.Branch, err)
+			return nil, fmt.Errorf("%w: head %s of %s: %v", ErrUntrusted, commit, branch, err)
 		}
 	}
 	var changed []string
@@ -373,7 +399,7 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
 	s.applied = commit
 	s.mu.Unlock()
-	s.o.Log.Info("applying commit", "url", s.o.URL, "branch", s.o.Branch, "commit", commit, "files", len(changed))
+	s.o.Log.Info("applying commit", "url", s.o.URL, "branch", branch, "commit", commit, "files", len(changed))
 	if old == "" {
 		// Everything is new: every file is read by a relist.
 		return s.allSelected()
