@@ -100,6 +100,14 @@ func (s *Store) Load() error {
 	}
 	s.mu.Lock()
 	s.loadWinners = winners
+	// This host's labels first: they decide which documents apply.
+	for _, r := range results {
+		for _, d := range r.docs {
+			if d.Kind == v1alpha1.KindHost && d.Name == s.opts.Host && d.Object != nil {
+				s.hostLabels = hostLabels(s.opts.Host, d.Object)
+			}
+		}
+	}
 	s.mu.Unlock()
 	for i, p := range paths {
 		r := results[i]
@@ -258,12 +266,16 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 		}
 	}
 	s.logProblemsLocked(fst, "resource document is invalid", invalid)
-	var keys []Key
+	var keys, deselected []Key
 	for _, d := range docs {
 		if !d.Identified() {
 			continue
 		}
 		k := Key{d.Kind, d.Name}
+		if !s.selectsLocked(d) {
+			deselected = append(deselected, k)
+			continue // as if not in the file: deleted after the grace
+		}
 		if w, ok := s.loadWinners[k]; ok && w != path {
 			fst.problems = append(fst.problems, Problem{File: path, Line: d.Line, Kind: d.Kind, Name: d.Name, Reason: v1alpha1.ReasonDuplicateName,
 				Message: fmt.Sprintf("%s:%d: %s %q is also defined in %s, which keeps it; this definition is ignored", path, d.Line, d.Kind, d.Name, w)})
@@ -298,7 +310,11 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 			keys = append(keys, gone...)
 		} else {
 			for _, k := range gone {
-				s.deleteLocked(k, fmt.Sprintf("it was removed from %s", path))
+				why := fmt.Sprintf("it was removed from %s", path)
+				if slices.Contains(deselected, k) {
+					why = fmt.Sprintf("its %s selector in %s does not match this host (%s)", v1alpha1.AnnotationHosts, path, s.hostLabels)
+				}
+				s.deleteLocked(k, why)
 			}
 			fst.deleteAfter = time.Time{}
 		}
@@ -309,6 +325,9 @@ func (s *Store) applyDecoded(path string, hash [32]byte, ok bool, docs []*Docume
 				fst.keys = append(fst.keys, k)
 			}
 		}
+	}
+	if slices.Contains(keys, Key{v1alpha1.KindHost, s.opts.Host}) && s.refreshHostLabelsLocked() {
+		s.reselectLocked()
 	}
 }
 
@@ -458,6 +477,9 @@ func (s *Store) deleteLocked(k Key, why string) {
 		s.opts.Events.Eventf(k.Kind, k.Name, events.TypeNormal, ReasonDeleted, "deleted: %s", why)
 	}
 	s.notifyLocked(Deleted, e, true)
+	if k.Kind == v1alpha1.KindHost && k.Name == s.opts.Host && s.refreshHostLabelsLocked() {
+		s.reselectLocked()
+	}
 	for p, f := range s.files {
 		for _, pr := range f.problems {
 			if pr.Reason == v1alpha1.ReasonDuplicateName && pr.Kind == k.Kind && pr.Name == k.Name && p != e.file {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
@@ -106,6 +107,10 @@ type Options struct {
 	Dir string
 	// Source is where documents come from (default: a DirSource of Dir).
 	Source Source
+	// Host is this machine's name in the fleet: its labels decide which
+	// resources with a reconciled.dev/hosts selector apply (see hosts.go).
+	// Empty: every resource applies.
+	Host string
 	// StateDir holds generation records and sidecar status; empty keeps
 	// generations in memory (offline use by reconcilectl).
 	StateDir string
@@ -165,6 +170,8 @@ type Store struct {
 	busy   inProgress        // files being loaded
 	// linkProblems are the symlinked folders the last scan skipped.
 	linkProblems []Problem
+	// hostLabels are this host's labels (Options.Host; see hosts.go).
+	hostLabels labels.Set
 }
 
 type entry struct {
@@ -248,6 +255,9 @@ func NewStore(opts Options) (*Store, error) {
 		files:   map[string]*fileState{},
 		subs:    map[*subscription]struct{}{},
 		gens:    gens,
+	}
+	if opts.Host != "" {
+		s.hostLabels = hostLabels(opts.Host, nil)
 	}
 	s.writer = newStatusWriter(s, sink)
 	return s, nil

@@ -24,6 +24,7 @@ const (
 	KindModule     = "Module"
 	KindPiNode     = "PiNode"
 	KindAlertRoute = "AlertRoute"
+	KindHost       = "Host"
 )
 
 // KindInfo describes one kind: how users may spell it and how to make an
@@ -48,6 +49,7 @@ var Kinds = []KindInfo{
 	{Kind: KindModule, Singular: "module", Plural: "modules", Short: []string{"mod"}, New: func() Object { return &Module{TypeMeta: typeMeta(KindModule)} }},
 	{Kind: KindPiNode, Singular: "pinode", Plural: "pinodes", Short: []string{"pi"}, New: func() Object { return &PiNode{TypeMeta: typeMeta(KindPiNode)} }},
 	{Kind: KindAlertRoute, Singular: "alertroute", Plural: "alertroutes", Short: []string{"ar"}, New: func() Object { return &AlertRoute{TypeMeta: typeMeta(KindAlertRoute)} }},
+	{Kind: KindHost, Singular: "host", Plural: "hosts", New: func() Object { return &Host{TypeMeta: typeMeta(KindHost)} }},
 }
 
 func typeMeta(kind string) TypeMeta { return TypeMeta{APIVersion: APIVersion, Kind: kind} }

@@ -8,6 +8,7 @@ import (
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -119,6 +120,11 @@ func validateMeta(tm *TypeMeta, om *ObjectMeta) field.ErrorList {
 	for k := range om.Annotations {
 		for _, msg := range validation.IsQualifiedName(k) {
 			errs = append(errs, field.Invalid(p.Child("annotations").Key(k), k, msg))
+		}
+	}
+	if sel, ok := om.Annotations[AnnotationHosts]; ok {
+		if _, err := labels.Parse(sel); err != nil {
+			errs = append(errs, field.Invalid(p.Child("annotations").Key(AnnotationHosts), sel, "not a label selector: "+err.Error()))
 		}
 	}
 	// At most 256 KiB of annotations in all, as in Kubernetes.

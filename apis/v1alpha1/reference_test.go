@@ -83,6 +83,7 @@ func TestReferenceDocumentsEveryField(t *testing.T) {
 		{"Module", ModuleSpec{}, ModuleStatus{}},
 		{"PiNode", PiNodeSpec{}, PiNodeStatus{}},
 		{"AlertRoute", AlertRouteSpec{}, AlertRouteStatus{}},
+		{"Host", HostSpec{}, HostStatus{}},
 	}
 	total := 0
 	for _, k := range kinds {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -138,6 +139,15 @@ func columnsFor(kind string, wide bool) []column {
 		if wide {
 			cols = append(cols, column{"LAST SEEN", func(o v1alpha1.Object) string { return age(n(o).Status.LastSeen) }},
 				column{"SWITCH PORT", func(o v1alpha1.Object) string { return itoa(n(o).Spec.Switch.Port) }})
+		}
+	case v1alpha1.KindHost:
+		cols = []column{colName,
+			{"ADDRESS", func(o v1alpha1.Object) string { return o.(*v1alpha1.Host).Spec.Address }},
+			colAge}
+		if wide {
+			cols = append(cols, column{"LABELS", func(o v1alpha1.Object) string {
+				return labels.Set(o.GetObjectMeta().Labels).String()
+			}})
 		}
 	case v1alpha1.KindAlertRoute:
 		a := func(o v1alpha1.Object) *v1alpha1.AlertRoute { return o.(*v1alpha1.AlertRoute) }

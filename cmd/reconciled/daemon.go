@@ -97,7 +97,7 @@ func run(f *flags, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, err := resources.NewStore(resources.Options{Dir: f.dir, Source: source, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources"),
+	store, err := resources.NewStore(resources.Options{Dir: f.dir, Source: source, Host: f.host, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources"),
 		Events: evStore.ForSource("resources"), AllowInsecureFiles: f.allowInsecureFiles})
 	if err != nil {
 		return err

@@ -151,3 +151,45 @@ func TestGitWebhook(t *testing.T) {
 		return p.Status.Phase == "Running" && p.Status.ObservedGeneration == 2
 	})
 }
+
+// One repository for several hosts: a host runs what its Host resource's
+// labels select (reconciled.dev/hosts), and a commit that moves it from one
+// role to another stops the old role's programs and starts the new one's.
+func TestGitHostRoles(t *testing.T) {
+	g := gittest.New(t)
+	e := newEnv(t, "--git", g.Bare, "--host", "web1", "--git-interval", "100ms")
+	host := func(name, role string) string {
+		return fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Host\nmetadata:\n  name: %s\n  labels: {role: %s, site: lab}\nspec: {address: \"%s:9470\"}\n", name, role, name)
+	}
+	forRole := func(name, selector string) string {
+		return strings.Replace(sleeper(e, name, ""), "metadata:\n  name: "+name+"\n", "metadata:\n  name: "+name+"\n  annotations: {reconciled.dev/hosts: \""+selector+"\"}\n", 1)
+	}
+	g.Commit("fleet", map[string]string{
+		"hosts.yaml":        host("web1", "web") + "---\n" + host("db1", "db"),
+		"common/nginx.yaml": forRole("nginx", "role=web"),
+		"common/pg.yaml":    forRole("pg", "role=db,site=lab"),
+		"common/agent.yaml": sleeper(e, "agent", ""),
+		"common/mine.yaml":  forRole("mine", "reconciled.dev/hostname=web1"),
+		"common/other.yaml": forRole("other", "reconciled.dev/hostname=db1"),
+	})
+	e.start()
+	for _, name := range []string{"nginx", "agent", "mine"} {
+		e.waitProcess(name, "Running on web1", func(p process) bool { return p.Status.Phase == "Running" })
+	}
+	for _, name := range []string{"pg", "other"} {
+		if _, ok := e.getProcess(name); ok {
+			t.Fatalf("%s runs on web1", name)
+		}
+	}
+	if out := e.ctl("get", "hosts"); !strings.Contains(out, "web1:9470") || !strings.Contains(out, "db1:9470") {
+		t.Fatalf("get hosts:\n%s", out)
+	}
+	agent, _ := e.getProcess("agent")
+
+	g.Commit("web1 becomes a database host", map[string]string{"hosts.yaml": host("web1", "db") + "---\n" + host("db1", "db")})
+	e.waitProcess("pg", "Running after the role change", func(p process) bool { return p.Status.Phase == "Running" })
+	e.eventually("nginx stopped after the role change", func() bool { _, ok := e.getProcess("nginx"); return !ok })
+	if p, _ := e.getProcess("agent"); p.Status.Pid != agent.Status.Pid {
+		t.Fatalf("a resource for every host was restarted by the role change: pid %d, was %d", p.Status.Pid, agent.Status.Pid)
+	}
+}
