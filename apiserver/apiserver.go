@@ -96,6 +96,9 @@ type Options struct {
 	// webhook): they authenticate the sender themselves (an HMAC), so they
 	// need no token and answer to any Host name.
 	Hooks map[string]http.Handler
+	// Sources, when set, lists where resources come from (GET
+	// .../sources, reconcilectl get sources).
+	Sources func() any
 	// Health, when set, is /healthz's liveness check: an error (workers
 	// stuck) makes it answer 503 with the error.
 	Health func() error
@@ -183,6 +186,13 @@ func New(o Options) *Server {
 	// A PiNode's restart is a power cycle (piman's "restart PORT").
 	s.mux.HandleFunc("POST "+BasePath+"/pinodes/{name}/restart", s.authorized(action("pinode", "power cycle", powerCycle)))
 	s.mux.HandleFunc("GET "+BasePath+"/unknownnodes", s.unknownNodes)
+	s.mux.HandleFunc("GET "+BasePath+"/sources", func(w http.ResponseWriter, _ *http.Request) {
+		var items any = []struct{}{}
+		if o.Sources != nil {
+			items = o.Sources()
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"kind": "SourceList", "items": items})
+	})
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))

@@ -64,6 +64,9 @@ func newGet(g *globals) *cobra.Command {
 			if err != nil {
 				return usagef("-l %q: %v", o.selector, err)
 			}
+			if len(args) == 1 && (args[0] == "sources" || args[0] == "source") {
+				return getSources(cmd, g, o)
+			}
 			targets, err := parseTargets(args)
 			if err != nil {
 				return err
@@ -103,6 +106,58 @@ func newGet(g *globals) *cobra.Command {
 	f.StringVar(&o.dir, "dir", "", "read resource files from this folder instead of asking the daemon")
 	f.BoolVar(&o.unknown, "unknown", false, "with pinodes: the MACs that asked the DHCP server for netboot without a PiNode")
 	return cmd
+}
+
+// getSources prints where the daemon's resources come from: its folder,
+// or its git source with the applied commit and the last fetch.
+func getSources(cmd *cobra.Command, g *globals, o *getOptions) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	var list struct {
+		Items []struct {
+			Name    string     `json:"name"`
+			URL     string     `json:"url"`
+			Branch  string     `json:"branch,omitempty"`
+			Commit  string     `json:"commit,omitempty"`
+			Fetched *time.Time `json:"fetched,omitempty"`
+			Ready   bool       `json:"ready"`
+			Message string     `json:"message,omitempty"`
+		} `json:"items"`
+	}
+	if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/sources", &list); err != nil {
+		return err
+	}
+	switch o.output {
+	case "json":
+		enc := json.NewEncoder(g.out)
+		enc.SetIndent("", "    ")
+		return enc.Encode(list)
+	case "yaml":
+		b, err := yaml.Marshal(list)
+		if err != nil {
+			return err
+		}
+		_, err = g.out.Write(b)
+		return err
+	}
+	tw := tabwriter.NewWriter(g.out, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tURL\tBRANCH\tCOMMIT\tFETCHED\tREADY\tMESSAGE")
+	for _, s := range list.Items {
+		fetched, commit, branch := "-", "-", "-"
+		if s.Fetched != nil {
+			fetched = time.Since(*s.Fetched).Round(time.Second).String() + " ago"
+		}
+		if s.Commit != "" {
+			commit = s.Commit[:min(12, len(s.Commit))]
+		}
+		if s.Branch != "" {
+			branch = s.Branch
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", s.Name, s.URL, branch, commit, fetched, s.Ready, s.Message)
+	}
+	return tw.Flush()
 }
 
 // getUnknown prints the undeclared MACs the daemon's DHCP server has seen.

@@ -188,7 +188,7 @@ func run(f *flags, log logr.Logger) error {
 			// by MaxFileSize.
 			return errors.Join(engine.Stuck(stuckReconcile), store.Stuck(stuckLoad))
 		},
-		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Live: func(kind, name string) (any, bool) {
+		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Sources: sourcesStatus(source, f.dir), Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
 			}
@@ -231,6 +231,16 @@ func newSource(f *flags, log logr.Logger) (resources.Source, error) {
 	}
 	return gitsource.New(gitsource.Options{URL: f.git, Branch: f.gitBranch, Paths: f.gitPaths,
 		Dir: filepath.Join(f.stateDir, "git", "repo"), Interval: f.gitInterval, AllowedSigners: f.gitVerify, AuthFile: f.gitAuthFile, Log: log.WithName("git")})
+}
+
+// sourcesStatus lists the daemon's sources for GET .../sources.
+func sourcesStatus(source resources.Source, dir string) func() any {
+	return func() any {
+		if git, ok := source.(*gitsource.Source); ok {
+			return []gitsource.Status{git.Status()}
+		}
+		return []map[string]any{{"name": "dir", "url": dir, "ready": true, "message": "watched"}}
+	}
 }
 
 // gitHooks is POST /hooks/git with --git-webhook-secret-file.

@@ -87,6 +87,7 @@ type Source struct {
 	mu      sync.Mutex
 	applied string // the commit in use, "" before the first fetch
 	refused string // a head refused as untrusted: not fetched again
+	branch  string // the branch last looked at
 	batch   *catFile
 	lastErr error
 	fetched time.Time
@@ -211,6 +212,40 @@ func (s *Source) Revision() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.applied
+}
+
+// Status is what `reconcilectl get sources` shows of a git source.
+type Status struct {
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	Branch string `json:"branch,omitempty"`
+	Commit string `json:"commit,omitempty"`
+	// Fetched is when the remote last answered.
+	Fetched *time.Time `json:"fetched,omitempty"`
+	// Ready is false while the last fetch failed (the applied commit
+	// keeps running) or before the first commit.
+	Ready   bool   `json:"ready"`
+	Message string `json:"message,omitempty"`
+}
+
+// Status reports the source's state.
+func (s *Source) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Name: "git", URL: s.o.URL, Branch: s.branch, Commit: s.applied, Ready: s.lastErr == nil && s.applied != ""}
+	if !s.fetched.IsZero() {
+		t := s.fetched
+		st.Fetched = &t
+	}
+	switch {
+	case s.lastErr != nil:
+		st.Message = s.lastErr.Error() + "; the applied commit keeps running"
+	case s.applied == "":
+		st.Message = "no commit fetched yet"
+	default:
+		st.Message = "applied"
+	}
+	return st
 }
 
 // Applied returns the commit in use ("" before the first fetch), when it
@@ -347,6 +382,9 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.branch = branch
+	s.mu.Unlock()
 	ref := "refs/heads/" + branch
 	out, err := s.git(ctx, "ls-remote", "origin", ref)
 	if err != nil {

@@ -76,10 +76,18 @@ func TestGitSourceHost(t *testing.T) {
 		t.Fatalf("the bad commit and its revert restarted the program: pid %d, was %d", p.Status.Pid, second.Status.Pid)
 	}
 
+	if out := e.ctl("get", "sources"); !strings.Contains(out, "main") || !strings.Contains(out, "true") || !strings.Contains(out, g.Bare) {
+		t.Fatalf("get sources:\n%s", out)
+	}
+
 	// The remote goes away: nothing stops, also across a restart.
 	if err := os.Rename(g.Bare, g.Bare+".gone"); err != nil {
 		t.Fatal(err)
 	}
+	e.eventually("the source not Ready while the remote is gone", func() bool {
+		out := e.ctl("get", "sources")
+		return strings.Contains(out, "false") && strings.Contains(out, "the applied commit keeps running")
+	})
 	e.stop(syscall.SIGTERM)
 	e.start()
 	again := e.waitProcess("web", "adopted after a restart with the remote gone", func(p process) bool { return p.Status.Phase == "Running" })
