@@ -3,7 +3,10 @@
 
 package resources
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Source is where resource documents come from, as the kubelet has file,
 // http and apiserver sources of pods. The store reads a source by origin:
@@ -47,4 +50,21 @@ type Source interface {
 type Revisioner interface {
 	// Revision returns the version origins are read at now.
 	Revision() string
+}
+
+// SourceStatus is what `reconcilectl get sources` shows of a source.
+type SourceStatus struct {
+	// Name is the kind of source: dir or git.
+	Name string `json:"name"`
+	// URL is the folder or the repository.
+	URL    string `json:"url"`
+	Branch string `json:"branch,omitempty"`
+	// Commit is the applied revision of a versioned source.
+	Commit string `json:"commit,omitempty"`
+	// Fetched is when a remote source last answered.
+	Fetched *time.Time `json:"fetched,omitempty"`
+	// Ready is false while the source cannot be read (what it last gave
+	// keeps running).
+	Ready   bool   `json:"ready"`
+	Message string `json:"message,omitempty"`
 }

@@ -108,6 +108,24 @@ func newGet(g *globals) *cobra.Command {
 	return cmd
 }
 
+// printList prints a list as JSON or YAML when output asks for one, and
+// reports whether it did.
+func printList(g *globals, output string, list any) (bool, error) {
+	switch output {
+	case "json":
+		enc := json.NewEncoder(g.out)
+		enc.SetIndent("", "    ")
+		return true, enc.Encode(list)
+	case "yaml":
+		b, err := yaml.Marshal(list)
+		if err == nil {
+			_, err = g.out.Write(b)
+		}
+		return true, err
+	}
+	return false, nil
+}
+
 // getSources prints where the daemon's resources come from: its folder,
 // or its git source with the applied commit and the last fetch.
 func getSources(cmd *cobra.Command, g *globals, o *getOptions) error {
@@ -116,30 +134,12 @@ func getSources(cmd *cobra.Command, g *globals, o *getOptions) error {
 		return err
 	}
 	var list struct {
-		Items []struct {
-			Name    string     `json:"name"`
-			URL     string     `json:"url"`
-			Branch  string     `json:"branch,omitempty"`
-			Commit  string     `json:"commit,omitempty"`
-			Fetched *time.Time `json:"fetched,omitempty"`
-			Ready   bool       `json:"ready"`
-			Message string     `json:"message,omitempty"`
-		} `json:"items"`
+		Items []resources.SourceStatus `json:"items"`
 	}
 	if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/sources", &list); err != nil {
 		return err
 	}
-	switch o.output {
-	case "json":
-		enc := json.NewEncoder(g.out)
-		enc.SetIndent("", "    ")
-		return enc.Encode(list)
-	case "yaml":
-		b, err := yaml.Marshal(list)
-		if err != nil {
-			return err
-		}
-		_, err = g.out.Write(b)
+	if done, err := printList(g, o.output, list); done {
 		return err
 	}
 	tw := tabwriter.NewWriter(g.out, 0, 8, 3, ' ', 0)
@@ -176,17 +176,7 @@ func getUnknown(cmd *cobra.Command, g *globals, o *getOptions) error {
 	if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/unknownnodes", &list); err != nil {
 		return err
 	}
-	switch o.output {
-	case "json":
-		enc := json.NewEncoder(g.out)
-		enc.SetIndent("", "    ")
-		return enc.Encode(list)
-	case "yaml":
-		b, err := yaml.Marshal(list)
-		if err != nil {
-			return err
-		}
-		_, err = g.out.Write(b)
+	if done, err := printList(g, o.output, list); done {
 		return err
 	}
 	if len(list.Items) == 0 {

@@ -237,9 +237,9 @@ func newSource(f *flags, log logr.Logger) (resources.Source, error) {
 func sourcesStatus(source resources.Source, dir string) func() any {
 	return func() any {
 		if git, ok := source.(*gitsource.Source); ok {
-			return []gitsource.Status{git.Status()}
+			return []resources.SourceStatus{git.Status()}
 		}
-		return []map[string]any{{"name": "dir", "url": dir, "ready": true, "message": "watched"}}
+		return []resources.SourceStatus{{Name: "dir", URL: dir, Ready: true, Message: "watched"}}
 	}
 }
 

@@ -214,25 +214,11 @@ func (s *Source) Revision() string {
 	return s.applied
 }
 
-// Status is what `reconcilectl get sources` shows of a git source.
-type Status struct {
-	Name   string `json:"name"`
-	URL    string `json:"url"`
-	Branch string `json:"branch,omitempty"`
-	Commit string `json:"commit,omitempty"`
-	// Fetched is when the remote last answered.
-	Fetched *time.Time `json:"fetched,omitempty"`
-	// Ready is false while the last fetch failed (the applied commit
-	// keeps running) or before the first commit.
-	Ready   bool   `json:"ready"`
-	Message string `json:"message,omitempty"`
-}
-
 // Status reports the source's state.
-func (s *Source) Status() Status {
+func (s *Source) Status() resources.SourceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Name: "git", URL: s.o.URL, Branch: s.branch, Commit: s.applied, Ready: s.lastErr == nil && s.applied != ""}
+	st := resources.SourceStatus{Name: "git", URL: s.o.URL, Branch: s.branch, Commit: s.applied, Ready: s.lastErr == nil && s.applied != ""}
 	if !s.fetched.IsZero() {
 		t := s.fetched
 		st.Fetched = &t
