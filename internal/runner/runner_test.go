@@ -9,10 +9,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 // recorder logs "start X" and "stop X" in order; a part stops only after
@@ -94,26 +97,24 @@ func TestFailingPartStopsEverything(t *testing.T) {
 // A part that returns nil early has finished; the others keep running.
 func TestFinishedPartDoesNotStop(t *testing.T) {
 	g := New(logr.Discard())
-	stillRunning := make(chan struct{})
-	g.Add(Controllers, "oneshot", Func(func(context.Context) error { return nil }))
+	finished := make(chan struct{})
+	var storeStopped atomic.Bool
+	g.Add(Controllers, "oneshot", Func(func(context.Context) error { close(finished); return nil }))
 	g.Add(Store, "store", Func(func(ctx context.Context) error {
-		select {
-		case <-ctx.Done():
-			return errors.New("stopped before the test said so")
-		case <-stillRunning:
-		}
 		<-ctx.Done()
+		storeStopped.Store(true)
 		return nil
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
-	err := g.Run(ctx, func() {
-		go func() {
-			time.Sleep(20 * time.Millisecond)
-			close(stillRunning)
-			cancel()
-		}()
-	})
-	if err != nil {
+	done := make(chan error)
+	go func() { done <- g.Run(ctx, nil) }()
+	<-finished
+	waitfor.Steady(t, 100*time.Millisecond, "the store running after another part finished", func() bool { return !storeStopped.Load() })
+	cancel()
+	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if !storeStopped.Load() {
+		t.Fatal("the store was not stopped at the end")
 	}
 }

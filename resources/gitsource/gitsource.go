@@ -406,16 +406,16 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 		}
 	}
 	var changed []string
-	if old == "" {
-		changed = nil // the relist after the first commit reads everything
-	} else if out, err := s.git(ctx, "diff", "--name-only", "-z", "--no-renames", old, commit); err == nil {
+	if old != "" {
+		out, err := s.git(ctx, "diff", "--name-only", "-z", "--no-renames", old, commit)
+		if err != nil {
+			return nil, err
+		}
 		for _, p := range strings.Split(out, "\x00") {
 			if p != "" && s.selected(p) {
 				changed = append(changed, p)
 			}
 		}
-	} else {
-		return nil, err
 	}
 	if _, err := s.git(ctx, "update-ref", appliedRef, commit); err != nil {
 		return nil, err
@@ -423,18 +423,14 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
 	s.applied = commit
 	s.mu.Unlock()
-	s.o.Log.Info("applying commit", "url", s.o.URL, "branch", branch, "commit", commit, "files", len(changed))
 	if old == "" {
-		// Everything is new: every file is read by a relist.
-		return s.allSelected()
+		// The first commit: every selected file is new.
+		if changed, _, err = s.List(); err != nil {
+			return nil, err
+		}
 	}
+	s.o.Log.Info("applying commit", "url", s.o.URL, "branch", branch, "commit", commit, "files", len(changed))
 	return changed, nil
-}
-
-// allSelected lists the selected files of the applied commit.
-func (s *Source) allSelected() ([]string, error) {
-	files, _, err := s.List()
-	return files, err
 }
 
 // catFile is a running `git cat-file --batch`.
