@@ -193,7 +193,7 @@ func (s *Store) reloadFile(path string) {
 func (s *Store) decode(origin string, data []byte) ([]*Document, error) {
 	docs, err := DecodeFile(origin, data)
 	if rs, ok := s.opts.Source.(Revisioner); ok {
-		rev := rs.Revision()
+		rev := rs.Revision(origin)
 		for _, d := range docs {
 			d.Revision = rev
 		}

@@ -48,14 +48,17 @@ type Source interface {
 // git commit). The revision a document was read at prefixes its
 // reconciled.dev/source annotation (commit:path:line).
 type Revisioner interface {
-	// Revision returns the version origins are read at now.
-	Revision() string
+	// Revision returns the version an origin is read at now.
+	Revision(origin string) string
 }
 
 // SourceStatus is what `reconcilectl get sources` shows of a source.
 type SourceStatus struct {
-	// Name is the kind of source: dir or git.
+	// Name names the source (sources: in --config; "dir" and "git" for
+	// the flags).
 	Name string `json:"name"`
+	// Type is dir or git.
+	Type string `json:"type"`
 	// URL is the folder or the repository.
 	URL    string `json:"url"`
 	Branch string `json:"branch,omitempty"`

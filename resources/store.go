@@ -346,12 +346,25 @@ func (s *Store) List(kind string) []v1alpha1.Object {
 }
 
 // Problems returns the input problems not attached to a stored resource.
-func (s *Store) Problems() []Problem {
+func (s *Store) Problems() []Problem { return s.problems(false) }
+
+// AllProblems returns every input problem: Problems, and the invalid new
+// versions of stored resources (whose last good version keeps running).
+func (s *Store) AllProblems() []Problem { return s.problems(true) }
+
+func (s *Store) problems(attached bool) []Problem {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := slices.Clone(s.linkProblems)
 	for _, f := range s.files {
 		out = append(out, f.problems...)
+	}
+	if attached {
+		for k, e := range s.entries {
+			for _, err := range e.invalid {
+				out = append(out, Problem{File: err.File, Line: err.Line, Kind: k.Kind, Name: k.Name, Reason: v1alpha1.ReasonInvalidSpec, Message: err.Error()})
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].File != out[j].File {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	config "github.com/reconciled/reconciled/apis/config/v1alpha1"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -27,6 +29,11 @@ func TestParseConfig(t *testing.T) {
 		"wrong type":      {in: "netboot:\n  dhcpPort: sixty-seven\n", wantErr: "cfg.yaml:2: netboot.dhcpPort: must be an integer"},
 		"syntax":          {in: "netboot: [\n", wantErr: "cfg.yaml:1: invalid YAML"},
 		"negative":        {in: "logs: {maxBytes: -1}\n", wantErr: "logs.maxBytes: Invalid value: -1: must not be negative"},
+		"sources":         {in: "host: web1\nsources:\n- git: git://127.0.0.1/fleet\n  paths: [common, 'hosts/${HOST}']\n- dir: /etc/reconciled\n"},
+		"source neither":  {in: "sources:\n- name: x\n", wantErr: "sources[0]: Invalid value: \"x\": needs exactly one of dir and git"},
+		"source twice":    {in: "sources:\n- git: a\n- {name: git, git: b}\n", wantErr: "sources[1].name: Duplicate value: \"git\""},
+		"source interval": {in: "sources:\n- {git: a, interval: often}\n", wantErr: "sources[0].interval"},
+		"dir with branch": {in: "sources:\n- {dir: /x, branch: main}\n", wantErr: "settings of a git source"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -98,5 +105,33 @@ func TestExampleConfigs(t *testing.T) {
 		if _, err := loadConfig(p); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// The flags add to the sources of --config: --git is named git, --dir is
+// added when given (or when nothing else is), ${HOST} is expanded.
+func TestSourceSettings(t *testing.T) {
+	cfg, err := ParseConfig("cfg.yaml", []byte("sources:\n- {name: local, dir: /etc/reconciled}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseFlags([]string{"--git", "git://h/r", "--git-path", "hosts/${HOST}", "--config", "cfg.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := sourceSettings(f, cfg, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "local" || list[1].Name != "git" || list[1].Paths[0] != "hosts/web1" || !hasGit(list) {
+		t.Errorf("sources = %+v", list)
+	}
+	f, _ = parseFlags([]string{"--dir", "/srv/more", "--config", "cfg.yaml"})
+	if _, err := sourceSettings(f, cfg, "web1"); err == nil || !strings.Contains(err.Error(), "only one folder") {
+		t.Errorf("two folders: %v", err)
+	}
+	f, _ = parseFlags([]string{"--dir", "/srv/r"})
+	if list, _ := sourceSettings(f, &config.Config{}, "h"); len(list) != 1 || list[0].Dir != "/srv/r" || hasGit(list) {
+		t.Errorf("--dir alone: %+v", list)
 	}
 }

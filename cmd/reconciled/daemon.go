@@ -4,11 +4,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,7 +38,6 @@ import (
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
-	"github.com/reconciled/reconciled/resources/gitsource"
 )
 
 // Liveness limits of /healthz: a reconcile or a file load running longer
@@ -89,15 +86,33 @@ func run(f *flags, log logr.Logger) error {
 		return err
 	}
 	defer evStore.Close()
-	source, err := newSource(f, log)
+	host := f.host
+	if !f.hostSet && cfg.Host != "" {
+		host = cfg.Host
+	}
+	settings, err := sourceSettings(f, cfg, host)
 	if err != nil {
 		return err
 	}
-	hooks, err := gitHooks(f, source)
+	status := f.status
+	if hasGit(settings) {
+		// Status never goes into a checkout of the fleet's repository.
+		if f.statusSet && status != "sidecar" && status != "none" {
+			return fmt.Errorf("--status %s: with a git source, status goes to the sidecar (or none)", status)
+		}
+		if !f.statusSet {
+			status = "sidecar"
+		}
+	}
+	sources, err := openSources(settings, f.stateDir, f.allowInsecureFiles, log)
 	if err != nil {
 		return err
 	}
-	store, err := resources.NewStore(resources.Options{Dir: f.dir, Source: source, Host: f.host, StateDir: f.stateDir, Status: resources.StatusMode(f.status), Log: log.WithName("resources"),
+	hooks, err := sources.hooks()
+	if err != nil {
+		return err
+	}
+	store, err := resources.NewStore(resources.Options{Dir: sources.dir, Source: sources.multi, Host: host, StateDir: f.stateDir, Status: resources.StatusMode(status), Log: log.WithName("resources"),
 		Events: evStore.ForSource("resources"), AllowInsecureFiles: f.allowInsecureFiles})
 	if err != nil {
 		return err
@@ -169,7 +184,7 @@ func run(f *flags, log logr.Logger) error {
 	// One writer for the API and the MQTT bridge: it serializes their edits.
 	// Resources from git are changed by commits, not through the daemon.
 	var writer *apply.Writer
-	if f.git == "" {
+	if !hasGit(settings) && sources.dir != "" {
 		writer = apply.New(store)
 	} else if cfg.MQTT != nil {
 		return errors.New("mqtt: the MQTT bridge writes resources, which come from git with --git (not supported together yet)")
@@ -188,7 +203,7 @@ func run(f *flags, log logr.Logger) error {
 			// by MaxFileSize.
 			return errors.Join(engine.Stuck(stuckReconcile), store.Stuck(stuckLoad))
 		},
-		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Sources: sourcesStatus(source, f.dir), Live: func(kind, name string) (any, bool) {
+		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Sources: sources.status(store), Live: func(kind, name string) (any, bool) {
 			if kind == v1alpha1.KindLink {
 				return links.Live(name)
 			}
@@ -220,47 +235,6 @@ func run(f *flags, log logr.Logger) error {
 		}
 		daemon.SdNotify(false, daemon.SdNotifyReady+"\n"+statusLine(store))
 	})
-}
-
-// newSource returns the git source of --git, or nil for the directory of
-// --dir. The repository is kept in <state-dir>/git, so a restart while the
-// remote is unreachable runs the commit applied last.
-func newSource(f *flags, log logr.Logger) (resources.Source, error) {
-	if f.git == "" {
-		return nil, nil
-	}
-	return gitsource.New(gitsource.Options{URL: f.git, Branch: f.gitBranch, Paths: f.gitPaths,
-		Dir: filepath.Join(f.stateDir, "git", "repo"), Interval: f.gitInterval, AllowedSigners: f.gitVerify, AuthFile: f.gitAuthFile, Log: log.WithName("git")})
-}
-
-// sourcesStatus lists the daemon's sources for GET .../sources.
-func sourcesStatus(source resources.Source, dir string) func() any {
-	return func() any {
-		if git, ok := source.(*gitsource.Source); ok {
-			return []resources.SourceStatus{git.Status()}
-		}
-		return []resources.SourceStatus{{Name: "dir", URL: dir, Ready: true, Message: "watched"}}
-	}
-}
-
-// gitHooks is POST /hooks/git with --git-webhook-secret-file.
-func gitHooks(f *flags, source resources.Source) (map[string]http.Handler, error) {
-	if f.gitWebhookSecretFile == "" {
-		return nil, nil
-	}
-	git, ok := source.(*gitsource.Source)
-	if !ok {
-		return nil, errors.New("--git-webhook-secret-file needs --git")
-	}
-	b, err := os.ReadFile(f.gitWebhookSecretFile)
-	if err != nil {
-		return nil, fmt.Errorf("--git-webhook-secret-file: %w", err)
-	}
-	secret := bytes.TrimSpace(b)
-	if len(secret) == 0 {
-		return nil, errors.New("--git-webhook-secret-file: the file is empty")
-	}
-	return map[string]http.Handler{"git": git.Webhook(secret)}, nil
 }
 
 // logsMaxBytes is the logs.maxBytes setting (0: the log store's default).

@@ -22,6 +22,8 @@ type flags struct {
 	verbosity                                                                                   int
 	apiHosts                                                                                    []string
 	stopOnExit, showVersion, allowInsecureFiles                                                 bool
+	// dirSet, statusSet and hostSet say the flag was given.
+	dirSet, statusSet, hostSet bool
 
 	// host is this machine's name in the fleet (--host).
 	host string
@@ -76,22 +78,11 @@ func parseFlags(args []string) (*flags, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if f.git != "" {
-		// Status never goes into a checkout of the fleet's repository.
-		if fs.Changed("status") && f.status != "sidecar" && f.status != "none" {
-			return nil, fmt.Errorf("--status %s: with --git, status goes to the sidecar (or none)", f.status)
-		}
-		if !fs.Changed("status") {
-			f.status = "sidecar"
-		}
-		for i, p := range f.gitPaths {
-			f.gitPaths[i] = strings.ReplaceAll(p, "${HOST}", f.host)
-		}
-	}
+	f.dirSet, f.statusSet, f.hostSet = fs.Changed("dir"), fs.Changed("status"), fs.Changed("host")
 	if f.socket == "" {
 		f.socket = filepath.Join(f.stateDir, "reconciled.sock")
 	}
-	if !fs.Changed("dir") && f.git == "" {
+	if !f.dirSet && f.git == "" && f.config == "" {
 		if err := checkDefaultDir(f.dir); err != nil {
 			return nil, err
 		}

@@ -49,6 +49,8 @@ var ErrUntrusted = errors.New("not signed by an allowed signer; not applied")
 
 // Options configures a Source.
 type Options struct {
+	// Name names the source in its status (default "git").
+	Name string
 	// URL is the remote (https://, ssh://, git://, file://, or a path).
 	URL string
 	// Branch is the branch followed (default: the remote's HEAD, looked
@@ -105,6 +107,9 @@ func New(o Options) (*Source, error) {
 	}
 	if o.Interval <= 0 {
 		o.Interval = 30 * time.Second
+	}
+	if o.Name == "" {
+		o.Name = "git"
 	}
 	if o.Git == "" {
 		o.Git = "git"
@@ -208,7 +213,7 @@ var _ resources.Revisioner = (*Source)(nil)
 
 // Revision is the applied commit: resources read from it carry
 // reconciled.dev/source: <commit>:<path>:<line>.
-func (s *Source) Revision() string {
+func (s *Source) Revision(string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.applied
@@ -218,7 +223,7 @@ func (s *Source) Revision() string {
 func (s *Source) Status() resources.SourceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := resources.SourceStatus{Name: "git", URL: s.o.URL, Branch: s.branch, Commit: s.applied, Ready: s.lastErr == nil && s.applied != ""}
+	st := resources.SourceStatus{Name: s.o.Name, Type: "git", URL: s.o.URL, Branch: s.branch, Commit: s.applied, Ready: s.lastErr == nil && s.applied != ""}
 	if !s.fetched.IsZero() {
 		t := s.fetched
 		st.Fetched = &t

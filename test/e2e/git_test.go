@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,7 +51,7 @@ func TestGitSourceHost(t *testing.T) {
 	if out := g.Git(g.Bare, "--git-dir", g.Bare, "log", "--oneline"); strings.Count(out, "\n") != 0 {
 		t.Fatalf("the daemon changed the repository:\n%s", out)
 	}
-	if _, stderr, code := e.ctlQuiet("apply", "-f", e.write("x.yaml", sleeper(e, "x", ""))); code == 0 || !strings.Contains(stderr, "does not accept") {
+	if _, stderr, code := e.ctlQuiet("apply", "-f", writeTemp(t, "x.yaml", sleeper(e, "x", ""))); code == 0 || !strings.Contains(stderr, "does not accept") {
 		t.Fatalf("apply with a git source: exit %d, %s", code, stderr)
 	}
 
@@ -66,6 +67,9 @@ func TestGitSourceHost(t *testing.T) {
 		_, reason, msg := p.ready()
 		return reason == "InvalidSpec" && strings.Contains(msg, "hosts/web1/web.yaml:") && p.Status.Pid == second.Status.Pid
 	})
+	if out := e.ctl("get", "sources"); !regexp.MustCompile(`(?m)^git .*false.*hosts/web1/web.yaml:\d+`).MatchString(out) {
+		t.Fatalf("get sources does not name the bad file:\n%s", out)
+	}
 	g.Git(g.Work, "revert", "--no-edit", bad)
 	g.Git(g.Work, "push", "--quiet", g.Bare, "HEAD:main")
 	e.waitProcess("web", "valid again after the revert", func(p process) bool {
@@ -76,9 +80,12 @@ func TestGitSourceHost(t *testing.T) {
 		t.Fatalf("the bad commit and its revert restarted the program: pid %d, was %d", p.Status.Pid, second.Status.Pid)
 	}
 
-	if out := e.ctl("get", "sources"); !strings.Contains(out, "main") || !strings.Contains(out, "true") || !strings.Contains(out, g.Bare) {
+	if out := e.ctl("get", "sources"); !regexp.MustCompile(`(?m)^git +`+regexp.QuoteMeta(g.Bare)+` +main .* true `).MatchString(out) || !strings.Contains(out, e.dir) {
 		t.Fatalf("get sources:\n%s", out)
 	}
+	// The local folder beside the repository (the harness passes --dir).
+	writeFile(t, filepath.Join(e.dir, "local.yaml"), sleeper(e, "local", ""))
+	e.waitProcess("local", "Running from the folder beside git", func(p process) bool { return p.Status.Phase == "Running" })
 
 	// The remote goes away: nothing stops, also across a restart.
 	if err := os.Rename(g.Bare, g.Bare+".gone"); err != nil {

@@ -309,6 +309,14 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// writeTemp writes a file in a folder of its own, outside any watched one.
+func writeTemp(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	writeFile(t, p, content)
+	return p
+}
+
 // figures is where torture figures go: bench/torture-<start>-<host>.txt,
 // written only under RECONCILED_TORTURE=1 (make torture), so the README's
 // torture figures have their raw output in the repository.

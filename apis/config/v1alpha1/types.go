@@ -24,7 +24,33 @@ type Config struct {
 	MQTT *MQTT `json:"mqtt,omitempty"`
 	// Logs bounds the log store.
 	Logs *Logs `json:"logs,omitempty"`
+	// Host is this machine's name in the fleet (as --host).
+	Host string `json:"host,omitempty"`
+	// Sources are where resources come from (as --dir and --git; the
+	// flags add to them).
+	Sources []Source `json:"sources,omitempty"`
 }
+
+// Source is one entry of sources:, exactly one of dir and git.
+type Source struct {
+	// Name names the source in `reconcilectl get sources` and its webhook
+	// (POST /hooks/NAME); default "dir", "git", then "git-2"...
+	Name string `json:"name,omitempty"`
+	// Dir is a folder of resource files (as --dir).
+	Dir string `json:"dir,omitempty"`
+	// Git is a repository URL (as --git); the fields below are its
+	// --git-* flags.
+	Git               string   `json:"git,omitempty"`
+	Branch            string   `json:"branch,omitempty"`
+	Paths             []string `json:"paths,omitempty"`
+	Interval          string   `json:"interval,omitempty"`
+	AuthFile          string   `json:"authFile,omitempty"`
+	Verify            string   `json:"verify,omitempty"`
+	WebhookSecretFile string   `json:"webhookSecretFile,omitempty"`
+}
+
+// DefaultGitInterval is how often a git source is polled.
+const DefaultGitInterval = 30 * time.Second
 
 // Netboot is the netboot: section (see INTERFACE.md), as written.
 type Netboot struct {
@@ -77,6 +103,26 @@ func (c *Config) Default() {
 	if c.Netboot != nil {
 		c.Netboot.Default()
 	}
+	gits := 0
+	for i := range c.Sources {
+		src := &c.Sources[i]
+		if src.Git != "" && src.Interval == "" {
+			src.Interval = DefaultGitInterval.String()
+		}
+		if src.Name != "" {
+			continue
+		}
+		switch {
+		case src.Dir != "":
+			src.Name = "dir"
+		case src.Git != "":
+			if gits++; gits == 1 {
+				src.Name = "git"
+			} else {
+				src.Name = fmt.Sprintf("git-%d", gits)
+			}
+		}
+	}
 }
 
 // Default fills in the ports and durations the section leaves out.
@@ -110,7 +156,32 @@ func (c *Config) Validate() field.ErrorList {
 		_, nerrs := c.Netboot.parse(field.NewPath("netboot"))
 		errs = append(errs, nerrs...)
 	}
+	names := map[string]bool{}
+	for i, src := range c.Sources {
+		p := field.NewPath("sources").Index(i)
+		switch {
+		case (src.Dir == "") == (src.Git == ""):
+			errs = append(errs, field.Invalid(p, src.Name, "needs exactly one of dir and git"))
+		case src.Dir != "" && (src.Branch != "" || len(src.Paths) > 0 || src.AuthFile != "" || src.Verify != "" || src.WebhookSecretFile != ""):
+			errs = append(errs, field.Invalid(p, src.Name, "branch, paths, authFile, verify and webhookSecretFile are settings of a git source"))
+		}
+		if names[src.Name] {
+			errs = append(errs, field.Duplicate(p.Child("name"), src.Name))
+		}
+		names[src.Name] = true
+		if src.Git != "" {
+			if d, err := time.ParseDuration(src.Interval); err != nil || d <= 0 {
+				errs = append(errs, field.Invalid(p.Child("interval"), src.Interval, "must be a positive duration (30s)"))
+			}
+		}
+	}
 	return errs
+}
+
+// GitInterval returns the parsed interval of a validated git source.
+func (s *Source) GitInterval() time.Duration {
+	d, _ := time.ParseDuration(s.Interval)
+	return d
 }
 
 // NetbootValues is a validated netboot: section, typed.
