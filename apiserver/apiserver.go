@@ -31,6 +31,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/fleet"
 	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"
@@ -80,6 +81,16 @@ type Options struct {
 	Log      logr.Logger
 	// Token, when set, is the bearer token that allows writes over TCP.
 	Token string
+	// ReadToken, when set, is the fleet read token: every request over
+	// TCP then needs it (or Token) as a bearer token, except /healthz,
+	// /readyz and the signed webhooks. Other hosts' fleet views and
+	// Prometheus send it.
+	ReadToken string
+	// Host is this host's name in the fleet.
+	Host string
+	// Fleet, when set, serves the fleet page (/fleet) and the fleet-wide
+	// lists (GET .../fleet/hosts, .../fleet/{plural}).
+	Fleet *fleet.View
 	// Version is reported by /version.
 	Version string
 	// Events, when set, serves GET .../events.
@@ -98,7 +109,7 @@ type Options struct {
 	Hooks map[string]http.Handler
 	// Sources, when set, lists where resources come from (GET
 	// .../sources, reconcilectl get sources).
-	Sources func() any
+	Sources func() []resources.SourceStatus
 	// Health, when set, is /healthz's liveness check: an error (workers
 	// stuck) makes it answer 503 with the error.
 	Health func() error
@@ -187,7 +198,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("POST "+BasePath+"/pinodes/{name}/restart", s.authorized(action("pinode", "power cycle", powerCycle)))
 	s.mux.HandleFunc("GET "+BasePath+"/unknownnodes", s.unknownNodes)
 	s.mux.HandleFunc("GET "+BasePath+"/sources", func(w http.ResponseWriter, _ *http.Request) {
-		var items any = []struct{}{}
+		items := []resources.SourceStatus{}
 		if o.Sources != nil {
 			items = o.Sources()
 		}
@@ -196,6 +207,13 @@ func New(o Options) *Server {
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))
+	s.mux.HandleFunc("GET "+BasePath+"/summary", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Summary()) })
+	s.mux.HandleFunc("GET /sd/prometheus", s.prometheusSD)
+	if o.Fleet != nil {
+		s.mux.HandleFunc("GET /fleet", s.fleetPage)
+		s.mux.HandleFunc("GET "+BasePath+"/fleet/hosts", s.fleetHosts)
+		s.mux.HandleFunc("GET "+BasePath+"/fleet/{plural}", s.fleetList)
+	}
 	for name, h := range o.Hooks {
 		s.mux.Handle("POST /hooks/"+name, h)
 	}
@@ -211,6 +229,10 @@ func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.hostAllowed(r) {
 		writeError(w, http.StatusMisdirectedRequest, "MisdirectedRequest", fmt.Sprintf("this daemon does not answer to the host name %q (a web page may be trying DNS rebinding); use localhost or an IP address, or start it with --api-host %s", hostOnly(r.Host), hostOnly(r.Host)))
+		return
+	}
+	if !s.mayRead(r) {
+		writeError(w, http.StatusUnauthorized, "Unauthorized", "this daemon needs the fleet read token (or the API token) as a bearer token over TCP")
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -313,6 +335,21 @@ func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// mayRead reports whether a request may be served at all: with a fleet
+// read token, requests over TCP need it (or the API token), except the
+// probes and the signed webhooks.
+func (s *Server) mayRead(r *http.Request) bool {
+	if s.opts.ReadToken == "" || s.privileged(r) {
+		return true
+	}
+	switch {
+	case r.URL.Path == "/healthz", r.URL.Path == "/readyz", strings.HasPrefix(r.URL.Path, "/hooks/"):
+		return true
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.ReadToken)) == 1
+}
+
 // privileged reports whether the caller may write and see secrets: it came
 // over the unix socket, or holds the bearer token.
 func (s *Server) privileged(r *http.Request) bool {
@@ -399,12 +436,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		s.watch(w, r, ki, sel)
 		return
 	}
-	items := []v1alpha1.Object{}
-	for _, o := range s.opts.Store.List(ki.Kind) {
-		if sel.Matches(labels.Set(o.GetObjectMeta().Labels)) {
-			items = append(items, s.view(r, o))
-		}
-	}
+	items := s.listItems(ki, sel, func(o v1alpha1.Object) v1alpha1.Object { return s.view(r, o) })
 	var probs []resources.Problem
 	for _, p := range s.opts.Store.Problems() {
 		if p.Kind == ki.Kind {
@@ -412,6 +444,18 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, List{APIVersion: v1alpha1.APIVersion, Kind: ki.Kind + "List", Items: items, Problems: probs})
+}
+
+// listItems returns the resources of a kind that sel selects, as view
+// shows them.
+func (s *Server) listItems(ki v1alpha1.KindInfo, sel labels.Selector, view func(v1alpha1.Object) v1alpha1.Object) []v1alpha1.Object {
+	items := []v1alpha1.Object{}
+	for _, o := range s.opts.Store.List(ki.Kind) {
+		if sel.Matches(labels.Set(o.GetObjectMeta().Labels)) {
+			items = append(items, view(o))
+		}
+	}
+	return items
 }
 
 // watch streams ADDED events for what exists, then every change, one JSON

@@ -35,7 +35,8 @@ type AlertmanagerAlert struct {
 // AlertmanagerAlerts converts n's alerts for Alertmanager. Label names are
 // made valid Prometheus label names (other characters become '_'), empty
 // values are dropped (Alertmanager treats them as absent), and alertname,
-// kind, name and severity come from the alert's fields. Alerts of test
+// kind, name and severity come from the alert's fields, host from the
+// notification (the daemon's --host). Alerts of test
 // notifications get the label test="true".
 func AlertmanagerAlerts(n Notification) []AlertmanagerAlert {
 	out := make([]AlertmanagerAlert, 0, len(n.Alerts))
@@ -53,7 +54,7 @@ func AlertmanagerAlerts(n Notification) []AlertmanagerAlert {
 			}
 			labels[name] = v
 		}
-		for k, v := range map[string]string{"alertname": a.Name, "kind": a.Kind, "name": a.Object, "severity": a.Severity} {
+		for k, v := range map[string]string{"alertname": a.Name, "kind": a.Kind, "name": a.Object, "severity": a.Severity, "host": n.Host} {
 			if v != "" {
 				labels[k] = strings.ToValidUTF8(v, "\uFFFD")
 			}

@@ -32,7 +32,7 @@ func TestAlertmanager(t *testing.T) {
 	}
 	labels := func(name string) map[string]any {
 		return map[string]any{"alertname": "LinkDown", "kind": "Link", "name": name, "severity": "critical",
-			"site": "hecnet", "app_kubernetes_io_part_of": "decnet"}
+			"site": "hecnet", "app_kubernetes_io_part_of": "decnet", "host": "hecnet-gw"}
 	}
 	want := []map[string]any{{
 		"labels":       labels("a2rtr"),

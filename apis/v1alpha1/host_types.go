@@ -17,6 +17,9 @@ const (
 	// AnnotationHosts limits a resource to the hosts whose labels match
 	// its label selector.
 	AnnotationHosts = "reconciled.dev/hosts"
+	// AnnotationHost names the host an object was read from, in lists
+	// across the fleet (reconcilectl get KIND --all-hosts).
+	AnnotationHost = "reconciled.dev/host"
 )
 
 // Host is one machine of the fleet, as the fleet's repository declares

@@ -56,6 +56,7 @@ var (
 	colName  = column{"NAME", func(o v1alpha1.Object) string { return o.GetObjectMeta().Name }}
 	colPhase = column{"PHASE", phase}
 	colAge   = column{"AGE", ageOf}
+	colHost  = column{"HOST", func(o v1alpha1.Object) string { return o.GetObjectMeta().Annotations[v1alpha1.AnnotationHost] }}
 	colReady = column{"MESSAGE", func(o v1alpha1.Object) string {
 		if c := o.GetCommonStatus().Condition(v1alpha1.ConditionReady); c != nil && c.Status != metav1.ConditionTrue {
 			return c.Message

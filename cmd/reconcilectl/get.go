@@ -30,6 +30,8 @@ import (
 type getOptions struct {
 	output, selector, dir, sortBy string
 	watch, unknown, watchEvents   bool
+	// allHosts lists across the fleet, through the daemon's fleet view.
+	allHosts bool
 }
 
 func newGet(g *globals) *cobra.Command {
@@ -87,9 +89,15 @@ func newGet(g *globals) *cobra.Command {
 				}
 				return watchKind(cmd, g, o, targets[0].ki, name)
 			}
+			if o.allHosts && (o.dir != "" || o.watch) {
+				return usagef("--all-hosts reads through the daemon, without -w or --dir")
+			}
 			src, err := newSource(g, o.dir)
 			if err != nil {
 				return err
+			}
+			if o.allHosts {
+				src = fleetSource{c: src.(daemonSource).c, errOut: g.errOut}
 			}
 			return getTargets(g, o, src, targets, sel, len(args) == 1 && args[0] == "all")
 		},
@@ -104,6 +112,7 @@ func newGet(g *globals) *cobra.Command {
 	f.StringVarP(&o.selector, "selector", "l", "", "label selector (=, ==, !=, in, notin, exists)")
 	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, watch for changes")
 	f.StringVar(&o.dir, "dir", "", "read resource files from this folder instead of asking the daemon")
+	f.BoolVar(&o.allHosts, "all-hosts", false, "list on every host of the fleet (the Host resources), with a HOST column")
 	f.BoolVar(&o.unknown, "unknown", false, "with pinodes: the MACs that asked the DHCP server for netboot without a PiNode")
 	return cmd
 }
@@ -246,6 +255,54 @@ func (d daemonSource) problems() ([]problem, error) {
 	return l.Items, err
 }
 
+// fleetSource lists a kind on every host of the fleet through the
+// daemon's fleet view (GET .../fleet/{plural}); each object carries the
+// reconciled.dev/host annotation, and a host that cannot be read is a
+// warning, not a failure.
+type fleetSource struct {
+	c      *client
+	errOut io.Writer
+}
+
+func (f fleetSource) list(ki v1alpha1.KindInfo, sel labels.Selector) ([]v1alpha1.Object, []problem, error) {
+	var l struct {
+		Items []struct {
+			Host  string            `json:"host"`
+			Error string            `json:"error"`
+			Items []json.RawMessage `json:"items"`
+		} `json:"items"`
+	}
+	path := apiserver.BasePath + "/fleet/" + ki.Plural
+	if !sel.Empty() {
+		path += "?labelSelector=" + url.QueryEscape(sel.String())
+	}
+	if err := f.c.getJSON(bgctx(), path, &l); err != nil {
+		return nil, nil, err
+	}
+	var out []v1alpha1.Object
+	for _, h := range l.Items {
+		if h.Error != "" {
+			fmt.Fprintf(f.errOut, "warning: host %s: %s\n", h.Host, h.Error)
+			continue
+		}
+		for _, raw := range h.Items {
+			o, err := decodeObject(ki, raw)
+			if err != nil {
+				return nil, nil, fmt.Errorf("host %s: %w", h.Host, err)
+			}
+			meta := o.GetObjectMeta()
+			if meta.Annotations == nil {
+				meta.Annotations = map[string]string{}
+			}
+			meta.Annotations[v1alpha1.AnnotationHost] = h.Host
+			out = append(out, o)
+		}
+	}
+	return out, nil, nil
+}
+
+func (f fleetSource) problems() ([]problem, error) { return nil, nil }
+
 type dirSource struct{ s *resources.Store }
 
 func (d dirSource) problems() ([]problem, error) { return d.s.Problems(), nil }
@@ -313,7 +370,7 @@ func getTargets(g *globals, o *getOptions, src source, targets []target, sel lab
 			if printedTables > 0 {
 				fmt.Fprintln(g.out)
 			}
-			printTable(g.out, tg.ki, objs, o.output == "wide", len(targets) > 1, true)
+			printTable(g.out, tg.ki, objs, o.output == "wide", len(targets) > 1, true, o.allHosts)
 			printedTables++
 		default:
 			objsOut = append(objsOut, objs...)
@@ -399,9 +456,13 @@ func printObjects(w io.Writer, format string, objs []v1alpha1.Object, single boo
 	return nil
 }
 
-func printTable(w io.Writer, ki v1alpha1.KindInfo, objs []v1alpha1.Object, wide, prefixKind, header bool) {
+func printTable(w io.Writer, ki v1alpha1.KindInfo, objs []v1alpha1.Object, wide, prefixKind, header, hostColumn bool) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	cols := columnsFor(ki.Kind, wide)
+	if hostColumn {
+		cols = append([]column{colHost}, cols...)
+		prefixKind = false // the name is not the first column
+	}
 	if header {
 		names := make([]string, len(cols))
 		for i, c := range cols {
@@ -462,7 +523,7 @@ func watchKind(cmd *cobra.Command, g *globals, o *getOptions, ki v1alpha1.KindIn
 		case "", "wide":
 			if o.watchEvents {
 				var b bytes.Buffer
-				printTable(&b, ki, []v1alpha1.Object{obj}, o.output == "wide", false, header)
+				printTable(&b, ki, []v1alpha1.Object{obj}, o.output == "wide", false, header, false)
 				for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 					if header {
 						fmt.Fprintf(g.out, "%-10s %s\n", "EVENT", line)
@@ -473,7 +534,7 @@ func watchKind(cmd *cobra.Command, g *globals, o *getOptions, ki v1alpha1.KindIn
 				}
 				break
 			}
-			printTable(g.out, ki, []v1alpha1.Object{obj}, o.output == "wide", false, header)
+			printTable(g.out, ki, []v1alpha1.Object{obj}, o.output == "wide", false, header, false)
 			header = false
 		case "json":
 			fmt.Fprintf(g.out, "%s\n", sc.Bytes())

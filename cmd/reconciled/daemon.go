@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/reconciled/reconciled/controllers/pinode"
 	"github.com/reconciled/reconciled/controllers/process"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/fleet"
 	"github.com/reconciled/reconciled/internal/runner"
 	"github.com/reconciled/reconciled/internal/supervise"
 	"github.com/reconciled/reconciled/internal/systemd"
@@ -70,13 +72,13 @@ func run(f *flags, log logr.Logger) error {
 	if err := supervise.MarkInheritedCloseOnExec(); err != nil {
 		log.Error(err, "cannot mark inherited descriptors close-on-exec")
 	}
-	token := ""
-	if f.tokenFile != "" {
-		b, err := os.ReadFile(f.tokenFile)
-		if err != nil {
-			return fmt.Errorf("api token: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
+	token, err := readToken("--api-token-file", f.tokenFile)
+	if err != nil {
+		return err
+	}
+	fleetToken, err := readToken("--fleet-token-file", f.fleetTokenFile)
+	if err != nil {
+		return err
 	}
 	run := runner.New(log.WithName("runner"))
 
@@ -143,7 +145,7 @@ func run(f *flags, log logr.Logger) error {
 		run.AfterStop(runner.Controllers, func() { procs.StopAll(log) })
 	}
 
-	alerts, err := setupAlerts(engine, store, f.stateDir, reg, log)
+	alerts, err := setupAlerts(engine, store, host, f.stateDir, reg, log)
 	if err != nil {
 		return err
 	}
@@ -196,7 +198,13 @@ func run(f *flags, log logr.Logger) error {
 		}
 		run.Add(runner.Servers, "mqtt", bridge)
 	}
-	api := apiserver.New(apiserver.Options{Store: store, Processes: procs, Modules: modules, PiNodes: pis, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
+	var api *apiserver.Server
+	fleetView := fleet.NewView(fleet.Options{Self: host, Token: fleetToken,
+		Hosts:     func() []*v1alpha1.Host { return fleet.HostsOf(store.List(v1alpha1.KindHost)) },
+		Local:     func() *fleet.Summary { return api.Summary() },
+		LocalList: func(plural, selector string) ([]json.RawMessage, error) { return api.LocalList(plural, selector) }})
+	api = apiserver.New(apiserver.Options{Store: store, Processes: procs, Modules: modules, PiNodes: pis, Gatherer: reg, Log: log.WithName("api"), Token: token, Version: version,
+		ReadToken: fleetToken, Host: host, Fleet: fleetView,
 		AllowedHosts: f.apiHosts, Health: func() error {
 			// Liveness: every worker returns in time. Reconciles are bounded
 			// by their own timeouts (systemd calls: 1 minute), file loads
@@ -237,6 +245,22 @@ func run(f *flags, log logr.Logger) error {
 	})
 }
 
+// readToken reads a token file ("" without one); an empty file is an error.
+func readToken(flag, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s: %s is empty", flag, path)
+	}
+	return tok, nil
+}
+
 // logsMaxBytes is the logs.maxBytes setting (0: the log store's default).
 func logsMaxBytes(cfg *config.Config) int64 {
 	if cfg.Logs == nil {
@@ -247,8 +271,7 @@ func logsMaxBytes(cfg *config.Config) int64 {
 
 // setupAlerts opens the alert manager (durable groups and outbox), and
 // sets up the AlertRoute controller and the alert source on the engine.
-func setupAlerts(engine *reconcile.Engine, store *resources.Store, stateDir string, reg prometheus.Registerer, log logr.Logger) (*alerting.Manager, error) {
-	host, _ := os.Hostname()
+func setupAlerts(engine *reconcile.Engine, store *resources.Store, host, stateDir string, reg prometheus.Registerer, log logr.Logger) (*alerting.Manager, error) {
 	routes := alertroute.NewReconciler(store, nil, log.WithName("alertroute"))
 	alerts, err := alerting.New(alerting.Options{StateDir: filepath.Join(stateDir, "alerts"), Hostname: host, Log: log.WithName("alerts"),
 		Registerer: reg, OnRouteStatus: routes.StatusChanged})

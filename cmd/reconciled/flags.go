@@ -18,10 +18,12 @@ import (
 // flags are the daemon's command line (see INTERFACE.md).
 type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
-	systemdRoot, systemdUnitDir, socketGroup                                                    string
-	verbosity                                                                                   int
-	apiHosts                                                                                    []string
-	stopOnExit, showVersion, allowInsecureFiles                                                 bool
+	// fleetTokenFile holds the fleet read token (--fleet-token-file).
+	fleetTokenFile                              string
+	systemdRoot, systemdUnitDir, socketGroup    string
+	verbosity                                   int
+	apiHosts                                    []string
+	stopOnExit, showVersion, allowInsecureFiles bool
 	// dirSet, statusSet and hostSet say the flag was given.
 	dirSet, statusSet, hostSet bool
 
@@ -57,6 +59,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 lifecycle, 1 decisions, 5 queue traces)")
 	fs.BoolVar(&f.stopOnExit, "stop-on-exit", false, "stop supervised programs when the daemon exits (default: leave them running, to be adopted)")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
+	fs.StringVar(&f.fleetTokenFile, "fleet-token-file", "", "file holding the fleet read token: reads over TCP need it (or the API token), and the fleet page sends it to the other hosts")
 	fs.StringArrayVar(&f.apiHosts, "api-host", nil, "a Host name the API answers to, besides localhost, IP addresses and the hostname (repeatable; other names are refused against DNS rebinding)")
 	fs.StringVar(&f.systemdRoot, "systemd-root", "/", "root of the systemd instance Modules go to: its system bus, unit folder and journal are found below it (/proc/PID/root for a systemd in other namespaces)")
 	fs.StringVar(&f.systemdUnitDir, "systemd-unit-dir", "", "folder for system-scope unit files (default <systemd-root>/etc/systemd/system)")

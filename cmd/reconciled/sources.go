@@ -121,8 +121,8 @@ func openSources(list []config.Source, stateDir string, allowInsecureFiles bool,
 // source's files (an invalid file in the applied commit) make it not
 // Ready, with file:line in its message: what they defined before keeps
 // running.
-func (ds *daemonSources) status(store *resources.Store) func() any {
-	return func() any {
+func (ds *daemonSources) status(store *resources.Store) func() []resources.SourceStatus {
+	return func() []resources.SourceStatus {
 		problems := map[int][]resources.Problem{}
 		for _, p := range store.AllProblems() {
 			i := ds.multi.MountOf(p.File)
