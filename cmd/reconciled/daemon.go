@@ -125,7 +125,7 @@ func run(f *flags, log logr.Logger) error {
 	if err := store.Load(); err != nil {
 		return err
 	}
-	reg.MustRegister(newStoreCollector(store))
+	reg.MustRegister(newStoreCollector(store), newSourceCollector(sources.status(store)))
 	run.Add(runner.Store, "resources", store)
 
 	engine := reconcile.NewEngine(reconcile.Options{Log: log.WithName("controller"), Registerer: reg})

@@ -9,6 +9,42 @@ import (
 	"github.com/reconciled/reconciled/resources"
 )
 
+// sourceCollector exports reconciled_source_ready{source,type} and
+// reconciled_source_last_fetch_timestamp_seconds{source}: the fleet's
+// rules find a host whose source is not Ready or has not fetched lately.
+type sourceCollector struct {
+	status  func() []resources.SourceStatus
+	ready   *prometheus.Desc
+	fetched *prometheus.Desc
+}
+
+func newSourceCollector(status func() []resources.SourceStatus) *sourceCollector {
+	return &sourceCollector{status: status,
+		ready:   prometheus.NewDesc("reconciled_source_ready", "1 while the source is Ready (reachable, applied, every file valid), else 0.", []string{"source", "type"}, nil),
+		fetched: prometheus.NewDesc("reconciled_source_last_fetch_timestamp_seconds", "When a remote source (git) last answered, in Unix seconds.", []string{"source"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.ready
+	ch <- c.fetched
+}
+
+// Collect implements prometheus.Collector.
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.status() {
+		v := 0.0
+		if s.Ready {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, v, s.Name, s.Type)
+		if s.Fetched != nil {
+			ch <- prometheus.MustNewConstMetric(c.fetched, prometheus.GaugeValue, float64(s.Fetched.UnixNano())/1e9, s.Name)
+		}
+	}
+}
+
 // storeCollector exports reconciled_resources{kind,phase} and
 // reconciled_invalid_resources, computed from the store at scrape time.
 type storeCollector struct {

@@ -190,23 +190,36 @@ func (s *Source) Name() string {
 	return s.o.URL + "#" + s.o.Branch
 }
 
-// remoteBranch is Options.Branch, or the branch the remote's HEAD names.
-func (s *Source) remoteBranch(ctx context.Context) (string, error) {
+// remoteHead asks the remote for the head of the branch followed, in one
+// round trip: Options.Branch, or the branch the remote's HEAD names (with
+// --symref, HEAD's commit is that branch's).
+func (s *Source) remoteHead(ctx context.Context) (branch, head string, err error) {
 	if s.o.Branch != "" {
-		return s.o.Branch, nil
+		out, err := s.git(ctx, "ls-remote", "origin", "refs/heads/"+s.o.Branch)
+		if err != nil {
+			return "", "", err
+		}
+		head, _, _ = strings.Cut(strings.TrimSpace(out), "\t")
+		if head == "" {
+			return "", "", fmt.Errorf("the remote has no branch %s", s.o.Branch)
+		}
+		return s.o.Branch, head, nil
 	}
 	out, err := s.git(ctx, "ls-remote", "--symref", "origin", "HEAD")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	for _, line := range strings.Split(out, "\n") {
 		if ref, ok := strings.CutPrefix(line, "ref: refs/heads/"); ok {
-			if branch, _, ok := strings.Cut(ref, "\t"); ok {
-				return branch, nil
-			}
+			branch, _, _ = strings.Cut(ref, "\t")
+		} else if sha, name, ok := strings.Cut(line, "\t"); ok && name == "HEAD" {
+			head = sha
 		}
 	}
-	return "", errors.New("the remote's HEAD names no branch (use --git-branch)")
+	if branch == "" || head == "" {
+		return "", "", errors.New("the remote's HEAD names no branch (use --git-branch)")
+	}
+	return branch, head, nil
 }
 
 var _ resources.Revisioner = (*Source)(nil)
@@ -369,23 +382,13 @@ func (s *Source) Sync(ctx context.Context) ([]string, error) {
 }
 
 func (s *Source) sync(ctx context.Context) ([]string, error) {
-	branch, err := s.remoteBranch(ctx)
+	branch, head, err := s.remoteHead(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ref := "refs/heads/" + branch
 	s.mu.Lock()
 	s.branch = branch
-	s.mu.Unlock()
-	ref := "refs/heads/" + branch
-	out, err := s.git(ctx, "ls-remote", "origin", ref)
-	if err != nil {
-		return nil, err
-	}
-	head, _, _ := strings.Cut(strings.TrimSpace(out), "\t")
-	if head == "" {
-		return nil, fmt.Errorf("the remote has no branch %s", branch)
-	}
-	s.mu.Lock()
 	old, refused := s.applied, s.refused
 	s.mu.Unlock()
 	if head == old {
@@ -397,7 +400,7 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 	if _, err := s.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+branch); err != nil {
 		return nil, err
 	}
-	out, err = s.git(ctx, "rev-parse", "--verify", "refs/remotes/origin/"+branch+"^{commit}")
+	out, err := s.git(ctx, "rev-parse", "--verify", "refs/remotes/origin/"+branch+"^{commit}")
 	if err != nil {
 		return nil, err
 	}
