@@ -29,7 +29,7 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis)")
+	only   = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,fleet)")
 )
 
 func main() {
@@ -87,6 +87,10 @@ func main() {
 	}
 	if want("pis") {
 		rows = append(rows, b.pis()...)
+	}
+	if want("fleet") {
+		rows = append(rows, b.fleetPolling()...)
+		rows = append(rows, b.fleetPage()...)
 	}
 	table := render(rows)
 	fmt.Print(table)

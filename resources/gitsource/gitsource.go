@@ -397,7 +397,7 @@ func (s *Source) sync(ctx context.Context) ([]string, error) {
 	if head == refused {
 		return nil, fmt.Errorf("%w: head %s of %s", ErrUntrusted, head, branch)
 	}
-	if _, err := s.git(ctx, "fetch", "--quiet", "--no-tags", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+branch); err != nil {
+	if _, err := s.git(ctx, "-c", "maintenance.auto=false", "-c", "gc.auto=0", "fetch", "--quiet", "--no-tags", "--no-auto-gc", "--no-write-fetch-head", "--no-recurse-submodules", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+branch); err != nil {
 		return nil, err
 	}
 	out, err := s.git(ctx, "rev-parse", "--verify", "refs/remotes/origin/"+branch+"^{commit}")

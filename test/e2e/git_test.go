@@ -208,3 +208,41 @@ func TestGitHostRoles(t *testing.T) {
 		t.Fatalf("a resource for every host was restarted by the role change: pid %d, was %d", p.Status.Pid, agent.Status.Pid)
 	}
 }
+
+// The example fleet repository works as its README says: web1 reads
+// hosts.yaml, common, roles and its own folder, and runs the common
+// program, the web role and its canary, not the db role.
+func TestFleetExample(t *testing.T) {
+	g := gittest.New(t)
+	files := map[string]string{}
+	root := "../../examples/fleet"
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(root, p)
+		// No traffic leaves loopback: the Alertmanagers are local ports
+		// nobody listens on.
+		files[rel] = regexp.MustCompile(`am[12]\.example\.org`).ReplaceAllString(string(b), "127.0.0.1")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Commit("the example fleet", files)
+	e := newEnv(t, "--git", g.Bare, "--host", "web1", "--git-path", "hosts.yaml", "--git-path", "common", "--git-path", "roles", "--git-path", "hosts/${HOST}", "--stop-on-exit")
+	e.start()
+	// The example's programs do not name the test's folder: the daemon
+	// stops them (before the harness's SIGKILL).
+	defer e.stop(syscall.SIGTERM)
+	for _, name := range []string{"heartbeat", "web", "web-canary"} {
+		e.waitProcess(name, "Running on web1", func(p process) bool { return p.Status.Phase == "Running" })
+	}
+	if _, ok := e.getProcess("db"); ok {
+		t.Fatal("web1 runs the db role")
+	}
+	if out := e.ctl("get", "hosts"); strings.Count(out, "example.org:9470") != 3 {
+		t.Fatalf("get hosts:\n%s", out)
+	}
+}
