@@ -62,6 +62,8 @@ func FuzzParseConfig(f *testing.F) {
 		"netboot: &a {interface: eth1}\nmqtt: *a\n",
 		"- a\n- b\n",
 		"netboot:\n  dhcpPort: 99999999999999999999\n",
+		"host: web1\nsources:\n- {git: 'git://h/r', paths: [common, 'hosts/${HOST}'], interval: 10s}\n- {name: local, dir: /etc/r}\n",
+		"sources:\n- {git: a, interval: -1s}\n- {dir: b, verify: x}\n",
 	} {
 		f.Add([]byte(s))
 	}
