@@ -4,7 +4,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,42 +29,66 @@ import (
 	"github.com/reconciled/reconciled/resources/gitsource"
 )
 
+// gitRepo is a bare repository served by a real git daemon on loopback,
+// and a work tree to commit from.
+type gitRepo struct {
+	url, bare, work string
+	daemon          *exec.Cmd
+}
+
+// gitRun runs git in dir with an author and returns its output.
+func gitRun(dir string, args ...string) string {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@example.com", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// commit writes files into the work tree, commits and pushes them.
+func (g *gitRepo) commit(files map[string]string) {
+	for name, content := range files {
+		p := filepath.Join(g.work, name)
+		check(os.MkdirAll(filepath.Dir(p), 0o755))
+		check(os.WriteFile(p, []byte(content), 0o644))
+	}
+	gitRun(g.work, "add", "-A")
+	gitRun(g.work, "commit", "--quiet", "-m", "change")
+	gitRun(g.work, "push", "--quiet", g.bare, "HEAD:main")
+}
+
 // gitRemote makes a bare repository with one commit and serves it with a
 // real git daemon on loopback; it returns the git:// URL and the daemon.
 func (b *bench) gitRemote() (url string, daemon *exec.Cmd) {
+	g := b.gitRepo(map[string]string{"common/p.yaml": "apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: p}\nspec: {command: [/bin/true]}\n"})
+	return g.url, g.daemon
+}
+
+// gitRepo makes and serves a repository whose first commit holds files.
+func (b *bench) gitRepo(files map[string]string) *gitRepo {
 	base, err := os.MkdirTemp(b.work, "git-")
 	check(err)
 	work := filepath.Join(base, "work")
-	run := func(dir string, args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@example.com", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@example.com")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	run("", "init", "--quiet", "--bare", "--initial-branch=main", filepath.Join(base, "fleet.git"))
-	run("", "init", "--quiet", "--initial-branch=main", work)
-	check(os.MkdirAll(filepath.Join(work, "common"), 0o755))
-	check(os.WriteFile(filepath.Join(work, "common", "p.yaml"), []byte("apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: p}\nspec: {command: [/bin/true]}\n"), 0o644))
-	run(work, "add", "-A")
-	run(work, "commit", "--quiet", "-m", "one")
-	run(work, "push", "--quiet", filepath.Join(base, "fleet.git"), "HEAD:main")
-	execPath := strings.TrimSpace(run("", "--exec-path"))
+	g := &gitRepo{bare: filepath.Join(base, "fleet.git"), work: work}
+	gitRun("", "init", "--quiet", "--bare", "--initial-branch=main", g.bare)
+	gitRun("", "init", "--quiet", "--initial-branch=main", work)
+	g.commit(files)
+	execPath := strings.TrimSpace(gitRun("", "--exec-path"))
 	port := freePort()
 	// git-daemon itself (not through the git wrapper), so that its CPU and
 	// that of the upload-pack children it reaps are in its /proc stat.
-	daemon = exec.Command(filepath.Join(execPath, "git-daemon"), "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port="+strconv.Itoa(port), "--base-path="+base, base)
+	daemon := exec.Command(filepath.Join(execPath, "git-daemon"), "--reuseaddr", "--export-all", "--listen=127.0.0.1", "--port="+strconv.Itoa(port), "--base-path="+base, base)
 	check(daemon.Start())
-	url = fmt.Sprintf("git://127.0.0.1:%d/fleet.git", port)
-	for deadline := time.Now().Add(10 * time.Second); exec.Command("git", "ls-remote", url).Run() != nil; time.Sleep(20 * time.Millisecond) {
+	g.url, g.daemon = fmt.Sprintf("git://127.0.0.1:%d/fleet.git", port), daemon
+	for deadline := time.Now().Add(10 * time.Second); exec.Command("git", "ls-remote", g.url).Run() != nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			fatalf("git daemon on port %d does not answer", port)
 		}
 	}
-	return url, daemon
+	return g
 }
 
 // childrenCPU is the CPU time of this process's waited-for children.
@@ -220,5 +248,124 @@ func (b *bench) fleetPage() []row {
 			row{what: fmt.Sprintf("fleet: /fleet with %d hosts, page time p50", hosts), ours: ms(percentile(took, 0.5))},
 			row{what: fmt.Sprintf("fleet: /fleet with %d hosts, daemon RSS before -> after", hosts), ours: fmt.Sprintf("%.1f -> %.1f MiB", rss0, rss1)})
 	}
+	return rows
+}
+
+// appFiles are the repository files of version v of one program, for
+// reconciled (a Process) and for the ansible-pull peer (a playbook that
+// starts the same program).
+func appFiles(v int) map[string]string {
+	return map[string]string{
+		"hosts/h1/app.yaml": fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: app}\nspec:\n  command: [/bin/sleep, \"%d\"]\n", 100000+v),
+		"local.yml": fmt.Sprintf(`- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+  - name: stop the old version
+    shell: pkill -x -f 'sleep 1[0-9]{5}' || true
+  - name: start version %d
+    shell: nohup /bin/sleep %d >/dev/null 2>&1 &
+`, v, 100000+v),
+	}
+}
+
+// cmdlineOf is a process's command line, space-separated.
+func cmdlineOf(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// fleetConverge measures one host applying a commit: reconciled told by
+// the webhook (push -> the program of the new version runs and its status
+// is written), against ansible-pull (Debian's ansible-core) applying the
+// same change from the same repository with a playbook that starts the
+// program, run the way ansible-pull runs from cron. Flux's documented
+// default (flux create source git --interval) is 1m0s, on paper.
+func (b *bench) fleetConverge() []row {
+	g := b.gitRepo(appFiles(1))
+	defer func() { g.daemon.Process.Kill(); g.daemon.Wait() }()
+	dir, state := b.newDirs("converge")
+	secret := filepath.Join(filepath.Dir(state), "hook-secret")
+	check(os.WriteFile(secret, []byte("s"), 0o600))
+	port := freePort()
+	d := b.startDaemon(dir, state, "--git", g.url, "--host", "h1", "--git-path", "hosts/${HOST}", "--git-interval", "1h",
+		"--git-webhook-secret-file", secret, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	defer d.stop()
+	running := func(v int) bool {
+		resp, err := d.http.Get("http://d/apis/reconciled.dev/v1alpha1/processes/app")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var p struct {
+			Status struct {
+				Pid int `json:"pid"`
+			} `json:"status"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&p) != nil || p.Status.Pid == 0 || cmdlineOf(p.Status.Pid) != fmt.Sprintf("/bin/sleep %d", 100000+v) {
+			return false
+		}
+		side, err := os.ReadFile(filepath.Join(state, "status", "process", "app.yaml"))
+		return err == nil && strings.Contains(string(side), fmt.Sprintf("pid: %d\n", p.Status.Pid))
+	}
+	wait := func(what string, cond func() bool) {
+		for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				fatalf("%s: not within a minute", what)
+			}
+		}
+	}
+	wait("first commit applied", func() bool { return running(1) })
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	mac := hmac.New(sha256.New, []byte("s"))
+	mac.Write(body)
+	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	n := scale(20)
+	var ours []time.Duration
+	c0 := d.cpuSeconds()
+	for v := 2; v < 2+n; v++ {
+		g.commit(appFiles(v))
+		t0 := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/hooks/git", port), bytes.NewReader(body))
+		req.Header.Set("X-Hub-Signature-256", sig)
+		resp, err := http.DefaultClient.Do(req)
+		check(err)
+		resp.Body.Close()
+		wait("webhook commit applied", func() bool { return running(v) })
+		ours = append(ours, time.Since(t0))
+	}
+	cpu := (d.cpuSeconds() - c0) / float64(n)
+	rows := []row{{what: "fleet: commit -> 1 host applied, webhook (p50)", ours: ms(percentile(ours, 0.5)), target: "p99 <= 2 s (50 hosts)"},
+		{what: "fleet: daemon CPU per applied commit (with its git processes)", ours: fmt.Sprintf("%.1f ms", 1000*cpu)}}
+	logf("fleet converge: webhook p50 %s p99 %s, %.1f ms CPU per commit", ms(percentile(ours, 0.5)), ms(percentile(ours, 0.99)), 1000*cpu)
+
+	ansible, err := exec.LookPath("ansible-pull")
+	if err != nil {
+		logf("fleet converge: ansible-pull not installed (Debian ansible-core): no peer")
+		return rows
+	}
+	checkout := filepath.Join(filepath.Dir(state), "ansible-checkout")
+	var peer []time.Duration
+	var peerCPU time.Duration
+	m := max(2, scale(5))
+	for v := 100; v < 100+m; v++ {
+		g.commit(appFiles(v))
+		t0, c0 := time.Now(), childrenCPU()
+		out, err := exec.Command(ansible, "-U", g.url, "-C", "main", "-d", checkout, "-i", "localhost,", "local.yml").CombinedOutput()
+		if err != nil {
+			fatalf("ansible-pull: %v\n%s", err, out)
+		}
+		peer = append(peer, time.Since(t0))
+		peerCPU += childrenCPU() - c0
+		if exec.Command("pgrep", "-x", "-f", fmt.Sprintf("/bin/sleep %d", 100000+v)).Run() != nil {
+			fatalf("ansible-pull did not start version %d:\n%s", v, out)
+		}
+	}
+	exec.Command("pkill", "-x", "-f", "/bin/sleep 1[0-9]{5}").Run()
+	p50, peer50 := percentile(ours, 0.5), percentile(peer, 0.5)
+	logf("fleet converge: ansible-pull p50 %s, %.0f ms CPU per run", ms(peer50), float64(peerCPU)/float64(m)/1e6)
+	rows[0].peer = ms(peer50) + " ansible-pull"
+	rows[0].ratio = fmt.Sprintf("%.2fx peer", float64(p50)/float64(peer50))
+	rows[1].peer = fmt.Sprintf("%.0f ms ansible-pull", float64(peerCPU)/float64(m)/1e6)
 	return rows
 }

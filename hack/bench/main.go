@@ -90,6 +90,7 @@ func main() {
 	}
 	if want("fleet") {
 		rows = append(rows, b.fleetPolling()...)
+		rows = append(rows, b.fleetConverge()...)
 		rows = append(rows, b.fleetPage()...)
 	}
 	table := render(rows)
