@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cgi"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,4 +369,108 @@ func (b *bench) fleetConverge() []row {
 	rows[0].ratio = fmt.Sprintf("%.2fx peer", float64(p50)/float64(peer50))
 	rows[1].peer = fmt.Sprintf("%.0f ms ansible-pull", float64(peerCPU)/float64(m)/1e6)
 	return rows
+}
+
+// serveGitHTTP serves the repositories below root the way a web server in
+// front of git does: the static info/refs file (kept by the post-update
+// hook) directly, with Last-Modified, and everything else through `git
+// http-backend`. It runs as a child process of the bench (-serve-git), so
+// its CPU and that of the git processes it starts can be measured.
+func serveGitHTTP(root, addr string) {
+	gitPath, err := exec.LookPath("git")
+	check(err)
+	backend := &cgi.Handler{Path: gitPath, Args: []string{"http-backend"}, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	check(http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/info/refs") && r.URL.RawQuery == "" {
+			http.ServeFile(w, r, filepath.Join(root, filepath.Clean(r.URL.Path)))
+			return
+		}
+		backend.ServeHTTP(w, r)
+	})))
+}
+
+// fleetPollingHTTP is fleetPolling for a smart-HTTP remote with a static
+// info/refs: the host's idle poll is a conditional GET answered 304 (a
+// real ls-remote every 30th poll), and the server's cost for 1,000 hosts
+// polling every 30 s.
+func (b *bench) fleetPollingHTTP() []row {
+	g := b.gitRepo(map[string]string{"common/p.yaml": "apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: p}\nspec: {command: [/bin/true]}\n"})
+	defer func() { g.daemon.Process.Kill(); g.daemon.Wait() }()
+	hook := filepath.Join(g.bare, "hooks", "post-update")
+	check(os.WriteFile(hook, []byte("#!/bin/sh\nexec git update-server-info\n"), 0o755))
+	gitRun(g.bare, "update-server-info")
+	self, err := os.Executable()
+	check(err)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	srv := exec.Command(self, "-serve-git", filepath.Dir(g.bare), "-serve-addr", addr)
+	check(srv.Start())
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	url := "http://" + addr + "/" + filepath.Base(g.bare)
+	for deadline := time.Now().Add(10 * time.Second); exec.Command("git", "ls-remote", url).Run() != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			fatalf("the git HTTP server does not answer")
+		}
+	}
+	src, err := gitsource.New(gitsource.Options{URL: url, Paths: []string{"common"}, Dir: filepath.Join(b.work, "poll-http-repo"), Log: logr.Discard()})
+	check(err)
+	_, err = src.Sync(context.Background())
+	check(err)
+	n := scale(200)
+	s0, c0 := selfCPU(), childrenCPU()
+	for range n {
+		paths, err := src.Sync(context.Background())
+		check(err)
+		if len(paths) != 0 {
+			fatalf("an idle poll found changes: %v", paths)
+		}
+	}
+	perPoll := (selfCPU() - s0 + childrenCPU() - c0) / time.Duration(n)
+
+	// 1,000 hosts every 30 s, as the source polls: 29 conditional GETs
+	// answered 304, then a real ls-remote and a GET.
+	hosts, every := 1000, 30*time.Second
+	window := 20 * time.Second
+	if *quick {
+		window = 5 * time.Second
+	}
+	lastMod := ""
+	if resp, err := http.Get(url + "/info/refs"); err == nil {
+		lastMod = resp.Header.Get("Last-Modified")
+		resp.Body.Close()
+	}
+	gap := every / time.Duration(hosts)
+	d0, w0 := procCPU(srv.Process.Pid), time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	polls := 0
+	for next := time.Now(); time.Since(w0) < window; next = next.Add(gap) {
+		time.Sleep(time.Until(next)) // the simulated hosts' schedule
+		sem <- struct{}{}
+		wg.Add(1)
+		polls++
+		full := polls%30 == 0
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if full {
+				exec.Command("git", "ls-remote", url, "refs/heads/main").Run()
+			}
+			req, _ := http.NewRequest(http.MethodGet, url+"/info/refs", nil)
+			if !full {
+				req.Header.Set("If-Modified-Since", lastMod)
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(w0)
+	server := float64(procCPU(srv.Process.Pid)-d0) / float64(wall)
+	logf("fleet polling over HTTP: idle poll %s CPU; the server answered %d polls in %s with %.1f%% of one core", ms(perPoll), polls, wall.Round(time.Millisecond), 100*server)
+	return []row{
+		{what: "fleet: CPU of one idle poll over HTTP, static info/refs (host side)", ours: ms(perPoll)},
+		{what: fmt.Sprintf("fleet: HTTP git server CPU, %d hosts polling every %s", hosts, every), ours: fmt.Sprintf("%.1f%% of a core", 100*server), target: "<= 10% of a core"},
+		{what: "fleet: the same extrapolated to 10,000 hosts", ours: fmt.Sprintf("%.0f%% of a core", 1000*server)},
+	}
 }

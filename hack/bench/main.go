@@ -29,11 +29,19 @@ type row struct {
 var (
 	quick  = flag.Bool("quick", false, "smaller sizes and shorter windows (a smoke run, not for figures)")
 	outDir = flag.String("out", "bench", "folder for the raw output")
-	only   = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,fleet)")
+	// serveGit and serveAddr run the bench as the HTTP git server of the
+	// fleet polling row (a child process, so its CPU can be measured).
+	serveGit  = flag.String("serve-git", "", "internal: serve this folder's repositories over HTTP")
+	serveAddr = flag.String("serve-addr", "", "internal: the address for -serve-git")
+	only      = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,fleet)")
 )
 
 func main() {
 	flag.Parse()
+	if *serveGit != "" {
+		serveGitHTTP(*serveGit, *serveAddr)
+		return
+	}
 	root, err := filepath.Abs(".")
 	check(err)
 	bin := filepath.Join(root, "bin", "reconciled")
@@ -90,6 +98,7 @@ func main() {
 	}
 	if want("fleet") {
 		rows = append(rows, b.fleetPolling()...)
+		rows = append(rows, b.fleetPollingHTTP()...)
 		rows = append(rows, b.fleetConverge()...)
 		rows = append(rows, b.fleetPage()...)
 	}

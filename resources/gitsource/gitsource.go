@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -95,6 +96,10 @@ type Source struct {
 	fetched time.Time
 
 	trigger chan struct{}
+	// refs is the cheap poll of an http(s) remote, nil for others.
+	refs *refsCheck
+	// pushed is set by Trigger: the next sync asks the remote itself.
+	pushed atomic.Bool
 }
 
 var _ resources.Source = (*Source)(nil)
@@ -119,13 +124,15 @@ func New(o Options) (*Source, error) {
 	}
 	s := &Source{o: o, trigger: make(chan struct{}, 1),
 		env: append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_DIR="+o.Dir, "LC_ALL=C")}
+	authHeader := ""
 	if o.AuthFile != "" {
-		auth, err := authEnv(o.AuthFile)
+		auth, header, err := authEnv(o.AuthFile)
 		if err != nil {
 			return nil, err
 		}
-		s.env = append(s.env, auth...)
+		s.env, authHeader = append(s.env, auth...), header
 	}
+	s.refs = newRefsCheck(o.URL, authHeader)
 	if _, err := os.Stat(path.Join(o.Dir, "HEAD")); err != nil {
 		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 			return nil, fmt.Errorf("git source: %w", err)
@@ -146,21 +153,22 @@ func New(o Options) (*Source, error) {
 	return s, nil
 }
 
-// authEnv is the environment that gives git the credential in file.
-func authEnv(file string) ([]string, error) {
+// authEnv is the environment that gives git the credential in file, and
+// for a token the Authorization header it sends over https.
+func authEnv(file string) (env []string, header string, err error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("git auth file: %w", err)
+		return nil, "", fmt.Errorf("git auth file: %w", err)
 	}
 	if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
-		return []string{"GIT_SSH_COMMAND=ssh -i " + shellQuote(file) + " -o IdentitiesOnly=yes -o BatchMode=yes"}, nil
+		return []string{"GIT_SSH_COMMAND=ssh -i " + shellQuote(file) + " -o IdentitiesOnly=yes -o BatchMode=yes"}, "", nil
 	}
 	token := strings.TrimSpace(string(b))
 	if token == "" || strings.ContainsAny(token, "\r\n") {
-		return nil, fmt.Errorf("git auth file %s: want an ssh private key or a token on one line", file)
+		return nil, "", fmt.Errorf("git auth file %s: want an ssh private key or a token on one line", file)
 	}
-	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
-	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Basic " + basic}, nil
+	header = "Basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token))
+	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: " + header}, header, nil
 }
 
 // shellQuote quotes s for the shell that runs GIT_SSH_COMMAND.
@@ -328,6 +336,7 @@ func (s *Source) Read(p string) ([]byte, bool, error) {
 
 // Trigger asks for a fetch now (a webhook).
 func (s *Source) Trigger() {
+	s.pushed.Store(true)
 	select {
 	case s.trigger <- struct{}{}:
 	default:
@@ -382,9 +391,22 @@ func (s *Source) Sync(ctx context.Context) ([]string, error) {
 }
 
 func (s *Source) sync(ctx context.Context) ([]string, error) {
+	if s.refs != nil {
+		s.mu.Lock()
+		branch, applied := s.branch, s.applied
+		s.mu.Unlock()
+		if !s.pushed.Swap(false) && s.refs.unchanged(ctx, branch, applied) {
+			return nil, nil // the cheap check: a 304 from the server
+		}
+	}
 	branch, head, err := s.remoteHead(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if s.refs != nil {
+		if why := s.refs.confirm(ctx, branch, head); why != "" {
+			s.o.Log.Info("polling with git ls-remote: the cheap check of info/refs is off", "url", s.o.URL, "reason", why)
+		}
 	}
 	ref := "refs/heads/" + branch
 	s.mu.Lock()
