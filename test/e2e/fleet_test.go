@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -212,6 +213,37 @@ func (f *fleet) host(name string) *fleetHost {
 	return nil
 }
 
+// listenPort returns a free port below the ephemeral range: the hosts'
+// ports are chosen before their daemons start, one after the other, and
+// the outgoing connections made meanwhile take ephemeral ports.
+func listenPort(t *testing.T) int {
+	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				lo = v
+			}
+		}
+	}
+	for range 1000 {
+		port := 10000 + rand.IntN(max(1, lo-10000))
+		if fleetPorts[port] {
+			continue
+		}
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			fleetPorts[port] = true
+			return port
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
+}
+
+// fleetPorts are the ports listenPort gave out.
+var fleetPorts = map[int]bool{}
+
 // percentiles returns p50 and p99 (nearest rank) of ds.
 func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
 	s := append([]time.Duration(nil), ds...)
@@ -267,7 +299,7 @@ func TestFleet(t *testing.T) {
 	var hostsYAML strings.Builder
 	files := map[string]string{}
 	for i := range n {
-		h := &fleetHost{name: fmt.Sprintf("host%02d", i), port: freePort(t)}
+		h := &fleetHost{name: fmt.Sprintf("host%02d", i), port: listenPort(t)}
 		url := daemonSrv.URL
 		if i%2 == 1 {
 			url = httpSrv.URL
