@@ -181,7 +181,7 @@ func run(f *flags, log logr.Logger) error {
 	if netbootServers != nil {
 		run.Add(runner.Servers, "netboot", netbootServers)
 	}
-	log.Info("resources loaded", "dir", store.Dir(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
+	log.Info("resources loaded", "sources", sources.multi.Name(), "took", time.Since(start).Round(time.Millisecond).String(), "adopted", adopted, "exitedWhileDown", gone)
 
 	// One writer for the API and the MQTT bridge: it serializes their edits.
 	// Resources from git are changed by commits, not through the daemon.

@@ -38,6 +38,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/internal/backoff"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -355,18 +356,27 @@ func (s *Source) Watch(ctx context.Context, changed func(string), relist func())
 		s.mu.Unlock()
 	}()
 	relist()
+	// A failed fetch is tried again sooner than the next poll (a push
+	// announced by a webhook must not wait an interval because the server
+	// was busy): 1 s, doubling, jittered, at most the interval.
+	retry := backoff.Policy{Initial: time.Second, Max: s.o.Interval, Jitter: 0.2}
+	failures := 0
 	for {
+		wait := s.o.Interval + time.Duration((rand.Float64()*0.2-0.1)*float64(s.o.Interval))
 		if paths, err := s.Sync(ctx); err == nil {
+			failures = 0
 			for _, p := range paths {
 				changed(p)
 			}
+		} else {
+			failures++
+			wait = min(wait, retry.Delay(failures))
 		}
-		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(s.o.Interval))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.trigger:
-		case <-time.After(s.o.Interval + jitter):
+		case <-time.After(wait):
 		}
 	}
 }
@@ -377,7 +387,11 @@ func (s *Source) Watch(ctx context.Context, changed func(string), relist func())
 func (s *Source) Sync(ctx context.Context) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	paths, err := s.sync(ctx)
+	forced := s.pushed.Swap(false)
+	paths, err := s.sync(ctx, forced)
+	if err != nil && forced {
+		s.pushed.Store(true) // the retry asks the remote too
+	}
 	s.mu.Lock()
 	s.lastErr = err
 	if err == nil {
@@ -390,12 +404,12 @@ func (s *Source) Sync(ctx context.Context) ([]string, error) {
 	return paths, err
 }
 
-func (s *Source) sync(ctx context.Context) ([]string, error) {
+func (s *Source) sync(ctx context.Context, forced bool) ([]string, error) {
 	if s.refs != nil {
 		s.mu.Lock()
 		branch, applied := s.branch, s.applied
 		s.mu.Unlock()
-		if !s.pushed.Swap(false) && s.refs.unchanged(ctx, branch, applied) {
+		if !forced && s.refs.unchanged(ctx, branch, applied) {
 			return nil, nil // the cheap check: a 304 from the server
 		}
 	}

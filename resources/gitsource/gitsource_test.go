@@ -15,11 +15,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 
 	"github.com/reconciled/reconciled/test/fixtures"
 	"github.com/reconciled/reconciled/test/fixtures/gittest"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 func proc(name string) string {
@@ -242,4 +244,39 @@ func TestGitSourceHTTPToken(t *testing.T) {
 			t.Errorf("auth file %q accepted", bad)
 		}
 	}
+}
+
+// A fetch that fails (the server busy or down when a webhook came) is
+// tried again within seconds, not at the next poll an interval later.
+func TestGitSourceRetriesFailedFetch(t *testing.T) {
+	r := gittest.New(t)
+	r.Commit("one", map[string]string{"common/a.yaml": proc("a")})
+	s, err := New(Options{URL: r.Bare, Dir: filepath.Join(t.TempDir(), "repo"), Interval: time.Hour, Log: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changed := make(chan string, 16)
+	go s.Watch(ctx, func(p string) { changed <- p }, func() {})
+	waitfor.Within(t, 30*time.Second, "the first commit", func() bool { c, _, _ := s.Applied(); return c != "" })
+	if err := os.Rename(r.Bare, r.Bare+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Work, "common", "b.yaml"), []byte(proc("b")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.Git(r.Work, "add", "-A")
+	r.Git(r.Work, "commit", "--quiet", "-m", "two")
+	s.Trigger() // the webhook of a push the server cannot serve yet
+	waitfor.Within(t, 30*time.Second, "the failed fetch", func() bool { _, _, err := s.Applied(); return err != nil })
+	if err := os.Rename(r.Bare+".away", r.Bare); err != nil {
+		t.Fatal(err)
+	}
+	r.Git(r.Work, "push", "--quiet", r.Bare, "HEAD:main")
+	// The interval is an hour: only the retry can fetch it.
+	waitfor.Within(t, 30*time.Second, "the commit fetched by the retry", func() bool {
+		c, _, err := s.Applied()
+		return err == nil && c == r.Git(r.Work, "rev-parse", "HEAD")
+	})
 }
