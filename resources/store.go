@@ -103,7 +103,8 @@ func (p Problem) Locate() (where, message string) {
 // Options configures a Store.
 type Options struct {
 	// Dir is the watched resource directory: the source when Source is
-	// nil, and where the API writes resources.
+	// nil, and where the API writes resources ("" with a Source that has
+	// no folder).
 	Dir string
 	// Source is where documents come from (default: a DirSource of Dir).
 	Source Source
@@ -227,13 +228,15 @@ func NewStore(opts Options) (*Store, error) {
 	if opts.SettleAfterChange == 0 {
 		opts.SettleAfterChange = 100 * time.Millisecond
 	}
-	dir, err := filepath.Abs(opts.Dir)
-	if err != nil {
-		return nil, err
+	if opts.Dir != "" || opts.Source == nil {
+		dir, err := filepath.Abs(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		opts.Dir = dir
 	}
-	opts.Dir = dir
 	if opts.Source == nil {
-		opts.Source = NewDirSource(dir, opts.AllowInsecureFiles, opts.Log)
+		opts.Source = NewDirSource(opts.Dir, opts.AllowInsecureFiles, opts.Log)
 	}
 	genPath := ""
 	if opts.StateDir != "" {
