@@ -56,9 +56,15 @@ func (b *bench) newDirs(name string) (dir, state string) {
 	return dir, state
 }
 
+// startDaemon runs reconciled on dir (none when dir is "": a host that
+// reads only git) with its state in state.
 func (b *bench) startDaemon(dir, state string, extra ...string) *daemon {
-	cmd := exec.Command(b.bin, append([]string{"--dir", dir, "--state-dir", state, "--listen", "", "--stop-on-exit"}, extra...)...)
-	logFile, err := os.Create(filepath.Join(filepath.Dir(state), "daemon.log"))
+	args := append([]string{"--state-dir", state, "--listen", "", "--stop-on-exit"}, extra...)
+	if dir != "" {
+		args = append([]string{"--dir", dir}, args...)
+	}
+	cmd := exec.Command(b.bin, args...)
+	logFile, err := os.OpenFile(filepath.Join(filepath.Dir(state), "daemon.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	check(err)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	d := &daemon{cmd: cmd, dir: dir, state: state, start: time.Now()}

@@ -252,12 +252,17 @@ func (b *bench) fleetPage() []row {
 	return rows
 }
 
+// appYAML is the Process of version v.
+func appYAML(v int) string {
+	return fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: app}\nspec:\n  command: [/bin/sleep, \"%d\"]\n", 100000+v)
+}
+
 // appFiles are the repository files of version v of one program, for
 // reconciled (a Process) and for the ansible-pull peer (a playbook that
 // starts the same program).
 func appFiles(v int) map[string]string {
 	return map[string]string{
-		"hosts/h1/app.yaml": fmt.Sprintf("apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: app}\nspec:\n  command: [/bin/sleep, \"%d\"]\n", 100000+v),
+		"hosts/h1/app.yaml": appYAML(v),
 		"local.yml": fmt.Sprintf(`- hosts: localhost
   connection: local
   gather_facts: false
@@ -292,23 +297,7 @@ func (b *bench) fleetConverge() []row {
 	d := b.startDaemon(dir, state, "--git", g.url, "--host", "h1", "--git-path", "hosts/${HOST}", "--git-interval", "1h",
 		"--git-webhook-secret-file", secret, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	defer d.stop()
-	running := func(v int) bool {
-		resp, err := d.http.Get("http://d/apis/reconciled.dev/v1alpha1/processes/app")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var p struct {
-			Status struct {
-				Pid int `json:"pid"`
-			} `json:"status"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&p) != nil || p.Status.Pid == 0 || cmdlineOf(p.Status.Pid) != fmt.Sprintf("/bin/sleep %d", 100000+v) {
-			return false
-		}
-		side, err := os.ReadFile(filepath.Join(state, "status", "process", "app.yaml"))
-		return err == nil && strings.Contains(string(side), fmt.Sprintf("pid: %d\n", p.Status.Pid))
-	}
+	running := func(v int) bool { _, ok := appConverged(d, state, v); return ok }
 	wait := func(what string, cond func() bool) {
 		for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
@@ -317,10 +306,7 @@ func (b *bench) fleetConverge() []row {
 		}
 	}
 	wait("first commit applied", func() bool { return running(1) })
-	body := []byte(`{"ref":"refs/heads/main"}`)
-	mac := hmac.New(sha256.New, []byte("s"))
-	mac.Write(body)
-	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	body, sig := pushHook("s")
 	n := scale(20)
 	var ours []time.Duration
 	c0 := d.cpuSeconds()
@@ -472,5 +458,132 @@ func (b *bench) fleetPollingHTTP() []row {
 		{what: "fleet: CPU of one idle poll over HTTP, static info/refs (host side)", ours: ms(perPoll)},
 		{what: fmt.Sprintf("fleet: HTTP git server CPU, %d hosts polling every %s", hosts, every), ours: fmt.Sprintf("%.1f%% of a core", 100*server), target: "<= 10% of a core"},
 		{what: "fleet: the same extrapolated to 10,000 hosts", ours: fmt.Sprintf("%.0f%% of a core", 1000*server)},
+	}
+}
+
+// appConverged reports whether d runs version v of the program with its
+// status written, and when the status was written (the sidecar's
+// modification time).
+func appConverged(d *daemon, state string, v int) (time.Time, bool) {
+	resp, err := d.http.Get("http://d/apis/reconciled.dev/v1alpha1/processes/app")
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Status struct {
+			Pid int `json:"pid"`
+		} `json:"status"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&p) != nil || p.Status.Pid == 0 || cmdlineOf(p.Status.Pid) != fmt.Sprintf("/bin/sleep %d", 100000+v) {
+		return time.Time{}, false
+	}
+	sidecar := filepath.Join(state, "status", "process", "app.yaml")
+	side, err := os.ReadFile(sidecar)
+	fi, serr := os.Stat(sidecar)
+	if err != nil || serr != nil || !strings.Contains(string(side), fmt.Sprintf("pid: %d\n", p.Status.Pid)) {
+		return time.Time{}, false
+	}
+	return fi.ModTime(), true
+}
+
+// pushHook is the body and X-Hub-Signature-256 of a push webhook signed
+// with secret.
+func pushHook(secret string) ([]byte, string) {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return body, "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// fleetConvergeMany measures commit -> every host converged (the program
+// of the new version running, its status written) for hosts daemons on
+// this machine reading one repository over git://: with a webhook sent to
+// every host at once, then with polling every 3 s. The daemons, the git
+// server and this bench share the machine's cores.
+func (b *bench) fleetConvergeMany(hosts int) []row {
+	files := map[string]string{}
+	for i := range hosts {
+		files[fmt.Sprintf("hosts/h%02d/app.yaml", i)] = appYAML(1)
+	}
+	g := b.gitRepo(files)
+	defer func() { g.daemon.Process.Kill(); g.daemon.Wait() }()
+	secret := filepath.Join(b.work, "fleet-hook-secret")
+	check(os.WriteFile(secret, []byte("s"), 0o600))
+	states := make([]string, hosts)
+	for i := range states {
+		_, states[i] = b.newDirs("fleet-host")
+	}
+	start := func(interval string) []*daemon {
+		ds := make([]*daemon, hosts)
+		for i := range ds {
+			ds[i] = b.startDaemon("", states[i], "--git", g.url, "--host", fmt.Sprintf("h%02d", i), "--git-path", "hosts/${HOST}",
+				"--git-interval", interval, "--git-webhook-secret-file", secret)
+		}
+		return ds
+	}
+	converge := func(ds []*daemon, v int, t0 time.Time) []time.Duration {
+		lat := make([]time.Duration, len(ds))
+		done, left := make([]bool, len(ds)), len(ds)
+		for deadline := time.Now().Add(3 * time.Minute); left > 0; time.Sleep(500 * time.Millisecond) { // rounds over the fleet
+			if time.Now().After(deadline) {
+				fatalf("fleet: %d of %d hosts not converged to v%d within 3 minutes", left, len(ds), v)
+			}
+			for i, d := range ds {
+				if done[i] {
+					continue
+				}
+				if at, ok := appConverged(d, states[i], v); ok {
+					done[i], lat[i] = true, at.Sub(t0)
+					left--
+				}
+			}
+		}
+		return lat
+	}
+	stopAll := func(ds []*daemon) {
+		for _, d := range ds {
+			d.stop()
+		}
+	}
+	ds := start("1h")
+	converge(ds, 1, time.Now())
+	for i := range hosts {
+		files[fmt.Sprintf("hosts/h%02d/app.yaml", i)] = appYAML(2)
+	}
+	g.commit(files)
+	t0 := time.Now()
+	body, sig := pushHook("s")
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, "http://d/hooks/git", bytes.NewReader(body))
+			req.Header.Set("X-Hub-Signature-256", sig)
+			if resp, err := d.http.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	hook := converge(ds, 2, t0)
+	stopAll(ds)
+
+	const interval = 3 * time.Second
+	ds = start(interval.String())
+	converge(ds, 2, time.Now())
+	for i := range hosts {
+		files[fmt.Sprintf("hosts/h%02d/app.yaml", i)] = appYAML(3)
+	}
+	g.commit(files)
+	poll := converge(ds, 3, time.Now())
+	stopAll(ds)
+	h50, h99 := percentile(hook, 0.5), percentile(hook, 0.99)
+	p50, p99 := percentile(poll, 0.5), percentile(poll, 0.99)
+	logf("fleet converge, %d hosts: webhook p50 %s p99 %s; polling every %s p50 %s p99 %s", hosts, ms(h50), ms(h99), interval, ms(p50), ms(p99))
+	return []row{
+		{what: fmt.Sprintf("fleet: commit -> %d hosts converged, webhook (p50 / p99)", hosts), ours: ms(h50) + " / " + ms(h99), target: "p99 <= 2 s"},
+		{what: fmt.Sprintf("fleet: commit -> %d hosts converged, polling every %s (p50 / p99)", hosts, interval), ours: ms(p50) + " / " + ms(p99), target: "p99 <= interval + 2 s"},
 	}
 }

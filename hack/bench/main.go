@@ -100,6 +100,7 @@ func main() {
 		rows = append(rows, b.fleetPolling()...)
 		rows = append(rows, b.fleetPollingHTTP()...)
 		rows = append(rows, b.fleetConverge()...)
+		rows = append(rows, b.fleetConvergeMany(scale(50))...)
 		rows = append(rows, b.fleetPage()...)
 	}
 	table := render(rows)
