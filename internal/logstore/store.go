@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 const (
@@ -54,6 +55,11 @@ type Store struct {
 	// Keep is the number of rotated files kept; DefaultKeep when zero or
 	// negative.
 	Keep int
+
+	// rotations holds a *sync.Mutex per log folder: one rotation of a log
+	// at a time (the guard and the periodic sweep may both rotate it, and
+	// two rotations would share the temporary file).
+	rotations sync.Map
 }
 
 func (s *Store) maxBytes() int64 {
@@ -141,6 +147,9 @@ func (s *Store) Rotate(kind, name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	mu, _ := s.rotations.LoadOrStore(dir, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	cur := filepath.Join(dir, currentName)
 	// The common case, a file below the limit, costs one stat: the daemon
 	// checks every program's log periodically, also when idle.
