@@ -152,28 +152,9 @@ func (b *bench) fleetPolling() []row {
 
 	// 1,000 hosts every 30 s: a poll every 30 ms, each one ls-remote.
 	hosts, every := 1000, 30*time.Second
-	window := 20 * time.Second
-	if *quick {
-		window = 5 * time.Second
-	}
-	gap := every / time.Duration(hosts)
-	d0, w0 := procCPU(daemon.Process.Pid), time.Now()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	polls := 0
-	for next := time.Now(); time.Since(w0) < window; next = next.Add(gap) {
-		time.Sleep(time.Until(next)) // the simulated hosts' schedule
-		sem <- struct{}{}
-		wg.Add(1)
-		polls++
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			exec.Command("git", "ls-remote", url, "refs/heads/main").Run()
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(w0)
-	server := float64(procCPU(daemon.Process.Pid)-d0) / float64(wall)
+	polls, wall, server := simulatePolls(daemon.Process.Pid, hosts, every, func(int) {
+		exec.Command("git", "ls-remote", url, "refs/heads/main").Run()
+	})
 	logf("fleet polling: git daemon served %d ls-remotes in %s: %.1f%% of one core", polls, wall.Round(time.Millisecond), 100*server)
 	return []row{
 		{what: "fleet: CPU of one idle git poll (host side)", ours: ms(perPoll), peer: ms(floor) + " git ls-remote", ratio: fmt.Sprintf("%.1fx floor", float64(perPoll)/float64(max(floor, time.Microsecond)))},
@@ -415,44 +396,25 @@ func (b *bench) fleetPollingHTTP() []row {
 	// 1,000 hosts every 30 s, as the source polls: 29 conditional GETs
 	// answered 304, then a real ls-remote and a GET.
 	hosts, every := 1000, 30*time.Second
-	window := 20 * time.Second
-	if *quick {
-		window = 5 * time.Second
-	}
 	lastMod := ""
 	if resp, err := http.Get(url + "/info/refs"); err == nil {
 		lastMod = resp.Header.Get("Last-Modified")
 		resp.Body.Close()
 	}
-	gap := every / time.Duration(hosts)
-	d0, w0 := procCPU(srv.Process.Pid), time.Now()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	polls := 0
-	for next := time.Now(); time.Since(w0) < window; next = next.Add(gap) {
-		time.Sleep(time.Until(next)) // the simulated hosts' schedule
-		sem <- struct{}{}
-		wg.Add(1)
-		polls++
-		full := polls%30 == 0
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if full {
-				exec.Command("git", "ls-remote", url, "refs/heads/main").Run()
-			}
-			req, _ := http.NewRequest(http.MethodGet, url+"/info/refs", nil)
-			if !full {
-				req.Header.Set("If-Modified-Since", lastMod)
-			}
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(w0)
-	server := float64(procCPU(srv.Process.Pid)-d0) / float64(wall)
+	polls, wall, server := simulatePolls(srv.Process.Pid, hosts, every, func(i int) {
+		full := i%30 == 0
+		if full {
+			exec.Command("git", "ls-remote", url, "refs/heads/main").Run()
+		}
+		req, _ := http.NewRequest(http.MethodGet, url+"/info/refs", nil)
+		if !full {
+			req.Header.Set("If-Modified-Since", lastMod)
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 	logf("fleet polling over HTTP: idle poll %s CPU; the server answered %d polls in %s with %.1f%% of one core", ms(perPoll), polls, wall.Round(time.Millisecond), 100*server)
 	return []row{
 		{what: "fleet: CPU of one idle poll over HTTP, static info/refs (host side)", ours: ms(perPoll)},
@@ -586,4 +548,32 @@ func (b *bench) fleetConvergeMany(hosts int) []row {
 		{what: fmt.Sprintf("fleet: commit -> %d hosts converged, webhook (p50 / p99)", hosts), ours: ms(h50) + " / " + ms(h99), target: "p99 <= 2 s"},
 		{what: fmt.Sprintf("fleet: commit -> %d hosts converged, polling every %s (p50 / p99)", hosts, interval), ours: ms(p50) + " / " + ms(p99), target: "p99 <= interval + 2 s"},
 	}
+}
+
+// simulatePolls runs poll(i) on the schedule of hosts hosts polling every
+// every (16 at most at once) for 20 s (5 s with -quick), and returns how
+// many polls ran, for how long, and the share of one core the server
+// process (with the children it reaped) used meanwhile.
+func simulatePolls(server, hosts int, every time.Duration, poll func(i int)) (polls int, wall time.Duration, share float64) {
+	window := 20 * time.Second
+	if *quick {
+		window = 5 * time.Second
+	}
+	gap := every / time.Duration(hosts)
+	d0, w0 := procCPU(server), time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for next := time.Now(); time.Since(w0) < window; next = next.Add(gap) {
+		time.Sleep(time.Until(next)) // the simulated hosts' schedule
+		sem <- struct{}{}
+		wg.Add(1)
+		polls++
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			poll(i)
+		}(polls)
+	}
+	wg.Wait()
+	wall = time.Since(w0)
+	return polls, wall, float64(procCPU(server)-d0) / float64(wall)
 }
