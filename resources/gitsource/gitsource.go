@@ -19,18 +19,17 @@
 package gitsource
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path"
-	"strconv"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/reconciled/reconciled/internal/atomicfile"
 	"github.com/reconciled/reconciled/internal/backoff"
 	"github.com/reconciled/reconciled/resources"
 )
@@ -290,22 +290,12 @@ func (s *Source) selected(p string) bool {
 // nothing before the first fetch.
 func (s *Source) List() ([]string, []resources.Problem, error) {
 	s.mu.Lock()
-	commit := s.applied
-	s.mu.Unlock()
-	if commit == "" {
+	defer s.mu.Unlock()
+	if s.applied == "" {
 		return nil, nil, nil
 	}
-	out, err := s.git(context.Background(), "ls-tree", "-r", "-z", "--name-only", commit)
-	if err != nil {
-		return nil, nil, err
-	}
-	var files []string
-	for _, p := range strings.Split(out, "\x00") {
-		if p != "" && s.selected(p) {
-			files = append(files, p)
-		}
-	}
-	return files, nil, nil
+	files, err := s.diff("", s.applied)
+	return files, nil, err
 }
 
 // Read returns a file of the applied commit; ok=false when the commit does
@@ -316,23 +306,67 @@ func (s *Source) Read(p string) ([]byte, bool, error) {
 	if s.applied == "" || !s.selected(p) {
 		return nil, false, nil
 	}
-	if s.batch == nil {
-		b, err := startCatFile(s.o.Git, s.env)
-		if err != nil {
-			return nil, true, err
-		}
-		s.batch = b
-	}
-	data, ok, err := s.batch.read(s.applied + ":" + p)
+	var data []byte
+	var ok bool
+	err := s.withCatFile(func(c *catFile) (err error) {
+		data, ok, err = c.read(s.applied + ":" + p)
+		return err
+	})
 	if err != nil {
-		s.batch.close()
-		s.batch = nil
 		return nil, true, fmt.Errorf("%s: %w", p, err)
 	}
 	if len(data) > resources.MaxFileSize {
 		return nil, true, &resources.Error{File: p, Message: fmt.Sprintf("%d bytes; resource files may be at most %d MiB (split it)", len(data), resources.MaxFileSize>>20)}
 	}
 	return data, ok, nil
+}
+
+// withCatFile runs f with the running cat-file, started if needed and
+// stopped when f fails (the next call starts a fresh one). s.mu is held.
+func (s *Source) withCatFile(f func(*catFile) error) error {
+	if s.batch == nil {
+		b, err := startCatFile(s.o.Git, s.env)
+		if err != nil {
+			return err
+		}
+		s.batch = b
+	}
+	err := f(s.batch)
+	if err != nil {
+		s.batch.close()
+		s.batch = nil
+	}
+	return err
+}
+
+// diff returns the selected files that differ between the commits from and
+// to, sorted; with from "", every selected file of to. s.mu is held.
+func (s *Source) diff(from, to string) ([]string, error) {
+	var files []string
+	err := s.withCatFile(func(c *catFile) (err error) {
+		files, err = c.diffTrees("", from, to, s.enters, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	files = slices.DeleteFunc(files, func(p string) bool { return !s.selected(p) })
+	slices.Sort(files)
+	return files, nil
+}
+
+// enters reports whether a folder of the repository may hold selected
+// files: it is below one of Paths or above one.
+func (s *Source) enters(dir string) bool {
+	if len(s.o.Paths) == 0 {
+		return true
+	}
+	for _, p := range s.o.Paths {
+		if p == "" || dir == p || strings.HasPrefix(dir, p+"/") || strings.HasPrefix(p, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Trigger asks for a fetch now (a webhook).
@@ -405,43 +439,54 @@ func (s *Source) Sync(ctx context.Context) ([]string, error) {
 }
 
 func (s *Source) sync(ctx context.Context, forced bool) ([]string, error) {
-	if s.refs != nil {
-		s.mu.Lock()
-		branch, applied := s.branch, s.applied
-		s.mu.Unlock()
-		if !forced && s.refs.unchanged(ctx, branch, applied) {
-			return nil, nil // the cheap check: a 304 from the server
-		}
-	}
-	branch, head, err := s.remoteHead(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if s.refs != nil {
-		if why := s.refs.confirm(ctx, branch, head); why != "" {
-			s.o.Log.Info("polling with git ls-remote: the cheap check of info/refs is off", "url", s.o.URL, "reason", why)
-		}
-	}
-	ref := "refs/heads/" + branch
 	s.mu.Lock()
-	s.branch = branch
-	old, refused := s.applied, s.refused
+	branch, old, refused := s.branch, s.applied, s.refused
 	s.mu.Unlock()
-	if head == old {
-		return nil, nil // the cheap check: nothing new
+	if s.o.Branch != "" {
+		branch = s.o.Branch
 	}
-	if head == refused {
-		return nil, fmt.Errorf("%w: head %s of %s", ErrUntrusted, head, branch)
+	if s.refs != nil && !forced && s.refs.unchanged(ctx, branch, old) {
+		return nil, nil // the cheap check: a 304 from the server
 	}
-	if _, err := s.git(ctx, "-c", "maintenance.auto=false", "-c", "gc.auto=0", "fetch", "--quiet", "--no-tags", "--no-auto-gc", "--no-write-fetch-head", "--no-recurse-submodules", "--depth", "1", "origin", "+"+ref+":refs/remotes/origin/"+branch); err != nil {
+	// A push announced by a webhook is fetched at once; a poll asks the
+	// remote first (one round trip, no pack), and only fetches when the
+	// head moved. The remote's HEAD is asked for until a branch is known.
+	if !forced || branch == "" {
+		b, head, err := s.remoteHead(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if s.refs != nil {
+			if why := s.refs.confirm(ctx, b, head); why != "" {
+				s.o.Log.Info("polling with git ls-remote: the cheap check of info/refs is off", "url", s.o.URL, "reason", why)
+			}
+		}
+		branch = b
+		s.mu.Lock()
+		s.branch = branch
+		s.mu.Unlock()
+		if head == old {
+			return nil, nil // the cheap check: nothing new
+		}
+		if head == refused {
+			return nil, fmt.Errorf("%w: head %s of %s", ErrUntrusted, head, branch)
+		}
+	}
+	tracking := "refs/remotes/origin/" + branch
+	if _, err := s.git(ctx, "-c", "maintenance.auto=false", "-c", "gc.auto=0", "fetch", "--quiet", "--no-tags", "--no-auto-gc", "--no-write-fetch-head", "--no-recurse-submodules", "--depth", "1", "origin", "+refs/heads/"+branch+":"+tracking); err != nil {
 		return nil, err
 	}
-	out, err := s.git(ctx, "rev-parse", "--verify", "refs/remotes/origin/"+branch+"^{commit}")
+	commit, err := s.ref(ctx, tracking)
 	if err != nil {
 		return nil, err
 	}
-	commit := strings.TrimSpace(out)
+	if commit == old {
+		return nil, nil
+	}
 	if s.o.AllowedSigners != "" {
+		if commit == refused {
+			return nil, fmt.Errorf("%w: head %s of %s", ErrUntrusted, commit, branch)
+		}
 		if _, err := s.git(ctx, "-c", "gpg.ssh.allowedSignersFile="+s.o.AllowedSigners, "verify-commit", commit); err != nil {
 			s.mu.Lock()
 			s.refused = commit
@@ -449,93 +494,32 @@ func (s *Source) sync(ctx context.Context, forced bool) ([]string, error) {
 			return nil, fmt.Errorf("%w: head %s of %s: %v", ErrUntrusted, commit, branch, err)
 		}
 	}
-	var changed []string
-	if old != "" {
-		out, err := s.git(ctx, "diff", "--name-only", "-z", "--no-renames", old, commit)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range strings.Split(out, "\x00") {
-			if p != "" && s.selected(p) {
-				changed = append(changed, p)
-			}
-		}
+	s.mu.Lock()
+	changed, err := s.diff(old, commit)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	if _, err := s.git(ctx, "update-ref", appliedRef, commit); err != nil {
+	// The applied commit, kept for a restart while the remote is away: a
+	// loose ref, written as git writes one.
+	if err := atomicfile.Write(filepath.Join(s.o.Dir, filepath.FromSlash(appliedRef)), []byte(commit+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	s.applied = commit
 	s.mu.Unlock()
-	if old == "" {
-		// The first commit: every selected file is new.
-		if changed, _, err = s.List(); err != nil {
-			return nil, err
-		}
-	}
 	s.o.Log.Info("applying commit", "url", s.o.URL, "branch", branch, "commit", commit, "files", len(changed))
 	return changed, nil
 }
 
-// catFile is a running `git cat-file --batch`.
-type catFile struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
-}
-
-func startCatFile(git string, env []string) (*catFile, error) {
-	cmd := exec.Command(git, "cat-file", "--batch")
-	cmd.Env = env
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
+// ref returns the commit a ref names: its loose ref file, as fetch writes
+// it, or git rev-parse when that is not there.
+func (s *Source) ref(ctx context.Context, name string) (string, error) {
+	if b, err := os.ReadFile(filepath.Join(s.o.Dir, filepath.FromSlash(name))); err == nil {
+		if id := strings.TrimSpace(string(b)); (len(id) == 40 || len(id) == 64) && strings.Trim(id, "0123456789abcdef") == "" {
+			return id, nil
+		}
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("git cat-file: %w", err)
-	}
-	return &catFile{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 64<<10)}, nil
-}
-
-// read returns the blob named by rev ("<commit>:<path>"); ok=false when it
-// does not exist.
-func (c *catFile) read(rev string) ([]byte, bool, error) {
-	if strings.ContainsAny(rev, "\n") {
-		return nil, false, nil
-	}
-	if _, err := io.WriteString(c.in, rev+"\n"); err != nil {
-		return nil, false, err
-	}
-	header, err := c.out.ReadString('\n')
-	if err != nil {
-		return nil, false, err
-	}
-	fields := strings.Fields(header)
-	if len(fields) == 2 && fields[1] == "missing" {
-		return nil, false, nil
-	}
-	if len(fields) != 3 {
-		return nil, false, fmt.Errorf("git cat-file: unexpected %q", strings.TrimSpace(header))
-	}
-	size, err := strconv.Atoi(fields[2])
-	if err != nil {
-		return nil, false, fmt.Errorf("git cat-file: unexpected %q", strings.TrimSpace(header))
-	}
-	data := make([]byte, size+1) // and the newline after it
-	if _, err := io.ReadFull(c.out, data); err != nil {
-		return nil, false, err
-	}
-	if fields[1] != "blob" {
-		return nil, false, nil // a folder, not a file
-	}
-	return data[:size], true, nil
-}
-
-func (c *catFile) close() {
-	c.in.Close()
-	c.cmd.Wait()
+	out, err := s.git(ctx, "rev-parse", "--verify", name+"^{commit}")
+	return strings.TrimSpace(out), err
 }
