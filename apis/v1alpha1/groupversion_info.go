@@ -21,6 +21,7 @@ const (
 const (
 	KindProcess    = "Process"
 	KindLink       = "Link"
+	KindCheck      = "Check"
 	KindModule     = "Module"
 	KindPiNode     = "PiNode"
 	KindAlertRoute = "AlertRoute"
@@ -46,6 +47,7 @@ type KindInfo struct {
 var Kinds = []KindInfo{
 	{Kind: KindProcess, Singular: "process", Plural: "processes", Short: []string{"proc"}, New: func() Object { return &Process{TypeMeta: typeMeta(KindProcess)} }},
 	{Kind: KindLink, Singular: "link", Plural: "links", New: func() Object { return &Link{TypeMeta: typeMeta(KindLink)} }},
+	{Kind: KindCheck, Singular: "check", Plural: "checks", Short: []string{"chk"}, New: func() Object { return &Check{TypeMeta: typeMeta(KindCheck)} }},
 	{Kind: KindModule, Singular: "module", Plural: "modules", Short: []string{"mod"}, New: func() Object { return &Module{TypeMeta: typeMeta(KindModule)} }},
 	{Kind: KindPiNode, Singular: "pinode", Plural: "pinodes", Short: []string{"pi"}, New: func() Object { return &PiNode{TypeMeta: typeMeta(KindPiNode)} }},
 	{Kind: KindAlertRoute, Singular: "alertroute", Plural: "alertroutes", Short: []string{"ar"}, New: func() Object { return &AlertRoute{TypeMeta: typeMeta(KindAlertRoute)} }},

@@ -6,6 +6,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"io"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -27,18 +28,8 @@ func (p *Prober) probeExec(ctx context.Context, c *v1alpha1.ExecCheck, start tim
 	if len(c.Command) == 0 {
 		return Result{Reason: ReasonError, Message: "empty command"}
 	}
-	cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// The child leads its own group (pgid == pid): kill all of it.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = waitDelay
-	out := &limitedBuffer{max: keepOutput}
-	cmd.Stdout = out
-	cmd.Stderr = out
-
-	err := cmd.Run()
+	out := &LimitedBuffer{Max: keepOutput}
+	err := Run(ctx, c.Command, out, out)
 	r := Result{Latency: time.Since(start), Message: out.String()}
 	switch {
 	case err == nil:
@@ -63,23 +54,43 @@ func (p *Prober) probeExec(ctx context.Context, c *v1alpha1.ExecCheck, start tim
 	return r
 }
 
-// limitedBuffer keeps the first max bytes written and discards the rest.
-type limitedBuffer struct {
+// Run runs argv in its own process group until it exits or ctx is done,
+// when the whole group is killed (a shell's children too). A detached
+// grandchild holding the output open is waited for at most a second.
+func Run(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
+	if len(argv) == 0 {
+		return errors.New("empty command")
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// The child leads its own group (pgid == pid): kill all of it.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = waitDelay
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	return cmd.Run()
+}
+
+// LimitedBuffer keeps the first Max bytes written and discards the rest.
+type LimitedBuffer struct {
 	mu  sync.Mutex
-	max int
+	Max int
 	buf []byte
 }
 
-func (b *limitedBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer: it never fails, it drops what does not fit.
+func (b *LimitedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if room := b.max - len(b.buf); room > 0 {
+	if room := b.Max - len(b.buf); room > 0 {
 		b.buf = append(b.buf, p[:min(room, len(p))]...)
 	}
 	return len(p), nil
 }
 
-func (b *limitedBuffer) String() string {
+// String returns what was kept.
+func (b *LimitedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
