@@ -46,6 +46,7 @@ func TestMatch(t *testing.T) {
 		{"severity critical", v1alpha1.AlertMatch{Severity: "critical"}, false},
 		{"everything", v1alpha1.AlertMatch{Kinds: []string{"Link"}, Names: []string{"a2*"}, Labels: map[string]string{"site": "hecnet"}, Severity: "warning"}, true},
 		{"everything but kind", v1alpha1.AlertMatch{Kinds: []string{"Module"}, Names: []string{"a2*"}, Labels: map[string]string{"site": "hecnet"}, Severity: "warning"}, false},
+		{"levels: not a Check", v1alpha1.AlertMatch{Levels: []string{"critical"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := newMatcher(tc.match).matches(a); got != tc.want {
@@ -62,6 +63,26 @@ func TestMatch(t *testing.T) {
 	info.Severity = "info"
 	if newMatcher(v1alpha1.AlertMatch{Severity: "warning"}).matches(info) {
 		t.Error("info alert matches minimum warning")
+	}
+}
+
+// A Check's alert is selected by its level and the level before it.
+func TestMatchLevels(t *testing.T) {
+	a := receivers.Alert{Name: "CheckLevel", Kind: "Check", Object: "root-usage", Severity: "critical",
+		Labels: map[string]string{receivers.LabelLevel: "critical", receivers.LabelPreviousLevel: "sick"}}
+	for _, tc := range []struct {
+		match v1alpha1.AlertMatch
+		want  bool
+	}{
+		{v1alpha1.AlertMatch{Levels: []string{"critical", "dead"}}, true},
+		{v1alpha1.AlertMatch{Levels: []string{"dead"}}, false},
+		{v1alpha1.AlertMatch{FromLevels: []string{"sick"}}, true},
+		{v1alpha1.AlertMatch{FromLevels: []string{"fine", "soso"}}, false},
+		{v1alpha1.AlertMatch{Levels: []string{"critical"}, FromLevels: []string{"fine", "sick"}, Kinds: []string{"chk"}}, true},
+	} {
+		if got := newMatcher(tc.match).matches(a); got != tc.want {
+			t.Errorf("%+v: %v, want %v", tc.match, got, tc.want)
+		}
 	}
 }
 

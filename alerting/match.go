@@ -5,6 +5,7 @@ package alerting
 
 import (
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/reconciled/reconciled/alerting/receivers"
@@ -30,12 +31,16 @@ type matcher struct {
 	names       []string
 	labels      map[string]string
 	minSeverity int
+	levels      []string // of Check alerts: the level label
+	fromLevels  []string // the previousLevel label
 }
 
 func newMatcher(m v1alpha1.AlertMatch) matcher {
 	mt := matcher{
 		names:       append([]string(nil), m.Names...),
 		minSeverity: severityLevel(m.Severity),
+		levels:      slices.Clone(m.Levels),
+		fromLevels:  slices.Clone(m.FromLevels),
 	}
 	for _, k := range m.Kinds {
 		if ki, ok := v1alpha1.LookupKind(k); ok {
@@ -54,7 +59,8 @@ func newMatcher(m v1alpha1.AlertMatch) matcher {
 
 // matches reports whether a is selected: its kind is one of kinds (case
 // insensitive), its object matches one of the name globs, it carries every
-// label with the same value, and its severity is at least the minimum.
+// label with the same value, its severity is at least the minimum, and
+// (for levels and fromLevels) its level and previous level are listed.
 // Empty kinds, names and labels select everything.
 func (m matcher) matches(a receivers.Alert) bool {
 	if severityLevel(a.Severity) < m.minSeverity {
@@ -88,6 +94,12 @@ func (m matcher) matches(a receivers.Alert) bool {
 		if got, ok := a.Labels[k]; !ok || got != v {
 			return false
 		}
+	}
+	if len(m.levels) > 0 && !slices.Contains(m.levels, a.Labels[receivers.LabelLevel]) {
+		return false
+	}
+	if len(m.fromLevels) > 0 && !slices.Contains(m.fromLevels, a.Labels[receivers.LabelPreviousLevel]) {
+		return false
 	}
 	return true
 }

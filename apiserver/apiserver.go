@@ -31,6 +31,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/history"
 	"github.com/reconciled/reconciled/fleet"
 	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/resources"
@@ -100,6 +101,10 @@ type Options struct {
 	// Live, when set, returns the fast-changing view of a resource (recent
 	// probes of a Link), served as GET .../{plural}/{name}/live.
 	Live func(kind, name string) (any, bool)
+	// History, when set, serves GET .../checks/{name}/history?range=R: a
+	// Check's rolled-up values over the range (hour, day, week, month,
+	// year).
+	History func(name, rangeName string) ([]history.Point, error)
 	// Writer, when set, serves PUT and DELETE .../{plural}/{name}
 	// (reconcilectl apply and delete).
 	Writer *apply.Writer
@@ -207,6 +212,7 @@ func New(o Options) *Server {
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))
+	s.mux.HandleFunc("GET "+BasePath+"/checks/{name}/history", s.checkHistory)
 	s.mux.HandleFunc("GET "+BasePath+"/summary", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Summary()) })
 	s.mux.HandleFunc("GET /sd/prometheus", s.prometheusSD)
 	if o.Fleet != nil {
@@ -534,6 +540,39 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("no live figures for %s %q", ki.Singular, r.PathValue("name")))
+}
+
+// CheckHistory is the answer of GET .../checks/{name}/history.
+type CheckHistory struct {
+	Kind   string          `json:"kind"`
+	Name   string          `json:"name"`
+	Range  string          `json:"range"`
+	Step   string          `json:"step"`
+	Points []history.Point `json:"points"`
+}
+
+// checkHistory serves a Check's history over ?range= (default hour).
+func (s *Server) checkHistory(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := s.opts.Store.Get(v1alpha1.KindCheck, name); !ok || s.opts.History == nil {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("check %q not found", name))
+		return
+	}
+	rng := r.URL.Query().Get("range")
+	if rng == "" {
+		rng = "hour"
+	}
+	hr, ok := history.LookupRange(rng)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("range %q: one of %s", rng, strings.Join(history.RangeNames(), ", ")))
+		return
+	}
+	points, err := s.opts.History(name, rng)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "NotFound", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, CheckHistory{Kind: "CheckHistory", Name: name, Range: rng, Step: hr.Step.String(), Points: points})
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {

@@ -180,7 +180,8 @@ func scrub(err error, secret string) error {
 
 // Subject returns the email subject for n, e.g. "[FIRING] Link a2rtr is
 // Down", "[FIRING:3] Link a2rtr is Down (+2 more)", "[RESOLVED] Link a2rtr
-// is Up", prefixed with "[TEST] " for test notifications. It may contain
+// is Up", prefixed with "[TEST] " for test notifications; a Check's names
+// the host too ("[FIRING] Check root_usage is sick (was soso) on web1"). It may contain
 // any characters of the alerts' summaries; the email receiver sanitizes and
 // encodes it.
 func Subject(n Notification) string {
@@ -203,6 +204,9 @@ func Subject(n Notification) string {
 		s = fmt.Sprintf("[%s] %s", tag, summaryOf(alerts[0]))
 	default:
 		s = fmt.Sprintf("[%s:%d] %s (+%d more)", tag, len(alerts), summaryOf(alerts[0]), len(alerts)-1)
+	}
+	if len(alerts) > 0 && alerts[0].Labels[LabelLevel] != "" && n.Host != "" {
+		s += " on " + n.Host // a Check: host, item, level and previous level
 	}
 	if n.Test {
 		s = "[TEST] " + s

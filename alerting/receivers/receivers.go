@@ -89,6 +89,12 @@ func Fingerprint(name, kind, object string) string {
 	return hex.EncodeToString(h[:8])
 }
 
+// Labels of a Check's alert: the level it took and the one before.
+const (
+	LabelLevel         = "level"
+	LabelPreviousLevel = "previousLevel"
+)
+
 // Notification is one delivery: a group of alerts of one route at one moment.
 type Notification struct {
 	// ID is stable across retries: the idempotency key and Message-ID base.

@@ -48,6 +48,12 @@ type AlertMatch struct {
 	Names    []string          `json:"names,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	Severity string            `json:"severity,omitempty"`
+	// Levels selects Check alerts by the level taken (and Unknown);
+	// alerts of other kinds have no level and do not match.
+	Levels []string `json:"levels,omitempty"`
+	// FromLevels selects Check alerts by the level before it (dmon's
+	// "depending on the previous level").
+	FromLevels []string `json:"fromLevels,omitempty"`
 }
 
 // Receiver is exactly one delivery target.
@@ -123,6 +129,13 @@ func (a *AlertRoute) Validate() field.ErrorList {
 		}
 	}
 	errs = append(errs, oneOf(s.Match.Severity, mp.Child("severity"), SeverityInfo, SeverityWarning, SeverityCritical)...)
+	for key, levels := range map[string][]string{"levels": s.Match.Levels, "fromLevels": s.Match.FromLevels} {
+		for i, l := range levels {
+			if l != CheckUnknown && !levelName.MatchString(l) {
+				errs = append(errs, field.Invalid(mp.Child(key).Index(i), l, "a Check level name (fine, soso, sick, critical, dead, one of a Check's levelNames) or Unknown"))
+			}
+		}
+	}
 	errs = append(errs, validatePositive(s.GroupWait, sp.Child("groupWait"))...)
 	errs = append(errs, validatePositive(s.RepeatInterval, sp.Child("repeatInterval"))...)
 	if len(s.Receivers) == 0 {

@@ -80,6 +80,7 @@ func TestReferenceDocumentsEveryField(t *testing.T) {
 	}{
 		{"Process", ProcessSpec{}, ProcessStatus{}},
 		{"Link", LinkSpec{}, LinkStatus{}},
+		{"Check", CheckSpec{}, CheckStatus{}},
 		{"Module", ModuleSpec{}, ModuleStatus{}},
 		{"PiNode", PiNodeSpec{}, PiNodeStatus{}},
 		{"AlertRoute", AlertRouteSpec{}, AlertRouteStatus{}},

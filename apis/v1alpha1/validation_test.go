@@ -564,7 +564,7 @@ func TestLookupKind(t *testing.T) {
 }
 
 func TestKindNames(t *testing.T) {
-	want := []string{"AlertRoute", "Host", "Link", "Module", "PiNode", "Process"}
+	want := []string{"AlertRoute", "Check", "Host", "Link", "Module", "PiNode", "Process"}
 	if diff := cmp.Diff(want, KindNames()); diff != "" {
 		t.Errorf("KindNames() mismatch (-want +got):\n%s", diff)
 	}

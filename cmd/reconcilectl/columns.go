@@ -112,6 +112,28 @@ func columnsFor(kind string, wide bool) []column {
 		if wide {
 			cols = append(cols, column{"LAST ERROR", func(o v1alpha1.Object) string { return l(o).Status.LastError }})
 		}
+	case v1alpha1.KindCheck:
+		c := func(o v1alpha1.Object) *v1alpha1.Check { return o.(*v1alpha1.Check) }
+		cols = []column{colName,
+			{"LEVEL", func(o v1alpha1.Object) string {
+				if phase(o) == "Invalid" {
+					return "Invalid"
+				}
+				return c(o).Status.Level
+			}},
+			{"VALUE", func(o v1alpha1.Object) string {
+				if v := c(o).Status.Value; v != nil {
+					return v1alpha1.FormatValue(*v)
+				}
+				return "-"
+			}},
+			{"SINCE", func(o v1alpha1.Object) string { return age(c(o).Status.Since) }},
+			colAge}
+		if wide {
+			cols = append(cols, column{"PREVIOUS", func(o v1alpha1.Object) string { return c(o).Status.PreviousLevel }},
+				column{"SOURCE", func(o v1alpha1.Object) string { return checkSource(&c(o).Spec) }},
+				colReady)
+		}
 	case v1alpha1.KindModule:
 		m := func(o v1alpha1.Object) *v1alpha1.Module { return o.(*v1alpha1.Module) }
 		cols = []column{colName,
@@ -174,6 +196,35 @@ func linkTarget(s *v1alpha1.LinkSpec) string {
 		return s.HTTP.URL
 	case s.Exec != nil:
 		return "exec:" + strings.Join(s.Exec.Command, " ")
+	}
+	return ""
+}
+
+// checkSource names a Check's source of the value for get -o wide.
+func checkSource(s *v1alpha1.CheckSpec) string {
+	switch {
+	case s.DiskUsage != nil:
+		if s.DiskUsage.Inodes {
+			return "inodes " + s.DiskUsage.Path
+		}
+		return "disk " + s.DiskUsage.Path
+	case s.Load != nil:
+		return "load " + s.Load.Window
+	case s.Memory != nil:
+		return "memory"
+	case s.Uptime != nil:
+		return "uptime"
+	case s.FileAge != nil:
+		return "age " + s.FileAge.Path
+	case s.ProcessCount != nil:
+		if s.ProcessCount.Process != "" {
+			return "process " + s.ProcessCount.Process
+		}
+		return "processes /" + s.ProcessCount.Match + "/"
+	case s.Exec != nil:
+		return "exec " + strings.Join(s.Exec.Command, " ")
+	case s.HTTP != nil:
+		return "http " + s.HTTP.URL
 	}
 	return ""
 }

@@ -331,6 +331,15 @@ func describeLive(ctx context.Context, w io.Writer, c *client, ki v1alpha1.KindI
 	if ki.Kind == v1alpha1.KindModule {
 		describeJournal(ctx, w, c, name)
 	}
+	if ki.Kind == v1alpha1.KindCheck {
+		var h apiserver.CheckHistory
+		var chk v1alpha1.Check
+		if c.getJSON(ctx, apiserver.BasePath+"/checks/"+url.PathEscape(name)+"/history?range=hour", &h) == nil &&
+			c.getJSON(ctx, apiserver.BasePath+"/checks/"+url.PathEscape(name), &chk) == nil {
+			fmt.Fprintln(w, "History (last hour):")
+			printChart(w, &chk, h)
+		}
+	}
 	evs, err := fetchEvents(ctx, c, ki.Kind, name)
 	if err != nil {
 		fmt.Fprintf(w, "Events:\n  <unavailable: %v>\n", err)

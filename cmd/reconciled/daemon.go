@@ -26,6 +26,7 @@ import (
 	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/controllers/alertroute"
 	"github.com/reconciled/reconciled/controllers/alertsource"
+	"github.com/reconciled/reconciled/controllers/check"
 	"github.com/reconciled/reconciled/controllers/link"
 	"github.com/reconciled/reconciled/controllers/module"
 	"github.com/reconciled/reconciled/controllers/pinode"
@@ -163,6 +164,13 @@ func run(f *flags, log logr.Logger) error {
 	}
 	run.Add(runner.Controllers, "link-probes", links)
 
+	checks := check.NewReconciler(check.Options{Store: store, Events: evStore.ForSource("check-controller"),
+		Log: log.WithName("check"), Registerer: reg, HistoryDir: filepath.Join(f.stateDir, "history", "checks")})
+	if err := checks.SetupWithEngine(engine); err != nil {
+		return err
+	}
+	run.Add(runner.Controllers, "checks", checks)
+
 	modules, err := newModuleReconciler(f, store, reg, evStore, log)
 	if err != nil {
 		return err
@@ -212,11 +220,14 @@ func run(f *flags, log logr.Logger) error {
 			return errors.Join(engine.Stuck(stuckReconcile), store.Stuck(stuckLoad))
 		},
 		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Sources: sources.status(store), Live: func(kind, name string) (any, bool) {
-			if kind == v1alpha1.KindLink {
+			switch kind {
+			case v1alpha1.KindLink:
 				return links.Live(name)
+			case v1alpha1.KindCheck:
+				return checks.Live(name)
 			}
 			return nil, false
-		}})
+		}, History: checks.History})
 	listeners, ownSocket, err := openListeners(f, socketGID, log)
 	if err != nil {
 		return err

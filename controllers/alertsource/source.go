@@ -195,6 +195,10 @@ func alertsFor(obj v1alpha1.Object) []receivers.Alert {
 		case v1alpha1.ProcessFailed:
 			add("Failed", v1alpha1.SeverityCritical, fmt.Sprintf("Process %s failed", name), fmt.Sprintf("Process %s is running again", name), msg)
 		}
+	case *v1alpha1.Check:
+		if al, ok := checkAlert(o, msg); ok {
+			out = append(out, al)
+		}
 	case *v1alpha1.Module:
 		if o.Status.Phase == v1alpha1.ModuleFailed {
 			add("Failed", v1alpha1.SeverityCritical, fmt.Sprintf("Module %s failed", name), fmt.Sprintf("Module %s is active again", name), msg)
@@ -208,6 +212,47 @@ func alertsFor(obj v1alpha1.Object) []receivers.Alert {
 		}
 	}
 	return out
+}
+
+// checkAlert is the alert of a Check whose level is not the best: one
+// alert per Check (CheckLevel) whose labels carry the level and the level
+// before it, so that routes select on both and every level change is a
+// new notification of the same alert. Its severity follows the level's
+// place among the Check's levels: the worse half critical or warning.
+func checkAlert(c *v1alpha1.Check, why string) (receivers.Alert, bool) {
+	level, rank, n := c.Status.Level, c.Spec.Rank(c.Status.Level), len(c.Spec.Names())
+	if level == "" || rank == 0 {
+		return receivers.Alert{}, false
+	}
+	severity := v1alpha1.SeverityWarning // Unknown: no value is not fine
+	if rank > 0 {
+		switch f := float64(rank) / float64(n-1); {
+		case f >= 0.75:
+			severity = v1alpha1.SeverityCritical
+		case f >= 0.5:
+			severity = v1alpha1.SeverityWarning
+		default:
+			severity = v1alpha1.SeverityInfo
+		}
+	}
+	name, item := c.Name, c.Labels["item"]
+	if item == "" {
+		item = name
+	}
+	prev := c.Status.PreviousLevel
+	summary := fmt.Sprintf("Check %s is %s", item, level)
+	if prev != "" {
+		summary += " (was " + prev + ")"
+	}
+	if prev != "" {
+		why = prev + " -> " + why
+	}
+	al := newAlert(c, "CheckLevel", severity, summary, fmt.Sprintf("Check %s is %s again", item, c.Spec.Names()[0]), why)
+	al.Labels[receivers.LabelLevel] = level
+	if prev != "" {
+		al.Labels[receivers.LabelPreviousLevel] = prev
+	}
+	return al, true
 }
 
 func newAlert(obj v1alpha1.Object, alertName, severity, summary, resolved, message string) receivers.Alert {

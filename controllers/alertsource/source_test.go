@@ -60,3 +60,41 @@ func TestAlertSourceLifecycle(t *testing.T) {
 		t.Fatalf("firing left: %v", a.firing)
 	}
 }
+
+// A Check not at its best level fires CheckLevel with its level and the
+// one before as labels; a new level is a new message of the same alert;
+// the best level resolves it.
+func TestCheckAlert(t *testing.T) {
+	sink := &recordingSink{}
+	a := NewSource(nil, sink, logr.Discard())
+	chk := func(level, prev, msg string) *v1alpha1.Check {
+		c := &v1alpha1.Check{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindCheck},
+			ObjectMeta: v1alpha1.ObjectMeta{Name: "root-usage", Labels: map[string]string{"item": "root_usage"}}}
+		c.Default()
+		c.Status.Level, c.Status.PreviousLevel, c.Status.Phase = level, prev, level
+		c.Status.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: "True", Reason: "Evaluated", Message: msg})
+		return c
+	}
+	k := resources.Key{Kind: v1alpha1.KindCheck, Name: "root-usage"}
+	a.evaluate(k, chk("fine", "", "fine: 50 matches no rule"))
+	if len(sink.got) != 0 {
+		t.Fatalf("fine fired: %+v", sink.got)
+	}
+	a.evaluate(k, chk("sick", "fine", "sick: 91.3 above 90"))
+	a.evaluate(k, chk("dead", "sick", "dead: 99 above 98"))
+	if len(sink.got) != 2 {
+		t.Fatalf("alerts %+v", sink.got)
+	}
+	sick, dead := sink.got[0], sink.got[1]
+	if sick.Severity != v1alpha1.SeverityWarning || sick.Labels["level"] != "sick" || sick.Labels["previousLevel"] != "fine" ||
+		sick.Message != "fine -> sick: 91.3 above 90" || sick.Summary != "Check root_usage is sick (was fine)" {
+		t.Fatalf("sick: %+v", sick)
+	}
+	if dead.Severity != v1alpha1.SeverityCritical || dead.Fingerprint != sick.Fingerprint || dead.Labels["previousLevel"] != "sick" {
+		t.Fatalf("dead: %+v", dead)
+	}
+	a.evaluate(k, chk("fine", "dead", "fine: 40 matches no rule"))
+	if len(sink.got) != 3 || sink.got[2].Firing() || sink.got[2].ResolvedSummary != "Check root_usage is fine again" {
+		t.Fatalf("resolved: %+v", sink.got)
+	}
+}

@@ -76,6 +76,8 @@ var interfaceMetrics = []string{
 	"reconciled_pinode_phase", // a PiNode without netboot: settings stays Pending
 	"reconciled_alerts_sent_total",
 	"reconciled_alerts_pending",
+	"reconciled_check_value",
+	"reconciled_check_level",
 }
 
 // A live /metrics passes `promtool check metrics` (no lint problems), and
@@ -139,6 +141,13 @@ spec:
   ip: 172.16.7.10
   switch: {address: "127.0.0.1:161", port: 1, community: private}
   installGeneration: 0
+---
+apiVersion: reconciled.dev/v1alpha1
+kind: Check
+metadata: {name: uptime}
+spec:
+  uptime: {}
+  levels: [{level: sick, below: 60}]
 `, up.Addr().String(), gone.Addr().String()))
 	e.waitProcess("web", "Running", func(p process) bool { return p.Status.Phase == "Running" })
 	e.waitLink("peer", "Up")
