@@ -31,8 +31,8 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
-	"github.com/reconciled/reconciled/history"
 	"github.com/reconciled/reconciled/fleet"
+	"github.com/reconciled/reconciled/history"
 	"github.com/reconciled/reconciled/internal/logstore"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/apply"

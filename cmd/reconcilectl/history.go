@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/history"
 )
 
@@ -188,5 +188,3 @@ func mergePoints(ps []history.Point, n int) []history.Point {
 	}
 	return out
 }
-
-
