@@ -60,6 +60,8 @@ type pageRow struct {
 	Detail string
 	// Spark is the latency history of a Link.
 	Spark *sparkline
+	// Graph is the last hour of a Check.
+	Graph *checkGraph
 }
 
 // Healthy reports whether the row counts as healthy.
@@ -126,6 +128,20 @@ func (s *Server) rowFor(k v1alpha1.KindInfo, o v1alpha1.Object) pageRow {
 	}
 	if k.Kind == v1alpha1.KindLink {
 		row.Spark = s.linkSparkline(row.Name, 120, 24)
+	}
+	if c, ok := o.(*v1alpha1.Check); ok {
+		// The level is the health: the better half of the levels below
+		// the best is a warning, the worse half bad.
+		if rank := c.Spec.Rank(c.Status.Level); rank > 0 && row.Health != healthBad {
+			row.Health = healthWarn
+			if 2*rank >= len(c.Spec.Names())-1 {
+				row.Health = healthBad
+			}
+		}
+		if c.Status.Value != nil {
+			row.Detail = "value " + v1alpha1.FormatValue(*c.Status.Value)
+		}
+		row.Graph = s.checkGraph(c, "hour", 120, 24, true)
 	}
 	return row
 }

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/history"
 )
 
 type kv struct{ K, V string }
@@ -39,6 +40,8 @@ type detail struct {
 	HasEvents   bool
 	Spark       *sparkline
 	Probes      []liveProbeRow
+	// Graphs are a Check's history, one per range.
+	Graphs []*checkGraph
 }
 
 type liveProbeRow struct {
@@ -66,6 +69,13 @@ func (s *Server) detailPage(w http.ResponseWriter, r *http.Request) {
 	d := detail{Row: s.rowFor(k, o), Generation: m.Generation, Labels: sortedKV(m.Labels), Annotations: sortedKV(m.Annotations)}
 	if m.CreationTimestamp != nil {
 		d.Created = m.CreationTimestamp.UTC().Format(time.RFC3339) + " (" + age(now, m.CreationTimestamp.Time) + " ago)"
+	}
+	if c, ok := o.(*v1alpha1.Check); ok {
+		for _, r := range history.Ranges {
+			if g := s.checkGraph(c, r.Name, 600, 120, false); g != nil {
+				d.Graphs = append(d.Graphs, g)
+			}
+		}
 	}
 	d.Spec = toYAML(o.GetSpec())
 	d.Status = toYAML(o.GetStatus())

@@ -102,7 +102,7 @@ kind: Check
 metadata: {name: queue, labels: {item: mail_queue}}
 spec:
   exec: {command: [/bin/cat, %q]}
-  interval: 200ms
+  interval: 500ms
   for: 2
   levels:
   - {level: dead,     above: 98}

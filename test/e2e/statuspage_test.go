@@ -41,6 +41,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	go acceptAll(l)
 	closed := freePort(t)
+	queueFile := filepath.Join(t.TempDir(), "queue")
+	os.WriteFile(queueFile, []byte("50\n"), 0o644)
 	e.write("page.yaml", sleeper(e, "web", "")+fmt.Sprintf(`---
 apiVersion: reconciled.dev/v1alpha1
 kind: Link
@@ -58,7 +60,15 @@ spec:
   tcp: {address: %q}
   interval: 100ms
   timeout: 100ms
-`, closed, l.Addr().String()))
+---
+apiVersion: reconciled.dev/v1alpha1
+kind: Check
+metadata: {name: zz-queue}
+spec:
+  exec: {command: [/bin/cat, %q]}
+  interval: 500ms
+  levels: [{level: critical, above: 95}, {level: sick, above: 90}]
+`, closed, l.Addr().String(), queueFile))
 	e.waitProcess("web", "Running", func(p process) bool { return p.Status.Phase == "Running" })
 	e.waitLink("bb-fine", "Up")
 	e.waitLink("aa-gone", "Down")
@@ -167,6 +177,40 @@ spec:
 	}
 	if detailSvgs != 1 {
 		t.Errorf("detail page has %d sparklines, want 1", detailSvgs)
+	}
+	// A Check: the sparkline on the overview, the five ranges with level
+	// bands on its page.
+	os.WriteFile(queueFile, []byte("92\n"), 0o644)
+	e.eventually("check zz-queue sick", func() bool { c, _ := e.getCheck("zz-queue"); return c.Status.Level == "sick" })
+	fail("open the overview again", chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#resources"))))
+	sparks, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#resources tr[data-kind=Check] svg.checkgraph polyline").length`))
+	fail("count check sparklines", err)
+	fail("open the check page", chromedp.Do(ctx, chromedp.Navigate(base+"/ui/checks/zz-queue"), chromedp.WaitVisible(chromedp.CSS("#history"))))
+	type graph struct {
+		Range string   `json:"range"`
+		Bands []string `json:"bands"`
+		Lines int      `json:"lines"`
+		W     float64  `json:"w"`
+	}
+	graphs, err := chromedp.Run(ctx, chromedp.Evaluate[[]graph](`[...document.querySelectorAll("#history svg.checkgraph")].map(g => ({
+		range: g.dataset.range, bands: [...g.querySelectorAll("rect.band")].map(b => b.dataset.level), lines: g.querySelectorAll("polyline").length,
+		w: g.getBoundingClientRect().width}))`))
+	fail("read the check graphs", err)
+	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	fail("check screenshot", err)
+	saveShot(t, "reconciled-statuspage-check.png", shot)
+	if sparks != 1 {
+		t.Errorf("the overview has %d check sparklines, want 1", sparks)
+	}
+	var ranges []string
+	for _, g := range graphs {
+		ranges = append(ranges, g.Range)
+		if len(g.Bands) != 2 || g.Bands[0] != "sick" || g.Bands[1] != "critical" || g.Lines != 1 || g.W < 500 {
+			t.Errorf("graph %+v: want the sick and critical bands (critical on top), a line, drawn 600 wide", g)
+		}
+	}
+	if strings.Join(ranges, ",") != "hour,day,week,month,year" {
+		t.Errorf("graphs %v, want hour, day, week, month, year", ranges)
 	}
 	t.Logf("chromium part took %s, whole test %s", time.Since(startBrowser).Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	cancel()
