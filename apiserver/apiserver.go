@@ -101,10 +101,10 @@ type Options struct {
 	// Live, when set, returns the fast-changing view of a resource (recent
 	// probes of a Link), served as GET .../{plural}/{name}/live.
 	Live func(kind, name string) (any, bool)
-	// History, when set, serves GET .../checks/{name}/history?range=R: a
-	// Check's rolled-up values over the range (hour, day, week, month,
-	// year).
-	History func(name, rangeName string) ([]history.Point, error)
+	// History, when set, serves GET .../{checks,links}/{name}/history?range=R:
+	// a Check's values or a Link's latency (seconds) and failures, rolled
+	// up over the range (hour, day, week, month, year).
+	History func(kind, name, rangeName string) ([]history.Point, error)
 	// Writer, when set, serves PUT and DELETE .../{plural}/{name}
 	// (reconcilectl apply and delete).
 	Writer *apply.Writer
@@ -212,7 +212,7 @@ func New(o Options) *Server {
 	// Program output may hold secrets: like writes, it needs the unix
 	// socket or the token over TCP.
 	s.mux.HandleFunc("GET "+BasePath+"/processes/{name}/log", s.authorized(s.processLog))
-	s.mux.HandleFunc("GET "+BasePath+"/checks/{name}/history", s.checkHistory)
+	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}/history", s.history)
 	s.mux.HandleFunc("GET "+BasePath+"/summary", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Summary()) })
 	s.mux.HandleFunc("GET /sd/prometheus", s.prometheusSD)
 	if o.Fleet != nil {
@@ -542,7 +542,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("no live figures for %s %q", ki.Singular, r.PathValue("name")))
 }
 
-// CheckHistory is the answer of GET .../checks/{name}/history.
+// CheckHistory is the answer of GET .../{checks,links}/{name}/history.
 type CheckHistory struct {
 	Kind   string          `json:"kind"`
 	Name   string          `json:"name"`
@@ -551,11 +551,20 @@ type CheckHistory struct {
 	Points []history.Point `json:"points"`
 }
 
-// checkHistory serves a Check's history over ?range= (default hour).
-func (s *Server) checkHistory(w http.ResponseWriter, r *http.Request) {
+// history serves a Check's or a Link's history over ?range= (default
+// hour).
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	ki, ok := kindOf(w, r)
+	if !ok {
+		return
+	}
 	name := r.PathValue("name")
-	if _, ok := s.opts.Store.Get(v1alpha1.KindCheck, name); !ok || s.opts.History == nil {
-		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("check %q not found", name))
+	if ki.Kind != v1alpha1.KindCheck && ki.Kind != v1alpha1.KindLink {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s have no history (checks and links do)", ki.Plural))
+		return
+	}
+	if _, ok := s.opts.Store.Get(ki.Kind, name); !ok || s.opts.History == nil {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", ki.Singular, name))
 		return
 	}
 	rng := r.URL.Query().Get("range")
@@ -567,7 +576,7 @@ func (s *Server) checkHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("range %q: one of %s", rng, strings.Join(history.RangeNames(), ", ")))
 		return
 	}
-	points, err := s.opts.History(name, rng)
+	points, err := s.opts.History(ki.Kind, name, rng)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "NotFound", err.Error())
 		return

@@ -33,6 +33,13 @@ apiVersion: reconciled.dev/v1alpha1
 kind: Host
 metadata: {name: me}
 spec: {address: "127.0.0.1:2"}
+---
+apiVersion: reconciled.dev/v1alpha1
+kind: Check
+metadata: {name: root-usage}
+spec:
+  diskUsage: {path: /}
+  levels: [{level: critical, above: 95}]
 `
 	if err := os.WriteFile(filepath.Join(dir, "hosts.yaml"), []byte(docs), 0o644); err != nil {
 		t.Fatal(err)
@@ -42,6 +49,11 @@ spec: {address: "127.0.0.1:2"}
 		t.Fatal(err)
 	}
 	if err := store.Load(); err != nil {
+		t.Fatal(err)
+	}
+	// A Check at a level other than its best is unhealthy on the page.
+	if err := store.UpdateStatus(v1alpha1.KindCheck, "root-usage", v1alpha1.CheckStatus{Level: "critical", PreviousLevel: "fine",
+		CommonStatus: v1alpha1.CommonStatus{Phase: "critical"}}); err != nil {
 		t.Fatal(err)
 	}
 	var srv *Server
@@ -90,7 +102,8 @@ spec: {address: "127.0.0.1:2"}
 		t.Errorf("/sd/prometheus: %v %s", err, sd)
 	}
 	code, page := get(http.DefaultClient, base+"/fleet", "read")
-	if code != http.StatusOK || !strings.Contains(page, `data-host="me"`) || !strings.Contains(page, "unreachable") || !strings.Contains(page, `<b>2</b> hosts`) {
+	if code != http.StatusOK || !strings.Contains(page, `data-host="me"`) || !strings.Contains(page, "unreachable") || !strings.Contains(page, `<b>2</b> hosts`) ||
+		!strings.Contains(page, "/ui/checks/root-usage") || !strings.Contains(page, "critical") {
 		t.Errorf("/fleet: %d\n%s", code, page)
 	}
 	_, list := get(unix, "http://unix"+BasePath+"/fleet/hosts", "")

@@ -41,7 +41,7 @@ func (s *Server) checkGraph(c *v1alpha1.Check, rangeName string, w, h int, small
 	if s.opts.History == nil {
 		return nil
 	}
-	points, err := s.opts.History(c.Name, rangeName)
+	points, err := s.opts.History(v1alpha1.KindCheck, c.Name, rangeName)
 	if err != nil {
 		return nil
 	}

@@ -337,7 +337,7 @@ func describeLive(ctx context.Context, w io.Writer, c *client, ki v1alpha1.KindI
 		if c.getJSON(ctx, apiserver.BasePath+"/checks/"+url.PathEscape(name)+"/history?range=hour", &h) == nil &&
 			c.getJSON(ctx, apiserver.BasePath+"/checks/"+url.PathEscape(name), &chk) == nil {
 			fmt.Fprintln(w, "History (last hour):")
-			printChart(w, &chk, h)
+			printCheckChart(w, &chk, h)
 		}
 	}
 	evs, err := fetchEvents(ctx, c, ki.Kind, name)

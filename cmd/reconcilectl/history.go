@@ -21,10 +21,11 @@ func newHistory(g *globals) *cobra.Command {
 	var rng string
 	var table bool
 	cmd := &cobra.Command{
-		Use:   "history check/NAME [--range hour|day|week|month|year]",
-		Short: "Print a Check's history: a chart of its values and level bands, or a table",
+		Use:   "history check/NAME | link/NAME [--range hour|day|week|month|year]",
+		Short: "Print a Check's values (with its level thresholds) or a Link's latency over time: a chart, or a table",
 		Example: `  reconcilectl history check/root-usage --range week
-  reconcilectl history chk root-usage --table`,
+  reconcilectl history chk root-usage --table
+  reconcilectl history link/a2rtr --range day      # latency in seconds, failed probes marked`,
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 && !strings.Contains(args[0], "/") {
@@ -34,8 +35,8 @@ func newHistory(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if ki.Kind != v1alpha1.KindCheck {
-				return usagef("history works on checks")
+			if ki.Kind != v1alpha1.KindCheck && ki.Kind != v1alpha1.KindLink {
+				return usagef("history works on checks and links")
 			}
 			if _, ok := history.LookupRange(rng); !ok {
 				return usagef("--range: one of %s", strings.Join(history.RangeNames(), ", "))
@@ -45,11 +46,8 @@ func newHistory(g *globals) *cobra.Command {
 				return err
 			}
 			var h apiserver.CheckHistory
-			if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/checks/"+url.PathEscape(name)+"/history?range="+rng, &h); err != nil {
-				return err
-			}
-			var chk v1alpha1.Check
-			if err := c.getJSON(cmd.Context(), apiserver.BasePath+"/checks/"+url.PathEscape(name), &chk); err != nil {
+			path := apiserver.BasePath + "/" + ki.Plural + "/" + url.PathEscape(name)
+			if err := c.getJSON(cmd.Context(), path+"/history?range="+rng, &h); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -57,7 +55,19 @@ func newHistory(g *globals) *cobra.Command {
 				printHistoryTable(out, h)
 				return nil
 			}
-			printChart(out, &chk, h)
+			if ki.Kind == v1alpha1.KindLink {
+				var l v1alpha1.Link
+				if err := c.getJSON(cmd.Context(), path, &l); err != nil {
+					return err
+				}
+				printChart(out, fmt.Sprintf("link/%s  phase %s  latency in seconds", name, l.Status.Phase), nil, h)
+				return nil
+			}
+			var chk v1alpha1.Check
+			if err := c.getJSON(cmd.Context(), path, &chk); err != nil {
+				return err
+			}
+			printCheckChart(out, &chk, h)
 			return nil
 		},
 	}
@@ -81,16 +91,20 @@ func printHistoryTable(w io.Writer, h apiserver.CheckHistory) {
 // chartRows is the height of the terminal chart.
 const chartRows = 10
 
-// printChart draws the means as a column chart, one column per bucket
-// (at most 72: neighbours are merged), with the level thresholds marked
-// on the axis and a line for failed evaluations.
-func printChart(w io.Writer, c *v1alpha1.Check, h apiserver.CheckHistory) {
-	level := c.Status.Level
+// printCheckChart is printChart for a Check, its level thresholds marked.
+func printCheckChart(w io.Writer, c *v1alpha1.Check, h apiserver.CheckHistory) {
 	value := "-"
 	if c.Status.Value != nil {
 		value = v1alpha1.FormatValue(*c.Status.Value)
 	}
-	fmt.Fprintf(w, "check/%s  level %s  value %s  range %s (per %s)\n", c.Name, level, value, h.Range, h.Step)
+	printChart(w, fmt.Sprintf("check/%s  level %s  value %s", c.Name, c.Status.Level, value), c.Spec.Levels, h)
+}
+
+// printChart draws the means as a column chart, one column per bucket
+// (at most 72: neighbours are merged), with the levels' thresholds marked
+// on the axis and a line for failed evaluations.
+func printChart(w io.Writer, title string, levels []v1alpha1.LevelRule, h apiserver.CheckHistory) {
+	fmt.Fprintf(w, "%s  range %s (per %s)\n", title, h.Range, h.Step)
 	cols := mergePoints(h.Points, 72)
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range cols {
@@ -102,7 +116,7 @@ func printChart(w io.Writer, c *v1alpha1.Check, h apiserver.CheckHistory) {
 		fmt.Fprintln(w, "no values in this range")
 		return
 	}
-	for _, r := range c.Spec.Levels { // show the thresholds that fall near the values
+	for _, r := range levels { // show the thresholds that fall near the values
 		for _, t := range []*float64{r.Above, r.Below} {
 			if t != nil && *t >= lo-(hi-lo) && *t <= hi+(hi-lo)+1 {
 				lo, hi = min(lo, *t), max(hi, *t)
@@ -114,7 +128,7 @@ func printChart(w io.Writer, c *v1alpha1.Check, h apiserver.CheckHistory) {
 	}
 	rowOf := func(v float64) int { return int(math.Round((v - lo) / (hi - lo) * (chartRows - 1))) }
 	marks := map[int]string{}
-	for _, r := range c.Spec.Levels {
+	for _, r := range levels {
 		for _, t := range []*float64{r.Above, r.Below} {
 			if t != nil && *t >= lo && *t <= hi {
 				if m := marks[rowOf(*t)]; m != "" {

@@ -32,6 +32,7 @@ import (
 	"github.com/reconciled/reconciled/controllers/pinode"
 	"github.com/reconciled/reconciled/controllers/process"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/history"
 	"github.com/reconciled/reconciled/fleet"
 	"github.com/reconciled/reconciled/internal/runner"
 	"github.com/reconciled/reconciled/internal/supervise"
@@ -158,7 +159,7 @@ func run(f *flags, log logr.Logger) error {
 	})
 
 	links := link.NewReconciler(link.Options{Store: store, Events: evStore.ForSource("link-controller"),
-		Log: log.WithName("link"), Registerer: reg})
+		Log: log.WithName("link"), Registerer: reg, HistoryDir: filepath.Join(f.stateDir, "history", "links")})
 	if err := links.SetupWithEngine(engine); err != nil {
 		return err
 	}
@@ -227,7 +228,12 @@ func run(f *flags, log logr.Logger) error {
 				return checks.Live(name)
 			}
 			return nil, false
-		}, History: checks.History})
+		}, History: func(kind, name, rangeName string) ([]history.Point, error) {
+			if kind == v1alpha1.KindLink {
+				return links.History(name, rangeName)
+			}
+			return checks.History(name, rangeName)
+		}})
 	listeners, ownSocket, err := openListeners(f, socketGID, log)
 	if err != nil {
 		return err

@@ -218,7 +218,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	changed := st.generation != c.Generation
 	st.generation = c.Generation
-	status := st.status(c)
+	// Statuses are published under st.mu: an evaluation's status never
+	// overtakes (or is overwritten by) an older one.
+	if err := r.store.UpdateStatus(v1alpha1.KindCheck, req.Name, st.status(c)); err != nil {
+		logr.FromContextOrDiscard(ctx).V(1).Info("status not updated", "error", err.Error())
+	}
 	st.mu.Unlock()
 	r.sched.Set(req.Name, c.Spec.Interval.Duration)
 	if changed { // new or changed: no waiting for the schedule
@@ -227,9 +231,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			defer r.first.Done()
 			r.evaluate(req.Name)
 		}()
-	}
-	if err := r.store.UpdateStatus(v1alpha1.KindCheck, req.Name, status); err != nil {
-		logr.FromContextOrDiscard(ctx).V(1).Info("status not updated", "error", err.Error())
 	}
 	return reconcile.Result{}, nil
 }
@@ -297,7 +298,16 @@ func (r *Reconciler) evaluate(name string) {
 	}
 	status := st.status(c)
 	level := st.level
+	var uerr error
+	if taken {
+		uerr = r.store.UpdateStatus(v1alpha1.KindCheck, name, status)
+	} else {
+		uerr = r.store.UpdateTransientStatus(v1alpha1.KindCheck, name, status, valueSettle)
+	}
 	st.mu.Unlock()
+	if uerr != nil {
+		r.o.Log.V(1).Info("status not updated", "name", name, "error", uerr.Error())
+	}
 
 	if err == nil {
 		r.value.WithLabelValues(name).Set(v)
@@ -309,13 +319,7 @@ func (r *Reconciler) evaluate(name string) {
 		r.level.WithLabelValues(name, level).Set(float64(c.Spec.Rank(level)))
 	}
 	if !taken {
-		if uerr := r.store.UpdateTransientStatus(v1alpha1.KindCheck, name, status, valueSettle); uerr != nil {
-			r.o.Log.V(1).Info("status not updated", "name", name, "error", uerr.Error())
-		}
 		return
-	}
-	if uerr := r.store.UpdateStatus(v1alpha1.KindCheck, name, status); uerr != nil {
-		r.o.Log.V(1).Info("status not updated", "name", name, "error", uerr.Error())
 	}
 	r.o.Log.Info("check changed level", "name", name, "from", from, "to", want, "why", why)
 	if from == "" && c.Spec.Rank(want) == 0 {

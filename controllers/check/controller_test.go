@@ -179,3 +179,29 @@ func TestStep(t *testing.T) {
 		}
 	}
 }
+
+// A corrupt history file is set aside with a Warning event; the Check
+// starts a new history.
+func TestCorruptHistorySetAside(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "history"), 0o700)
+	os.WriteFile(filepath.Join(dir, "history", "up.json"), []byte("{torn"), 0o600)
+	store := controllerstest.NewStore()
+	chk := &v1alpha1.Check{TypeMeta: v1alpha1.TypeMeta{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.KindCheck},
+		ObjectMeta: v1alpha1.ObjectMeta{Name: "up", Generation: 1}, Spec: v1alpha1.CheckSpec{Uptime: &v1alpha1.UptimeSource{}}}
+	chk.Default()
+	store.Put(chk)
+	rec := &recorder{}
+	r := NewReconciler(Options{Store: store, Events: rec, Log: logr.Discard(), HistoryDir: filepath.Join(dir, "history")})
+	r.Reconcile(context.Background(), reconcile.Request{Name: "up"})
+	r.first.Wait()
+	rec.mu.Lock()
+	evs := strings.Join(rec.evs, "\n")
+	rec.mu.Unlock()
+	if !strings.Contains(evs, "Warning StateSetAside") || !strings.Contains(evs, "up.json.corrupt") {
+		t.Fatalf("events: %s", evs)
+	}
+	if ps, err := r.History("up", "hour"); err != nil || len(ps) != 1 {
+		t.Fatalf("a new history: %+v %v", ps, err)
+	}
+}

@@ -4,12 +4,15 @@
 // Package link is the Link controller: every Link is probed on one shared
 // schedule (internal/schedule, internal/probe) and moves between Up,
 // Degraded and Down with hysteresis; a recent window of probes is kept for
-// the API's live view.
+// the API's live view, and the latency and failures rolled up from an hour
+// to a year (package history), as for Checks.
 package link
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/controllers"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/history"
 	"github.com/reconciled/reconciled/internal/probe"
 	"github.com/reconciled/reconciled/internal/schedule"
 	"github.com/reconciled/reconciled/reconcile"
@@ -44,6 +48,9 @@ type Options struct {
 	Concurrency int
 	// History is how many recent results are kept per Link (default 20).
 	History int
+	// HistoryDir holds one rolled-up history of latency and failures per
+	// Link (package history, as for Checks); "" keeps none.
+	HistoryDir string
 }
 
 // Reconciler probes Links on one shared schedule and keeps their
@@ -80,7 +87,8 @@ type linkState struct {
 	successes   int    // consecutive, of candidate's class
 	candidate   string // Up or Degraded: what the current success run points to
 	history     []probe.Result
-	next        int // ring position
+	series      *history.Series // latency and failures, rolled up; nil without HistoryDir
+	next        int             // ring position
 	filled      bool
 	initialized bool
 }
@@ -133,8 +141,52 @@ func (r *Reconciler) SetupWithEngine(e *reconcile.Engine) error {
 	return err
 }
 
-// Start runs the probe scheduler until ctx is done.
-func (r *Reconciler) Start(ctx context.Context) error { r.sched.Start(ctx); return nil }
+// Start runs the probe scheduler until ctx is done, then folds every
+// history's log into its snapshot.
+func (r *Reconciler) Start(ctx context.Context) error {
+	r.sched.Start(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.links {
+		if st.series != nil {
+			if err := st.series.Close(); err != nil {
+				r.log.Error(err, "closing a link history")
+			}
+		}
+	}
+	return nil
+}
+
+// openSeries opens a Link's history; nil when it cannot (logged).
+func (r *Reconciler) openSeries(name string) *history.Series {
+	if err := os.MkdirAll(r.opts.HistoryDir, 0o700); err != nil {
+		r.log.Error(err, "history folder")
+		return nil
+	}
+	s, err := history.OpenOrSetAside(filepath.Join(r.opts.HistoryDir, name+".json"), func(err error) {
+		r.log.Error(err, "link history was corrupt; set aside", "name", name)
+		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, events.ReasonStateSetAside, "%v", err)
+	})
+	if err != nil {
+		r.log.Error(err, "opening the link history", "name", name)
+		return nil
+	}
+	s.OnError = func(err error) { r.log.Error(err, "link history", "name", name) }
+	return s
+}
+
+// History returns a Link's latency (seconds) and failures over the named
+// range, ending now.
+func (r *Reconciler) History(name, rangeName string) ([]history.Point, error) {
+	st := r.state(name, false)
+	if st == nil {
+		return nil, fmt.Errorf("link %s not found", name)
+	}
+	if st.series == nil {
+		return []history.Point{}, nil
+	}
+	return st.series.Points(rangeName, time.Now())
+}
 
 // state returns the state of name, creating it when create is set.
 func (r *Reconciler) state(name string, create bool) *linkState {
@@ -144,6 +196,9 @@ func (r *Reconciler) state(name string, create bool) *linkState {
 	if st == nil && create {
 		st = &linkState{phase: v1alpha1.LinkUnknown}
 		r.transitions.WithLabelValues(name) // from 0, so increase() counts the first transition
+		if r.opts.HistoryDir != "" {
+			st.series = r.openSeries(name)
+		}
 		r.links[name] = st
 	}
 	return st
@@ -156,6 +211,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !ok {
 		r.sched.Remove(req.Name)
 		r.mu.Lock()
+		if st := r.links[req.Name]; st != nil && st.series != nil {
+			if err := st.series.Remove(); err != nil {
+				r.log.Error(err, "removing the history of a deleted link", "name", req.Name)
+			}
+		}
 		delete(r.links, req.Name)
 		r.mu.Unlock()
 		r.up.DeleteLabelValues(req.Name)
@@ -243,6 +303,9 @@ func (r *Reconciler) observe(name string, l *v1alpha1.Link, res probe.Result) {
 	}
 	st.mu.Lock()
 	st.record(res, r.opts.History)
+	if st.series != nil {
+		st.series.Add(res.At, res.Latency.Seconds(), res.OK)
+	}
 	from := st.phase
 	to := st.next1(l, res)
 	changed := to != "" && to != from

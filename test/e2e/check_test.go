@@ -132,6 +132,13 @@ spec:
   fileAge: {path: %q}
   levels: [{level: critical, above: 3600}]
 `, valueFile, tmpfs, backup))
+	e.write("link.yaml", fmt.Sprintf(`apiVersion: reconciled.dev/v1alpha1
+kind: Link
+metadata: {name: smtp}
+spec:
+  tcp: {address: %q}
+  interval: 200ms
+`, s.Addr()))
 	e.start()
 	if c := e.waitCheck("queue", "fine"); c.Status.Value == nil || *c.Status.Value != 50 {
 		t.Fatalf("queue: %+v", c.Status)
@@ -225,6 +232,14 @@ spec:
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("/metrics lacks %s", want)
 		}
+	}
+	// Links keep the same history, of their latency.
+	e.eventually("link latency in its history", func() bool {
+		out, _, code := e.ctlQuiet("history", "link/smtp", "--table")
+		return code == 0 && strings.Contains(out, "MEAN") && !strings.Contains(out, " - ")
+	})
+	if chart := e.ctl("history", "link/smtp"); !strings.Contains(chart, "latency in seconds") || !strings.Contains(chart, "█") {
+		t.Fatalf("link history chart:\n%s", chart)
 	}
 	before := h.Points[len(h.Points)-1]
 	e.stop(syscall.SIGTERM)
