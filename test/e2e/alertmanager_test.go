@@ -143,3 +143,47 @@ spec:
 		return has
 	})
 }
+
+// A Check's level reaches a real Alertmanager as labels (level,
+// previousLevel, item, host), so its routes can select on them as
+// reconciled's own do; the best level resolves the alert.
+func TestAlertmanagerCheckLevels(t *testing.T) {
+	base := startAlertmanager(t, alertmanagerBin(t), freePort(t))
+	e := newEnv(t, "--host", "web1")
+	valueFile := filepath.Join(t.TempDir(), "queue")
+	writeFile(t, valueFile, "50\n")
+	e.write("am.yaml", fmt.Sprintf(`apiVersion: reconciled.dev/v1alpha1
+kind: AlertRoute
+metadata: {name: to-am}
+spec:
+  match: {kinds: [Check]}
+  groupWait: 100ms
+  receivers:
+  - alertmanager: {url: %q}
+---
+apiVersion: reconciled.dev/v1alpha1
+kind: Check
+metadata: {name: queue, labels: {item: mail_queue}}
+spec:
+  exec: {command: [/bin/cat, %q]}
+  interval: 500ms
+  levels: [{level: critical, above: 95}, {level: sick, above: 90}]
+`, base, valueFile))
+	e.start()
+	e.waitCheck("queue", "fine")
+	writeFile(t, valueFile, "92\n")
+	e.waitCheck("queue", "sick")
+	writeFile(t, valueFile, "97\n")
+	e.waitCheck("queue", "critical")
+	e.eventually("CheckLevel critical (was sick) in Alertmanager", func() bool {
+		has, _ := amHasAlert(base, "CheckLevel", "name", "queue", "kind", "Check", "level", "critical", "previousLevel", "sick",
+			"severity", "critical", "item", "mail_queue", "host", "web1")
+		return has
+	})
+	writeFile(t, valueFile, "10\n")
+	e.waitCheck("queue", "fine")
+	e.eventually("CheckLevel resolved in Alertmanager", func() bool {
+		has, answered := amHasAlert(base, "CheckLevel", "name", "queue")
+		return answered && !has
+	})
+}
