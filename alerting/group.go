@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -152,13 +153,27 @@ func (m *Manager) updateGroupLocked(g *group, a receivers.Alert, now time.Time) 
 	if !in && !a.Firing() {
 		return false
 	}
+	if in {
+		a.Replaced = ga.Alert.Replaced
+	}
 	if in && sameAlert(ga.Alert, a) {
 		return false
 	}
 	wasFiring := in && ga.Alert.Firing()
+	// A firing alert whose labels change (a Check's new level) is news,
+	// as a new alert is: it is announced again after groupWait, and the
+	// labels it had are remembered for Alertmanager to end.
+	relabelled := wasFiring && a.Firing() && !maps.Equal(ga.Alert.Labels, a.Labels)
+	if relabelled {
+		ga.Announced = false
+		a.Replaced = append(slices.Clone(a.Replaced), ga.Alert.Labels)
+		if n := len(a.Replaced); n > receivers.MaxReplaced {
+			a.Replaced = a.Replaced[n-receivers.MaxReplaced:]
+		}
+	}
 	ga.Alert = a
 	g.st.Alerts[a.Fingerprint] = ga
-	if wasFiring != a.Firing() && g.st.Notified {
+	if (wasFiring != a.Firing() || relabelled) && g.st.Notified {
 		if r := m.routes[g.st.Route]; r != nil {
 			m.dueLocked(g, now.Add(r.groupWait))
 		}

@@ -5,6 +5,7 @@ package alerting
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,38 @@ func TestMatchLevels(t *testing.T) {
 		if got := newMatcher(tc.match).matches(a); got != tc.want {
 			t.Errorf("%+v: %v, want %v", tc.match, got, tc.want)
 		}
+	}
+}
+
+// A firing alert whose labels change (a Check's new level) is notified
+// again after groupWait, not at the repeat, and carries the labels it had
+// (for Alertmanager to end them); a message change alone waits.
+func TestRelabelledAlertIsNews(t *testing.T) {
+	fs := newFakes()
+	m, _ := start(t, testOptions(fs, ""))
+	if err := m.SetRoute("checks", routeSpec(20*time.Millisecond, time.Hour, true, "checks")); err != nil {
+		t.Fatal(err)
+	}
+	a := newAlert("Check", "queue", "CheckLevel")
+	a.Labels[receivers.LabelLevel] = "sick"
+	m.Set(a)
+	eventually(t, "first notification", func() bool { return fs.get("checks").count() == 1 })
+	b := a
+	b.Message = "another message"
+	m.Set(b)
+	c := b
+	c.Labels = maps.Clone(a.Labels)
+	c.Labels[receivers.LabelLevel] = "critical"
+	m.Set(c)
+	eventually(t, "the new level notified", func() bool { return fs.get("checks").count() == 2 })
+	ns := fs.get("checks").notifications()
+	last := ns[len(ns)-1].Alerts[0]
+	if last.Labels[receivers.LabelLevel] != "critical" || len(last.Replaced) != 1 || last.Replaced[0][receivers.LabelLevel] != "sick" {
+		t.Fatalf("second notification: %+v", last)
+	}
+	am := receivers.AlertmanagerAlerts(ns[len(ns)-1])
+	if len(am) != 2 || am[1].Labels["level"] != "sick" || am[1].EndsAt.IsZero() || !am[0].EndsAt.IsZero() {
+		t.Fatalf("for Alertmanager: %+v", am)
 	}
 }
 

@@ -98,6 +98,10 @@ type Options struct {
 	Events *events.Store
 	// Alerts, when set, serves POST .../alertroutes/{name}/test.
 	Alerts interface{ SendTest(route string) error }
+	// Overlay, when set, adds to every object served (API, pages, fleet
+	// view) the fast-changing figures its controller keeps out of the
+	// store: a Check's last value.
+	Overlay func(v1alpha1.Object) v1alpha1.Object
 	// Live, when set, returns the fast-changing view of a resource (recent
 	// probes of a Link), served as GET .../{plural}/{name}/live.
 	Live func(kind, name string) (any, bool)
@@ -370,10 +374,19 @@ func (s *Server) privileged(r *http.Request) bool {
 // redacted unless the caller is privileged (values often hold passwords;
 // like program logs they need the unix socket or the token).
 func (s *Server) view(r *http.Request, obj v1alpha1.Object) v1alpha1.Object {
+	obj = s.overlay(obj)
 	if s.privileged(r) {
 		return obj
 	}
 	return v1alpha1.RedactSecrets(obj)
+}
+
+// overlay applies Options.Overlay.
+func (s *Server) overlay(obj v1alpha1.Object) v1alpha1.Object {
+	if s.opts.Overlay == nil || obj == nil {
+		return obj
+	}
+	return s.opts.Overlay(obj)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

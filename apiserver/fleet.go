@@ -67,7 +67,7 @@ func (s *Server) LocalList(plural, selector string) ([]json.RawMessage, error) {
 		return nil, err
 	}
 	out := []json.RawMessage{}
-	for _, o := range s.listItems(ki, sel, v1alpha1.RedactSecrets) {
+	for _, o := range s.listItems(ki, sel, func(o v1alpha1.Object) v1alpha1.Object { return v1alpha1.RedactSecrets(s.overlay(o)) }) {
 		b, err := json.Marshal(o)
 		if err != nil {
 			return nil, err

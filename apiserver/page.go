@@ -102,6 +102,7 @@ func toPageProblem(p resources.Problem) pageProblem {
 
 // rowFor summarises one resource.
 func (s *Server) rowFor(k v1alpha1.KindInfo, o v1alpha1.Object) pageRow {
+	o = s.overlay(o)
 	cs := o.GetCommonStatus()
 	row := pageRow{Kind: k.Kind, Plural: k.Plural, Name: o.GetObjectMeta().Name, Phase: cs.Phase, Health: healthOK}
 	if c := cs.Condition(v1alpha1.ConditionReady); c != nil {

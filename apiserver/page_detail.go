@@ -63,7 +63,7 @@ func (s *Server) detailPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The page needs no token: environment values are never shown on it.
-	o = v1alpha1.RedactSecrets(o)
+	o = v1alpha1.RedactSecrets(s.overlay(o))
 	now := time.Now()
 	m := o.GetObjectMeta()
 	d := detail{Row: s.rowFor(k, o), Generation: m.Generation, Labels: sortedKV(m.Labels), Annotations: sortedKV(m.Annotations)}

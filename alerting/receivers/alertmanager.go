@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
@@ -37,7 +38,8 @@ type AlertmanagerAlert struct {
 // values are dropped (Alertmanager treats them as absent), and alertname,
 // kind, name and severity come from the alert's fields, host from the
 // notification (the daemon's --host). Alerts of test
-// notifications get the label test="true".
+// notifications get the label test="true". The label sets an alert had
+// before (Alert.Replaced) are sent as ended.
 func AlertmanagerAlerts(n Notification) []AlertmanagerAlert {
 	out := make([]AlertmanagerAlert, 0, len(n.Alerts))
 	for _, a := range n.Alerts {
@@ -75,6 +77,19 @@ func AlertmanagerAlerts(n Notification) []AlertmanagerAlert {
 			am.EndsAt = a.EndsAt
 		}
 		out = append(out, am)
+		// The label sets it fired with before (a Check's earlier levels)
+		// are other alerts to Alertmanager: they ended.
+		for _, old := range a.Replaced {
+			prev := AlertmanagerAlert{Labels: maps.Clone(labels), Annotations: am.Annotations, StartsAt: a.StartsAt, EndsAt: n.CreatedAt}
+			for k, v := range old {
+				if name := labelName(k); name != "" && v != "" && prev.Labels[name] != "" {
+					prev.Labels[name] = strings.ToValidUTF8(v, "\uFFFD")
+				}
+			}
+			if !maps.Equal(prev.Labels, labels) {
+				out = append(out, prev)
+			}
+		}
 	}
 	return out
 }

@@ -74,6 +74,11 @@ type Alert struct {
 	EndsAt time.Time `json:"endsAt,omitzero"`
 	// Fingerprint is a stable id of (Name, Kind, Object); see Fingerprint.
 	Fingerprint string `json:"fingerprint"`
+	// Replaced are label sets the alert fired with before its labels
+	// changed (a Check's earlier levels), newest last, at most
+	// MaxReplaced: Alertmanager, which tells alerts apart by their labels,
+	// is told they ended.
+	Replaced []map[string]string `json:"replaced,omitempty"`
 	// Deleted is set on an alert resolved because its resource was deleted
 	// (not because it recovered).
 	Deleted bool `json:"deleted,omitempty"`
@@ -88,6 +93,9 @@ func Fingerprint(name, kind, object string) string {
 	h := sha256.Sum256([]byte(name + "\x00" + kind + "\x00" + object))
 	return hex.EncodeToString(h[:8])
 }
+
+// MaxReplaced bounds Alert.Replaced.
+const MaxReplaced = 8
 
 // Labels of a Check's alert: the level it took and the one before.
 const (

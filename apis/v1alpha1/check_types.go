@@ -111,9 +111,9 @@ type LevelRule struct {
 	Below *float64 `json:"below,omitempty"`
 }
 
-// CheckStatus is the level taken and how it came about. The value of the
-// last evaluation is served by the API at once; the file gets it with
-// every level change (and when it has held a while).
+// CheckStatus is the level taken and how it came about. The file's status
+// changes with the level; the value and time of every evaluation are laid
+// over it when the API serves it.
 type CheckStatus struct {
 	CommonStatus `json:",inline"`
 	// Level is the level taken (Unknown while the value cannot be had).

@@ -220,7 +220,7 @@ func run(f *flags, log logr.Logger) error {
 			// by MaxFileSize.
 			return errors.Join(engine.Stuck(stuckReconcile), store.Stuck(stuckLoad))
 		},
-		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Sources: sources.status(store), Live: func(kind, name string) (any, bool) {
+		Events: evStore, Alerts: alerts, Writer: writer, Hooks: hooks, Sources: sources.status(store), Overlay: checks.Overlay, Live: func(kind, name string) (any, bool) {
 			switch kind {
 			case v1alpha1.KindLink:
 				return links.Live(name)

@@ -4,8 +4,9 @@
 // Package check is the Check controller: every Check is measured on one
 // shared schedule (internal/schedule, internal/measure), its value mapped
 // to a fitness level with hysteresis (spec.for), and kept in its rolled-up
-// history (history). The file's status changes with the level; the value
-// of the last evaluation is served at once and written when it has held.
+// history (history). The store's (and the file's) status changes with the
+// level; the value of every evaluation is laid over it when served
+// (Overlay).
 package check
 
 import (
@@ -40,10 +41,6 @@ const (
 	// ReasonPending: not evaluated yet.
 	ReasonPending = "Pending"
 )
-
-// valueSettle is how long a value must hold before it is written to the
-// file without a level change (the API shows it at once).
-const valueSettle = 5 * time.Minute
 
 // Options configures a Reconciler.
 type Options struct {
@@ -95,6 +92,7 @@ type checkState struct {
 	evaluated   time.Time
 	err         string // of the last evaluation
 	series      *history.Series
+	metricLevel string // the level label of its reconciled_check_level series
 }
 
 // NewReconciler returns a Check controller; call SetupWithEngine and run
@@ -297,12 +295,22 @@ func (r *Reconciler) evaluate(name string) {
 		st.previous, st.level, st.since, st.why = from, want, now, why
 	}
 	status := st.status(c)
-	level := st.level
+	if st.level != "" && st.level != st.metricLevel {
+		// One series per Check, labelled with its level: replaced when the
+		// level changes (a partial-match delete would scan every Check's).
+		if st.metricLevel != "" {
+			r.level.DeleteLabelValues(name, st.metricLevel)
+		}
+		r.level.WithLabelValues(name, st.level).Set(float64(c.Spec.Rank(st.level)))
+		st.metricLevel = st.level
+	}
+	// The store (and the file) hears of a level change only: the value of
+	// every evaluation is laid over the status when it is served
+	// (Overlay), as a Link's probes are. A status write per evaluation was
+	// most of the cost of 1,000 Checks.
 	var uerr error
 	if taken {
 		uerr = r.store.UpdateStatus(v1alpha1.KindCheck, name, status)
-	} else {
-		uerr = r.store.UpdateTransientStatus(v1alpha1.KindCheck, name, status, valueSettle)
 	}
 	st.mu.Unlock()
 	if uerr != nil {
@@ -313,10 +321,6 @@ func (r *Reconciler) evaluate(name string) {
 		r.value.WithLabelValues(name).Set(v)
 	} else {
 		r.value.DeleteLabelValues(name)
-	}
-	if level != "" {
-		r.level.DeletePartialMatch(prometheus.Labels{"name": name})
-		r.level.WithLabelValues(name, level).Set(float64(c.Spec.Rank(level)))
 	}
 	if !taken {
 		return
@@ -355,6 +359,31 @@ func (st *checkState) step(want string, n int) bool {
 		return true
 	}
 	return false
+}
+
+// Overlay returns o with the value and time of its last evaluation when o
+// is a Check this controller evaluated since its status was written (the
+// API, the pages and the fleet view serve objects through it); anything
+// else unchanged.
+func (r *Reconciler) Overlay(o v1alpha1.Object) v1alpha1.Object {
+	c, ok := o.(*v1alpha1.Check)
+	if !ok {
+		return o
+	}
+	st := r.state(c.Name, false)
+	if st == nil {
+		return o
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.evaluated.IsZero() || c.Status.LastEvaluated != nil && !st.evaluated.After(c.Status.LastEvaluated.Time) {
+		return o
+	}
+	cc := *c
+	cc.Status.Value = st.value
+	t := metav1.NewTime(st.evaluated)
+	cc.Status.LastEvaluated = &t
+	return &cc
 }
 
 // Live is what the API serves beside the status: the value of the last

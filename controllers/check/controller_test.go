@@ -67,9 +67,9 @@ func TestCheckLevels(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.first.Wait() // a new Check is evaluated at once
-	status := func() v1alpha1.CheckStatus {
+	status := func() v1alpha1.CheckStatus { // as the API serves it
 		o, _ := store.Get(v1alpha1.KindCheck, "usage")
-		return o.(*v1alpha1.Check).Status
+		return r.Overlay(o).(*v1alpha1.Check).Status
 	}
 	step := func(v string) v1alpha1.CheckStatus {
 		set(v)
