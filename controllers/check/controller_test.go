@@ -66,7 +66,7 @@ func TestCheckLevels(t *testing.T) {
 	if _, err := r.Reconcile(context.Background(), reconcile.Request{Name: "usage"}); err != nil {
 		t.Fatal(err)
 	}
-	r.first.Wait() // a new Check is evaluated at once
+	r.first.Wait()                          // a new Check is evaluated at once
 	status := func() v1alpha1.CheckStatus { // as the API serves it
 		o, _ := store.Get(v1alpha1.KindCheck, "usage")
 		return r.Overlay(o).(*v1alpha1.Check).Status
