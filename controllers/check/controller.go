@@ -294,7 +294,6 @@ func (r *Reconciler) evaluate(name string) {
 		// an alert's message changes with the level, not every minute.
 		st.previous, st.level, st.since, st.why = from, want, now, why
 	}
-	status := st.status(c)
 	if st.level != "" && st.level != st.metricLevel {
 		// One series per Check, labelled with its level: replaced when the
 		// level changes (a partial-match delete would scan every Check's).
@@ -310,7 +309,7 @@ func (r *Reconciler) evaluate(name string) {
 	// most of the cost of 1,000 Checks.
 	var uerr error
 	if taken {
-		uerr = r.store.UpdateStatus(v1alpha1.KindCheck, name, status)
+		uerr = r.store.UpdateStatus(v1alpha1.KindCheck, name, st.status(c))
 	}
 	st.mu.Unlock()
 	if uerr != nil {

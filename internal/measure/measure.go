@@ -153,24 +153,26 @@ func (m *Measurer) memory() (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var total, avail float64
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-		switch k {
-		case "MemTotal":
-			total = n
-		case "MemAvailable":
-			avail = n
-		}
-	}
-	if total == 0 {
-		return 0, errors.New("meminfo: no MemTotal")
+	total, avail := meminfoKB(b, "MemTotal:"), meminfoKB(b, "MemAvailable:")
+	if total <= 0 || avail < 0 {
+		return 0, errors.New("meminfo: no MemTotal or MemAvailable")
 	}
 	return 100 * (total - avail) / total, nil
+}
+
+// meminfoKB is the value of key ("MemTotal:") in /proc/meminfo, -1 when
+// it is not there.
+func meminfoKB(b []byte, key string) float64 {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 || i > 0 && b[i-1] != '\n' {
+		return -1
+	}
+	line, _, _ := bytes.Cut(b[i+len(key):], []byte("\n"))
+	v, err := strconv.ParseFloat(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(line), []byte("kB")))), 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 func (m *Measurer) uptime() (float64, error) {
