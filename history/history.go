@@ -5,7 +5,7 @@
 // rolled up into the last hour per minute, the last day per 10 minutes,
 // the last week per hour, the last month per 4 hours and the last year per
 // 2 days, each bucket with its minimum, mean, maximum and failed
-// evaluations. A Series is bounded (735 buckets, about 30 KB in memory and
+// evaluations. A Series is bounded (735 buckets, about 24 KB in memory and
 // 60 KB on disk) whatever its age.
 //
 // On disk a Series is a snapshot (written atomically and fsynced) and a
@@ -62,13 +62,15 @@ func RangeNames() []string {
 const compactEvery = 60
 
 // bucket is one roll-up slot; T is its start (Unix seconds), 0 when empty.
+// 32 bytes: the minimum and maximum keep 7 significant digits (float32),
+// the sum (and so the mean) full precision.
 type bucket struct {
 	T    int64   `json:"t"`
+	Sum  float64 `json:"sum,omitempty"`
 	N    uint32  `json:"n,omitempty"`    // values
 	Fail uint32  `json:"fail,omitempty"` // evaluations without a value
-	Min  float64 `json:"min,omitempty"`
-	Max  float64 `json:"max,omitempty"`
-	Sum  float64 `json:"sum,omitempty"`
+	Min  float32 `json:"min,omitempty"`
+	Max  float32 `json:"max,omitempty"`
 }
 
 // Point is one bucket as served: its start, the minimum, mean and maximum
@@ -230,11 +232,11 @@ func (s *Series) add(t time.Time, v float64, ok bool) {
 			bk.Fail++
 			continue
 		}
-		if bk.N == 0 || v < bk.Min {
-			bk.Min = v
+		if f := float32(v); bk.N == 0 || f < bk.Min {
+			bk.Min = f
 		}
-		if bk.N == 0 || v > bk.Max {
-			bk.Max = v
+		if f := float32(v); bk.N == 0 || f > bk.Max {
+			bk.Max = f
 		}
 		bk.N++
 		bk.Sum += v
@@ -377,7 +379,7 @@ func (s *Series) Points(rangeName string, now time.Time) ([]Point, error) {
 		if bk.T == 0 || bk.T <= from || bk.T > now.Unix() {
 			continue
 		}
-		p := Point{T: time.Unix(bk.T, 0).UTC(), N: int(bk.N), Failures: int(bk.Fail), Min: bk.Min, Max: bk.Max}
+		p := Point{T: time.Unix(bk.T, 0).UTC(), N: int(bk.N), Failures: int(bk.Fail), Min: float64(bk.Min), Max: float64(bk.Max)}
 		if bk.N > 0 {
 			p.Mean = bk.Sum / float64(bk.N)
 		}

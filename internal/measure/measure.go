@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,6 +49,38 @@ type Options struct {
 type Measurer struct {
 	o      Options
 	client *http.Client
+
+	mu   sync.Mutex
+	proc map[string]procFile // kernel figures read within the last procTTL
+}
+
+// procTTL is how long a read of /proc/loadavg, meminfo or uptime serves
+// every Check that asks (the kernel updates the load every 5 s; 1,000
+// Checks need not read the same second 750 times).
+const procTTL = time.Second
+
+type procFile struct {
+	data []byte
+	at   time.Time
+}
+
+// readProc reads a file of the proc file system, shared for procTTL.
+func (m *Measurer) readProc(name string) ([]byte, error) {
+	now := time.Now()
+	m.mu.Lock()
+	f, ok := m.proc[name]
+	m.mu.Unlock()
+	if ok && now.Sub(f.at) < procTTL && now.Sub(f.at) >= 0 {
+		return f.data, nil
+	}
+	b, err := os.ReadFile(filepath.Join(m.o.Proc, name))
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.proc[name] = procFile{data: b, at: now}
+	m.mu.Unlock()
+	return b, nil
 }
 
 // New returns a Measurer.
@@ -61,7 +94,7 @@ func New(o Options) *Measurer {
 	if o.ProcessPID == nil {
 		o.ProcessPID = func(string) int { return 0 }
 	}
-	return &Measurer{o: o, client: &http.Client{}}
+	return &Measurer{o: o, client: &http.Client{}, proc: map[string]procFile{}}
 }
 
 // Measure gets the value of spec's source within its timeout.
@@ -132,7 +165,7 @@ func DiskUsage(path string, inodes bool) (float64, error) {
 }
 
 func (m *Measurer) load(window string) (float64, error) {
-	b, err := os.ReadFile(filepath.Join(m.o.Proc, "loadavg"))
+	b, err := m.readProc("loadavg")
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +182,7 @@ func (m *Measurer) load(window string) (float64, error) {
 }
 
 func (m *Measurer) memory() (float64, error) {
-	b, err := os.ReadFile(filepath.Join(m.o.Proc, "meminfo"))
+	b, err := m.readProc("meminfo")
 	if err != nil {
 		return 0, err
 	}
@@ -176,7 +209,7 @@ func meminfoKB(b []byte, key string) float64 {
 }
 
 func (m *Measurer) uptime() (float64, error) {
-	b, err := os.ReadFile(filepath.Join(m.o.Proc, "uptime"))
+	b, err := m.readProc("uptime")
 	if err != nil {
 		return 0, err
 	}
