@@ -27,6 +27,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -171,8 +173,9 @@ func New(o Options) *Server {
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.registerKube()
 	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"version": o.Version})
+		writeJSON(w, http.StatusOK, versionInfo(o.Version))
 	})
 	if o.Gatherer != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
@@ -187,6 +190,8 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET "+BasePath+"/{plural}/{name}", s.get)
 	s.mux.HandleFunc("PUT "+BasePath+"/{plural}/{name}", s.authorized(s.apply))
 	s.mux.HandleFunc("DELETE "+BasePath+"/{plural}/{name}", s.authorized(s.delete))
+	s.mux.HandleFunc("POST "+BasePath+"/{plural}", s.authorized(s.create))
+	s.mux.HandleFunc("PATCH "+BasePath+"/{plural}/{name}", s.authorized(s.patch))
 	var restartProcess, restartModule, reinstall, powerCycle func(string) error
 	if o.Processes != nil {
 		restartProcess = o.Processes.RequestRestart
@@ -398,17 +403,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
-	type res struct {
-		Name       string   `json:"name"`
-		Kind       string   `json:"kind"`
-		Singular   string   `json:"singularName"`
-		ShortNames []string `json:"shortNames,omitempty"`
-	}
-	var out []res
-	for _, k := range v1alpha1.Kinds {
-		out = append(out, res{k.Plural, k.Kind, k.Singular, k.Short})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"kind": "APIResourceList", "groupVersion": v1alpha1.APIVersion, "resources": out})
+	writeJSON(w, http.StatusOK, apiResources())
 }
 
 func (s *Server) problems(w http.ResponseWriter, _ *http.Request) {
@@ -435,6 +430,7 @@ func kindOf(w http.ResponseWriter, r *http.Request) (v1alpha1.KindInfo, bool) {
 type List struct {
 	APIVersion string            `json:"apiVersion"`
 	Kind       string            `json:"kind"`
+	Metadata   metav1.ListMeta   `json:"metadata"`
 	Items      []v1alpha1.Object `json:"items"`
 	// Problems are this kind's input problems that are not attached to a
 	// listed resource (a duplicate name, for example).
@@ -446,23 +442,33 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sel, err := labels.Parse(r.URL.Query().Get("labelSelector"))
+	match, err := selectorOf(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", "labelSelector: "+err.Error())
+		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
 		return
 	}
-	if r.URL.Query().Get("watch") != "" && r.URL.Query().Get("watch") != "0" && r.URL.Query().Get("watch") != "false" {
-		s.watch(w, r, ki, sel)
+	if q := r.URL.Query().Get("watch"); q != "" && q != "0" && q != "false" {
+		s.watch(w, r, ki, match)
 		return
 	}
-	items := s.listItems(ki, sel, func(o v1alpha1.Object) v1alpha1.Object { return s.view(r, o) })
+	all, rv := s.opts.Store.ListVersion(ki.Kind)
+	items := []v1alpha1.Object{}
+	for _, o := range all {
+		if match(o) {
+			items = append(items, s.view(r, o))
+		}
+	}
 	var probs []resources.Problem
 	for _, p := range s.opts.Store.Problems() {
 		if p.Kind == ki.Kind {
 			probs = append(probs, p)
 		}
 	}
-	writeJSON(w, http.StatusOK, List{APIVersion: v1alpha1.APIVersion, Kind: ki.Kind + "List", Items: items, Problems: probs})
+	if wantsTable(r) {
+		s.writeTable(w, r, ki, items, rv)
+		return
+	}
+	writeJSON(w, http.StatusOK, List{APIVersion: v1alpha1.APIVersion, Kind: ki.Kind + "List", Metadata: metav1.ListMeta{ResourceVersion: rv}, Items: items, Problems: probs})
 }
 
 // listItems returns the resources of a kind that sel selects, as view
@@ -477,23 +483,71 @@ func (s *Server) listItems(ki v1alpha1.KindInfo, sel labels.Selector, view func(
 	return items
 }
 
-// watch streams ADDED events for what exists, then every change, one JSON
-// object per line, until the client goes away.
-func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, sel labels.Selector) {
+// watch streams changes as Kubernetes does: from resourceVersion (what
+// changed since, then every change; 410 Gone in an ERROR event for a
+// version older than the store remembers), or without one every resource
+// as ADDED first; BOOKMARK events with allowWatchBookmarks; Tables of one
+// row when the client asks for Tables (kubectl get -w); until the client
+// goes, timeoutSeconds pass, or the watcher falls too far behind.
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, match func(v1alpha1.Object) bool) {
+	q := r.URL.Query()
 	events, stop := s.opts.Store.Watch(ki.Kind)
 	defer stop()
-	name := r.URL.Query().Get("fieldSelector")
-	name = strings.TrimPrefix(name, "metadata.name=")
+	var first []resources.Event
+	if rv := q.Get("resourceVersion"); rv != "" && rv != "0" {
+		since, _, err := s.opts.Store.Since(ki.Kind, rv)
+		if errors.Is(err, resources.ErrGone) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": StatusError{Kind: "Status", APIVersion: "v1", Status: "Failure",
+				Reason: "Expired", Code: http.StatusGone, Message: fmt.Sprintf("too old resource version: %s (%s)", rv, s.opts.Store.Version())}})
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+			return
+		}
+		first = since
+	} else {
+		all, _ := s.opts.Store.ListVersion(ki.Kind)
+		for _, o := range all {
+			first = append(first, resources.Event{Type: resources.Added, Object: o})
+		}
+	}
+	var timeout <-chan time.Time
+	if secs, err := strconv.Atoi(q.Get("timeoutSeconds")); err == nil && secs > 0 {
+		timeout = time.After(time.Duration(secs) * time.Second)
+	}
+	var bookmarks <-chan time.Time
+	if q.Get("allowWatchBookmarks") == "true" {
+		t := time.NewTicker(bookmarkInterval)
+		defer t.Stop()
+		bookmarks = t.C
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Transfer-Encoding", "chunked")
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)
-	match := func(o v1alpha1.Object) bool {
-		return sel.Matches(labels.Set(o.GetObjectMeta().Labels)) && (name == "" || o.GetObjectMeta().Name == name)
+	table, header := wantsTable(r), true
+	send := func(ev resources.Event) error {
+		if !match(ev.Object) {
+			return nil
+		}
+		var obj any = s.view(r, ev.Object)
+		if table {
+			t, err := s.table(r, ki, []v1alpha1.Object{s.view(r, ev.Object)}, ev.Object.GetObjectMeta().ResourceVersion)
+			if err != nil {
+				return err
+			}
+			if !header {
+				t.ColumnDefinitions = nil // kubectl prints the header once
+			}
+			header, obj = false, t
+		}
+		return enc.Encode(map[string]any{"type": string(ev.Type), "object": obj})
 	}
-	for _, o := range s.opts.Store.List(ki.Kind) {
-		if match(o) {
-			enc.Encode(resources.Event{Type: resources.Added, Object: s.view(r, o)})
+	for _, ev := range first {
+		if send(ev) != nil {
+			return
 		}
 	}
 	if fl != nil {
@@ -503,22 +557,51 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 		select {
 		case <-r.Context().Done():
 			return
+		case <-timeout:
+			return
+		case <-bookmarks:
+			bm := map[string]any{"kind": ki.Kind, "apiVersion": v1alpha1.APIVersion, "metadata": map[string]any{"resourceVersion": s.opts.Store.Version()}}
+			if enc.Encode(map[string]any{"type": "BOOKMARK", "object": bm}) != nil {
+				return
+			}
 		case ev, ok := <-events:
 			if !ok {
 				return // too slow: the client lists and watches again
 			}
-			if !match(ev.Object) {
-				continue
-			}
-			ev.Object = s.view(r, ev.Object)
-			if err := enc.Encode(ev); err != nil {
+			if send(ev) != nil {
 				return
 			}
-			if fl != nil {
-				fl.Flush()
-			}
+		}
+		if fl != nil {
+			fl.Flush()
 		}
 	}
+}
+
+// bookmarkInterval is how often a watch with allowWatchBookmarks gets a
+// BOOKMARK.
+const bookmarkInterval = 30 * time.Second
+
+// selectorOf compiles the labelSelector and fieldSelector of a list or
+// watch; fieldSelector knows metadata.name and status.phase.
+func selectorOf(r *http.Request) (func(v1alpha1.Object) bool, error) {
+	sel, err := labels.Parse(r.URL.Query().Get("labelSelector"))
+	if err != nil {
+		return nil, fmt.Errorf("labelSelector: %w", err)
+	}
+	fsel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector"))
+	if err != nil {
+		return nil, fmt.Errorf("fieldSelector: %w", err)
+	}
+	for _, req := range fsel.Requirements() {
+		if req.Field != "metadata.name" && req.Field != "status.phase" {
+			return nil, fmt.Errorf("fieldSelector: field label %q not supported (metadata.name, status.phase)", req.Field)
+		}
+	}
+	return func(o v1alpha1.Object) bool {
+		return sel.Matches(labels.Set(o.GetObjectMeta().Labels)) &&
+			fsel.Matches(fields.Set{"metadata.name": o.GetObjectMeta().Name, "status.phase": o.GetCommonStatus().Phase})
+	}, nil
 }
 
 // events lists events, optionally of one kind (?kind=) or object (&name=),
@@ -607,6 +690,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", ki.Singular, r.PathValue("name")))
 		return
 	}
+	if wantsTable(r) {
+		s.writeTable(w, r, ki, []v1alpha1.Object{s.view(r, o)}, o.GetObjectMeta().ResourceVersion)
+		return
+	}
 	writeJSON(w, http.StatusOK, s.view(r, o))
 }
 
@@ -693,11 +780,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // StatusError is the body of an error response, after metav1.Status.
 type StatusError struct {
-	Kind    string `json:"kind"`
-	Status  string `json:"status"`
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
-	Code    int    `json:"code"`
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	Message    string `json:"message"`
+	Code       int    `json:"code"`
 	// Details lists the causes of an Invalid (422) response.
 	Details *StatusDetails `json:"details,omitempty"`
 }
@@ -720,5 +808,5 @@ type StatusCause struct {
 }
 
 func writeError(w http.ResponseWriter, code int, reason, msg string) {
-	writeJSON(w, code, StatusError{Kind: "Status", Status: "Failure", Reason: reason, Message: msg, Code: code})
+	writeJSON(w, code, StatusError{Kind: "Status", APIVersion: "v1", Status: "Failure", Reason: reason, Message: msg, Code: code})
 }

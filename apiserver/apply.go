@@ -88,7 +88,7 @@ func (s *Server) writeApplyError(w http.ResponseWriter, err error) {
 			d.Causes = append(d.Causes, StatusCause{Field: c.Field, Message: c.Message, Line: c.Line})
 		}
 		code := http.StatusUnprocessableEntity
-		writeJSON(w, code, StatusError{Kind: "Status", Status: "Failure", Reason: "Invalid", Message: err.Error(), Code: code, Details: d})
+		writeJSON(w, code, StatusError{Kind: "Status", APIVersion: "v1", Status: "Failure", Reason: "Invalid", Message: err.Error(), Code: code, Details: d})
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
 	case errors.As(err, &conflict):

@@ -14,6 +14,8 @@ need=()
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 # The metrics tests lint /metrics with promtool and scrape the daemon with a real Prometheus.
 command -v promtool >/dev/null || need+=(prometheus)
+# The kubectl tests drive the real kubectl against the daemon.
+command -v kubectl >/dev/null || need+=(kubernetes-client)
 # The status page test loads the page in headless Chromium.
 command -v chromium >/dev/null || need+=(chromium)
 # The MQTT bridge tests talk to a real mosquitto (and its command-line clients).

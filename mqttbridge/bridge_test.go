@@ -298,7 +298,7 @@ func TestCommandErrors(t *testing.T) {
 		want           ErrorReport // Time is not compared
 	}{
 		"wrong shape":      {topic: "rc/command/module/sensor", want: ErrorReport{Topic: "rc/command/module/sensor", Error: "topic \"rc/command/module/sensor\" has 2 levels after rc/command/, want 3: <kind>/<name>/<action>"}},
-		"unknown kind":     {topic: "rc/command/gizmo/x/start", want: ErrorReport{Topic: "rc/command/gizmo/x/start", Error: `unknown kind "gizmo" (want one of alertroute, host, link, module, pinode, process)`}},
+		"unknown kind":     {topic: "rc/command/gizmo/x/start", want: ErrorReport{Topic: "rc/command/gizmo/x/start", Error: `unknown kind "gizmo" (want one of alertroute, check, host, link, module, pinode, process)`}},
 		"unknown action":   {topic: "rc/command/module/sensor/pause", want: ErrorReport{Topic: "rc/command/module/sensor/pause", Error: `unknown action "pause" (want start, stop, restart, create or remove)`}},
 		"bad payload":      {topic: "rc/command/module/x/create", payload: "[1, 2]", want: ErrorReport{Topic: "rc/command/module/x/create", Error: "payload must be a JSON object or YAML mapping"}},
 		"unknown resource": {topic: "rc/command/module/nosuch/restart", want: ErrorReport{Topic: "rc/command/module/nosuch/restart", Error: `module "nosuch" not found`, Kind: "Module", Name: "nosuch", Action: ActionRestart}},

@@ -317,7 +317,7 @@ func TestDecodeFileErrors(t *testing.T) {
 		},
 		"missing kind": {
 			src:  lines("# c", "apiVersion: reconciled.dev/v1alpha1", "metadata: {name: x}", "spec: {}"),
-			want: []wantErr{{2, "kind", "required: one of AlertRoute, Host, Link, Module, PiNode, Process"}},
+			want: []wantErr{{2, "kind", "required: one of AlertRoute, Check, Host, Link, Module, PiNode, Process"}},
 		},
 		"unknown kind": {
 			src:  lines("apiVersion: reconciled.dev/v1alpha1", "kind: Pod", "metadata: {name: x}", "spec: {}"),

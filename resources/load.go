@@ -384,6 +384,7 @@ func (s *Store) upsertLocked(k Key, d *Document, now metav1.Time) {
 	}
 	obj := d.Object
 	meta := obj.GetObjectMeta()
+	meta.ResourceVersion = "" // the API's, never a file's
 	fileGen := meta.Generation
 	if e == nil || e.obj == nil {
 		gen, firstSeen := s.gens.resolve(k, d.SpecHash, d.File, fileGen)

@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -164,7 +165,11 @@ type Store struct {
 	// defined more than once.
 	loadWinners map[Key]string
 	subs        map[*subscription]struct{}
-	gens        *generations
+	// rv counts changes (the API's resourceVersion); tombstones are the
+	// recent deletions, for a watch that resumes from a version.
+	rv         uint64
+	tombstones tombstones
+	gens       *generations
 
 	writer *statusWriter
 	reload func(path string) // queues a file for reloading; set by Run
@@ -193,6 +198,8 @@ type entry struct {
 	// JSON (zero when it has none), not a copy, to keep 10,000 resources small
 	fileStatus [32]byte
 	fileGen    int64
+	// rv is the store's change counter at this entry's last change.
+	rv uint64
 }
 
 type fileState struct {
@@ -336,6 +343,13 @@ func (s *Store) View(kind, name string) (v1alpha1.Object, bool) {
 
 // List returns the API views of every resource of a kind, sorted by name.
 func (s *Store) List(kind string) []v1alpha1.Object {
+	out, _ := s.ListVersion(kind)
+	return out
+}
+
+// ListVersion is List and the store's resourceVersion it reflects: a
+// watch from that version misses nothing.
+func (s *Store) ListVersion(kind string) ([]v1alpha1.Object, string) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []v1alpha1.Object
@@ -345,7 +359,7 @@ func (s *Store) List(kind string) []v1alpha1.Object {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetObjectMeta().Name < out[j].GetObjectMeta().Name })
-	return out
+	return out, strconv.FormatUint(s.rv, 10)
 }
 
 // Problems returns the input problems not attached to a stored resource.
@@ -490,6 +504,7 @@ func (e *entry) view(withSource bool) v1alpha1.Object {
 			ann[AnnotationSource] = e.rev + ":" + ann[AnnotationSource]
 		}
 		meta.Annotations = ann
+		meta.ResourceVersion = strconv.FormatUint(e.rv, 10)
 		*v.GetObjectMeta() = meta
 	}
 	return v

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1216,5 +1217,43 @@ func TestSubscribe(t *testing.T) {
 	}
 	if n != 1024 {
 		t.Fatalf("watcher got %d events before its channel closed, want 1024 (1 read before)", n)
+	}
+}
+
+// Every change raises the resourceVersion; Since gives what changed after
+// a version (latest states and deletions, in order) and is Gone for a
+// version older than the deletions it remembers.
+func TestResourceVersionSince(t *testing.T) {
+	h := newHarness(t)
+	proc := func(name string) string {
+		return "apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: " + name + "}\nspec: {command: [/bin/true]}\n"
+	}
+	h.write("a.yaml", proc("a"))
+	h.write("b.yaml", proc("b"))
+	s, _ := h.start(StatusNone)
+	list, rv := s.ListVersion(v1alpha1.KindProcess)
+	num := func(v string) int { n, _ := strconv.Atoi(v); return n }
+	if len(list) != 2 || num(list[0].GetObjectMeta().ResourceVersion) == 0 || num(rv) < num(list[0].GetObjectMeta().ResourceVersion) {
+		t.Fatalf("list %d at %s, a at %s", len(list), rv, list[0].GetObjectMeta().ResourceVersion)
+	}
+	if evs, _, err := s.Since(v1alpha1.KindProcess, rv); err != nil || len(evs) != 0 {
+		t.Fatalf("since now: %v %v", evs, err)
+	}
+	if err := s.UpdateStatus(v1alpha1.KindProcess, "a", v1alpha1.ProcessStatus{CommonStatus: v1alpha1.CommonStatus{Phase: "Running"}}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(h.path("b.yaml"))
+	waitfor.Within(t, 10*time.Second, "b deleted", func() bool { _, ok := s.Get(v1alpha1.KindProcess, "b"); return !ok })
+	evs, now, err := s.Since(v1alpha1.KindProcess, rv)
+	if err != nil || len(evs) != 2 || evs[0].Type != Modified || evs[0].Object.GetObjectMeta().Name != "a" ||
+		evs[1].Type != Deleted || evs[1].Object.GetObjectMeta().Name != "b" || num(now) <= num(rv) {
+		t.Fatalf("since %s: %+v (now %s) %v", rv, evs, now, err)
+	}
+	if _, _, err := s.Since(v1alpha1.KindProcess, "999999"); !errors.Is(err, ErrGone) {
+		t.Fatalf("a version from the future: %v", err)
+	}
+	s.tombstones.dropped = 5 // as after 4,096 later deletions
+	if _, _, err := s.Since(v1alpha1.KindProcess, "4"); !errors.Is(err, ErrGone) {
+		t.Fatalf("a version older than the remembered deletions: %v", err)
 	}
 }

@@ -4,6 +4,11 @@
 package resources
 
 import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 )
 
@@ -63,6 +68,11 @@ func (s *Store) Subscribe(kind string, specOnly bool, fn func(*Change)) (cancel 
 // notifyLocked tells the subscribers of a change of e; spec as in
 // Change.Spec.
 func (s *Store) notifyLocked(t EventType, e *entry, spec bool) {
+	s.rv++
+	e.rv = s.rv
+	if t == Deleted {
+		s.tombstones.add(tombstone{key: e.key, rv: s.rv, obj: e.view(true)})
+	}
 	var view v1alpha1.Object
 	c := &Change{Type: t, Key: e.key, Spec: spec, view: &view, e: e}
 	for sub := range s.subs {
@@ -102,4 +112,78 @@ func (s *Store) Watch(kind string) (events <-chan Event, stop func()) {
 		defer s.mu.Unlock()
 		end()
 	}
+}
+
+// maxTombstones bounds the deletions kept for watches that resume.
+const maxTombstones = 4096
+
+// tombstone is a deleted resource as it was, at the version of its deletion.
+type tombstone struct {
+	key Key
+	rv  uint64
+	obj v1alpha1.Object
+}
+
+// tombstones are the recent deletions, oldest first; dropped is the
+// newest version of a deletion no longer kept.
+type tombstones struct {
+	list    []tombstone
+	dropped uint64
+}
+
+func (t *tombstones) add(ts tombstone) {
+	if len(t.list) >= maxTombstones {
+		t.dropped = t.list[0].rv
+		t.list = t.list[1:]
+	}
+	t.list = append(t.list, ts)
+}
+
+// ErrGone is returned by Since for a version older than the changes the
+// store remembers: the client lists again (HTTP 410, as Kubernetes).
+var ErrGone = errors.New("too old resource version")
+
+// Since returns what changed in kind after resourceVersion rv, as watch
+// events: every resource changed since as Modified (its latest state; a
+// watch sees states, not every step) and every deletion since as Deleted,
+// in the order of their versions; and the store's current version. An rv
+// older than the deletions the store remembers is ErrGone.
+func (s *Store) Since(kind, rv string) ([]Event, string, error) {
+	from, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return nil, "", fmt.Errorf("resourceVersion %q: %w", rv, err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if from < s.tombstones.dropped || from > s.rv {
+		return nil, "", ErrGone
+	}
+	type change struct {
+		rv uint64
+		ev Event
+	}
+	var changes []change
+	for k, e := range s.entries {
+		if k.Kind == kind && e.rv > from && e.obj != nil {
+			changes = append(changes, change{e.rv, Event{Type: Modified, Object: e.view(true)}})
+		}
+	}
+	for _, ts := range s.tombstones.list {
+		if ts.key.Kind == kind && ts.rv > from && s.entries[ts.key] == nil {
+			changes = append(changes, change{ts.rv, Event{Type: Deleted, Object: ts.obj}})
+		}
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].rv < changes[j].rv })
+	out := make([]Event, len(changes))
+	for i, c := range changes {
+		out[i] = c.ev
+	}
+	return out, strconv.FormatUint(s.rv, 10), nil
+}
+
+// Version is the store's current resourceVersion.
+func (s *Store) Version() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return strconv.FormatUint(s.rv, 10)
 }

@@ -34,6 +34,10 @@ type ObjectMeta struct {
 	// kept in the state dir, served by the API and never written to files;
 	// a value in a file is ignored.
 	CreationTimestamp *metav1.Time `json:"creationTimestamp,omitempty"`
+	// ResourceVersion is the daemon's change counter at the resource's
+	// last change, as the API serves it (watch from it; a stale write is a
+	// Conflict). Never written to files; a value in a file is ignored.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
 // AnnotationRestartedAt restarts a Process or Module (power-cycles a

@@ -27,6 +27,7 @@ import (
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
 	"github.com/reconciled/reconciled/internal/regularfile"
+	"github.com/reconciled/reconciled/printcolumns"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -359,7 +360,7 @@ func describe(w io.Writer, ki v1alpha1.KindInfo, obj v1alpha1.Object) {
 	fmt.Fprintf(w, "Labels:       %s\n", kv(m.Labels, ""))
 	fmt.Fprintf(w, "Annotations:  %s\n", kv(m.Annotations, resources.AnnotationSource))
 	cs := obj.GetCommonStatus()
-	fmt.Fprintf(w, "Phase:        %s\n", orNone(phase(obj)))
+	fmt.Fprintf(w, "Phase:        %s\n", orNone(printcolumns.Phase(obj)))
 	if pr, ok := obj.(*v1alpha1.Process); ok {
 		describeProcessLive(w, pr, time.Now())
 	}

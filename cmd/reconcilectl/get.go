@@ -24,6 +24,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/apiserver"
+	"github.com/reconciled/reconciled/printcolumns"
 	"github.com/reconciled/reconciled/resources"
 )
 
@@ -460,20 +461,20 @@ func printTable(w io.Writer, ki v1alpha1.KindInfo, objs []v1alpha1.Object, wide,
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	cols := columnsFor(ki.Kind, wide)
 	if hostColumn {
-		cols = append([]column{colHost}, cols...)
+		cols = append([]printcolumns.Column{printcolumns.Host}, cols...)
 		prefixKind = false // the name is not the first column
 	}
 	if header {
 		names := make([]string, len(cols))
 		for i, c := range cols {
-			names[i] = c.name
+			names[i] = c.Name
 		}
 		fmt.Fprintln(tw, strings.Join(names, "\t"))
 	}
 	for _, obj := range objs {
 		cells := make([]string, len(cols))
 		for i, c := range cols {
-			cells[i] = c.value(obj)
+			cells[i] = c.Value(obj)
 			if cells[i] == "" {
 				cells[i] = "<none>"
 			}

@@ -15,7 +15,7 @@ func TestParseTargets(t *testing.T) {
 		"proc a b":                "Process:a,b",
 		"process/a link/b proc/c": "Process:a,c Link:b",
 		"process,links":           "Process:* Link:*",
-		"all":                     "Process:* Link:* Module:* PiNode:* AlertRoute:* Host:*",
+		"all":                     "Process:* Link:* Check:* Module:* PiNode:* AlertRoute:* Host:*",
 	} {
 		ts, err := parseTargets(strings.Fields(args))
 		if err != nil {

@@ -19,7 +19,9 @@ import (
 type flags struct {
 	dir, stateDir, config, listen, socket, status, logFormat, tokenFile, cpuProfile, memProfile string
 	// fleetTokenFile holds the fleet read token (--fleet-token-file).
-	fleetTokenFile                              string
+	fleetTokenFile string
+	// tlsCertFile and tlsKeyFile serve the TCP API over TLS.
+	tlsCertFile, tlsKeyFile                     string
 	systemdRoot, systemdUnitDir, socketGroup    string
 	verbosity                                   int
 	apiHosts                                    []string
@@ -59,6 +61,8 @@ func parseFlags(args []string) (*flags, error) {
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 lifecycle, 1 decisions, 5 queue traces)")
 	fs.BoolVar(&f.stopOnExit, "stop-on-exit", false, "stop supervised programs when the daemon exits (default: leave them running, to be adopted)")
 	fs.StringVar(&f.tokenFile, "api-token-file", "", "file holding the bearer token that allows writes over TCP")
+	fs.StringVar(&f.tlsCertFile, "tls-cert-file", "", "serve the TCP API over TLS with this certificate (PEM; with --tls-key-file): kubectl and client-go send bearer tokens only over https")
+	fs.StringVar(&f.tlsKeyFile, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
 	fs.StringVar(&f.fleetTokenFile, "fleet-token-file", "", "file holding the fleet read token: reads over TCP need it (or the API token), and the fleet page sends it to the other hosts")
 	fs.StringArrayVar(&f.apiHosts, "api-host", nil, "a Host name the API answers to, besides localhost, IP addresses and the hostname (repeatable; other names are refused against DNS rebinding)")
 	fs.StringVar(&f.systemdRoot, "systemd-root", "/", "root of the systemd instance Modules go to: its system bus, unit folder and journal are found below it (/proc/PID/root for a systemd in other namespaces)")

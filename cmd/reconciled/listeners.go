@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -80,7 +82,36 @@ func openListeners(f *flags, socketGID int, log logr.Logger) (out []listener, ow
 		out = append(out, listener{l, true})
 		ownSocket = true
 	}
+	if err := serveTLS(f, out); err != nil {
+		for _, l := range out {
+			l.Close()
+		}
+		return nil, false, err
+	}
 	return out, ownSocket, nil
+}
+
+// serveTLS wraps the TCP listeners in TLS with --tls-cert-file and
+// --tls-key-file (the unix socket stays plain: its peer is checked by the
+// kernel).
+func serveTLS(f *flags, ls []listener) error {
+	if f.tlsCertFile == "" && f.tlsKeyFile == "" {
+		return nil
+	}
+	if f.tlsCertFile == "" || f.tlsKeyFile == "" {
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	cert, err := tls.LoadX509KeyPair(f.tlsCertFile, f.tlsKeyFile)
+	if err != nil {
+		return fmt.Errorf("--tls-cert-file: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	for i, l := range ls {
+		if !l.trusted {
+			ls[i].Listener = tls.NewListener(l.Listener, cfg)
+		}
+	}
+	return nil
 }
 
 // lookupGroup resolves --socket-group (a group name or a numeric gid).

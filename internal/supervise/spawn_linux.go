@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -67,6 +68,25 @@ type Child struct {
 	StartTime uint64
 }
 
+// inheritedOnce marks the inherited descriptors once.
+var inheritedOnce sync.Once
+
+// closeInheritedOnExec sets close-on-exec on every descriptor above 2:
+// Go opens everything so, but descriptors the process inherited without
+// it would reach every program. Children get their descriptors through
+// dup2 (0-2, ExtraFiles), which clears the flag on the copies.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
 // Spawn starts the program described by o, in a new process group whose id
 // is the program's pid, with standard input from /dev/null and standard
 // output and error going to files, so that it does not depend on the daemon
@@ -78,7 +98,9 @@ type Child struct {
 // child starts with the signal mask the daemon had at start-up and with the
 // signals the Go runtime handles reset to their default dispositions; no
 // descriptor other than 0, 1, 2 and ExtraFiles is inherited, since everything
-// the daemon opens is close-on-exec.
+// the daemon opens is close-on-exec, and the descriptors the daemon itself
+// inherited (from a shell, a test runner) are made so before the first
+// spawn.
 //
 // Spawn either returns a running (or already exited but unreaped) child, or
 // an error and no child. It is safe to call concurrently.
@@ -86,6 +108,7 @@ func Spawn(o SpawnOptions) (Child, error) {
 	if len(o.Argv) == 0 || o.Argv[0] == "" {
 		return Child{}, errors.New("spawn: empty command")
 	}
+	inheritedOnce.Do(closeInheritedOnExec)
 	if o.Dir != "" {
 		fi, err := os.Stat(o.Dir)
 		if err != nil {

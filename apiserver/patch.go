@@ -1,0 +1,168 @@
+// Copyright 2026 The reconciled Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"sigs.k8s.io/yaml"
+
+	"github.com/reconciled/reconciled/apis/v1alpha1"
+	"github.com/reconciled/reconciled/resources"
+	"github.com/reconciled/reconciled/resources/apply"
+)
+
+// The writes kubectl makes, through the same writer as PUT (files under
+// <dir>/api/, 409 for resources from other files or git): POST creates
+// (kubectl create, apply of a new resource), PATCH changes (kubectl apply,
+// edit, patch, label, annotate). Both answer with the object, as a cluster
+// does; a patch carrying a stale metadata.resourceVersion is a Conflict.
+
+// create serves POST .../{plural}.
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	ki, ok := s.writable(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, apply.MaxBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "read body: "+err.Error())
+		return
+	}
+	var head struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(body, &head); err != nil || head.Metadata.Name == "" {
+		writeError(w, http.StatusBadRequest, "BadRequest", "the body needs metadata.name")
+		return
+	}
+	name := head.Metadata.Name
+	if s.opts.Store.Known(ki.Kind, name) {
+		writeError(w, http.StatusConflict, "AlreadyExists", fmt.Sprintf("%s %q already exists", ki.Singular, name))
+		return
+	}
+	if r.URL.Query().Get("dryRun") != "" {
+		writeError(w, http.StatusBadRequest, "BadRequest", "dryRun is not supported: use reconcilectl validate")
+		return
+	}
+	if _, err := s.opts.Writer.Apply(ki.Kind, name, body); err != nil {
+		s.writeApplyError(w, err)
+		return
+	}
+	s.opts.Log.Info("resource created through the API", "kind", ki.Kind, "name", name)
+	s.writeObject(w, r, ki, name, http.StatusCreated)
+}
+
+// patch serves PATCH .../{plural}/{name}: a JSON merge patch, a JSON
+// patch, or an apply patch (server-side apply, merged as a merge patch)
+// of the resource as its file holds it (metadata and spec).
+func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
+	ki, ok := s.writable(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	current, ok := s.opts.Store.View(ki.Kind, name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", ki.Singular, name))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, apply.MaxBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "read body: "+err.Error())
+		return
+	}
+	doc, err := fileDocument(current)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var patched []byte
+	switch ct {
+	case "application/merge-patch+json":
+		patched, err = jsonpatch.MergePatch(doc, body)
+	case "application/json-patch+json":
+		var p jsonpatch.Patch
+		if p, err = jsonpatch.DecodePatch(body); err == nil {
+			patched, err = p.Apply(doc)
+		}
+	case "application/apply-patch+yaml":
+		var j []byte
+		if j, err = yaml.YAMLToJSON(body); err == nil {
+			patched, err = jsonpatch.MergePatch(doc, j)
+		}
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, "UnsupportedMediaType",
+			fmt.Sprintf("patch type %q: use merge (application/merge-patch+json), json (application/json-patch+json) or apply", ct))
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "Invalid", "the patch does not apply: "+err.Error())
+		return
+	}
+	var meta struct {
+		Metadata struct {
+			Name            string `json:"name"`
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(patched, &meta); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "Invalid", err.Error())
+		return
+	}
+	if rv := meta.Metadata.ResourceVersion; rv != "" && rv != current.GetObjectMeta().ResourceVersion {
+		writeError(w, http.StatusConflict, "Conflict", fmt.Sprintf("Operation cannot be fulfilled on %s %q: the object has been modified (resourceVersion %s, now %s); get the latest version and try again",
+			ki.Plural, name, rv, current.GetObjectMeta().ResourceVersion))
+		return
+	}
+	if meta.Metadata.Name != name {
+		writeError(w, http.StatusBadRequest, "BadRequest", "a patch cannot rename a resource")
+		return
+	}
+	if _, err := s.opts.Writer.Apply(ki.Kind, name, patched); err != nil {
+		s.writeApplyError(w, err)
+		return
+	}
+	s.opts.Log.Info("resource patched through the API", "kind", ki.Kind, "name", name, "type", ct)
+	s.writeObject(w, r, ki, name, http.StatusOK)
+}
+
+// fileDocument is a resource as a file holds it: apiVersion, kind,
+// metadata the user writes (name, labels, annotations but the source
+// one) and spec.
+func fileDocument(o v1alpha1.Object) ([]byte, error) {
+	m := o.GetObjectMeta()
+	ann := map[string]string{}
+	for k, v := range m.Annotations {
+		if k != resources.AnnotationSource {
+			ann[k] = v
+		}
+	}
+	meta := map[string]any{"name": m.Name, "resourceVersion": m.ResourceVersion}
+	if len(m.Labels) > 0 {
+		meta["labels"] = m.Labels
+	}
+	if len(ann) > 0 {
+		meta["annotations"] = ann
+	}
+	return json.Marshal(map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": o.GetTypeMeta().Kind, "metadata": meta, "spec": o.GetSpec()})
+}
+
+// writeObject answers with the resource as the store now holds it.
+func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, name string, code int) {
+	o, ok := s.opts.Store.View(ki.Kind, name)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "InternalError", fmt.Sprintf("%s %q was written but is not in the store", ki.Singular, name))
+		return
+	}
+	writeJSON(w, code, s.view(r, o))
+}
