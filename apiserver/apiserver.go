@@ -485,8 +485,10 @@ func (s *Server) listItems(ki v1alpha1.KindInfo, sel labels.Selector, view func(
 
 // watch streams changes as Kubernetes does: from resourceVersion (what
 // changed since, then every change; 410 Gone in an ERROR event for a
-// version older than the store remembers), or without one every resource
-// as ADDED first; BOOKMARK events with allowWatchBookmarks; Tables of one
+// version older than the store remembers), or without one (or with
+// sendInitialEvents, a streaming list, which ends its initial events with
+// the initial-events-end BOOKMARK) every resource as ADDED first; BOOKMARK
+// events with allowWatchBookmarks; Tables of one
 // row when the client asks for Tables (kubectl get -w); until the client
 // goes, timeoutSeconds pass, or the watcher falls too far behind.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, match func(v1alpha1.Object) bool) {
@@ -494,7 +496,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 	events, stop := s.opts.Store.Watch(ki.Kind)
 	defer stop()
 	var first []resources.Event
-	if rv := q.Get("resourceVersion"); rv != "" && rv != "0" {
+	initialEvents := q.Get("sendInitialEvents") == "true" // a streaming list (client-go's WatchList)
+	if rv := q.Get("resourceVersion"); rv != "" && rv != "0" && !initialEvents {
 		since, _, err := s.opts.Store.Since(ki.Kind, rv)
 		if errors.Is(err, resources.ErrGone) {
 			w.Header().Set("Content-Type", "application/json")
@@ -550,6 +553,16 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 			return
 		}
 	}
+	bookmark := func(endOfInitial bool) error {
+		meta := map[string]any{"resourceVersion": s.opts.Store.Version()}
+		if endOfInitial {
+			meta["annotations"] = map[string]string{"k8s.io/initial-events-end": "true"}
+		}
+		return enc.Encode(map[string]any{"type": "BOOKMARK", "object": map[string]any{"kind": ki.Kind, "apiVersion": v1alpha1.APIVersion, "metadata": meta}})
+	}
+	if initialEvents && bookmark(true) != nil {
+		return
+	}
 	if fl != nil {
 		fl.Flush()
 	}
@@ -560,8 +573,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 		case <-timeout:
 			return
 		case <-bookmarks:
-			bm := map[string]any{"kind": ki.Kind, "apiVersion": v1alpha1.APIVersion, "metadata": map[string]any{"resourceVersion": s.opts.Store.Version()}}
-			if enc.Encode(map[string]any{"type": "BOOKMARK", "object": bm}) != nil {
+			if bookmark(false) != nil {
 				return
 			}
 		case ev, ok := <-events:

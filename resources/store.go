@@ -168,6 +168,7 @@ type Store struct {
 	// rv counts changes (the API's resourceVersion); tombstones are the
 	// recent deletions, for a watch that resumes from a version.
 	rv         uint64
+	firstRV    uint64 // where rv started; older versions are Gone
 	tombstones tombstones
 	gens       *generations
 
@@ -264,8 +265,12 @@ func NewStore(opts Options) (*Store, error) {
 		entries: map[Key]*entry{},
 		files:   map[string]*fileState{},
 		subs:    map[*subscription]struct{}{},
-		gens:    gens,
+		// Versions continue from the clock: one from before a restart is
+		// older than any of this run, and Gone (the client lists again).
+		rv:   firstVersion(),
+		gens: gens,
 	}
+	s.firstRV = s.rv
 	if opts.Host != "" {
 		s.hostLabels = hostLabels(opts.Host, nil)
 	}

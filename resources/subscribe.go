@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 )
@@ -114,6 +115,11 @@ func (s *Store) Watch(kind string) (events <-chan Event, stop func()) {
 	}
 }
 
+// firstVersion is where a store's resourceVersions start: the clock in
+// microseconds, so that a version from before a restart is older than any
+// of this run (and Since says Gone: the client lists again).
+func firstVersion() uint64 { return uint64(time.Now().UnixMicro()) }
+
 // maxTombstones bounds the deletions kept for watches that resume.
 const maxTombstones = 4096
 
@@ -155,7 +161,7 @@ func (s *Store) Since(kind, rv string) ([]Event, string, error) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if from < s.tombstones.dropped || from > s.rv {
+	if from < s.tombstones.dropped || from < s.firstRV || from > s.rv {
 		return nil, "", ErrGone
 	}
 	type change struct {
