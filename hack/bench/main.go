@@ -33,7 +33,7 @@ var (
 	// fleet polling row (a child process, so its CPU can be measured).
 	serveGit  = flag.String("serve-git", "", "internal: serve this folder's repositories over HTTP")
 	serveAddr = flag.String("serve-addr", "", "internal: the address for -serve-git")
-	only      = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,checks,fleet)")
+	only      = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,checks,kubectl,fleet)")
 )
 
 func main() {
@@ -95,6 +95,9 @@ func main() {
 	}
 	if want("pis") {
 		rows = append(rows, b.pis()...)
+	}
+	if want("kubectl") {
+		rows = append(rows, b.kubectlGet()...)
 	}
 	if want("checks") {
 		rows = append(rows, b.checks()...)
