@@ -7,7 +7,7 @@ BIN := bin
 FUZZTIME ?= 20s
 API := /apis/reconciled.dev/v1alpha1
 
-.PHONY: all build run test unit e2e fuzz-seeds fuzz torture bench deps-test vet clean install race
+.PHONY: all build run test unit e2e fuzz-seeds fuzz torture bench deps-test vet clean install race crds
 
 all: build
 
@@ -57,6 +57,11 @@ $(addprefix demo-,$(DEMOS)): demo-%: build
 test: deps-test vet
 	@set -o pipefail; $(GO) test -json -count=1 ./... | $(GO) run ./hack/testreport
 	@echo "make test: all tests passed"
+
+# The CustomResourceDefinitions of deploy/crds, from the Go types (a test
+# checks that they are current).
+crds:
+	$(GO) run ./cmd/reconcilectl crds --dir deploy/crds
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)

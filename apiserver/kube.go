@@ -4,6 +4,8 @@
 package apiserver
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/openapi"
 	"github.com/reconciled/reconciled/printcolumns"
 )
 
@@ -34,6 +37,14 @@ func (s *Server) registerKube() {
 	})
 	s.mux.HandleFunc("GET /api/v1/events", s.coreEvents)
 	s.mux.HandleFunc("GET /api/v1/namespaces/{namespace}/events", s.coreEvents)
+	s.mux.HandleFunc("GET /openapi/v3", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"paths": map[string]any{
+			"apis/" + v1alpha1.APIVersion: map[string]string{"serverRelativeURL": "/openapi/v3/apis/" + v1alpha1.APIVersion + "?hash=" + openapiHash()},
+		}})
+	})
+	s.mux.HandleFunc("GET /openapi/v3/apis/"+v1alpha1.Group+"/"+v1alpha1.Version, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, openapi.Document())
+	})
 	s.mux.HandleFunc("GET /apis", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{apiGroup()}})
 	})
@@ -42,6 +53,13 @@ func (s *Server) registerKube() {
 		g.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
 		writeJSON(w, http.StatusOK, g)
 	})
+}
+
+// openapiHash names the current OpenAPI document (clients cache by it).
+func openapiHash() string {
+	b, _ := json.Marshal(openapi.Document())
+	h := sha256.Sum256(b)
+	return strings.ToUpper(hex.EncodeToString(h[:16]))
 }
 
 func apiGroup() metav1.APIGroup {

@@ -65,7 +65,9 @@ func (b *bench) kubectlGet() []row {
 		}
 		kt, kcpu := run("kubectl get hosts", func() *exec.Cmd { return exec.Command(kubectl, "--server", server, "get", "hosts") })
 		kj, kjcpu := run("kubectl get hosts -o json", func() *exec.Cmd { return exec.Command(kubectl, "--server", server, "get", "hosts", "-o", "json") })
-		rt, rcpu := run("reconcilectl get hosts", func() *exec.Cmd { return exec.Command(ctl, "--socket", filepath.Join(state, "reconciled.sock"), "get", "hosts") })
+		rt, rcpu := run("reconcilectl get hosts", func() *exec.Cmd {
+			return exec.Command(ctl, "--socket", filepath.Join(state, "reconciled.sock"), "get", "hosts")
+		})
 		d.stop()
 		logf("kubectl, %d hosts: get (Table) %s / %.1f ms daemon CPU, -o json %s / %.1f ms; reconcilectl get %s / %.1f ms",
 			n, ms(kt), 1000*kcpu, ms(kj), 1000*kjcpu, ms(rt), 1000*rcpu)

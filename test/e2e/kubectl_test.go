@@ -131,6 +131,15 @@ func TestKubectl(t *testing.T) {
 	k.ok([]string{"api-resources"}, "processes", "proc", "reconciled.dev/v1alpha1", "checks", "chk", "false")
 	k.ok([]string{"api-versions"}, "reconciled.dev/v1alpha1")
 	k.ok([]string{"version"}, "Server Version: v")
+	// explain reads the schemas, described by the types' doc comments.
+	k.ok([]string{"explain", "process.spec.backoff"}, "KIND:       Process", "initial", "delay before the second restart")
+	k.ok([]string{"explain", "check.spec.levels"}, "first rule that matches")
+	// kubectl leaves validation to the server (fieldValidation), which
+	// names unknown fields.
+	bad := writeTemp(t, "bad.yaml", "apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: bad}\nspec: {commnd: [/bin/true]}\n")
+	if out, code := k.k(k.kubeconfig, "apply", "-f", bad); code == 0 || !strings.Contains(out, `spec.commnd: unknown field (did you mean "command"?)`) {
+		t.Fatalf("apply of a misspelt field: %d %s", code, out)
+	}
 	k.ok([]string{"get", "processes"}, "NAME", "PHASE", "PID", "RESTARTS", "web", "Running")
 	k.ok([]string{"get", "proc", "-o", "wide"}, "COMMAND", "exec sleep 1000")
 	if out := k.ok([]string{"get", "proc", "-o", "name"}); strings.TrimSpace(out) != "process.reconciled.dev/web" {
@@ -173,7 +182,7 @@ func TestKubectl(t *testing.T) {
 
 	// Writes: through the API's files.
 	newProc := writeTemp(t, "api1.yaml", sleeper(k.env, "api1", ""))
-	k.ok([]string{"apply", "--validate=false", "-f", newProc}, "process.reconciled.dev/api1 created")
+	k.ok([]string{"apply", "-f", newProc}, "process.reconciled.dev/api1 created")
 	k.waitProcess("api1", "Running", func(p process) bool { return p.Status.Phase == "Running" })
 	if _, err := os.Stat(filepath.Join(k.dir, "api", "process-api1.yaml")); err != nil {
 		t.Fatalf("apply did not write the API's file: %v", err)
@@ -182,16 +191,16 @@ func TestKubectl(t *testing.T) {
 	k.ok([]string{"annotate", "proc", "api1", "note=hi"}, "annotated")
 	k.ok([]string{"patch", "proc", "api1", "--type", "merge", "-p", `{"metadata":{"labels":{"size":"s"}}}`}, "patched")
 	k.ok([]string{"get", "proc", "-l", "team=ops,size=s", "-o", "name"}, "process.reconciled.dev/api1")
-	k.ok([]string{"apply", "--validate=false", "-f", newProc}, "process.reconciled.dev/api1 unchanged")
+	k.ok([]string{"apply", "-f", newProc}, "process.reconciled.dev/api1 unchanged")
 	writeFile(t, newProc, strings.Replace(sleeper(k.env, "api1", ""), "  name: api1\n", "  name: api1\n  labels: {from: file}\n", 1))
-	k.ok([]string{"apply", "--validate=false", "-f", newProc}, "process.reconciled.dev/api1 configured")
+	k.ok([]string{"apply", "-f", newProc}, "process.reconciled.dev/api1 configured")
 	k.ok([]string{"get", "proc", "-l", "from=file,team=ops", "-o", "name"}, "process.reconciled.dev/api1")
 	// kubectl edit with an editor that changes the command: the program
 	// restarts with it.
 	before, _ := k.getProcess("api1")
 	editor := writeTemp(t, "editor.sh", "#!/bin/sh\nsed -i 's/exec sleep 1000/exec sleep 1001/' \"$1\"\n")
 	os.Chmod(editor, 0o755)
-	cmd := exec.Command(k.kubectl, "--kubeconfig", k.kubeconfig, "edit", "--validate=false", "proc", "api1")
+	cmd := exec.Command(k.kubectl, "--kubeconfig", k.kubeconfig, "edit", "proc", "api1")
 	cmd.Env = append(os.Environ(), "EDITOR="+editor, "KUBECACHEDIR="+filepath.Join(k.state, "kubecache"))
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "edited") {
 		t.Fatalf("kubectl edit: %v\n%s", err, out)
