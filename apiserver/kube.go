@@ -8,12 +8,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"runtime"
 	"strings"
 
+	authv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
@@ -46,8 +51,13 @@ func (s *Server) registerKube() {
 		writeJSON(w, http.StatusOK, openapi.Document())
 	})
 	s.mux.HandleFunc("GET /apis", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{apiGroup()}})
+		writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{apiGroup(), authzGroup()}})
 	})
+	s.mux.HandleFunc("GET /apis/"+authzGroupVersion, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: authzGroupVersion,
+			APIResources: []metav1.APIResource{{Name: "selfsubjectaccessreviews", SingularName: "selfsubjectaccessreview", Kind: "SelfSubjectAccessReview", Verbs: []string{"create"}}}})
+	})
+	s.mux.HandleFunc("POST /apis/"+authzGroupVersion+"/selfsubjectaccessreviews", s.accessReview)
 	s.mux.HandleFunc("GET /apis/"+v1alpha1.Group, func(w http.ResponseWriter, _ *http.Request) {
 		g := apiGroup()
 		g.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
@@ -60,6 +70,72 @@ func openapiHash() string {
 	b, _ := json.Marshal(openapi.Document())
 	h := sha256.Sum256(b)
 	return strings.ToUpper(hex.EncodeToString(h[:16]))
+}
+
+// authzGroupVersion is where kubectl auth can-i asks.
+const authzGroupVersion = "authorization.k8s.io/v1"
+
+func authzGroup() metav1.APIGroup {
+	gv := metav1.GroupVersionForDiscovery{GroupVersion: authzGroupVersion, Version: "v1"}
+	return metav1.APIGroup{Name: "authorization.k8s.io", Versions: []metav1.GroupVersionForDiscovery{gv}, PreferredVersion: gv}
+}
+
+// authzCodecs decode and encode SelfSubjectAccessReviews in JSON or
+// protobuf (kubectl's typed client sends protobuf).
+var authzCodecs = func() serializer.CodecFactory {
+	sc := kruntime.NewScheme()
+	if err := authv1.AddToScheme(sc); err != nil {
+		panic(err)
+	}
+	return serializer.NewCodecFactory(sc)
+}()
+
+// accessReview answers a SelfSubjectAccessReview (kubectl auth can-i)
+// with what the caller may do here: reads with the read token (or none
+// needed), writes, logs and secrets with the API token or over the unix
+// socket.
+func (s *Server) accessReview(w http.ResponseWriter, r *http.Request) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	info, ok := kruntime.SerializerInfoForMediaType(authzCodecs.SupportedMediaTypes(), ct)
+	if !ok {
+		writeError(w, http.StatusUnsupportedMediaType, "UnsupportedMediaType", "a SelfSubjectAccessReview in JSON or protobuf")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	review := &authv1.SelfSubjectAccessReview{}
+	if _, _, err := info.Serializer.Decode(body, nil, review); err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "a SelfSubjectAccessReview: "+err.Error())
+		return
+	}
+	verb, sub := "", ""
+	switch ra, na := review.Spec.ResourceAttributes, review.Spec.NonResourceAttributes; {
+	case ra != nil:
+		verb, sub = ra.Verb, ra.Subresource
+	case na != nil:
+		verb = na.Verb
+	}
+	allowed, reason := s.mayRead(r), "reads need no token here, or the caller has it"
+	switch {
+	case s.privileged(r):
+		allowed, reason = true, "the unix socket or the API token may do everything"
+	case verb != "get" && verb != "list" && verb != "watch" || sub == "log":
+		allowed, reason = false, "writes, logs and secrets need the API token (or the unix socket)"
+	case !allowed:
+		reason = "reads over TCP need the fleet read token or the API token"
+	}
+	review.Status = authv1.SubjectAccessReviewStatus{Allowed: allowed, Reason: reason}
+	out, err := kruntime.Encode(authzCodecs.EncoderForVersion(info.Serializer, authv1.SchemeGroupVersion), review)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", info.MediaType)
+	w.WriteHeader(http.StatusCreated)
+	w.Write(out)
 }
 
 func apiGroup() metav1.APIGroup {

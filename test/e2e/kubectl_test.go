@@ -223,6 +223,14 @@ func TestKubectl(t *testing.T) {
 	if out, code := k.k(k.anonymous, "delete", "proc", "api1"); code == 0 || !strings.Contains(out, "logged in") {
 		t.Fatalf("anonymous delete: %d %s", code, out)
 	}
+	// kubectl auth can-i asks the daemon (a SelfSubjectAccessReview).
+	k.ok([]string{"auth", "can-i", "delete", "processes"}, "yes")
+	if out, _ := k.k(k.anonymous, "auth", "can-i", "delete", "processes"); !strings.HasPrefix(strings.TrimSpace(lastLine(out)), "no") {
+		t.Fatalf("can-i delete without the token: %s", out)
+	}
+	if out, _ := k.k(k.anonymous, "auth", "can-i", "list", "processes"); strings.TrimSpace(lastLine(out)) != "yes" {
+		t.Fatalf("can-i list without the token: %s", out)
+	}
 	k.ok([]string{"delete", "proc", "api1"}, `"api1" deleted`)
 	k.eventually("api1 gone", func() bool { _, ok := k.getProcess("api1"); return !ok })
 }
@@ -231,4 +239,10 @@ func TestKubectl(t *testing.T) {
 func cmdline(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+}
+
+// lastLine is the last line of s (kubectl prints warnings before).
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
