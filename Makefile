@@ -90,6 +90,7 @@ race:
 # Torture suite (issue 7): the end-to-end torture tests at full size
 # (1,000 malformed files, ...), then every fuzz target for 60s each.
 torture:
+	@hack/kube/build.sh   # a real kube-apiserver for TestTortureCRDsInKubeAPIServer (about 12 min cold, cached)
 	RECONCILED_TORTURE=1 $(GO) test -count=1 -timeout 60m -run 'Torture|TestStateDirFull|TestModuleSurvivesSystemdReexec' ./test/e2e/
 	@hack/fuzz.sh 60s
 
