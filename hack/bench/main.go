@@ -98,6 +98,7 @@ func main() {
 	}
 	if want("kubectl") {
 		rows = append(rows, b.kubectlGet()...)
+		rows = append(rows, b.kubectlWatch()...)
 	}
 	if want("checks") {
 		rows = append(rows, b.checks()...)
