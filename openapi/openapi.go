@@ -8,6 +8,7 @@
 package openapi
 
 import (
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -107,6 +108,8 @@ var (
 	timeType     = reflect.TypeOf(metav1.Time{})
 	durationType = reflect.TypeOf(metav1.Duration{})
 	stdTime      = reflect.TypeOf(time.Time{})
+	// jsonUnmarshaler is implemented by types that decode themselves.
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 )
 
 // schemaOf builds the schema of t.
@@ -119,6 +122,11 @@ func (d docs) schemaOf(t reflect.Type, seen map[reflect.Type]bool) *Schema {
 		return &Schema{Type: "string", Format: "date-time"}
 	case durationType:
 		return &Schema{Type: "string", Description: "A duration such as 30s, 5m or 1h30m."}
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		// It decodes itself (a scalar or a list, say): its shape is its
+		// own; the daemon validates it.
+		return &Schema{PreserveUnknown: true}
 	}
 	switch t.Kind() {
 	case reflect.String:

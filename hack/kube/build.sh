@@ -28,4 +28,4 @@ printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmai
 [ -f go.mod ] || go mod init kubee2e/etcd
 go get go.etcd.io/etcd/server/v3@$ETCD && go mod tidy
 go build -trimpath -ldflags='-s -w' -o "$OUT/etcd" .
-"$OUT/kube-apiserver" --version; "$OUT/etcd" --version | head -1
+"$OUT/kube-apiserver" --version; "$OUT/etcd" --version | sed -n 1p
