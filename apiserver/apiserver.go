@@ -494,11 +494,13 @@ func (s *Server) listItems(ki v1alpha1.KindInfo, sel labels.Selector, view func(
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, match func(v1alpha1.Object) bool) {
 	q := r.URL.Query()
 	events, stop := s.opts.Store.Watch(ki.Kind)
-	defer stop()
+	defer func() { stop() }()
 	var first []resources.Event
+	var firstRV string                                    // the version the first events bring the client to
 	initialEvents := q.Get("sendInitialEvents") == "true" // a streaming list (client-go's WatchList)
 	if rv := q.Get("resourceVersion"); rv != "" && rv != "0" && !initialEvents {
-		since, _, err := s.opts.Store.Since(ki.Kind, rv)
+		since, now, err := s.opts.Store.Since(ki.Kind, rv)
+		firstRV = now
 		if errors.Is(err, resources.ErrGone) {
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": StatusError{Kind: "Status", APIVersion: "v1", Status: "Failure",
@@ -511,7 +513,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 		}
 		first = since
 	} else {
-		all, _ := s.opts.Store.ListVersion(ki.Kind)
+		all, now := s.opts.Store.ListVersion(ki.Kind)
+		firstRV = now
 		for _, o := range all {
 			first = append(first, resources.Event{Type: resources.Added, Object: o})
 		}
@@ -531,7 +534,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)
 	table, header := wantsTable(r), true
+	lastRV := firstRV
 	send := func(ev resources.Event) error {
+		if rv := ev.Object.GetObjectMeta().ResourceVersion; rv != "" {
+			lastRV = rv
+		}
 		if !match(ev.Object) {
 			return nil
 		}
@@ -578,7 +585,22 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 			}
 		case ev, ok := <-events:
 			if !ok {
-				return // too slow: the client lists and watches again
+				// The watcher fell behind a burst (more changes than the
+				// subscription buffers): catch up from the last version
+				// sent, each resource's latest state once, and go on — no
+				// relist for the client.
+				stop()
+				events, stop = s.opts.Store.Watch(ki.Kind)
+				since, _, err := s.opts.Store.Since(ki.Kind, lastRV)
+				if err != nil {
+					return // too old: the client lists and watches again
+				}
+				for _, ev := range since {
+					if send(ev) != nil {
+						return
+					}
+				}
+				continue
 			}
 			if send(ev) != nil {
 				return

@@ -33,7 +33,7 @@ var (
 	// fleet polling row (a child process, so its CPU can be measured).
 	serveGit  = flag.String("serve-git", "", "internal: serve this folder's repositories over HTTP")
 	serveAddr = flag.String("serve-addr", "", "internal: the address for -serve-git")
-	only      = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,checks,kubectl,fleet)")
+	only      = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,checks,kubectl,kubectlwatch,fleet)")
 )
 
 func main() {
@@ -98,6 +98,8 @@ func main() {
 	}
 	if want("kubectl") {
 		rows = append(rows, b.kubectlGet()...)
+	}
+	if want("kubectl") || want("kubectlwatch") {
 		rows = append(rows, b.kubectlWatch()...)
 	}
 	if want("checks") {
