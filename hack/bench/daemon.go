@@ -69,6 +69,7 @@ func (b *bench) startDaemon(dir, state string, extra ...string) *daemon {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	d := &daemon{cmd: cmd, dir: dir, state: state, start: time.Now()}
 	check(cmd.Start())
+	onFatal.add(func() { cmd.Process.Kill() }) // a failed bench leaves no daemon behind
 	sock := filepath.Join(state, "reconciled.sock")
 	d.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dd net.Dialer

@@ -132,6 +132,7 @@ func (b *bench) kubectlWatch() []row {
 		lc := &lineCounter{}
 		c.Stdout = lc
 		check(c.Start())
+		onFatal.add(func() { c.Process.Kill() })
 		ws[i] = watcher{c, lc}
 	}
 	defer func() {
