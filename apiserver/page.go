@@ -127,9 +127,6 @@ func (s *Server) rowFor(k v1alpha1.KindInfo, o v1alpha1.Object) pageRow {
 			row.Message = st.Message
 		}
 	}
-	if k.Kind == v1alpha1.KindLink {
-		row.Spark = s.linkSparkline(row.Name, 120, 24)
-	}
 	if c, ok := o.(*v1alpha1.Check); ok {
 		// The level is the health: the better half of the levels below
 		// the best is a warning, the worse half bad.
@@ -142,7 +139,19 @@ func (s *Server) rowFor(k v1alpha1.KindInfo, o v1alpha1.Object) pageRow {
 		if c.Status.Value != nil {
 			row.Detail = "value " + v1alpha1.FormatValue(*c.Status.Value)
 		}
-		row.Graph = s.checkGraph(c, "hour", 120, 24, true)
+	}
+	return row
+}
+
+// withGraph adds the small graph of the overview to a row: a Link's
+// recent latencies, a Check's last hour. Only pages draw them (not the
+// fleet summary, which other hosts ask for).
+func (s *Server) withGraph(row pageRow, o v1alpha1.Object) pageRow {
+	switch o := o.(type) {
+	case *v1alpha1.Link:
+		row.Spark = s.linkSparkline(row.Name, 120, 24)
+	case *v1alpha1.Check:
+		row.Graph = s.checkGraph(o, "hour", 120, 24, true)
 	}
 	return row
 }
@@ -157,7 +166,7 @@ func (s *Server) statusPage(w http.ResponseWriter, _ *http.Request) {
 	for _, k := range v1alpha1.Kinds {
 		kc := kindCount{Kind: k.Kind, Plural: k.Plural}
 		for _, o := range s.opts.Store.List(k.Kind) {
-			row := s.rowFor(k, o)
+			row := s.withGraph(s.rowFor(k, o), o)
 			kc.Total++
 			if !row.Healthy() {
 				kc.Unhealthy++
