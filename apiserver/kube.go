@@ -4,8 +4,6 @@
 package apiserver
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,12 +41,15 @@ func (s *Server) registerKube() {
 	s.mux.HandleFunc("GET /api/v1/events", s.coreEvents)
 	s.mux.HandleFunc("GET /api/v1/namespaces/{namespace}/events", s.coreEvents)
 	s.mux.HandleFunc("GET /openapi/v3", func(w http.ResponseWriter, _ *http.Request) {
+		_, openapiHash := openapi.JSON() // made on first use, not at start
 		writeJSON(w, http.StatusOK, map[string]any{"paths": map[string]any{
-			"apis/" + v1alpha1.APIVersion: map[string]string{"serverRelativeURL": "/openapi/v3/apis/" + v1alpha1.APIVersion + "?hash=" + openapiHash()},
+			"apis/" + v1alpha1.APIVersion: map[string]string{"serverRelativeURL": "/openapi/v3/apis/" + v1alpha1.APIVersion + "?hash=" + openapiHash},
 		}})
 	})
 	s.mux.HandleFunc("GET /openapi/v3/apis/"+v1alpha1.Group+"/"+v1alpha1.Version, func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, openapi.Document())
+		doc, _ := openapi.JSON()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(doc)
 	})
 	s.mux.HandleFunc("GET /apis", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{apiGroup(), authzGroup()}})
@@ -63,13 +64,6 @@ func (s *Server) registerKube() {
 		g.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
 		writeJSON(w, http.StatusOK, g)
 	})
-}
-
-// openapiHash names the current OpenAPI document (clients cache by it).
-func openapiHash() string {
-	b, _ := json.Marshal(openapi.Document())
-	h := sha256.Sum256(b)
-	return strings.ToUpper(hex.EncodeToString(h[:16]))
 }
 
 // authzGroupVersion is where kubectl auth can-i asks.

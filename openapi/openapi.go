@@ -8,6 +8,8 @@
 package openapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"go/ast"
 	"go/parser"
@@ -65,6 +67,26 @@ func Kinds() map[string]*Schema {
 	})
 	return schemas
 }
+
+// JSON is Document encoded, and a hash of it (clients cache the document
+// by it); both made once: the kinds do not change while the daemon runs.
+func JSON() (doc []byte, hash string) {
+	jsonOnce.Do(func() {
+		b, err := json.Marshal(Document())
+		if err != nil {
+			panic(err) // plain maps and strings: cannot fail
+		}
+		h := sha256.Sum256(b)
+		docJSON, docHash = b, strings.ToUpper(hex.EncodeToString(h[:16]))
+	})
+	return docJSON, docHash
+}
+
+var (
+	jsonOnce sync.Once
+	docJSON  []byte
+	docHash  string
+)
 
 // Document is the OpenAPI v3 document of the group version, as
 // /openapi/v3/apis/reconciled.dev/v1alpha1 serves it.
