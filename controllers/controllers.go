@@ -12,6 +12,8 @@
 package controllers
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
+	"github.com/reconciled/reconciled/history"
 	"github.com/reconciled/reconciled/kvlog"
 	"github.com/reconciled/reconciled/reconcile"
 	"github.com/reconciled/reconciled/resources"
@@ -81,6 +84,28 @@ func OpenRecords[V any](path string, log logr.Logger, rec events.Recorder) (*kvl
 	}
 	m.OnError = func(err error) { log.Error(err, "records") }
 	return m, nil
+}
+
+// OpenHistory opens the rolled-up history of one resource in dir
+// (<dir>/<name>.json); a corrupt file is set aside with an error in the
+// log and a Warning event, and the resource starts a new history. It
+// returns nil (logged) when the history cannot be opened: the resource
+// runs without one.
+func OpenHistory(dir, kind, name string, log logr.Logger, rec events.Recorder) *history.Series {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		log.Error(err, "history folder")
+		return nil
+	}
+	s, err := history.OpenOrSetAside(filepath.Join(dir, name+".json"), func(err error) {
+		log.Error(err, "history was corrupt; set aside", "kind", kind, "name", name)
+		rec.Eventf(kind, name, events.TypeWarning, events.ReasonStateSetAside, "%v", err)
+	})
+	if err != nil {
+		log.Error(err, "opening the history", "kind", kind, "name", name)
+		return nil
+	}
+	s.OnError = func(err error) { log.Error(err, "history", "kind", kind, "name", name) }
+	return s
 }
 
 // DiscardRecorder drops events (for tests and callers without an event

@@ -12,8 +12,6 @@ package check
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -165,10 +163,6 @@ func (r *Reconciler) state(name string, create bool) *checkState {
 	return st
 }
 
-func (r *Reconciler) historyPath(name string) string {
-	return filepath.Join(r.o.HistoryDir, name+".json")
-}
-
 // Reconcile implements reconcile.Reconciler: it keeps the Check on the
 // schedule (evaluating it at once when new or changed) and publishes its
 // status.
@@ -201,18 +195,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			st.since = c.Status.Since.Time
 		}
 		if r.o.HistoryDir != "" {
-			if err := os.MkdirAll(r.o.HistoryDir, 0o700); err != nil {
-				r.o.Log.Error(err, "history folder")
-			} else if s, err := history.OpenOrSetAside(r.historyPath(req.Name), func(err error) {
-				r.o.Log.Error(err, "check history was corrupt; set aside", "name", req.Name)
-				r.rec.Eventf(v1alpha1.KindCheck, req.Name, events.TypeWarning, events.ReasonStateSetAside, "%v", err)
-			}); err != nil {
-				r.o.Log.Error(err, "opening the check history", "name", req.Name)
-			} else {
-				s.OnError = func(err error) { r.o.Log.Error(err, "check history", "name", req.Name) }
-				st.series = s
-			}
+			st.series = controllers.OpenHistory(r.o.HistoryDir, v1alpha1.KindCheck, req.Name, r.o.Log, r.rec)
 		}
+
 	}
 	changed := st.generation != c.Generation
 	st.generation = c.Generation

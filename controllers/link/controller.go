@@ -11,8 +11,6 @@ package link
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -157,24 +155,6 @@ func (r *Reconciler) Start(ctx context.Context) error {
 	return nil
 }
 
-// openSeries opens a Link's history; nil when it cannot (logged).
-func (r *Reconciler) openSeries(name string) *history.Series {
-	if err := os.MkdirAll(r.opts.HistoryDir, 0o700); err != nil {
-		r.log.Error(err, "history folder")
-		return nil
-	}
-	s, err := history.OpenOrSetAside(filepath.Join(r.opts.HistoryDir, name+".json"), func(err error) {
-		r.log.Error(err, "link history was corrupt; set aside", "name", name)
-		r.rec.Eventf(v1alpha1.KindLink, name, events.TypeWarning, events.ReasonStateSetAside, "%v", err)
-	})
-	if err != nil {
-		r.log.Error(err, "opening the link history", "name", name)
-		return nil
-	}
-	s.OnError = func(err error) { r.log.Error(err, "link history", "name", name) }
-	return s
-}
-
 // History returns a Link's latency (seconds) and failures over the named
 // range, ending now.
 func (r *Reconciler) History(name, rangeName string) ([]history.Point, error) {
@@ -197,7 +177,7 @@ func (r *Reconciler) state(name string, create bool) *linkState {
 		st = &linkState{phase: v1alpha1.LinkUnknown}
 		r.transitions.WithLabelValues(name) // from 0, so increase() counts the first transition
 		if r.opts.HistoryDir != "" {
-			st.series = r.openSeries(name)
+			st.series = controllers.OpenHistory(r.opts.HistoryDir, v1alpha1.KindLink, name, r.log, r.rec)
 		}
 		r.links[name] = st
 	}
