@@ -22,9 +22,8 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	body, err := io.ReadAll(io.LimitReader(r.Body, apply.MaxBody+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", "read body: "+err.Error())
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	res, err := s.opts.Writer.Apply(ki.Kind, name, body)
@@ -99,4 +98,16 @@ func (s *Server) writeApplyError(w http.ResponseWriter, err error) {
 		s.opts.Log.Error(err, "apply through the API failed")
 		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
 	}
+}
+
+// readBody reads a resource sent for writing (at most apply.MaxBody and
+// a byte, so the writer can say it is too large); false when the answer
+// is written.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, apply.MaxBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "read body: "+err.Error())
+		return nil, false
+	}
+	return body, true
 }

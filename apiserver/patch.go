@@ -6,7 +6,6 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 
@@ -15,7 +14,6 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/resources"
-	"github.com/reconciled/reconciled/resources/apply"
 )
 
 // The writes kubectl makes, through the same writer as PUT (files under
@@ -30,9 +28,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, apply.MaxBody+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", "read body: "+err.Error())
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	var head struct {
@@ -75,9 +72,8 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s %q not found", ki.Singular, name))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, apply.MaxBody+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", "read body: "+err.Error())
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	doc, err := fileDocument(current)
