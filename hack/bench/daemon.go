@@ -69,13 +69,29 @@ func (b *bench) startDaemon(dir, state string, extra ...string) *daemon {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	d := &daemon{cmd: cmd, dir: dir, state: state, start: time.Now()}
 	check(cmd.Start())
-	onFatal.add(func() { cmd.Process.Kill() }) // a failed bench leaves no daemon behind
+	onFatal.Cleanup(func() { cmd.Process.Kill() }) // a failed bench leaves no daemon behind
 	sock := filepath.Join(state, "reconciled.sock")
 	d.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dd net.Dialer
 		return dd.DialContext(ctx, "unix", sock)
 	}}}
 	return d
+}
+
+// waitReady waits (2 minutes at most) until the daemon answers /readyz:
+// every file loaded.
+func (d *daemon) waitReady() {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := d.http.Get("http://d/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			fatalf("the daemon in %s is not ready after 2 minutes", d.state)
+		}
+	}
 }
 
 // stop stops the daemon and its programs (--stop-on-exit) and waits; a

@@ -194,17 +194,7 @@ func (b *bench) fleetPage() []row {
 		port := freePort()
 		d := b.startDaemon(dir, state, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 		base := fmt.Sprintf("http://127.0.0.1:%d", port)
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if resp, err := http.Get(base + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				fatalf("the fleet page daemon is not ready")
-			}
-		}
+		d.waitReady()
 		rss0 := d.rssMiB()
 		pages := 10
 		var took []time.Duration

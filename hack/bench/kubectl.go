@@ -40,17 +40,7 @@ func (b *bench) kubectlGet() []row {
 		port := freePort()
 		d := b.startDaemon(dir, state, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 		server := fmt.Sprintf("http://127.0.0.1:%d", port)
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			if resp, err := d.http.Get("http://d/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				fatalf("kubectl: the daemon with %d hosts is not ready", n)
-			}
-		}
+		d.waitReady()
 		cache := filepath.Join(b.work, "kubecache")
 		run := func(name string, cmd func() *exec.Cmd) (time.Duration, float64) {
 			var took []time.Duration
@@ -110,17 +100,7 @@ func (b *bench) kubectlWatch() []row {
 	d := b.startDaemon(dir, state, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	defer d.stop()
 	server := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := d.http.Get("http://d/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			fatalf("kubectl watch: the daemon is not ready")
-		}
-	}
+	d.waitReady()
 	type watcher struct {
 		cmd *exec.Cmd
 		out *lineCounter
@@ -132,7 +112,7 @@ func (b *bench) kubectlWatch() []row {
 		lc := &lineCounter{}
 		c.Stdout = lc
 		check(c.Start())
-		onFatal.add(func() { c.Process.Kill() })
+		onFatal.Cleanup(func() { c.Process.Kill() })
 		ws[i] = watcher{c, lc}
 	}
 	defer func() {

@@ -17,9 +17,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // row is one line of the result table.
@@ -175,33 +176,10 @@ func check(err error) {
 
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-	onFatal.run()
+	onFatal.Close()
 	os.Exit(1)
 }
 
-// fatalCleanups are what a fatal error must still stop (daemons, peers):
+// onFatal holds what a fatal error must still stop (daemons, peers):
 // os.Exit skips deferred calls.
-type fatalCleanups struct {
-	mu  sync.Mutex
-	fns []func()
-}
-
-// onFatal holds the cleanups of the running scenario.
-var onFatal fatalCleanups
-
-// add registers fn to run, newest first, if the bench fails.
-func (c *fatalCleanups) add(fn func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.fns = append(c.fns, fn)
-}
-
-func (c *fatalCleanups) run() {
-	c.mu.Lock()
-	fns := c.fns
-	c.fns = nil
-	c.mu.Unlock()
-	for i := len(fns) - 1; i >= 0; i-- {
-		fns[i]()
-	}
-}
+var onFatal fixtures.Runner
