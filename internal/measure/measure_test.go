@@ -20,6 +20,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/test/fixtures"
+	"github.com/reconciled/reconciled/test/fixtures/waitfor"
 )
 
 func measure(t *testing.T, m *Measurer, s v1alpha1.CheckSpec) (float64, error) {
@@ -122,12 +123,7 @@ func TestProcessCount(t *testing.T) {
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	}
-	// Poll until both have their command line (exec is under way).
-	for deadline := time.Now().Add(10 * time.Second); count() != 2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("count %v, want 2", count())
-		}
-	}
+	waitfor.Within(t, 10*time.Second, "both processes counted", func() bool { return count() == 2 })
 	if v, _ := measure(t, m, v1alpha1.CheckSpec{ProcessCount: &v1alpha1.ProcessCountSource{Process: "web"}}); v != 1 {
 		t.Fatalf("process web: %v", v)
 	}
