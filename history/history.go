@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/reconciled/reconciled/internal/atomicfile"
+	"github.com/reconciled/reconciled/kvlog"
 )
 
 // Range is one roll-up: buckets of Step, Slots of them.
@@ -152,18 +153,7 @@ func Open(path string) (*Series, error) {
 // path+".corrupt" (its log too), setAside is told why, and the series
 // starts empty.
 func OpenOrSetAside(path string, setAside func(error)) (*Series, error) {
-	s, err := Open(path)
-	if err == nil || !errors.Is(err, ErrCorrupt) {
-		return s, err
-	}
-	if rerr := os.Rename(path, path+".corrupt"); rerr != nil {
-		return nil, fmt.Errorf("%w (cannot set it aside: %w)", err, rerr)
-	}
-	_ = os.Rename(path+".log", path+".corrupt.log")
-	if setAside != nil {
-		setAside(fmt.Errorf("%w; set aside as %s.corrupt, starting empty", err, path))
-	}
-	return Open(path)
+	return kvlog.SetAsideCorrupt(path, Open, ErrCorrupt, setAside)
 }
 
 // replay folds the log's samples newer than the snapshot in.

@@ -62,18 +62,28 @@ var ErrCorrupt = errors.New("corrupt snapshot")
 // this way: what it cost (restart counts, pending alerts, generations) is
 // said once, loudly, and the daemon still starts.
 func OpenOrSetAside[V any](path string, setAside func(error)) (*Map[V], error) {
-	m, err := Open[V](path)
-	if err == nil || !errors.Is(err, ErrCorrupt) {
-		return m, err
+	return SetAsideCorrupt(path, Open[V], ErrCorrupt, setAside)
+}
+
+// SetAsideCorrupt opens path with open; when that fails with an error
+// that is corrupt, the file and its log (path+".log") are renamed to
+// path+".corrupt" (and ".corrupt.log"), setAside is told why, and open
+// runs again on nothing there. Every snapshot-and-log file of the daemon
+// (kvlog maps, histories) is opened through it.
+func SetAsideCorrupt[T any](path string, open func(string) (T, error), corrupt error, setAside func(error)) (T, error) {
+	v, err := open(path)
+	if err == nil || !errors.Is(err, corrupt) {
+		return v, err
 	}
 	if rerr := os.Rename(path, path+".corrupt"); rerr != nil {
-		return nil, fmt.Errorf("%w (cannot set it aside: %w)", err, rerr)
+		var zero T
+		return zero, fmt.Errorf("%w (cannot set it aside: %w)", err, rerr)
 	}
 	_ = os.Rename(path+".log", path+".corrupt.log")
 	if setAside != nil {
 		setAside(fmt.Errorf("%w; set aside as %s.corrupt, starting empty", err, path))
 	}
-	return Open[V](path)
+	return open(path)
 }
 
 // Open loads the map at path (snapshot path, log path+".log"), folds the
