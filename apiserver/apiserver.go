@@ -600,9 +600,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 						return
 					}
 				}
-				continue
-			}
-			if send(ev) != nil {
+			} else if newer(ev, lastRV) && send(ev) != nil {
 				return
 			}
 		}
@@ -610,6 +608,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 			fl.Flush()
 		}
 	}
+}
+
+// newer reports whether a watch event comes after version rv; after a
+// catch-up the new subscription may repeat changes the catch-up sent.
+func newer(ev resources.Event, rv string) bool {
+	a, errA := strconv.ParseUint(ev.Object.GetObjectMeta().ResourceVersion, 10, 64)
+	b, errB := strconv.ParseUint(rv, 10, 64)
+	return errA != nil || errB != nil || a > b
 }
 
 // bookmarkInterval is how often a watch with allowWatchBookmarks gets a
