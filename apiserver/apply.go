@@ -4,10 +4,15 @@
 package apiserver
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 
@@ -26,16 +31,15 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := s.opts.Writer.Apply(ki.Kind, name, body)
-	if err != nil {
-		s.writeApplyError(w, err)
+	res, dry, ok := s.write(w, r, ki, name, body)
+	if !ok {
 		return
 	}
 	code := http.StatusOK
 	if res == apply.Created {
 		code = http.StatusCreated
 	}
-	s.opts.Log.Info("resource applied through the API", "kind", ki.Kind, "name", name, "result", res)
+	s.opts.Log.Info("resource applied through the API", "kind", ki.Kind, "name", name, "result", res, "dryRun", dry != nil)
 	writeJSON(w, code, map[string]any{"kind": "Status", "status": "Success", "reason": string(res),
 		"message": fmt.Sprintf("%s/%s %s", ki.Singular, name, res),
 		"details": StatusDetails{Kind: ki.Kind, Name: name}, "file": s.opts.Writer.Path(ki.Kind, name)})
@@ -49,12 +53,32 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	res, err := s.opts.Writer.Delete(ki.Kind, name)
+	opts, ok := deleteOptionsOf(w, r)
+	if !ok {
+		return
+	}
+	dryRun := slices.Contains(opts.DryRun, "All")
+	if q, ok := dryRunOf(w, r); !ok {
+		return
+	} else if q {
+		dryRun = true
+	}
+	if p := opts.Preconditions; p != nil && p.ResourceVersion != nil {
+		if o, ok := s.opts.Store.View(ki.Kind, name); ok && o.GetObjectMeta().ResourceVersion != *p.ResourceVersion {
+			writeStale(w, ki, name, *p.ResourceVersion, o.GetObjectMeta().ResourceVersion)
+			return
+		}
+	}
+	del := s.opts.Writer.Delete
+	if dryRun {
+		del = s.opts.Writer.DryRunDelete
+	}
+	res, err := del(ki.Kind, name)
 	if err != nil {
 		s.writeApplyError(w, err)
 		return
 	}
-	s.opts.Log.Info("resource deleted through the API", "kind", ki.Kind, "name", name)
+	s.opts.Log.Info("resource deleted through the API", "kind", ki.Kind, "name", name, "dryRun", dryRun)
 	writeJSON(w, http.StatusOK, map[string]any{"kind": "Status", "status": "Success", "reason": string(res),
 		"message": fmt.Sprintf("%s/%s %s", ki.Singular, name, res), "details": StatusDetails{Kind: ki.Kind, Name: name}})
 }
@@ -110,4 +134,33 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
+}
+
+// deleteOptionsOf reads the DeleteOptions a client may send with a
+// DELETE (client-go puts dryRun and preconditions there, not in the
+// query); an empty body is no options.
+func deleteOptionsOf(w http.ResponseWriter, r *http.Request) (metav1.DeleteOptions, bool) {
+	var opts metav1.DeleteOptions
+	body, ok := readBody(w, r)
+	if !ok || len(bytes.TrimSpace(body)) == 0 {
+		return opts, ok
+	}
+	if err := json.Unmarshal(body, &opts); err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequest", "DeleteOptions: "+err.Error())
+		return opts, false
+	}
+	for _, v := range opts.DryRun {
+		if v != "All" {
+			writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("invalid dryRun %q: the only value is All", v))
+			return opts, false
+		}
+	}
+	return opts, true
+}
+
+// writeStale answers a write made from resourceVersion rv of a resource
+// now at version now, as a cluster does (kubectl says to get it again).
+func writeStale(w http.ResponseWriter, ki v1alpha1.KindInfo, name, rv, now string) {
+	writeError(w, http.StatusConflict, "Conflict", fmt.Sprintf("Operation cannot be fulfilled on %s %q: the object has been modified (resourceVersion %s, now %s); get the latest version and try again",
+		ki.Plural, name, rv, now))
 }

@@ -51,6 +51,17 @@ func (s *Server) registerKube() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(doc)
 	})
+	s.mux.HandleFunc("GET /openapi/v2", func(w http.ResponseWriter, r *http.Request) {
+		doc, pb := openapi.V2()
+		if strings.Contains(r.Header.Get("Accept"), "protobuf") {
+			// What client-go's discovery asks for.
+			w.Header().Set("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+			w.Write(pb)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(doc)
+	})
 	s.mux.HandleFunc("GET /apis", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{apiGroup(), authzGroup()}})
 	})

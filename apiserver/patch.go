@@ -14,6 +14,7 @@ import (
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/resources"
+	"github.com/reconciled/reconciled/resources/apply"
 )
 
 // The writes kubectl makes, through the same writer as PUT (files under
@@ -46,16 +47,46 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "AlreadyExists", fmt.Sprintf("%s %q already exists", ki.Singular, name))
 		return
 	}
-	if r.URL.Query().Get("dryRun") != "" {
-		writeError(w, http.StatusBadRequest, "BadRequest", "dryRun is not supported: use reconcilectl validate")
-		return
+	if _, dry, ok := s.write(w, r, ki, name, body); ok {
+		s.opts.Log.Info("resource created through the API", "kind", ki.Kind, "name", name, "dryRun", dry != nil)
+		s.writeObject(w, r, ki, name, dry, http.StatusCreated)
 	}
-	if _, err := s.opts.Writer.Apply(ki.Kind, name, body); err != nil {
+}
+
+// write applies body to kind/name through the writer, or with
+// ?dryRun=All checks it as the writer would and returns the object it
+// would become (dry); ok is false when it answered the request with an
+// error.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, name string, body []byte) (res apply.Result, dry v1alpha1.Object, ok bool) {
+	dryRun, ok := dryRunOf(w, r)
+	if !ok {
+		return "", nil, false
+	}
+	var err error
+	if dryRun {
+		res, dry, err = s.opts.Writer.DryRun(ki.Kind, name, body)
+	} else {
+		res, err = s.opts.Writer.Apply(ki.Kind, name, body)
+	}
+	if err != nil {
 		s.writeApplyError(w, err)
-		return
+		return "", nil, false
 	}
-	s.opts.Log.Info("resource created through the API", "kind", ki.Kind, "name", name)
-	s.writeObject(w, r, ki, name, http.StatusCreated)
+	return res, dry, true
+}
+
+// dryRunOf reads ?dryRun: "All" (the one value Kubernetes knows) or
+// nothing; it answers any other value with 400.
+func dryRunOf(w http.ResponseWriter, r *http.Request) (dryRun, ok bool) {
+	switch v := r.URL.Query()["dryRun"]; {
+	case len(v) == 0:
+		return false, true
+	case len(v) == 1 && v[0] == "All":
+		return true, true
+	default:
+		writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("invalid dryRun %q: the only value is All", v))
+		return false, false
+	}
 }
 
 // patch serves PATCH .../{plural}/{name}: a JSON merge patch, a JSON
@@ -116,20 +147,17 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rv := meta.Metadata.ResourceVersion; rv != "" && rv != current.GetObjectMeta().ResourceVersion {
-		writeError(w, http.StatusConflict, "Conflict", fmt.Sprintf("Operation cannot be fulfilled on %s %q: the object has been modified (resourceVersion %s, now %s); get the latest version and try again",
-			ki.Plural, name, rv, current.GetObjectMeta().ResourceVersion))
+		writeStale(w, ki, name, rv, current.GetObjectMeta().ResourceVersion)
 		return
 	}
 	if meta.Metadata.Name != name {
 		writeError(w, http.StatusBadRequest, "BadRequest", "a patch cannot rename a resource")
 		return
 	}
-	if _, err := s.opts.Writer.Apply(ki.Kind, name, patched); err != nil {
-		s.writeApplyError(w, err)
-		return
+	if _, dry, ok := s.write(w, r, ki, name, patched); ok {
+		s.opts.Log.Info("resource patched through the API", "kind", ki.Kind, "name", name, "type", ct, "dryRun", dry != nil)
+		s.writeObject(w, r, ki, name, dry, http.StatusOK)
 	}
-	s.opts.Log.Info("resource patched through the API", "kind", ki.Kind, "name", name, "type", ct)
-	s.writeObject(w, r, ki, name, http.StatusOK)
 }
 
 // fileDocument is a resource as a file holds it: apiVersion, kind,
@@ -153,8 +181,13 @@ func fileDocument(o v1alpha1.Object) ([]byte, error) {
 	return json.Marshal(map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": o.GetTypeMeta().Kind, "metadata": meta, "spec": o.GetSpec()})
 }
 
-// writeObject answers with the resource as the store now holds it.
-func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, name string, code int) {
+// writeObject answers with the resource as the store now holds it, or
+// with dry, the object a dry run would have made.
+func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindInfo, name string, dry v1alpha1.Object, code int) {
+	if dry != nil {
+		writeJSON(w, code, s.view(r, dry))
+		return
+	}
 	o, ok := s.opts.Store.View(ki.Kind, name)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, "InternalError", fmt.Sprintf("%s %q was written but is not in the store", ki.Singular, name))

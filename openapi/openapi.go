@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -20,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	openapiv2 "github.com/google/gnostic-models/openapiv2"
+	protobuf "google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
@@ -92,21 +95,42 @@ var (
 // /openapi/v3/apis/reconciled.dev/v1alpha1 serves it.
 func Document() map[string]any {
 	comps := map[string]*Schema{}
-	paths := map[string]any{}
 	for _, k := range v1alpha1.Kinds {
 		comps[SchemaName(k.Kind)] = Kinds()[k.Kind]
+	}
+	return map[string]any{
+		"openapi":    "3.0.0",
+		"info":       map[string]string{"title": "reconciled", "version": v1alpha1.Version},
+		"paths":      paths(false),
+		"components": map[string]any{"schemas": comps},
+	}
+}
+
+// paths are the operations on each kind, in OpenAPI v3 or (v2) Swagger
+// form: they differ in how responses and parameters name their schemas.
+func paths(v2 bool) map[string]any {
+	paths := map[string]any{}
+	for _, k := range v1alpha1.Kinds {
 		gvk := GVK{Group: v1alpha1.Group, Version: v1alpha1.Version, Kind: k.Kind}
+		var response, param map[string]any
+		if v2 {
+			response = map[string]any{"description": "OK", "schema": map[string]string{"$ref": "#/definitions/" + SchemaName(k.Kind)}}
+			param = map[string]any{"name": "fieldValidation", "in": "query", "type": "string", "uniqueItems": true}
+		} else {
+			response = map[string]any{"description": "OK",
+				"content": map[string]any{"application/json": map[string]any{"schema": map[string]string{"$ref": "#/components/schemas/" + SchemaName(k.Kind)}}}}
+			param = map[string]any{"name": "fieldValidation", "in": "query", "schema": map[string]string{"type": "string"}}
+		}
 		op := func(action string, validated bool) map[string]any {
 			o := map[string]any{
 				"x-kubernetes-action":             action,
 				"x-kubernetes-group-version-kind": gvk,
-				"responses": map[string]any{"200": map[string]any{"description": "OK",
-					"content": map[string]any{"application/json": map[string]any{"schema": map[string]string{"$ref": "#/components/schemas/" + SchemaName(k.Kind)}}}}},
+				"responses":                       map[string]any{"200": response},
 			}
 			if validated {
 				// The server validates what it is sent (unknown fields
 				// too): kubectl leaves validation to it.
-				o["parameters"] = []map[string]any{{"name": "fieldValidation", "in": "query", "schema": map[string]string{"type": "string"}}}
+				o["parameters"] = []map[string]any{param}
 			}
 			return o
 		}
@@ -114,13 +138,46 @@ func Document() map[string]any {
 		paths[base] = map[string]any{"get": op("list", false), "post": op("post", true)}
 		paths[base+"/{name}"] = map[string]any{"get": op("get", false), "put": op("put", true), "patch": op("patch", true), "delete": op("delete", false)}
 	}
-	return map[string]any{
-		"openapi":    "3.0.0",
-		"info":       map[string]string{"title": "reconciled", "version": v1alpha1.Version},
-		"paths":      paths,
-		"components": map[string]any{"schemas": comps},
-	}
+	return paths
 }
+
+// V2 is the OpenAPI v2 (Swagger) document of the kinds, as /openapi/v2
+// serves it to clients that still read it (kubectl explain --output
+// plaintext-openapiv2, older tools): the same schemas and operations as
+// Document, as JSON and as the protocol buffer clients ask for; both made
+// once.
+func V2() (doc, proto []byte) {
+	v2Once.Do(func() {
+		defs := map[string]*Schema{}
+		for _, k := range v1alpha1.Kinds {
+			defs[SchemaName(k.Kind)] = Kinds()[k.Kind]
+		}
+		b, err := json.Marshal(map[string]any{
+			"swagger":     "2.0",
+			"info":        map[string]string{"title": "reconciled", "version": v1alpha1.Version},
+			"paths":       paths(true),
+			"definitions": defs,
+		})
+		if err != nil {
+			panic(err) // plain maps and strings: cannot fail
+		}
+		d, err := openapiv2.ParseDocument(b)
+		if err != nil {
+			panic(fmt.Sprintf("the OpenAPI v2 document does not parse: %v", err)) // TestV2 parses it
+		}
+		p, err := protobuf.Marshal(d)
+		if err != nil {
+			panic(err)
+		}
+		v2JSON, v2Proto = b, p
+	})
+	return v2JSON, v2Proto
+}
+
+var (
+	v2Once          sync.Once
+	v2JSON, v2Proto []byte
+)
 
 // docs are the doc comments of the package's types ("Link") and fields
 // ("LinkSpec.Interval").
@@ -267,3 +324,4 @@ func readDocs() docs {
 
 // clean joins a comment's lines into one paragraph.
 func clean(s string) string { return strings.Join(strings.Fields(s), " ") }
+

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	openapiv2 "github.com/google/gnostic-models/openapiv2"
+	protobuf "google.golang.org/protobuf/proto"
+	"k8s.io/kube-openapi/pkg/util/proto"
+
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 )
 
@@ -59,5 +63,36 @@ func TestCRDsCurrent(t *testing.T) {
 		if err != nil || string(got) != string(want) {
 			t.Errorf("%s is not current (%v): run make crds", path, err)
 		}
+	}
+}
+
+// The v2 document, as the protocol buffer kubectl reads, gives kubectl's
+// OpenAPI models every kind, with the field docs kubectl explain prints.
+func TestV2(t *testing.T) {
+	_, pb := V2()
+	var doc openapiv2.Document
+	if err := protobuf.Unmarshal(pb, &doc); err != nil {
+		t.Fatal(err)
+	}
+	models, err := proto.NewOpenAPIData(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range v1alpha1.Kinds {
+		if models.LookupModel(SchemaName(k.Kind)) == nil {
+			t.Errorf("no model for %s", k.Kind)
+		}
+	}
+	process, ok := models.LookupModel(SchemaName("Process")).(*proto.Kind)
+	if !ok {
+		t.Fatalf("Process is %T", models.LookupModel(SchemaName("Process")))
+	}
+	spec, ok := process.Fields["spec"].(*proto.Kind)
+	if !ok {
+		t.Fatalf("Process spec is %T", process.Fields["spec"])
+	}
+	backoff := spec.Fields["backoff"]
+	if backoff == nil || !strings.Contains(backoff.GetDescription(), "delay between restarts") {
+		t.Fatalf("Process spec.backoff: %+v", backoff)
 	}
 }

@@ -130,64 +130,106 @@ func (w *Writer) Apply(kind, name string, body []byte) (Result, error) {
 	return w.apply(ki, name, body)
 }
 
+// DryRun answers as Apply would, without writing: the result and the
+// object the resource would become (defaulted and validated, without a
+// status), or Apply's error (kubectl's --dry-run=server).
+func (w *Writer) DryRun(kind, name string, body []byte) (Result, v1alpha1.Object, error) {
+	ki, err := lookupKind(kind)
+	if err != nil {
+		return "", nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p, err := w.prepare(ki, name, body)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.result, p.obj, nil
+}
+
 // apply is Apply with w.mu held.
 func (w *Writer) apply(ki v1alpha1.KindInfo, name string, body []byte) (Result, error) {
+	p, err := w.prepare(ki, name, body)
+	if err != nil || p.result == Unchanged {
+		return p.result, err
+	}
+	if err := atomicfile.Write(p.path, p.content, 0o644); err != nil {
+		return "", err
+	}
+	w.store.Reload(p.path)
+	return p.result, nil
+}
+
+// prepared is an apply checked and ready to write.
+type prepared struct {
+	path    string
+	content []byte
+	obj     v1alpha1.Object
+	result  Result
+}
+
+// prepare checks an apply (size, document, kind and name, validity, the
+// file it would go to) and says what writing it would do.
+func (w *Writer) prepare(ki v1alpha1.KindInfo, name string, body []byte) (prepared, error) {
 	if len(body) > MaxBody {
-		return "", &BadRequestError{Msg: fmt.Sprintf("document larger than %d bytes", MaxBody)}
+		return prepared{}, &BadRequestError{Msg: fmt.Sprintf("document larger than %d bytes", MaxBody)}
 	}
 	out, err := normalize(body)
 	if err != nil {
-		return "", err
+		return prepared{}, err
 	}
 	docs, err := resources.DecodeFile("request", out)
 	if err != nil {
-		return "", &BadRequestError{Msg: err.Error()}
+		return prepared{}, &BadRequestError{Msg: err.Error()}
 	}
 	d := docs[0] // normalize checked there is exactly one
 	if d.Kind != ki.Kind {
-		return "", &BadRequestError{Msg: fmt.Sprintf("the document is a %q, the request is for %s", d.Kind, ki.Plural)}
+		return prepared{}, &BadRequestError{Msg: fmt.Sprintf("the document is a %q, the request is for %s", d.Kind, ki.Plural)}
 	}
 	if d.Name != name {
-		return "", &BadRequestError{Msg: fmt.Sprintf("the document is named %q, the request is for %q", d.Name, name)}
+		return prepared{}, &BadRequestError{Msg: fmt.Sprintf("the document is named %q, the request is for %q", d.Name, name)}
 	}
 	if len(d.Errs) > 0 {
-		return "", &InvalidError{Kind: ki.Kind, Name: name, Causes: d.Errs}
+		return prepared{}, &InvalidError{Kind: ki.Kind, Name: name, Causes: d.Errs}
 	}
 	path := w.Path(ki.Kind, name)
 	if err := w.owned(ki.Kind, name, path); err != nil {
-		return "", err
+		return prepared{}, err
 	}
 	if err := w.realPath(path); err != nil {
-		return "", err
+		return prepared{}, err
 	}
-	content := append([]byte(header), out...)
+	p := prepared{path: path, content: append([]byte(header), out...), obj: d.Object, result: Created}
 	old, _, err := regularfile.Read(path, resources.MaxFileSize)
 	switch {
 	case err == nil:
 		// The old file also has the status the daemon wrote: compare
 		// what is left of both.
 		was, _ := normalize(old)
-		now, _ := normalize(content)
+		now, _ := normalize(p.content)
+		p.result = Configured
 		if bytes.Equal(was, now) {
-			return Unchanged, nil
+			p.result = Unchanged
 		}
 	case !errors.Is(err, os.ErrNotExist):
-		return "", err
+		return prepared{}, err
 	}
-	if err := atomicfile.Write(path, content, 0o644); err != nil {
-		return "", err
-	}
-	w.store.Reload(path)
-	if old == nil {
-		return Created, nil
-	}
-	return Configured, nil
+	return p, nil
 }
 
 // Delete removes the resource kind/name, which must have been applied
 // through the writer. It returns once the removal is durable; the store
 // deletes the resource after its usual grace period.
 func (w *Writer) Delete(kind, name string) (Result, error) {
+	return w.delete(kind, name, false)
+}
+
+// DryRunDelete answers as Delete would, without removing anything.
+func (w *Writer) DryRunDelete(kind, name string) (Result, error) {
+	return w.delete(kind, name, true)
+}
+
+func (w *Writer) delete(kind, name string, dryRun bool) (Result, error) {
 	ki, err := lookupKind(kind)
 	if err != nil {
 		return "", err
@@ -197,6 +239,9 @@ func (w *Writer) Delete(kind, name string) (Result, error) {
 	path, err := w.ownedFile(ki, name)
 	if err != nil {
 		return "", err
+	}
+	if dryRun {
+		return Deleted, nil
 	}
 	if err := w.realPath(path); err != nil {
 		return "", err

@@ -388,3 +388,43 @@ func TestSymlinkedFolderRefused(t *testing.T) {
 		t.Errorf("Apply onto a symlinked file: %v", err)
 	}
 }
+
+// A dry run answers as the write would (the result, the object, the same
+// errors) and writes nothing.
+func TestDryRun(t *testing.T) {
+	w, s := newWriter(t)
+	res, obj, err := w.DryRun("process", "web", []byte(sleeper))
+	if err != nil || res != Created || obj.(*v1alpha1.Process).Spec.Command[1] != "100" {
+		t.Fatalf("DryRun of a new resource = %q, %v, %v", res, obj, err)
+	}
+	if _, err := os.Stat(w.Path("Process", "web")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a dry run wrote the file: %v", err)
+	}
+	if _, ok := s.Get(v1alpha1.KindProcess, "web"); ok {
+		t.Fatal("a dry run reached the store")
+	}
+	if _, err := w.Apply("process", "web", []byte(sleeper)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(w.Path("Process", "web"))
+	if res, _, err := w.DryRun("process", "web", []byte(sleeper)); err != nil || res != Unchanged {
+		t.Errorf("DryRun of the same = %q, %v", res, err)
+	}
+	changed := strings.Replace(sleeper, `"100"`, `"200"`, 1)
+	if res, obj, err := w.DryRun("process", "web", []byte(changed)); err != nil || res != Configured || obj.(*v1alpha1.Process).Spec.Command[1] != "200" {
+		t.Errorf("DryRun of a change = %q, %v, %v", res, obj, err)
+	}
+	var invalid *InvalidError
+	if _, _, err := w.DryRun("process", "web", []byte(strings.Replace(sleeper, "command:", "comand:", 1))); !errors.As(err, &invalid) {
+		t.Errorf("DryRun of an invalid resource: %v, want an InvalidError", err)
+	}
+	if res, err := w.DryRunDelete("process", "web"); err != nil || res != Deleted {
+		t.Errorf("DryRunDelete = %q, %v", res, err)
+	}
+	if after, _ := os.ReadFile(w.Path("Process", "web")); string(after) != string(before) {
+		t.Errorf("dry runs changed the file:\n%s\nwas\n%s", after, before)
+	}
+	if _, err := w.DryRunDelete("process", "nothere"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DryRunDelete of an unknown resource: %v", err)
+	}
+}

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -134,6 +135,8 @@ func TestKubectl(t *testing.T) {
 	// explain reads the schemas, described by the types' doc comments.
 	k.ok([]string{"explain", "process.spec.backoff"}, "KIND:       Process", "initial", "delay before the second restart")
 	k.ok([]string{"explain", "check.spec.levels"}, "first rule that matches")
+	// The same from the OpenAPI v2 document, as older clients read it.
+	k.ok([]string{"explain", "--output", "plaintext-openapiv2", "process.spec.backoff"}, "KIND:     Process", "initial", "delay before the second restart")
 	// kubectl leaves validation to the server (fieldValidation), which
 	// names unknown fields.
 	bad := writeTemp(t, "bad.yaml", "apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: bad}\nspec: {commnd: [/bin/true]}\n")
@@ -208,6 +211,27 @@ func TestKubectl(t *testing.T) {
 	k.waitProcess("api1", "restarted with the edited command", func(p process) bool {
 		return p.Status.Pid != before.Status.Pid && p.Status.Pid != 0 && strings.Contains(cmdline(p.Status.Pid), "sleep 1001")
 	})
+	// A server-side dry run checks and answers without writing: the file,
+	// the program and the resource stay as they were.
+	fileBefore, _ := os.ReadFile(filepath.Join(k.dir, "api", "process-api1.yaml"))
+	running, _ := k.getProcess("api1")
+	writeFile(t, newProc, strings.Replace(sleeper(k.env, "api1", ""), "exec sleep 1000", "exec sleep 1002", 1))
+	k.ok([]string{"apply", "--dry-run=server", "-f", newProc}, "process.reconciled.dev/api1 configured (server dry run)")
+	k.ok([]string{"apply", "--dry-run=server", "-f", newProc, "-o", "jsonpath={.spec.command}"}, "sleep 1002")
+	k.ok([]string{"delete", "--dry-run=server", "proc", "api1"}, `"api1" deleted (server dry run)`)
+	if out, code := k.k(k.kubeconfig, "label", "--dry-run=server", "proc", "web", "x=y"); code == 0 || !strings.Contains(out, "Conflict") {
+		t.Fatalf("dry-run label of a file's resource: %d %s", code, out)
+	}
+	bad = writeTemp(t, "bad-dry.yaml", "apiVersion: reconciled.dev/v1alpha1\nkind: Process\nmetadata: {name: api1}\nspec: {command: [/bin/true], restartPolicy: Sometimes}\n")
+	if out, code := k.k(k.kubeconfig, "apply", "--dry-run=server", "-f", bad); code == 0 || !strings.Contains(out, "restartPolicy") {
+		t.Fatalf("dry-run apply of an invalid resource: %d %s", code, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(k.dir, "api", "process-api1.yaml")); !bytes.Equal(after, fileBefore) {
+		t.Fatalf("a dry run changed the file:\n%s\nwas\n%s", after, fileBefore)
+	}
+	if now, ok := k.getProcess("api1"); !ok || now.Status.Pid != running.Status.Pid {
+		t.Fatalf("a dry run touched the program: %+v, was pid %d", now.Status, running.Status.Pid)
+	}
 	// A write from a stale version is a Conflict, as on a cluster.
 	if out, code := k.k(k.kubeconfig, "patch", "proc", "api1", "--type", "merge", "-p", `{"metadata":{"resourceVersion":"1","labels":{"x":"y"}}}`); code == 0 || !strings.Contains(out, "Conflict") {
 		t.Fatalf("stale patch: %d %s", code, out)
