@@ -80,7 +80,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.server, "server", os.Getenv("RECONCILED_SERVER"), "daemon URL, e.g. http://127.0.0.1:9470 (env RECONCILED_SERVER); default: the unix socket")
 	pf.StringVar(&g.socket, "socket", os.Getenv("RECONCILED_SOCKET"), "daemon unix socket (env RECONCILED_SOCKET; default <state-dir>/reconciled.sock)")
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("RECONCILED_TOKEN_FILE"), "bearer token file for writes over --server (env RECONCILED_TOKEN_FILE)")
-	root.AddCommand(newGet(g), newDescribe(g), newEvents(g), newAlert(g), newValidate(g), newApply(g), newDelete(g), newLogs(g), newHistory(g), newCRDs(), newRestart(g), newReinstall(g), newPiNode(g), newVersion(g))
+	root.AddCommand(newGet(g), newDescribe(g), newEvents(g), newAlert(g), newValidate(g), newApply(g), newDelete(g), newLogs(g), newHistory(g), newCRDs(), newKubeconfig(g), newRestart(g), newReinstall(g), newPiNode(g), newVersion(g))
 	return root
 }
 

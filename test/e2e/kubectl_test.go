@@ -84,7 +84,13 @@ contexts:
 current-context: host
 `, port, cert, user))
 	}
-	return &kubectlEnv{env: e, kubectl: kubectl, kubeconfig: kubeconfig("kubeconfig", "token: s3cret-token"), anonymous: kubeconfig("anonymous", "token: not-the-token")}
+	// The kubeconfig with the token is the one reconcilectl writes.
+	out, err := exec.Command(ctlBin, "--server", fmt.Sprintf("https://127.0.0.1:%d", port), "--token-file", tokenFile,
+		"kubeconfig", "--certificate-authority", cert, "--name", "web1").Output()
+	if err != nil {
+		t.Fatalf("reconcilectl kubeconfig: %v", err)
+	}
+	return &kubectlEnv{env: e, kubectl: kubectl, kubeconfig: writeTemp(t, "kubeconfig", string(out)), anonymous: kubeconfig("anonymous", "token: not-the-token")}
 }
 
 // k runs kubectl with the kubeconfig; it returns the combined output and
