@@ -324,4 +324,3 @@ func readDocs() docs {
 
 // clean joins a comment's lines into one paragraph.
 func clean(s string) string { return strings.Join(strings.Fields(s), " ") }
-
