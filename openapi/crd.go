@@ -14,7 +14,8 @@ import (
 // CRD is the CustomResourceDefinition of a kind, for a real Kubernetes
 // API server: the kind's schema (structural: metadata left to the API
 // server), the status subresource, printer columns, short names and the
-// categories all and reconciled, cluster-scoped as on a host.
+// categories all and reconciled; namespaced but for Host, which is
+// cluster-scoped like a Node.
 func CRD(k v1alpha1.KindInfo) map[string]any {
 	s := *Kinds()[k.Kind]
 	s.GVK = nil
@@ -29,6 +30,12 @@ func CRD(k v1alpha1.KindInfo) map[string]any {
 	if len(k.Short) > 0 {
 		names["shortNames"] = k.Short
 	}
+	// In a cluster, each host's objects live in namespaces (one per host
+	// can confine its credentials); Hosts are the cluster's machines.
+	scope := "Namespaced"
+	if k.Kind == v1alpha1.KindHost {
+		scope = "Cluster"
+	}
 	columns := []map[string]any{
 		{"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
 		{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
@@ -40,7 +47,7 @@ func CRD(k v1alpha1.KindInfo) map[string]any {
 		"spec": map[string]any{
 			"group": v1alpha1.Group,
 			"names": names,
-			"scope": "Cluster",
+			"scope": scope,
 			"versions": []map[string]any{{
 				"name": v1alpha1.Version, "served": true, "storage": true,
 				"subresources":             map[string]any{"status": map[string]any{}},

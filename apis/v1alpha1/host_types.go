@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -20,6 +21,12 @@ const (
 	// AnnotationHost names the host an object was read from, in lists
 	// across the fleet (reconcilectl get KIND --all-hosts).
 	AnnotationHost = "reconciled.dev/host"
+	// LabelHost selects the objects of a Kubernetes API server that one
+	// host's agent (reconciled --kube --host NAME) applies.
+	LabelHost = "reconciled.dev/host"
+	// LabelTemplate marks the hub's per-host copies of a template (an
+	// object with reconciled.dev/hosts) with the template's UID.
+	LabelTemplate = "reconciled.dev/template"
 )
 
 // Host is one machine of the fleet, as the fleet's repository declares
@@ -40,9 +47,21 @@ type HostSpec struct {
 	Address string `json:"address,omitempty"`
 }
 
-// HostStatus is the common status; nothing writes it yet.
+// HostStatus is what a host's agent reports of itself in Kubernetes
+// mode (reconciled --kube): the Node object's role. Ready is True while
+// the agent heartbeats; the hub sets it False (reason LeaseExpired) when
+// the host's Lease expires.
 type HostStatus struct {
 	CommonStatus `json:",inline"`
+	// Version is the agent's reconciled version.
+	Version string `json:"version,omitempty"`
+	// Namespace is where the agent reads its objects ("" for every
+	// namespace); the hub puts a template's copies for this host there.
+	Namespace string `json:"namespace,omitempty"`
+	// Resources counts the resources the agent applies, by kind.
+	Resources map[string]int `json:"resources,omitempty"`
+	// LastHeartbeatTime is when the agent last reported this status.
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
 }
 
 // Default does nothing: a Host has no defaults.

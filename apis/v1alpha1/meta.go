@@ -67,6 +67,20 @@ type CommonStatus struct {
 	Phase string `json:"phase,omitempty"`
 	// Conditions holds one entry per type; every kind has Ready.
 	Conditions []Condition `json:"conditions,omitempty"`
+	// Hosts is set on a template (an object with reconciled.dev/hosts in
+	// a Kubernetes API server) by the hub: its per-host copies.
+	Hosts *HostsStatus `json:"hosts,omitempty"`
+}
+
+// HostsStatus counts a template's per-host copies.
+type HostsStatus struct {
+	// Total is how many hosts match the template's selector (one copy
+	// each).
+	Total int `json:"total"`
+	// Ready is how many copies report Ready=True.
+	Ready int `json:"ready"`
+	// NotReady names the hosts whose copy is not Ready (at most 20).
+	NotReady []string `json:"notReady,omitempty"`
 }
 
 // SetCondition adds or updates the condition of c.Type. LastTransitionTime

@@ -98,17 +98,22 @@ func run(f *flags, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
+	kube, err := newKubeAgent(f, host, f.stateDir, log)
+	if err != nil {
+		return err
+	}
 	status := f.status
-	if hasGit(settings) {
-		// Status never goes into a checkout of the fleet's repository.
+	if hasGit(settings) || kube != nil {
+		// Status never goes into a checkout of the fleet's repository
+		// (nor into the checkpoint of a Kubernetes API server's objects).
 		if f.statusSet && status != "sidecar" && status != "none" {
-			return fmt.Errorf("--status %s: with a git source, status goes to the sidecar (or none)", status)
+			return fmt.Errorf("--status %s: with a git or kube source, status goes to the sidecar (or none)", status)
 		}
 		if !f.statusSet {
 			status = "sidecar"
 		}
 	}
-	sources, err := openSources(settings, f.stateDir, f.allowInsecureFiles, log)
+	sources, err := openSources(settings, kube, f.stateDir, f.allowInsecureFiles, log)
 	if err != nil {
 		return err
 	}
@@ -181,6 +186,12 @@ func run(f *flags, log logr.Logger) error {
 	}
 	run.Add(runner.Controllers, "systemd", modules)
 	run.AfterStop(runner.Controllers, modules.Close)
+
+	if kube != nil {
+		if err := kube.setup(run, engine, store, evStore, f, host, log); err != nil {
+			return err
+		}
+	}
 
 	pis, netbootServers, err := setupPiNodes(engine, store, cfg.Netboot, f.stateDir, reg, evStore, log)
 	if err != nil {

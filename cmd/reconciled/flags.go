@@ -35,6 +35,11 @@ type flags struct {
 	git, gitBranch, gitWebhookSecretFile, gitVerify, gitAuthFile string
 	gitPaths                                                     []string
 	gitInterval                                                  time.Duration
+	// kube is the kubeconfig of a Kubernetes API server ("in-cluster" in
+	// a pod): the daemon is that server's agent for --host.
+	kube, kubeNamespace string
+	// kubeHub runs the hub (templates, Lease expiry) when elected.
+	kubeHub bool
 }
 
 func defaultStateDir() string {
@@ -76,6 +81,9 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.gitAuthFile, "git-auth-file", "", "how to reach --git: an ssh private key, or a token for https (sent as basic auth, user x-access-token)")
 	fs.StringVar(&f.gitVerify, "git-verify", "", "an ssh allowed-signers file: only a head commit signed by one of them (git's ssh commit signing) is applied")
 	fs.DurationVar(&f.gitInterval, "git-interval", 30*time.Second, "how often --git is polled (jittered by 10 %)")
+	fs.StringVar(&f.kube, "kube", "", "kubeconfig of a Kubernetes API server whose objects labelled reconciled.dev/host=<--host> this host applies (\"in-cluster\" in a pod); status, events, a Lease and the Host object go back to it")
+	fs.StringVar(&f.kubeNamespace, "kube-namespace", "", "with --kube, read this namespace only (one per host lets RBAC confine each host's credentials; default: all)")
+	fs.BoolVar(&f.kubeHub, "kube-hub", false, "with --kube, also run the hub when elected (one at a time): copies of reconciled.dev/hosts templates per Host, Hosts NotReady when their Lease expires")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the daemon exits (for performance work)")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file when the daemon exits (for performance work)")
@@ -89,7 +97,10 @@ func parseFlags(args []string) (*flags, error) {
 	if f.socket == "" {
 		f.socket = filepath.Join(f.stateDir, "reconciled.sock")
 	}
-	if !f.dirSet && f.git == "" && f.config == "" {
+	if (f.kubeNamespace != "" || f.kubeHub) && f.kube == "" {
+		return nil, fmt.Errorf("--kube-namespace and --kube-hub need --kube")
+	}
+	if !f.dirSet && f.git == "" && f.config == "" && f.kube == "" {
 		if err := checkDefaultDir(f.dir); err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 
 	config "github.com/reconciled/reconciled/apis/config/v1alpha1"
+	"github.com/reconciled/reconciled/kubeagent"
 	"github.com/reconciled/reconciled/resources"
 	"github.com/reconciled/reconciled/resources/gitsource"
 )
@@ -28,6 +29,10 @@ type daemonSources struct {
 	dir string
 	// gits are the git sources by name.
 	gits map[string]*gitsource.Source
+	// kube is the Kubernetes API server's source (--kube), or nil.
+	kube *kubeagent.Source
+	// kubeServer is its URL.
+	kubeServer string
 }
 
 // sourceSettings merges the sources: of --config with the flags: --git
@@ -49,7 +54,7 @@ func sourceSettings(f *flags, cfg *config.Config, host string) ([]config.Source,
 	} else if f.gitWebhookSecretFile != "" {
 		return nil, errors.New("--git-webhook-secret-file needs --git")
 	}
-	if f.dirSet || len(list) == 0 {
+	if f.dirSet || (len(list) == 0 && f.kube == "") {
 		if names["dir"] {
 			return nil, errors.New("--dir: the config already has a source named dir")
 		}
@@ -82,7 +87,7 @@ func hasGit(list []config.Source) bool {
 // openSources opens every source. Git repositories are kept in
 // <state-dir>/git/<name> (the first one in <state-dir>/git/repo), so a
 // restart while a remote is unreachable runs the commit applied last.
-func openSources(list []config.Source, stateDir string, allowInsecureFiles bool, log logr.Logger) (*daemonSources, error) {
+func openSources(list []config.Source, kube *kubeAgent, stateDir string, allowInsecureFiles bool, log logr.Logger) (*daemonSources, error) {
 	ds := &daemonSources{settings: list, gits: map[string]*gitsource.Source{}}
 	var mounts []resources.Mount
 	for _, s := range list {
@@ -108,6 +113,10 @@ func openSources(list []config.Source, stateDir string, allowInsecureFiles bool,
 		}
 		ds.gits[s.Name] = g
 		mounts = append(mounts, resources.Mount{Prefix: prefix, Source: g})
+	}
+	if kube != nil { // last: the mounts before it are the settings'
+		ds.kube, ds.kubeServer = kube.source, kube.config.Host
+		mounts = append(mounts, resources.Mount{Prefix: kubeagent.Prefix, Source: kube.source})
 	}
 	multi, err := resources.NewMultiSource(mounts...)
 	if err != nil {
@@ -141,6 +150,16 @@ func (ds *daemonSources) status(store *resources.Store) func() []resources.Sourc
 				out[i].Ready = false
 				out[i].Message = fmt.Sprintf("%d invalid input(s), first %s: %s; what they defined before keeps running", len(ps), where, msg)
 			}
+		}
+		if ds.kube != nil {
+			st := resources.SourceStatus{Name: "kube", Type: "kube", URL: ds.kubeServer, Ready: true, Message: "watched"}
+			if synced, err := ds.kube.Status(); !synced || err != "" {
+				st.Ready, st.Message = false, "running the last state seen (checkpoint)"
+				if err != "" {
+					st.Message += ": " + err
+				}
+			}
+			out = append(out, st)
 		}
 		return out
 	}
