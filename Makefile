@@ -76,6 +76,7 @@ vet:
 # Installs what the tests need when it is missing.
 deps-test:
 	@hack/install-test-deps.sh
+	@hack/kube/build.sh   # a real kube-apiserver and etcd for TestKubeAgents (about 12 min once, then cached outside the clone)
 
 # Runs every fuzz target for FUZZTIME each (the seed corpora also run in make test).
 fuzz:

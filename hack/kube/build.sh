@@ -1,5 +1,6 @@
 #!/bin/bash
-# Adapted from ../shared/recipes/kube/build.sh for make torture (TestTortureCRDsInKubeAPIServer).
+# Adapted from ../shared/recipes/kube/build.sh for make test (TestKubeAgents) and make torture
+# (TestTortureCRDsInKubeAPIServer).
 # Builds a real kube-apiserver (v1.37.2) and etcd (v3.6.16) from Go modules into $OUT.
 # Tried on this kind of machine: cold build about 12 min on 2 idle cores (21 min niced under load),
 # 2.9 GB of build cache; a warm rebuild of both takes about 20 s. Debian's etcd 3.4.23 is too old
