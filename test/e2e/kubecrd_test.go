@@ -4,14 +4,11 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/reconciled/reconciled/test/fixtures"
@@ -25,46 +22,15 @@ func TestTortureCRDsInKubeAPIServer(t *testing.T) {
 	if os.Getenv("RECONCILED_TORTURE") != "1" {
 		t.Skip("builds and runs a real kube-apiserver: make torture")
 	}
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
+	if _, err := exec.LookPath("kubectl"); err != nil {
 		fixtures.SkipOrFail(t, "kubectl is not installed")
-	}
-	bin := os.Getenv("KUBE_BIN")
-	if bin == "" {
-		home, _ := os.UserHomeDir()
-		bin = filepath.Join(home, ".cache", "kube-e2e", "bin")
-	}
-	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
-		fixtures.SkipOrFail(t, "no kube-apiserver in "+bin+" (hack/kube/build.sh builds it)")
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := exec.Command(filepath.Join(root, "hack", "kube", "up.sh"), t.TempDir())
-	up.Env = append(os.Environ(), "BIN="+bin)
-	out, err := up.Output()
-	if err != nil {
-		t.Fatalf("up.sh: %v\n%s", err, out)
-	}
-	vars := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok && !strings.HasPrefix(k, "#") {
-			vars[k] = v
-		}
-	}
-	for _, p := range []string{vars["APISERVER_PID"], vars["ETCD_PID"]} {
-		if pid, err := strconv.Atoi(p); err == nil {
-			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
-		}
-	}
-	k := func(args ...string) (string, error) {
-		cmd := exec.Command(kubectl, append([]string{"--server", vars["KUBE_SERVER"], "--token", vars["KUBE_TOKEN"], "--insecure-skip-tls-verify"}, args...)...)
-		cmd.Env = append(os.Environ(), "KUBECACHEDIR="+t.TempDir())
-		b, err := cmd.CombinedOutput()
-		return string(b), err
-	}
+	api := newKubeAPI(t)
+	k := func(args ...string) (string, error) { return api.Kubectl("admin", args...) }
 	if out, err := k("apply", "-f", filepath.Join(root, "deploy", "crds")); err != nil {
 		t.Fatalf("apply the CRDs: %v\n%s", err, out)
 	}
