@@ -147,16 +147,7 @@ func (d *daemon) metric(name string, labels ...string) (float64, bool) {
 }
 
 // rssMiB is the daemon's resident memory.
-func (d *daemon) rssMiB() float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
+func (d *daemon) rssMiB() float64 { return rssMiBOf(d.cmd.Process.Pid) }
 
 // cpuSeconds is the daemon's user+system CPU time so far.
 func (d *daemon) cpuSeconds() float64 { return cpuSecondsOf(d.cmd.Process.Pid) }

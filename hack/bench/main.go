@@ -35,7 +35,7 @@ var (
 	// fleet polling row (a child process, so its CPU can be measured).
 	serveGit  = flag.String("serve-git", "", "internal: serve this folder's repositories over HTTP")
 	serveAddr = flag.String("serve-addr", "", "internal: the address for -serve-git")
-	only      = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,checks,kubectl,kubectlwatch,fleet)")
+	only      = flag.String("only", "", "comma-separated scenario names to run (edit,bigfile,crash,cold,idle,links,sockets,alert,modules,dhcp,tftp,pis,checks,kubectl,kubectlwatch,kube,fleet)")
 )
 
 func main() {
@@ -103,6 +103,9 @@ func main() {
 	}
 	if want("kubectl") || want("kubectlwatch") {
 		rows = append(rows, b.kubectlWatch()...)
+	}
+	if want("kube") {
+		rows = append(rows, b.kubeAgents()...)
 	}
 	if want("checks") {
 		rows = append(rows, b.checks()...)
