@@ -216,10 +216,11 @@ func converge(dyn dynamic.Interface, n, secs int) (took, floor []time.Duration) 
 	defer cancel()
 	w, err := dyn.Resource(processes).Namespace("").Watch(ctx, metav1.ListOptions{LabelSelector: "reconciled.dev/host"})
 	check(err)
-	defer w.Stop()
+	defer func() { w.Stop() }()
 	type state struct {
 		start, seen, done time.Time
-		gen0, pid         int64 // before the change
+		gen0, pid         int64  // before the change
+		last              string // what the watch showed last
 	}
 	var mu sync.Mutex
 	states := map[string]*state{}
@@ -248,10 +249,25 @@ func converge(dyn dynamic.Interface, n, secs int) (took, floor []time.Duration) 
 	left := n
 	for left > 0 {
 		var ev watch.Event
+		var open bool
 		select {
-		case ev = <-w.ResultChan():
+		case ev, open = <-w.ResultChan():
+			if !open {
+				// The API server ended the watch: watch again (every
+				// object comes as ADDED first).
+				w, err = dyn.Resource(processes).Namespace("").Watch(ctx, metav1.ListOptions{LabelSelector: "reconciled.dev/host"})
+				check(err)
+				continue
+			}
 		case <-ctx.Done():
-			fatalf("kube: %d of %d hosts did not converge within 3 minutes", left, n)
+			mu.Lock()
+			var stuck []string
+			for ns, s := range states {
+				if s.done.IsZero() && len(stuck) < 3 {
+					stuck = append(stuck, fmt.Sprintf("%s (generation %d, pid %d before; last seen %s)", ns, s.gen0, s.pid, s.last))
+				}
+			}
+			fatalf("kube: %d of %d hosts did not converge within 3 minutes: %s", left, n, strings.Join(stuck, "; "))
 		}
 		u, ok := ev.Object.(*unstructured.Unstructured)
 		if !ok {
@@ -266,6 +282,7 @@ func converge(dyn dynamic.Interface, n, secs int) (took, floor []time.Duration) 
 			og, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 			pid, _, _ := unstructured.NestedInt64(u.Object, "status", "pid")
 			phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+			s.last = fmt.Sprintf("%s generation %d observed %d pid %d %s", ev.Type, u.GetGeneration(), og, pid, phase)
 			if og > s.gen0 && pid != 0 && pid != s.pid && phase == "Running" {
 				s.done = time.Now()
 				left--
@@ -289,11 +306,15 @@ func simulateAgent(ctx context.Context, base *rest.Config, host string) {
 	cfg := rest.CopyConfig(base)
 	var d net.Dialer
 	cfg.Dial = d.DialContext // a connection of its own, as a separate host has
-	dyn, err := dynamic.NewForConfig(cfg)
+	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return
+	}
+	client, err := kubernetes.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return
 	}
