@@ -44,6 +44,8 @@ type Heartbeat struct {
 	Address   string // the API address for spec.address of a new Host
 	Version   string
 	Log       logr.Logger
+
+	lease *coordinationv1.Lease // as the last renewal left it
 }
 
 // Run beats until ctx is done; failures are logged and retried at the
@@ -86,26 +88,36 @@ func (h *Heartbeat) counts() map[string]int {
 	return out
 }
 
-// renewLease creates or renews the host's Lease.
+// renewLease creates or renews the host's Lease: one update per beat,
+// from the Lease the last one returned (read again only after an error,
+// as the kubelet does).
 func (h *Heartbeat) renewLease(ctx context.Context) error {
 	leases := h.Client.CoordinationV1().Leases(LeaseNamespace)
 	now := metav1.NowMicro()
-	l, err := leases.Get(ctx, h.Host, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		_, err = leases.Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: h.Host, Namespace: LeaseNamespace, Labels: map[string]string{v1alpha1.LabelHost: h.Host}},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(h.Host), LeaseDurationSeconds: ptr.To(int32(leaseDuration / time.Second)),
-				AcquireTime: &now, RenewTime: &now},
-		}, metav1.CreateOptions{})
-		return err
-	}
-	if err != nil {
-		return err
+	l := h.lease
+	h.lease = nil
+	if l == nil {
+		var err error
+		l, err = leases.Get(ctx, h.Host, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			h.lease, err = leases.Create(ctx, &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: h.Host, Namespace: LeaseNamespace, Labels: map[string]string{v1alpha1.LabelHost: h.Host}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(h.Host), LeaseDurationSeconds: ptr.To(int32(leaseDuration / time.Second)),
+					AcquireTime: &now, RenewTime: &now},
+			}, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
 	}
 	l.Spec.HolderIdentity = ptr.To(h.Host)
 	l.Spec.LeaseDurationSeconds = ptr.To(int32(leaseDuration / time.Second))
 	l.Spec.RenewTime = &now
-	_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+	updated, err := leases.Update(ctx, l, metav1.UpdateOptions{})
+	if err == nil {
+		h.lease = updated
+	}
 	return err
 }
 
