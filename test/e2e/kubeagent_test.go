@@ -84,6 +84,10 @@ func TestKubeAgents(t *testing.T) {
 			}
 		}
 	}
+	// Local files beside the API server: a's own file runs too, and stays
+	// its own (nothing of it goes to the API server).
+	agents["a"].write("local.yaml", sleeper(agents["a"], "local-a", ""))
+	agents["a"].waitProcess("local-a", "running from a local file", func(p process) bool { return p.Status.Phase == "Running" })
 	// Status and Hosts through the API server.
 	eventuallyKube := func(what string, args []string, want string) {
 		t.Helper()
@@ -94,12 +98,16 @@ func TestKubeAgents(t *testing.T) {
 		})
 	}
 	for _, h := range hosts {
+		count := 1 // the resources a Host reports: its objects and local files
+		if h == "a" {
+			count = 2 // local-a
+		}
 		eventuallyKube("p-"+h+" status in the API", []string{"get", "process", "p-" + h, "-n", "host-" + h, "-o", "jsonpath={.status.phase} {.status.pid}"},
 			fmt.Sprintf("Running %d", pids[h]))
 		eventuallyKube("Host "+h+" Ready", []string{"get", "host", h, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.resources.Process} {.status.namespace}`},
-			"True 1 host-"+h)
+			fmt.Sprintf("True %d host-%s", count, h))
 	}
-	if out := k.must("get", "processes", "-A"); !strings.Contains(out, "host-b") || !strings.Contains(out, "Running") {
+	if out := k.must("get", "processes", "-A"); !strings.Contains(out, "host-b") || !strings.Contains(out, "Running") || strings.Contains(out, "local-a") {
 		t.Errorf("kubectl get processes -A:\n%s", out)
 	}
 	if out, _ := k.kubectl("admin", "get", "lease", "a", "-n", "reconciled-system", "-o", "jsonpath={.spec.holderIdentity}"); out != "a" {
