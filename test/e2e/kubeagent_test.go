@@ -38,7 +38,7 @@ func kubeProcess(name, ns, host, hosts, dir string, secs int) string {
 // and changes made after it returns converge; a dead agent's Host goes
 // NotReady when its Lease expires.
 func TestKubeAgents(t *testing.T) {
-	k := newKubeAPI(t, "reconciled:host:a@reconciled:agents,reconciled:hubs", "reconciled:host:b@reconciled:agents", "reconciled:host:c@reconciled:agents")
+	k := newKubeAPI(t, "reconciled:host:a@reconciled:agents,reconciled:hubs", "reconciled:host:b@reconciled:agents,reconciled:hubs", "reconciled:host:c@reconciled:agents")
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +57,8 @@ func TestKubeAgents(t *testing.T) {
 	}
 	for _, h := range hosts {
 		args := []string{"--kube", k.kubeconfig("reconciled:host:" + h), "--host", h, "--kube-namespace", "host-" + h}
-		if h == "a" {
-			args = append(args, "--kube-hub")
+		if h != "c" {
+			args = append(args, "--kube-hub") // a and b stand for the hub, one leads
 		}
 		agents[h] = newEnv(t, args...)
 		agents[h].start()
@@ -114,18 +114,26 @@ func TestKubeAgents(t *testing.T) {
 		t.Errorf("Lease of a: %q", out)
 	}
 
-	// RBAC: b's credentials reach its own namespace only.
-	if out, ok := k.kubectl("reconciled:host:b", "get", "processes", "-n", "host-b", "-o", "name"); !ok || !strings.Contains(out, "p-b") {
-		t.Errorf("b reading its own objects: %s", out)
+	// One hub leads at a time.
+	if leaders := strings.Count(agents["a"].log.String()+agents["b"].log.String(), "leading the hub"); leaders != 1 {
+		t.Errorf("%d hubs led (want one of a and b)", leaders)
 	}
-	if out, ok := k.kubectl("reconciled:host:b", "get", "processes", "-n", "host-a"); ok || !strings.Contains(out, "Forbidden") {
-		t.Errorf("b reading a's objects: %v %s", ok, out)
+	// RBAC: c's credentials (an agent that is not a hub) reach its own
+	// namespace only.
+	if out, ok := k.kubectl("reconciled:host:c", "get", "processes", "-n", "host-c", "-o", "name"); !ok || !strings.Contains(out, "p-c") {
+		t.Errorf("c reading its own objects: %s", out)
 	}
-	if out, ok := k.kubectl("reconciled:host:b", "apply", "-f", writeTemp(t, "evil.yaml", kubeProcess("evil", "host-a", "a", "", agents["a"].dir, 1))); ok || !strings.Contains(out, "Forbidden") {
-		t.Errorf("b writing into a's namespace: %v %s", ok, out)
+	if out, ok := k.kubectl("reconciled:host:c", "get", "processes", "-n", "host-a"); ok || !strings.Contains(out, "Forbidden") {
+		t.Errorf("c reading a's objects: %v %s", ok, out)
 	}
-	if out, ok := k.kubectl("reconciled:host:b", "patch", "host", "a", "--subresource", "status", "--type", "merge", "-p", `{"status":{"phase":"Evil"}}`); ok || !strings.Contains(out, "Forbidden") {
-		t.Errorf("b writing a's Host: %v %s", ok, out)
+	if out, ok := k.kubectl("reconciled:host:c", "get", "processes", "-n", "host-b"); ok || !strings.Contains(out, "Forbidden") {
+		t.Errorf("c reading b's objects: %v %s", ok, out)
+	}
+	if out, ok := k.kubectl("reconciled:host:c", "apply", "-f", writeTemp(t, "evil.yaml", kubeProcess("evil", "host-a", "a", "", agents["a"].dir, 1))); ok || !strings.Contains(out, "Forbidden") {
+		t.Errorf("c writing into a's namespace: %v %s", ok, out)
+	}
+	if out, ok := k.kubectl("reconciled:host:c", "patch", "host", "a", "--subresource", "status", "--type", "merge", "-p", `{"status":{"phase":"Evil"}}`); ok || !strings.Contains(out, "Forbidden") {
+		t.Errorf("c writing a's Host: %v %s", ok, out)
 	}
 
 	// Fan-out: a template for role=web runs on a and b, follows b out of
