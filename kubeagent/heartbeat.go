@@ -123,7 +123,7 @@ func (h *Heartbeat) renewLease(ctx context.Context) error {
 
 // writeHost creates the Host object when missing and writes its status.
 func (h *Heartbeat) writeHost(ctx context.Context, counts map[string]int) error {
-	hosts := h.Dyn.Resource(GVR(v1alpha1.KindInfo{Plural: "hosts"}))
+	hosts := h.Dyn.Resource(hostsGVR)
 	cur, err := hosts.Get(ctx, h.Host, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": v1alpha1.APIVersion, "kind": v1alpha1.KindHost,

@@ -83,7 +83,7 @@ func (h *Hub) lead(ctx context.Context) {
 		objs[i] = dyn.ForResource(GVR(k)).Informer()
 		objs[i].AddEventHandler(poke)
 	}
-	hosts := dyn.ForResource(GVR(v1alpha1.KindInfo{Plural: "hosts"})).Informer()
+	hosts := dyn.ForResource(hostsGVR).Informer()
 	hosts.AddEventHandler(poke)
 	typed := informers.NewSharedInformerFactoryWithOptions(h.Client, 0, informers.WithNamespace(LeaseNamespace))
 	leases := typed.Coordination().V1().Leases().Lister()
@@ -180,7 +180,7 @@ func (h *Hub) expireLeases(ctx context.Context, hosts []*unstructured.Unstructur
 		status["phase"] = "NotReady"
 		status["conditions"] = []any{map[string]any{"type": v1alpha1.ConditionReady, "status": "False", "reason": "LeaseExpired", "message": msg,
 			"lastTransitionTime": metav1.Now().UTC().Format(time.RFC3339)}}
-		if err := replaceStatus(ctx, h.Dyn.Resource(GVR(v1alpha1.KindInfo{Plural: "hosts"})), host.GetName(), status); err != nil {
+		if err := replaceStatus(ctx, h.Dyn.Resource(hostsGVR), host.GetName(), status); err != nil {
 			h.Log.Error(err, "marking a host NotReady", "host", host.GetName())
 			continue
 		}

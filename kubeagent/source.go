@@ -47,6 +47,9 @@ func GVR(k v1alpha1.KindInfo) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: v1alpha1.Group, Version: v1alpha1.Version, Resource: k.Plural}
 }
 
+// hostsGVR is the resource of the cluster's Host objects.
+var hostsGVR = schema.GroupVersionResource{Group: v1alpha1.Group, Version: v1alpha1.Version, Resource: "hosts"}
+
 // hostKinds are the kinds a host applies from the API server: all but
 // Host (the cluster's machines, which the heartbeat writes).
 func hostKinds() []v1alpha1.KindInfo {
