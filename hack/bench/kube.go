@@ -171,8 +171,8 @@ func (b *bench) kubeAgents() []row {
 		sims, 100*simCPU, 100*perSim, rss1, simRSS, perSimRSS, simConns)
 	return []row{
 		{what: fmt.Sprintf("kube: object changed -> running on its host -> status in the API, %d agents, p50 / p99", n),
-			ours: ms(percentile(took, 0.5)) + " / " + ms(percentile(took, 0.99)),
-			peer: ms(percentile(floor, 0.5)) + " / " + ms(percentile(floor, 0.99)) + " API write->watch",
+			ours:  ms(percentile(took, 0.5)) + " / " + ms(percentile(took, 0.99)),
+			peer:  ms(percentile(floor, 0.5)) + " / " + ms(percentile(floor, 0.99)) + " API write->watch",
 			ratio: fmt.Sprintf("%.1fx", float64(percentile(took, 0.99))/float64(max(percentile(floor, 0.99), time.Microsecond)))},
 		{what: fmt.Sprintf("kube: API server CPU per agent, idle (%d real / %d simulated)", n, sims),
 			ours: fmt.Sprintf("%.3f%% / %.4f%% of a core", 100*perReal, 100*perSim),
