@@ -536,7 +536,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 	table, header := wantsTable(r), true
 	lastRV := firstRV
 	send := func(ev resources.Event) error {
-		if rv := ev.Object.GetObjectMeta().ResourceVersion; rv != "" {
+		// lastRV only rises: a list's objects carry their own versions,
+		// older than the list's (firstRV).
+		if rv := ev.Object.GetObjectMeta().ResourceVersion; rv != "" && newer(ev, lastRV) {
 			lastRV = rv
 		}
 		if !match(ev.Object) {
@@ -561,7 +563,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 		}
 	}
 	bookmark := func(endOfInitial bool) error {
-		meta := map[string]any{"resourceVersion": s.opts.Store.Version()}
+		// A bookmark must not claim changes still waiting to be sent: the
+		// store's version only when none is (every change up to the
+		// version read is in the channel by then), else the last sent.
+		rv := s.opts.Store.Version()
+		if endOfInitial || len(events) > 0 {
+			rv = lastRV
+		}
+		meta := map[string]any{"resourceVersion": rv}
 		if endOfInitial {
 			meta["annotations"] = map[string]string{"k8s.io/initial-events-end": "true"}
 		}

@@ -25,6 +25,10 @@ import (
 // kube-node-lease holds the nodes'.
 const LeaseNamespace = "reconciled-system"
 
+// LabelTemplates, set to "true" on a namespace (by the cluster's
+// administrator), lets the hub read templates there.
+const LabelTemplates = "reconciled.dev/templates"
+
 // leaseDuration is how long a host's Lease lasts without renewal (the
 // kubelet's default): four missed heartbeats.
 const leaseDuration = 40 * time.Second
@@ -100,11 +104,14 @@ func (h *Heartbeat) renewLease(ctx context.Context) error {
 		var err error
 		l, err = leases.Get(ctx, h.Host, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			h.lease, err = leases.Create(ctx, &coordinationv1.Lease{
+			created, err := leases.Create(ctx, &coordinationv1.Lease{
 				ObjectMeta: metav1.ObjectMeta{Name: h.Host, Namespace: LeaseNamespace, Labels: map[string]string{v1alpha1.LabelHost: h.Host}},
 				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(h.Host), LeaseDurationSeconds: ptr.To(int32(leaseDuration / time.Second)),
 					AcquireTime: &now, RenewTime: &now},
 			}, metav1.CreateOptions{})
+			if err == nil {
+				h.lease = created
+			}
 			return err
 		}
 		if err != nil {

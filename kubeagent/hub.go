@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -87,12 +88,26 @@ func (h *Hub) lead(ctx context.Context) {
 	hosts.AddEventHandler(poke)
 	typed := informers.NewSharedInformerFactoryWithOptions(h.Client, 0, informers.WithNamespace(LeaseNamespace))
 	leases := typed.Coordination().V1().Leases().Lister()
-	dyn.Start(ctx.Done())
-	typed.Start(ctx.Done())
-	defer dyn.Shutdown()
-	defer typed.Shutdown()
+	cluster := informers.NewSharedInformerFactory(h.Client, 0)
+	namespaces := cluster.Core().V1().Namespaces()
+	namespaces.Informer().AddEventHandler(poke)
+	for _, f := range []interface {
+		Start(<-chan struct{})
+		Shutdown()
+	}{dyn, typed, cluster} {
+		f.Start(ctx.Done())
+		defer f.Shutdown()
+	}
 	dyn.WaitForCacheSync(ctx.Done())
 	typed.WaitForCacheSync(ctx.Done())
+	cluster.WaitForCacheSync(ctx.Done())
+	// Templates are read only from namespaces the cluster's administrator
+	// labelled for them: whoever may write one host's namespace must not
+	// reach the others through the hub.
+	templatesIn := func(ns string) bool {
+		n, err := namespaces.Lister().Get(ns)
+		return err == nil && n.Labels[LabelTemplates] == "true"
+	}
 	t := time.NewTicker(h.Resync)
 	defer t.Stop()
 	// When the hub saw each Lease renewed, by its own clock (as the node
@@ -127,7 +142,7 @@ func (h *Hub) lead(ctx context.Context) {
 			return s.observed.Add(d), !renew.IsZero()
 		})
 		for i, k := range kinds {
-			if err := h.expand(ctx, k, unstructuredOf(objs[i].GetStore().List()), hostList); err != nil {
+			if err := h.expand(ctx, k, unstructuredOf(objs[i].GetStore().List()), hostList, templatesIn); err != nil {
 				h.Log.Error(err, "expanding templates", "kind", k.Kind)
 			}
 		}
@@ -188,11 +203,15 @@ func (h *Hub) expireLeases(ctx context.Context, hosts []*unstructured.Unstructur
 	}
 }
 
-// expand makes the copies of kind k's templates: one per matching Host
-// (in the namespace the host's agent reads, else the template's), named
-// TEMPLATE-HOST; removes copies whose template or host no longer match;
-// and writes each template's status.hosts.
-func (h *Hub) expand(ctx context.Context, k v1alpha1.KindInfo, objs, hosts []*unstructured.Unstructured) error {
+// expand makes the copies of kind k's templates (in namespaces
+// templatesIn allows): one per matching Host (in the namespace the host's
+// agent reads, else the template's), named TEMPLATE-HOST; removes copies
+// whose template or host no longer match; and writes each template's
+// status. A template whose selector does not parse keeps its copies as
+// they are (a typo must not stop a workload everywhere) and says so in
+// its status; a copy name another template's copy already has is left to
+// it, and reported.
+func (h *Hub) expand(ctx context.Context, k v1alpha1.KindInfo, objs, hosts []*unstructured.Unstructured, templatesIn func(string) bool) error {
 	res := h.Dyn.Resource(GVR(k))
 	copies := map[string]*unstructured.Unstructured{} // by namespace/name
 	for _, o := range objs {
@@ -204,14 +223,24 @@ func (h *Hub) expand(ctx context.Context, k v1alpha1.KindInfo, objs, hosts []*un
 	var errs []error
 	for _, t := range objs {
 		sel, ok := t.GetAnnotations()[v1alpha1.AnnotationHosts]
-		if !ok || t.GetLabels()[v1alpha1.LabelTemplate] != "" || t.GetLabels()[v1alpha1.LabelHost] != "" {
+		if !ok || t.GetLabels()[v1alpha1.LabelTemplate] != "" || t.GetLabels()[v1alpha1.LabelHost] != "" || !templatesIn(t.GetNamespace()) {
 			continue
 		}
 		parsed, err := labels.Parse(sel)
 		if err != nil {
-			continue // the template's own validation reports it
+			for key, c := range copies {
+				if c.GetLabels()[v1alpha1.LabelTemplate] == string(t.GetUID()) {
+					wanted[key] = true
+				}
+			}
+			if err := h.templateStatus(ctx, res.Namespace(t.GetNamespace()), t, v1alpha1.HostsStatus{},
+				fmt.Sprintf("%s: %v; its copies are kept as they are", v1alpha1.AnnotationHosts, err)); err != nil {
+				errs = append(errs, err)
+			}
+			continue
 		}
 		hs := v1alpha1.HostsStatus{}
+		var conflicts []string
 		for _, host := range hosts {
 			set := labels.Set{v1alpha1.LabelHostname: host.GetName()}
 			for k, v := range host.GetLabels() {
@@ -222,9 +251,13 @@ func (h *Hub) expand(ctx context.Context, k v1alpha1.KindInfo, objs, hosts []*un
 			}
 			want := copyOf(t, host)
 			key := want.GetNamespace() + "/" + want.GetName()
+			have := copies[key]
+			if have != nil && have.GetLabels()[v1alpha1.LabelTemplate] != string(t.GetUID()) {
+				conflicts = append(conflicts, key)
+				continue // another template's copy
+			}
 			wanted[key] = true
 			hs.Total++
-			have := copies[key]
 			switch {
 			case have == nil:
 				_, err = res.Namespace(want.GetNamespace()).Create(ctx, want, metav1.CreateOptions{FieldManager: "reconciled-hub"})
@@ -239,17 +272,18 @@ func (h *Hub) expand(ctx context.Context, k v1alpha1.KindInfo, objs, hosts []*un
 			if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err) {
 				errs = append(errs, err)
 			}
-			if have != nil {
-				if r := readyOf(have); r != nil && r.Status == metav1.ConditionTrue {
-					hs.Ready++
-				} else if len(hs.NotReady) < 20 {
-					hs.NotReady = append(hs.NotReady, host.GetName())
-				}
+			if have != nil && readyOf(have) != nil && readyOf(have).Status == metav1.ConditionTrue {
+				hs.Ready++
 			} else if len(hs.NotReady) < 20 {
 				hs.NotReady = append(hs.NotReady, host.GetName())
 			}
 		}
-		if err := h.templateStatus(ctx, res.Namespace(t.GetNamespace()), t, hs); err != nil {
+		problem := ""
+		if len(conflicts) > 0 {
+			slices.Sort(conflicts)
+			problem = fmt.Sprintf("another template's copy has the name of this one's: %s", strings.Join(conflicts, ", "))
+		}
+		if err := h.templateStatus(ctx, res.Namespace(t.GetNamespace()), t, hs, problem); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -313,20 +347,31 @@ func nonNil(m map[string]string) map[string]string {
 	return m
 }
 
-// templateStatus writes a template's status: hosts (total, ready, the
-// hosts not ready), phase and Ready, when they changed.
-func (h *Hub) templateStatus(ctx context.Context, res dynamic.ResourceInterface, t *unstructured.Unstructured, hs v1alpha1.HostsStatus) error {
+// templateStatus writes a template's status when it changed: hosts
+// (total, ready, the hosts not ready), phase and Ready; problem, when set,
+// makes it not Ready with that message (reason InvalidSpec).
+func (h *Hub) templateStatus(ctx context.Context, res dynamic.ResourceInterface, t *unstructured.Unstructured, hs v1alpha1.HostsStatus, problem string) error {
 	slices.Sort(hs.NotReady)
 	cond := v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "AllHostsReady",
 		Message: fmt.Sprintf("%d/%d hosts ready", hs.Ready, hs.Total)}
 	phase := "Ready"
-	if hs.Ready < hs.Total || hs.Total == 0 {
+	switch {
+	case problem != "":
+		cond.Status, cond.Reason, cond.Message, phase = metav1.ConditionFalse, "InvalidSpec", problem, "Invalid"
+	case hs.Ready < hs.Total || hs.Total == 0:
 		cond.Status, cond.Reason, phase = metav1.ConditionFalse, "HostsNotReady", "Progressing"
 	}
-	if old := readyOf(t); old != nil && old.Status == cond.Status && old.Message == cond.Message {
+	old := readyOf(t)
+	oldHosts, _, _ := unstructured.NestedFieldNoCopy(t.Object, "status", "hosts")
+	oldJSON, _ := json.Marshal(oldHosts)
+	newJSON, _ := json.Marshal(hs)
+	if old != nil && old.Status == cond.Status && old.Message == cond.Message && string(oldJSON) == string(newJSON) {
 		return nil
 	}
 	cond.LastTransitionTime = metav1.Now()
+	if old != nil && old.Status == cond.Status {
+		cond.LastTransitionTime = old.LastTransitionTime
+	}
 	st := v1alpha1.CommonStatus{Phase: phase, Conditions: []v1alpha1.Condition{cond}, Hosts: &hs}
 	b, _ := json.Marshal(st)
 	var status map[string]any

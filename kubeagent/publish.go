@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/reconciled/reconciled/apis/v1alpha1"
 	"github.com/reconciled/reconciled/events"
@@ -33,45 +35,50 @@ import (
 // store's statuses, coalesced and retried with backoff by the engine's
 // queue) and each event to events.k8s.io/v1, regarding the object.
 type Publisher struct {
-	store   *resources.Store
-	source  *Source
-	dyn     dynamic.Interface
-	client  kubernetes.Interface
-	host    string
-	log     logr.Logger
-	ctrl    *reconcile.TypedController[resources.Key]
-	mu      sync.Mutex
-	written map[resources.Key]string // the status last written, as JSON
+	store    *resources.Store
+	source   *Source
+	dyn      dynamic.Interface
+	client   kubernetes.Interface
+	host     string
+	log      logr.Logger
+	ctrl     *reconcile.TypedController[resources.Key]
+	mu       sync.Mutex
+	written  map[resources.Key]string // the status last written, as JSON
+	observed map[resources.Key]int64  // the cluster generation last reconciled
 }
 
 // NewPublisher returns a publisher; SetupWithEngine starts its status
 // queue, Run its event loop.
 func NewPublisher(store *resources.Store, source *Source, dyn dynamic.Interface, client kubernetes.Interface, host string, log logr.Logger) *Publisher {
-	return &Publisher{store: store, source: source, dyn: dyn, client: client, host: host, log: log, written: map[resources.Key]string{}}
+	return &Publisher{store: store, source: source, dyn: dyn, client: client, host: host, log: log, written: map[resources.Key]string{}, observed: map[resources.Key]int64{}}
 }
 
 // SetupWithEngine registers the status queue (named kube-status in the
 // engine's metrics) and subscribes it to every status change.
 func (p *Publisher) SetupWithEngine(e *reconcile.Engine) error {
-	c, err := reconcile.Register(e, "kube-status", reconcile.TypedFunc[resources.Key](p.publishStatus), reconcile.TypedControllerOptions[resources.Key]{MaxConcurrentReconciles: 2})
+	// Failed writes (the API server away) are retried at most every 30 s,
+	// so statuses reach it soon after it returns.
+	c, err := reconcile.Register(e, "kube-status", reconcile.TypedFunc[resources.Key](p.publishStatus), reconcile.TypedControllerOptions[resources.Key]{
+		MaxConcurrentReconciles: 2, RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[resources.Key](100*time.Millisecond, 30*time.Second)})
 	if err != nil {
 		return err
 	}
 	p.ctrl = c
+	p.source.OnRef(func(r Ref) { c.Add(resources.Key{Kind: r.Kind.Kind, Name: r.Name}) })
 	p.store.Subscribe("", false, func(ch *resources.Change) {
 		if ch.Type != resources.Deleted {
 			c.Add(ch.Key)
 		} else {
 			p.mu.Lock()
 			delete(p.written, ch.Key)
+			delete(p.observed, ch.Key)
 			p.mu.Unlock()
 		}
 	})
 	return nil
 }
 
-// publishStatus writes one object's status to its status subresource
-// (with observedGeneration the cluster's generation of the spec applied).
+// publishStatus writes one object's status to its status subresource.
 func (p *Publisher) publishStatus(ctx context.Context, key resources.Key) (reconcile.Result, error) {
 	o, ok := p.store.View(key.Kind, key.Name)
 	if !ok {
@@ -90,13 +97,25 @@ func (p *Publisher) publishStatus(ctx context.Context, key resources.Key) (recon
 	if err != nil {
 		return reconcile.Result{}, reconcile.Terminal(err)
 	}
-	status["observedGeneration"] = ref.Generation
+	// observedGeneration is the cluster's generation of the spec the
+	// controller last reconciled: it moves on only once the store's own
+	// observedGeneration reached the resource's generation.
+	meta := o.GetObjectMeta()
+	p.mu.Lock()
+	if o.GetCommonStatus().ObservedGeneration == meta.Generation {
+		if g, err := strconv.ParseInt(meta.Annotations[AnnotationGeneration], 10, 64); err == nil {
+			p.observed[key] = g
+		}
+	}
+	status["observedGeneration"] = p.observed[key]
+	p.mu.Unlock()
 	b, err := json.Marshal(status)
 	if err != nil {
 		return reconcile.Result{}, reconcile.Terminal(err)
 	}
+	written := string(ref.UID) + string(b)
 	p.mu.Lock()
-	same := p.written[key] == ref.Namespace+string(b)
+	same := p.written[key] == written
 	p.mu.Unlock()
 	if same {
 		return reconcile.Result{}, nil
@@ -109,7 +128,7 @@ func (p *Publisher) publishStatus(ctx context.Context, key resources.Key) (recon
 		return reconcile.Result{}, fmt.Errorf("write the status of %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
 	p.mu.Lock()
-	p.written[key] = ref.Namespace + string(b)
+	p.written[key] = written
 	p.mu.Unlock()
 	return reconcile.Result{}, nil
 }
@@ -151,7 +170,7 @@ func statusOf(o v1alpha1.Object) (map[string]any, error) {
 // daemon's own event store).
 func (p *Publisher) Run(ctx context.Context, evStore *events.Store) error {
 	ch, stop := evStore.Watch()
-	defer stop()
+	defer func() { stop() }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,8 +209,8 @@ func (p *Publisher) publishEvent(ctx context.Context, ev events.Event) error {
 	if ev.Count > 1 {
 		existing, err := api.Get(ctx, name, metav1.GetOptions{})
 		if err == nil {
+			// An event's note cannot change; its series can.
 			existing.Series = &eventsv1.EventSeries{Count: ev.Count, LastObservedTime: now}
-			existing.Note = ev.Message
 			_, err = api.Update(ctx, existing, metav1.UpdateOptions{})
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -100,7 +101,16 @@ type Source struct {
 	mu     sync.Mutex
 	refs   map[string]Ref // by origin, from the informers
 	synced bool
-	err    string // the last list/watch error, "" when fine
+	err    string    // the last list/watch error, "" when fine
+	onRef  func(Ref) // told of each object new to the informers
+}
+
+// OnRef has fn told of each object the informers bring that is new to
+// them (also one deleted and created again under the same name).
+func (s *Source) OnRef(fn func(Ref)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRef = fn
 }
 
 // NewSource returns a source; it reads the checkpoint until Watch has
@@ -194,7 +204,9 @@ func (s *Source) Watch(ctx context.Context, changed func(string), relist func())
 		return nil // ctx done
 	}
 	// A complete list: checkpointed objects it lacks were deleted (or
-	// relabelled) while the host was away.
+	// relabelled) while the host was away. The files are listed first:
+	// one an informer writes meanwhile is not taken for stale.
+	stale, _, _ := s.List()
 	have := map[string]bool{}
 	for i, k := range hostKinds() {
 		for _, obj := range informers[i].GetStore().List() {
@@ -202,7 +214,6 @@ func (s *Source) Watch(ctx context.Context, changed func(string), relist func())
 			have[origin(k, u.GetNamespace(), u.GetName())] = true
 		}
 	}
-	stale, _, _ := s.List()
 	for _, o := range stale {
 		if !have[o] {
 			s.opts.Log.Info("object deleted while the host was away", "origin", o)
@@ -228,10 +239,18 @@ func (s *Source) put(k v1alpha1.KindInfo, obj any, changed func(string)) {
 		return
 	}
 	o := origin(k, u.GetNamespace(), u.GetName())
+	ref := Ref{Kind: k, Namespace: u.GetNamespace(), Name: u.GetName(), UID: u.GetUID(), Generation: u.GetGeneration()}
 	s.mu.Lock()
-	s.refs[o] = Ref{Kind: k, Namespace: u.GetNamespace(), Name: u.GetName(), UID: u.GetUID(), Generation: u.GetGeneration()}
+	old, known := s.refs[o]
+	s.refs[o] = ref
 	s.err = ""
+	onRef := s.onRef
 	s.mu.Unlock()
+	if onRef != nil && (!known || old.UID != ref.UID) {
+		// A new object (or one deleted and created again, which the
+		// store may not see as a change): its status is written anew.
+		onRef(ref)
+	}
 	doc, err := document(u)
 	if err != nil {
 		s.opts.Log.Error(err, "cannot render an object", "origin", o)
@@ -266,23 +285,27 @@ func (s *Source) remove(k v1alpha1.KindInfo, obj any, changed func(string)) {
 	changed(o)
 }
 
+// AnnotationGeneration carries, on a resource read from the API server,
+// the object's metadata.generation there: the status written back says
+// which one the host has applied (observedGeneration).
+const AnnotationGeneration = "reconciled.dev/generation"
+
 // document is the resource document of an object, as a file would hold
 // it: apiVersion, kind, name, labels, the annotations but kubectl's copy
-// of the last applied object, and spec.
+// of the last applied object, the generation (AnnotationGeneration), and
+// spec.
 func document(u *unstructured.Unstructured) ([]byte, error) {
 	meta := map[string]any{"name": u.GetName()}
 	if l := u.GetLabels(); len(l) > 0 {
 		meta["labels"] = l
 	}
-	ann := map[string]string{}
+	ann := map[string]string{AnnotationGeneration: strconv.FormatInt(u.GetGeneration(), 10)}
 	for k, v := range u.GetAnnotations() {
-		if k != "kubectl.kubernetes.io/last-applied-configuration" {
+		if k != "kubectl.kubernetes.io/last-applied-configuration" && k != AnnotationGeneration {
 			ann[k] = v
 		}
 	}
-	if len(ann) > 0 {
-		meta["annotations"] = ann
-	}
+	meta["annotations"] = ann
 	doc := map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": meta}
 	if spec, ok := u.Object["spec"]; ok {
 		doc["spec"] = spec

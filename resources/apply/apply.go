@@ -240,11 +240,14 @@ func (w *Writer) delete(kind, name string, dryRun bool) (Result, error) {
 	if err != nil {
 		return "", err
 	}
-	if dryRun {
-		return Deleted, nil
-	}
 	if err := w.realPath(path); err != nil {
 		return "", err
+	}
+	if dryRun {
+		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%s %q: %w", ki.Singular, name, ErrNotFound)
+		}
+		return Deleted, nil
 	}
 	if err := os.Remove(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -141,11 +141,27 @@ func TestKubeAgents(t *testing.T) {
 	k.must("label", "host", "a", "b", "role=web")
 	k.must("label", "host", "c", "role=db")
 	k.must("create", "namespace", "fleet")
+	k.must("label", "namespace", "fleet", "reconciled.dev/templates=true")
+	// A template outside the namespaces labelled for templates is not
+	// expanded: writing one host's namespace reaches no other host.
+	k.must("apply", "-f", writeTemp(t, "sneaky.yaml", kubeProcess("sneaky", "host-c", "", "role=web", agents["a"].dir, 1000)))
 	k.must("apply", "-f", writeTemp(t, "web.yaml", kubeProcess("web", "fleet", "", "role=web", agents["a"].dir, 1000)))
 	for _, h := range []string{"a", "b"} {
 		agents[h].waitProcess("web-"+h, "the template's copy running", func(p process) bool { return p.Status.Phase == "Running" })
 	}
 	eventuallyKube("the template counts its copies", []string{"get", "process", "web", "-n", "fleet", "-o", "jsonpath={.status.hosts.ready}/{.status.hosts.total}"}, "2/2")
+	if out := k.must("get", "processes", "-A", "-o", "name"); strings.Contains(out, "sneaky-") {
+		t.Errorf("a template outside the template namespaces was copied:\n%s", out)
+	}
+	// A typo in the selector keeps the copies running and says so.
+	k.must("annotate", "process", "web", "-n", "fleet", "--overwrite", "reconciled.dev/hosts=role in web")
+	eventuallyKube("the template reports its selector", []string{"get", "process", "web", "-n", "fleet", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].reason}`}, "InvalidSpec")
+	for _, h := range []string{"a", "b"} {
+		if p, ok := agents[h].getProcess("web-" + h); !ok || p.Status.Phase != "Running" {
+			t.Errorf("web-%s after a typo in the template's selector: %v %+v", h, ok, p.Status)
+		}
+	}
+	k.must("annotate", "process", "web", "-n", "fleet", "--overwrite", "reconciled.dev/hosts=role=web")
 	if _, ok := agents["c"].getProcess("web-c"); ok {
 		t.Error("c (role=db) runs the web template")
 	}
