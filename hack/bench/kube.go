@@ -45,9 +45,7 @@ func (b *bench) kubeAgents() []row {
 	}
 	dir, err := os.MkdirTemp(b.work, "kube-")
 	check(err)
-	api, err := kubetest.Start(dir)
-	check(err)
-	onFatal.Cleanup(api.Close)
+	api := kubetest.Start(&onFatal)
 	defer api.Close()
 	must := func(args ...string) {
 		if out, err := api.Kubectl("admin", args...); err != nil {
@@ -158,7 +156,28 @@ func (b *bench) kubeAgents() []row {
 		wg.Add(1)
 		go func() { defer wg.Done(); simulateAgent(ctx, cfg, fmt.Sprintf("sim%04d", i)) }()
 	}
-	time.Sleep(20 * time.Second) // every watch open, every Lease created
+	// Every simulated agent has created its Lease (it starts its watches
+	// first), then a moment for the last watches to open.
+	client, err := kubernetes.NewForConfig(cfg)
+	check(err)
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		list, err := client.CoordinationV1().Leases("reconciled-system").List(context.Background(), metav1.ListOptions{})
+		n := 0
+		if err == nil {
+			for _, l := range list.Items {
+				if strings.HasPrefix(l.Name, "sim") {
+					n++
+				}
+			}
+		}
+		if n >= sims {
+			time.Sleep(2 * time.Second)
+			break
+		}
+		if time.Now().After(deadline) {
+			fatalf("kube: %d of %d simulated agents have a Lease after 3 minutes", n, sims)
+		}
+	}
 	cpu0, t0 = cpuSecondsOf(apiPid), time.Now()
 	time.Sleep(idle)
 	simCPU := (cpuSecondsOf(apiPid) - cpu0) / time.Since(t0).Seconds()
@@ -318,7 +337,7 @@ func simulateAgent(ctx context.Context, base *rest.Config, host string) {
 	if err != nil {
 		return
 	}
-	for _, plural := range []string{"processes", "links", "checks", "modules", "pinodes", "alertroutes"} {
+	for _, plural := range []string{"processes", "links", "checks", "modules", "pinodes", "alertroutes"} { // started before the Lease
 		gvr := schema.GroupVersionResource{Group: "reconciled.dev", Version: "v1alpha1", Resource: plural}
 		go func() {
 			for ctx.Err() == nil {

@@ -6,7 +6,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/reconciled/reconciled/test/fixtures"
 	"github.com/reconciled/reconciled/test/fixtures/connloop"
 )
 
@@ -138,9 +138,4 @@ systemctl daemon-reload && systemctl start lp.socket`, bin)
 }
 
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort() int { return fixtures.FreePort(&onFatal) }

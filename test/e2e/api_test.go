@@ -6,7 +6,6 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,17 +13,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reconciled/reconciled/test/fixtures"
 )
 
 // freePort asks the kernel for an unused loopback port.
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return fixtures.FreePort(t) }
 
 // tcp and http readiness against a real HTTP server.
 func TestTCPAndHTTPReadiness(t *testing.T) {

@@ -8,12 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reconciled/reconciled/test/fixtures"
 	"github.com/reconciled/reconciled/test/fixtures/kubetest"
 )
 
-// kubeAPI is a kubetest.Server for one test: skipped (failed under CI)
-// without the binaries, stopped at the end, its log shown on failure.
+// kubeAPI is a kubetest.Server for one test, its log shown on failure.
 type kubeAPI struct {
 	*kubetest.Server
 	t *testing.T
@@ -23,15 +21,8 @@ type kubeAPI struct {
 // gets a token.
 func newKubeAPI(t *testing.T, users ...string) *kubeAPI {
 	t.Helper()
-	if _, err := kubetest.Bin(); err != nil {
-		fixtures.SkipOrFail(t, err.Error())
-	}
-	s, err := kubetest.Start(t.TempDir(), users...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := kubetest.Start(t, users...)
 	t.Cleanup(func() {
-		s.Close()
 		if t.Failed() {
 			t.Logf("kube-apiserver and etcd log (tail):\n%s", tail(s.Log.String(), 4000))
 		}
