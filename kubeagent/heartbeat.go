@@ -81,12 +81,14 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 	}
 }
 
-// counts are the resources the host applies, by kind.
+// counts are the resources the host applies, by kind (the store's own
+// counts, which /metrics reports too).
 func (h *Heartbeat) counts() map[string]int {
+	byKindPhase, _ := h.Store.Counts()
 	out := map[string]int{}
-	for _, k := range hostKinds() {
-		if n := len(h.Store.List(k.Kind)); n > 0 {
-			out[k.Kind] = n
+	for k, n := range byKindPhase {
+		if k.Kind != v1alpha1.KindHost {
+			out[k.Kind] += n
 		}
 	}
 	return out

@@ -372,9 +372,5 @@ func (h *Hub) templateStatus(ctx context.Context, res dynamic.ResourceInterface,
 	if old != nil && old.Status == cond.Status {
 		cond.LastTransitionTime = old.LastTransitionTime
 	}
-	st := v1alpha1.CommonStatus{Phase: phase, Conditions: []v1alpha1.Condition{cond}, Hosts: &hs}
-	b, _ := json.Marshal(st)
-	var status map[string]any
-	json.Unmarshal(b, &status)
-	return replaceStatus(ctx, res, t.GetName(), status)
+	return replaceStatus(ctx, res, t.GetName(), v1alpha1.CommonStatus{Phase: phase, Conditions: []v1alpha1.Condition{cond}, Hosts: &hs})
 }

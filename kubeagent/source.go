@@ -101,8 +101,16 @@ type Source struct {
 	mu     sync.Mutex
 	refs   map[string]Ref // by origin, from the informers
 	synced bool
-	err    string    // the last list/watch error, "" when fine
-	onRef  func(Ref) // told of each object new to the informers
+	err    string            // the last list/watch error, "" when fine
+	onRef  func(Ref)         // told of each object new to the informers
+	docs   map[string][]byte // by origin, the document last checkpointed
+}
+
+// setDoc remembers the document checkpointed for origin o.
+func (s *Source) setDoc(o string, doc []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.docs[o] = doc
 }
 
 // OnRef has fn told of each object the informers bring that is new to
@@ -119,7 +127,7 @@ func NewSource(o SourceOptions) (*Source, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("kube checkpoint: %w", err)
 	}
-	return &Source{opts: o, refs: map[string]Ref{}}, nil
+	return &Source{opts: o, refs: map[string]Ref{}, docs: map[string][]byte{}}, nil
 }
 
 // Name implements resources.Source.
@@ -256,12 +264,24 @@ func (s *Source) put(k v1alpha1.KindInfo, obj any, changed func(string)) {
 		s.opts.Log.Error(err, "cannot render an object", "origin", o)
 		return
 	}
-	if old, err := os.ReadFile(s.file(o)); err == nil && bytes.Equal(old, doc) {
-		return // a status change, or a resync
+	// Most updates are the statuses this host writes coming back: the
+	// document is compared with the last one written (from memory; from
+	// the file once after a restart), and only a change is written.
+	s.mu.Lock()
+	last, ok := s.docs[o]
+	s.mu.Unlock()
+	if !ok {
+		last, _ = os.ReadFile(s.file(o))
+	}
+	if bytes.Equal(last, doc) {
+		s.setDoc(o, doc)
+		return
 	}
 	if err := atomicfile.Write(s.file(o), doc, 0o600); err != nil {
 		s.opts.Log.Error(err, "checkpoint", "origin", o)
+		return
 	}
+	s.setDoc(o, doc)
 	changed(o)
 }
 
@@ -277,6 +297,7 @@ func (s *Source) remove(k v1alpha1.KindInfo, obj any, changed func(string)) {
 	o := origin(k, u.GetNamespace(), u.GetName())
 	s.mu.Lock()
 	delete(s.refs, o)
+	delete(s.docs, o)
 	s.mu.Unlock()
 	if err := os.Remove(s.file(o)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.opts.Log.Error(err, "checkpoint", "origin", o)
