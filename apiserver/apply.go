@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -57,11 +56,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	dryRun := slices.Contains(opts.DryRun, "All")
-	if q, ok := dryRunOf(w, r); !ok {
+	dryRun, ok := dryRunOf(w, r, opts.DryRun...)
+	if !ok {
 		return
-	} else if q {
-		dryRun = true
 	}
 	if p := opts.Preconditions; p != nil && p.ResourceVersion != nil {
 		if o, ok := s.opts.Store.View(ki.Kind, name); ok && o.GetObjectMeta().ResourceVersion != *p.ResourceVersion {
@@ -148,12 +145,6 @@ func deleteOptionsOf(w http.ResponseWriter, r *http.Request) (metav1.DeleteOptio
 	if err := json.Unmarshal(body, &opts); err != nil {
 		writeError(w, http.StatusBadRequest, "BadRequest", "DeleteOptions: "+err.Error())
 		return opts, false
-	}
-	for _, v := range opts.DryRun {
-		if v != "All" {
-			writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("invalid dryRun %q: the only value is All", v))
-			return opts, false
-		}
 	}
 	return opts, true
 }

@@ -75,18 +75,18 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, ki v1alpha1.KindI
 	return res, dry, true
 }
 
-// dryRunOf reads ?dryRun: "All" (the one value Kubernetes knows) or
-// nothing; it answers any other value with 400.
-func dryRunOf(w http.ResponseWriter, r *http.Request) (dryRun, ok bool) {
-	switch v := r.URL.Query()["dryRun"]; {
-	case len(v) == 0:
-		return false, true
-	case len(v) == 1 && v[0] == "All":
-		return true, true
-	default:
-		writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("invalid dryRun %q: the only value is All", v))
-		return false, false
+// dryRunOf reads ?dryRun (and the dryRun of a DELETE's options, extra):
+// "All" (the one value Kubernetes knows) or nothing; it answers any other
+// value with 400.
+func dryRunOf(w http.ResponseWriter, r *http.Request, extra ...string) (dryRun, ok bool) {
+	for _, v := range append(r.URL.Query()["dryRun"], extra...) {
+		if v != "All" {
+			writeError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("invalid dryRun %q: the only value is All", v))
+			return false, false
+		}
+		dryRun = true
 	}
+	return dryRun, true
 }
 
 // patch serves PATCH .../{plural}/{name}: a JSON merge patch, a JSON

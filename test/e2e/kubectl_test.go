@@ -69,28 +69,17 @@ func newKubectlEnv(t *testing.T) *kubectlEnv {
 	tokenFile := writeTemp(t, "token", "s3cret-token\n")
 	port := freePort(t)
 	e := newEnv(t, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--api-token-file", tokenFile, "--tls-cert-file", cert, "--tls-key-file", key)
-	kubeconfig := func(name, user string) string {
-		return writeTemp(t, name, fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: host
-  cluster: {server: "https://127.0.0.1:%d", certificate-authority: %q}
-users:
-- name: u
-  user: {%s}
-contexts:
-- name: host
-  context: {cluster: host, user: u}
-current-context: host
-`, port, cert, user))
+	// Both kubeconfigs are the ones reconcilectl writes: with the token,
+	// and with another one.
+	kubeconfig := func(token string) string {
+		out, err := exec.Command(ctlBin, "--server", fmt.Sprintf("https://127.0.0.1:%d", port), "--token-file", token,
+			"kubeconfig", "--certificate-authority", cert, "--name", "web1").Output()
+		if err != nil {
+			t.Fatalf("reconcilectl kubeconfig: %v", err)
+		}
+		return writeTemp(t, "kubeconfig", string(out))
 	}
-	// The kubeconfig with the token is the one reconcilectl writes.
-	out, err := exec.Command(ctlBin, "--server", fmt.Sprintf("https://127.0.0.1:%d", port), "--token-file", tokenFile,
-		"kubeconfig", "--certificate-authority", cert, "--name", "web1").Output()
-	if err != nil {
-		t.Fatalf("reconcilectl kubeconfig: %v", err)
-	}
-	return &kubectlEnv{env: e, kubectl: kubectl, kubeconfig: writeTemp(t, "kubeconfig", string(out)), anonymous: kubeconfig("anonymous", "token: not-the-token")}
+	return &kubectlEnv{env: e, kubectl: kubectl, kubeconfig: kubeconfig(tokenFile), anonymous: kubeconfig(writeTemp(t, "other-token", "not-the-token\n"))}
 }
 
 // k runs kubectl with the kubeconfig; it returns the combined output and
